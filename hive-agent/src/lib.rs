@@ -1,0 +1,9 @@
+//! # hive-agent
+//!
+//! The tokio driver of the Hive swarm engine: player-facing HTTP proxy, origin fetcher, transports, tracker client.
+//!
+//! **Status:** this crate is part of the workspace layout so that the facade's features and the
+//! dependency graph are fixed from the start; its implementation is tracked by issue #7 and
+//! it exports nothing yet. The contracts it implements live in [`hive_core`].
+
+#![forbid(unsafe_code)]
