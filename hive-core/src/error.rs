@@ -33,6 +33,9 @@ pub enum TransportError {
     /// The connection was closed by this side; no more messages can be sent or received.
     #[error("connection closed locally")]
     Closed,
+    /// The peer closed the connection; nothing more can be sent to it.
+    #[error("connection closed by the peer")]
+    ClosedByPeer,
     /// The peer vanished: no sign of life within the bound.
     #[error("peer {peer:?} silent for {silent_for:?} (dead-peer bound)")]
     PeerGone {

@@ -22,11 +22,18 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod cache;
+pub mod cc;
 pub mod error;
 pub mod hash;
 pub mod have;
 pub mod ids;
+pub mod manifest;
+pub mod overlay;
+#[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod testkit;
 pub mod time;
+pub mod transport;
 
 pub use error::{CcError, IdError, ManifestError, TransportError};
 pub use hash::ContentHash;

@@ -1,0 +1,167 @@
+//! The `OverlayPolicy` contract: whom to talk to, where to fetch from, and whether to prefetch.
+//!
+//! The swarm engine (hive-overlay) owns the mechanics — connections, Have bookkeeping, requests,
+//! timeouts — and asks its policy three questions, each with the engine's local view:
+//!
+//! 1. [`OverlayPolicy::plan_neighbours`]: which candidates to connect to and which neighbours to
+//!    drop (locality clustering, first-tier drift, random mesh, ...);
+//! 2. [`OverlayPolicy::fetch_source`]: for a fragment the player needs, fetch it from a peer, from
+//!    the origin, or wait for it to appear nearby;
+//! 3. [`OverlayPolicy::should_prefetch`]: whether this agent races the origin for a new fragment
+//!    and announces it (first tier, supernodes).
+//!
+//! Policies are sans-IO and deterministic given their inputs (seed any randomness at
+//! construction), so the simulator can compare them.
+//!
+//! ## Example: prefer the nearest holder, else the origin
+//!
+//! ```
+//! use hive_core::overlay::*;
+//! use hive_core::time::{Duration, Instant};
+//! use hive_core::*;
+//!
+//! #[derive(Debug)]
+//! struct Nearest;
+//!
+//! impl OverlayPolicy for Nearest {
+//!     fn name(&self) -> &'static str { "nearest" }
+//!     fn plan_neighbours(&mut self, _now: Instant, view: &LocalView<'_>) -> NeighbourPlan {
+//!         let mut plan = NeighbourPlan::default();
+//!         let room = view.max_neighbours.saturating_sub(view.neighbours.len());
+//!         plan.connect = view.candidates.iter().take(room).map(|c| c.id).collect();
+//!         plan
+//!     }
+//!     fn fetch_source(&mut self, _now: Instant, view: &LocalView<'_>, need: &FetchContext) -> FetchDecision {
+//!         view.neighbours.iter()
+//!             .filter(|n| n.has(&need.fragment) && !n.choked)
+//!             .min_by_key(|n| view.me.locality.distance(&n.info.locality))
+//!             .map(|n| FetchDecision::Peer(n.info.id))
+//!             .unwrap_or(FetchDecision::Origin)
+//!     }
+//!     fn should_prefetch(&mut self, _now: Instant, _view: &LocalView<'_>, _f: &FragmentId) -> bool { false }
+//! }
+//!
+//! let me = PeerInfo::new(PeerId::from_public_key(KeyKind::X25519, b"me"), PeerAddr::Memory(0));
+//! let view = LocalView { me: &me, neighbours: &[], candidates: &[], max_neighbours: 8,
+//!     origin_throughput_bps: None };
+//! let need = FetchContext {
+//!     fragment: FragmentId::new(ContentId::derive("c"), TrackId(0), 7),
+//!     size_estimate: 500_000,
+//!     deadline: Instant::from_secs(2),
+//!     attempts: 0,
+//! };
+//! assert_eq!(Nearest.fetch_source(Instant::ZERO, &view, &need), FetchDecision::Origin);
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::have::SeqSet;
+use crate::ids::{ContentId, FragmentId, PeerId, PeerInfo, TrackId};
+use crate::time::{Duration, Instant};
+
+/// What the engine knows about one connected neighbour.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NeighbourView {
+    /// Who it is (locality, role, capacity).
+    pub info: PeerInfo,
+    /// What it advertised with `Have`, per (content, track).
+    pub have: HashMap<(ContentId, TrackId), SeqSet>,
+    /// Measured throughput from it, bits per second, if any transfer completed.
+    pub throughput_bps: Option<u64>,
+    /// Measured round-trip time.
+    pub rtt: Option<Duration>,
+    /// Whether it choked us (will not serve requests now).
+    pub choked: bool,
+    /// Requests to it that are in flight.
+    pub inflight_requests: u32,
+    /// Bytes it delivered to us, in total.
+    pub bytes_from: u64,
+    /// Bytes we uploaded to it, in total.
+    pub bytes_to: u64,
+    /// When the connection was established.
+    pub connected_at: Instant,
+}
+
+impl NeighbourView {
+    /// Whether it advertised the fragment.
+    pub fn has(&self, f: &FragmentId) -> bool {
+        self.have
+            .get(&(f.content, f.track))
+            .is_some_and(|s| s.contains(f.sequence))
+    }
+}
+
+/// The engine's local view, as given to a policy.
+#[derive(Clone, Copy, Debug)]
+pub struct LocalView<'a> {
+    /// This agent.
+    pub me: &'a PeerInfo,
+    /// Connected neighbours.
+    pub neighbours: &'a [NeighbourView],
+    /// Known peers not connected (from the tracker or peer exchange).
+    pub candidates: &'a [PeerInfo],
+    /// The engine's neighbour limit.
+    pub max_neighbours: usize,
+    /// Measured throughput from the origin, bits per second, if any fetch completed.
+    pub origin_throughput_bps: Option<u64>,
+}
+
+/// A policy's plan for the neighbour set.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NeighbourPlan {
+    /// Candidates to connect to (the engine respects its limits).
+    pub connect: Vec<PeerId>,
+    /// Neighbours to disconnect.
+    pub drop: Vec<PeerId>,
+}
+
+/// A fragment the player (or a prefetch) needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FetchContext {
+    /// The fragment.
+    pub fragment: FragmentId,
+    /// Its expected size in bytes (from the bitrate and duration, or a previous fetch).
+    pub size_estimate: u64,
+    /// When it must be in the player's hands.
+    pub deadline: Instant,
+    /// Sources already tried for it.
+    pub attempts: u32,
+}
+
+/// Where to fetch a fragment from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FetchDecision {
+    /// Request it from this neighbour.
+    Peer(PeerId),
+    /// Fetch it from the origin.
+    Origin,
+    /// Ask again at this time (a first-tier peer is expected to announce it).
+    WaitUntil(Instant),
+}
+
+/// An overlay policy. Object-safe and sans-IO.
+pub trait OverlayPolicy: Send + fmt::Debug {
+    /// The policy's name, as reports print it.
+    fn name(&self) -> &'static str;
+
+    /// Which candidates to connect to and which neighbours to drop.
+    fn plan_neighbours(&mut self, now: Instant, view: &LocalView<'_>) -> NeighbourPlan;
+
+    /// Where to fetch `need.fragment` from.
+    fn fetch_source(
+        &mut self,
+        now: Instant,
+        view: &LocalView<'_>,
+        need: &FetchContext,
+    ) -> FetchDecision;
+
+    /// Whether this agent should fetch a newly published fragment ahead of its player and
+    /// announce it (first tier / supernode).
+    fn should_prefetch(
+        &mut self,
+        now: Instant,
+        view: &LocalView<'_>,
+        fragment: &FragmentId,
+    ) -> bool;
+}
