@@ -1,8 +1,11 @@
 //! The `hive` command-line tool: one subcommand per job.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+
+mod cc_arena;
 
 /// Hive: a software CDN for adaptive HTTP video.
 #[derive(Debug, Parser)]
@@ -18,8 +21,8 @@ enum Command {
     Demo,
     /// Run the deterministic swarm simulator on a named scenario.
     Sim,
-    /// Run congestion controllers against each other through a modelled bottleneck link.
-    CcArena,
+    /// Race congestion controllers through a modelled bottleneck link.
+    CcArena(CcArenaArgs),
     /// Run one agent between a player and an origin.
     Agent,
     /// Run a tracker.
@@ -34,31 +37,53 @@ enum Command {
     Bench,
 }
 
-impl Command {
-    /// The issue that delivers this job.
-    fn issue(&self) -> u32 {
-        match self {
-            Command::Demo
-            | Command::Agent
-            | Command::Tracker
-            | Command::Registrar
-            | Command::Origin => 7,
-            Command::Sim => 6,
-            Command::CcArena => 3,
-            Command::Manifest => 5,
-            Command::Bench => 4,
-        }
-    }
+/// Arguments of `hive cc-arena`.
+#[derive(Debug, Args)]
+pub(crate) struct CcArenaArgs {
+    /// A named scenario (`--list` shows them), or `all`.
+    #[arg(long, short, default_value = "solo")]
+    pub(crate) scenario: String,
+    /// Describe your own flows instead: `ALGO[/RTT][@START[-STOP]][!AT=P...]`, comma-separated,
+    /// e.g. `newreno,ledbat@5s,dtl:0!30s=2`.
+    #[arg(long)]
+    pub(crate) flows: Option<String>,
+    /// Link parameters: `rate=10mbit,rtt=40ms,buffer=250ms,loss=0.01,seed=1` (any subset).
+    #[arg(long)]
+    pub(crate) link: Option<String>,
+    /// Simulated seconds per run.
+    #[arg(long, default_value_t = 120.0)]
+    pub(crate) duration: f64,
+    /// Print one JSON object on stdout instead of the table.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Draw throughput and queuing delay over time to this SVG file.
+    #[arg(long)]
+    pub(crate) plot: Option<PathBuf>,
+    /// List the named scenarios and exit.
+    #[arg(long)]
+    pub(crate) list: bool,
+}
+
+fn not_built(name: &str, issue: u32) -> ExitCode {
+    eprintln!(
+        "hive: `{name}` is not built yet (tracked by issue #{issue}). What exists today: hive-core \
+         (ids, wire protocol, plug-in traits, caches, conformance kits) and hive-cc with \
+         `hive cc-arena`; run ./scripts/test.sh to check them."
+    );
+    ExitCode::from(2)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let issue = cli.command.issue();
-    eprintln!(
-        "hive: `{}` is not built yet (tracked by issue #{issue}). What exists today: the hive-core \
-         crate (ids, wire protocol, plug-in traits, caches, conformance kits); run \
-         ./scripts/test.sh to check it.",
-        format!("{:?}", cli.command).to_lowercase()
-    );
-    ExitCode::from(2)
+    match cli.command {
+        Command::CcArena(args) => cc_arena::run(&args),
+        Command::Demo => not_built("demo", 7),
+        Command::Agent => not_built("agent", 7),
+        Command::Tracker => not_built("tracker", 7),
+        Command::Registrar => not_built("registrar", 7),
+        Command::Origin => not_built("origin", 7),
+        Command::Sim => not_built("sim", 6),
+        Command::Manifest => not_built("manifest", 5),
+        Command::Bench => not_built("bench", 4),
+    }
 }

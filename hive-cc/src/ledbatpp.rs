@@ -1,0 +1,210 @@
+//! LEDBAT++ (draft-irtf-iccrg-ledbat-plus-plus-01).
+//!
+//! The draft's changes to LEDBAT, each implemented here:
+//! - §4.1 a 60 ms target;
+//! - §4.2 slow start with the increase multiplied by GAIN, left when the queuing delay exceeds
+//!   3/4 of the target;
+//! - §4.3 "GAIN = 1 / min(16, CEIL(2*TARGET/base))" so flows with a short base delay grow slowly;
+//! - §4.4 multiplicative decrease: "W += max((GAIN - Constant * W * (delay/target - 1)), -W/2)"
+//!   per RTT when above target (Constant = 1);
+//! - §4.5 periodic slowdowns: after the initial slow start, wait 2 RTTs, drop the window to 2
+//!   packets for 2 RTTs, slow start back to the previous window, and schedule the next slowdown
+//!   9 slowdown-durations later (so a lone flow loses at most ~10%) — the queue drains during a
+//!   slowdown, which lets every flow re-measure the base delay (latecomer fairness).
+
+use hive_core::cc::{AckEvent, CongestionController, LossEvent};
+use hive_core::time::{Duration, Instant};
+
+use crate::delay::DelayEstimator;
+
+/// The draft's target.
+pub const TARGET: Duration = Duration::from_millis(60);
+const MIN_CWND: u64 = 2;
+const INIT_CWND: u64 = 2;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Phase {
+    /// Initial slow start.
+    InitialSlowStart,
+    /// Congestion avoidance; the next slowdown starts at `next_slowdown`.
+    Avoidance { next_slowdown: Instant },
+    /// Window frozen at the minimum until `until`; `saved` is the window to return to.
+    Frozen {
+        started: Instant,
+        until: Instant,
+        saved: f64,
+    },
+    /// Slow start back to `saved` after a slowdown that started at `started`.
+    Recovering { started: Instant, saved: f64 },
+}
+
+/// The LEDBAT++ congestion controller.
+#[derive(Clone, Debug)]
+pub struct LedbatPlusPlus {
+    mss: u64,
+    cwnd: f64,
+    delay: DelayEstimator,
+    phase: Phase,
+    last_reduction: Option<Instant>,
+    srtt: Option<Duration>,
+}
+
+impl LedbatPlusPlus {
+    /// A controller for segments of `mss` bytes.
+    pub fn new(mss: u64) -> Self {
+        LedbatPlusPlus {
+            mss,
+            cwnd: (INIT_CWND * mss) as f64,
+            delay: DelayEstimator::new(),
+            phase: Phase::InitialSlowStart,
+            last_reduction: None,
+            srtt: None,
+        }
+    }
+
+    fn gain(&self) -> f64 {
+        // §4.3: GAIN = 1 / min(16, CEIL(2*TARGET/base)).
+        let base = self
+            .delay
+            .base_delay()
+            .unwrap_or(TARGET)
+            .as_secs_f64()
+            .max(1e-4);
+        let ratio = (2.0 * TARGET.as_secs_f64() / base).ceil();
+        1.0 / ratio.clamp(1.0, 16.0)
+    }
+
+    fn rtt(&self) -> Duration {
+        self.srtt.unwrap_or(Duration::from_millis(100))
+    }
+
+    fn min_cwnd(&self) -> f64 {
+        (MIN_CWND * self.mss) as f64
+    }
+}
+
+impl CongestionController for LedbatPlusPlus {
+    fn name(&self) -> &'static str {
+        "ledbat++"
+    }
+
+    fn on_sent(&mut self, _now: Instant, _bytes: u64, _bytes_in_flight: u64) {}
+
+    fn on_ack(&mut self, now: Instant, ack: &AckEvent) {
+        self.srtt = Some(match self.srtt {
+            None => ack.rtt,
+            Some(s) => (s * 7 + ack.rtt) / 8,
+        });
+        self.delay.on_sample(now, DelayEstimator::sample_of(ack));
+        let Some(qd) = self.delay.queuing_delay() else {
+            return;
+        };
+        let target = TARGET.as_secs_f64();
+        let qd = qd.as_secs_f64();
+        let acked = ack.bytes_acked as f64;
+        let mss = self.mss as f64;
+        let gain = self.gain();
+        match self.phase {
+            Phase::InitialSlowStart => {
+                if qd > 0.75 * target {
+                    // §4.5: "the first slowdown [...] 2 RTTs after the end of the initial slow start".
+                    self.phase = Phase::Avoidance {
+                        next_slowdown: now + self.rtt() * 2,
+                    };
+                } else {
+                    self.cwnd += gain * acked;
+                }
+            }
+            Phase::Avoidance { next_slowdown } => {
+                if now >= next_slowdown {
+                    let saved = self.cwnd;
+                    self.cwnd = self.min_cwnd();
+                    self.phase = Phase::Frozen {
+                        started: now,
+                        until: now + self.rtt() * 2,
+                        saved,
+                    };
+                    return;
+                }
+                let w = self.cwnd / mss;
+                let per_rtt = if qd <= target {
+                    gain
+                } else {
+                    // §4.4, bounded so a window never loses more than half per RTT.
+                    (gain - w * (qd / target - 1.0)).max(-w / 2.0)
+                };
+                self.cwnd += per_rtt * mss * acked / self.cwnd;
+            }
+            Phase::Frozen {
+                started,
+                until,
+                saved,
+            } => {
+                self.cwnd = self.min_cwnd();
+                if now >= until {
+                    self.phase = Phase::Recovering { started, saved };
+                }
+                return;
+            }
+            Phase::Recovering { started, saved } => {
+                if qd > 0.75 * target || self.cwnd >= saved {
+                    // §4.5: "the next slowdown [...] at 9 times the duration of the slowdown".
+                    let took = now.saturating_duration_since(started);
+                    self.phase = Phase::Avoidance {
+                        next_slowdown: now + took * 9,
+                    };
+                } else {
+                    self.cwnd += gain * acked;
+                }
+            }
+        }
+        // RFC 6817's cap, kept by the draft.
+        let flightsize = (ack.bytes_in_flight + ack.bytes_acked) as f64;
+        self.cwnd = self.cwnd.min(flightsize + mss).max(self.min_cwnd());
+    }
+
+    fn on_loss(&mut self, now: Instant, loss: &LossEvent) {
+        if !loss.persistent && self.last_reduction.is_some_and(|t| loss.sent_time <= t) {
+            return;
+        }
+        self.last_reduction = Some(now);
+        self.cwnd = (self.cwnd / 2.0).max(self.min_cwnd());
+        match self.phase {
+            Phase::InitialSlowStart => {
+                self.phase = Phase::Avoidance {
+                    next_slowdown: now + self.rtt() * 2,
+                };
+            }
+            Phase::Recovering { started, .. } => {
+                let took = now.saturating_duration_since(started);
+                self.phase = Phase::Avoidance {
+                    next_slowdown: now + took * 9,
+                };
+            }
+            _ => {}
+        }
+    }
+
+    fn on_timeout(&mut self, now: Instant) {
+        self.on_loss(
+            now,
+            &LossEvent {
+                bytes_lost: 0,
+                bytes_in_flight: 0,
+                sent_time: now,
+                persistent: true,
+            },
+        );
+    }
+
+    fn window(&self) -> u64 {
+        self.cwnd as u64
+    }
+
+    fn in_slow_start(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::InitialSlowStart | Phase::Recovering { .. }
+        )
+    }
+}
