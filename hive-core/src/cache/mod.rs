@@ -35,10 +35,10 @@ use crate::ids::{ContentId, FragmentId, TrackId};
 use crate::time::{Duration, Instant};
 
 mod live;
-// mod vod;
+mod vod;
 
 pub use live::{DEFAULT_LIVE_WINDOW, LiveWindowCache};
-// pub use vod::VodCache;
+pub use vod::VodCache;
 
 /// A verified fragment as stored in a cache.
 #[derive(Clone, Debug, PartialEq, Eq)]
