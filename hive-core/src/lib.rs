@@ -28,6 +28,10 @@ pub mod have;
 pub mod ids;
 pub mod time;
 
+#[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod testkit;
+
 pub use error::{CcError, IdError, ManifestError, TransportError};
 pub use hash::ContentHash;
 pub use have::SeqSet;
