@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use foldhash::quality::FixedState;
 use parking_lot::RwLock;
 
 use super::{CacheStats, CachedFragment, FragmentCache, InsertOutcome};
@@ -54,7 +55,9 @@ struct Shard {
 
 #[derive(Debug, Default)]
 struct ShardState {
-    tracks: HashMap<(ContentId, TrackId), Track>,
+    /// Fixed-seed hasher: fast, and the same iteration order on every run (reproducible
+    /// simulations). Keys come from manifests, not from peers.
+    tracks: HashMap<(ContentId, TrackId), Track, FixedState>,
     inserts: u64,
     evictions: u64,
     evicted_bytes: u64,

@@ -1,7 +1,8 @@
 //! [`VodCache`]: fragments within a byte budget, evicted by S3-FIFO-like CLOCK (`quick_cache`).
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use foldhash::quality::FixedState;
 use parking_lot::Mutex;
@@ -76,8 +77,34 @@ pub struct VodCache {
     max_fragment: u64,
     cache: Cache<FragmentId, CachedFragment, ByLen, FixedState, EvictionLog>,
     index: Mutex<Index>,
+    lookups: Box<[LookupCounters]>,
+}
+
+/// Hit and miss counters, striped by thread so that concurrent lookups do not all write the
+/// same cache line.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct LookupCounters {
     hits: AtomicU64,
     misses: AtomicU64,
+}
+
+const LOOKUP_STRIPES: usize = 8;
+
+/// A small number fixed per thread, to pick a counter stripe.
+fn thread_stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    STRIPE.with(|s| {
+        let mut stripe = s.get();
+        if stripe == usize::MAX {
+            stripe = NEXT.fetch_add(1, Ordering::Relaxed) % LOOKUP_STRIPES;
+            s.set(stripe);
+        }
+        stripe
+    })
 }
 
 /// Weight of a fragment: its length, and at least 1 since `quick_cache` never evicts
@@ -210,8 +237,9 @@ impl VodCache {
                 + shard_bytes % 100 * ADMIT_PERCENT / 100,
             cache,
             index: Mutex::new(Index::default()),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
+            lookups: (0..LOOKUP_STRIPES)
+                .map(|_| LookupCounters::default())
+                .collect(),
         }
     }
 
@@ -240,10 +268,11 @@ impl std::fmt::Debug for VodCache {
 impl FragmentCache for VodCache {
     fn get(&self, id: &FragmentId) -> Option<CachedFragment> {
         let found = self.cache.get(id);
+        let stripe = &self.lookups[thread_stripe()];
         let counter = if found.is_some() {
-            &self.hits
+            &stripe.hits
         } else {
-            &self.misses
+            &stripe.misses
         };
         counter.fetch_add(1, Ordering::Relaxed);
         found
@@ -344,10 +373,16 @@ impl FragmentCache for VodCache {
     }
 
     fn stats(&self) -> CacheStats {
+        let (hits, misses) = self.lookups.iter().fold((0, 0), |(h, m), c| {
+            (
+                h + c.hits.load(Ordering::Relaxed),
+                m + c.misses.load(Ordering::Relaxed),
+            )
+        });
         let index = self.index.lock();
         CacheStats {
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
+            hits,
+            misses,
             inserts: index.inserts,
             evictions: index.evictions,
             evicted_bytes: index.evicted_bytes,
