@@ -15,9 +15,9 @@ use crate::ids::{ContentId, FragmentId, TrackId};
 use crate::time::Instant;
 
 /// Share of each shard's budget for the "hot" (re-used) ring; the rest is the probationary
-/// "cold" ring new fragments enter once the cache is full. 0.9 is the S3-FIFO paper's 10 %
-/// small queue; `quick_cache` defaults to 0.97, which leaves a freshly fetched fragment too
-/// little time to be asked for by a neighbour before it is evicted.
+/// "cold" ring new fragments enter once the cache is full. `quick_cache` defaults to 0.97; we
+/// keep 10 % for the cold ring rather than 3 % so that a freshly fetched fragment has time to be
+/// asked for by a neighbour before it is evicted (a judgement, not yet measured on traces).
 const HOT_ALLOCATION: f64 = 0.9;
 /// `quick_cache` refuses an item heavier than the hot ring. Our own, integer, bound stays a
 /// little below `HOT_ALLOCATION` so float rounding can never make the two disagree.
