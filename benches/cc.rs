@@ -40,7 +40,13 @@ fn warm(cc: &mut dyn CongestionController) -> (Instant, u64) {
 fn on_ack(c: &mut Criterion) {
     let mut g = c.benchmark_group("on_ack");
     g.throughput(Throughput::Elements(1));
-    for algo in [Algorithm::NewReno, Algorithm::Cubic, Algorithm::Ledbat, Algorithm::LedbatPlusPlus, Algorithm::Dtl(0.5)] {
+    for algo in [
+        Algorithm::NewReno,
+        Algorithm::Cubic,
+        Algorithm::Ledbat,
+        Algorithm::LedbatPlusPlus,
+        Algorithm::Dtl(0.5),
+    ] {
         let mut cc = algo.build(1200);
         let (mut now, mut i) = warm(cc.as_mut());
         g.bench_function(algo.to_string(), |b| {

@@ -2,12 +2,12 @@
 //!
 //! - [`LiveWindowCache`]: keeps the newest N seconds (default 30 s) of each track by media time —
 //!   what a live swarm needs.
-//! - [`VodCache`]: keeps fragments within a byte budget, evicting by recency/frequency — for
-//!   on-demand content.
+//! - [`VodCache`]: keeps fragments within a byte budget, evicting by recency/frequency
+//!   (`quick_cache`'s S3-FIFO-like CLOCK) — for on-demand content.
 //!
 //! Both are thread-safe (`&self` methods) and count hits, misses, insertions, evictions and bytes.
 //!
-//! ```ignore
+//! ```
 //! use bytes::Bytes;
 //! use hive_core::cache::{CachedFragment, FragmentCache, LiveWindowCache};
 //! use hive_core::time::{Duration, Instant};
@@ -34,11 +34,11 @@ use crate::have::SeqSet;
 use crate::ids::{ContentId, FragmentId, TrackId};
 use crate::time::{Duration, Instant};
 
-// mod live;
-// mod vod;
+mod live;
+mod vod;
 
-// pub use live::LiveWindowCache;
-// pub use vod::VodCache;
+pub use live::{DEFAULT_LIVE_WINDOW, LiveWindowCache};
+pub use vod::VodCache;
 
 /// A verified fragment as stored in a cache.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,7 +89,7 @@ pub enum InsertOutcome {
     },
     /// Already present: the existing entry was kept.
     AlreadyPresent,
-    /// Not stored: outside the live window, or larger than the whole budget.
+    /// Not stored: outside the live window, or too large for the cache's byte budget.
     Rejected,
 }
 
