@@ -27,6 +27,7 @@ pub mod hash;
 pub mod have;
 pub mod ids;
 pub mod time;
+pub mod wire;
 
 pub use error::{CcError, IdError, ManifestError, TransportError};
 pub use hash::ContentHash;
@@ -34,3 +35,4 @@ pub use have::SeqSet;
 pub use ids::{
     ByteRange, ContentId, FragmentId, KeyKind, Locality, PeerAddr, PeerId, PeerInfo, Role, TrackId,
 };
+pub use wire::WireError;
