@@ -11,7 +11,6 @@ use super::{FRAME_HEADER_LEN, LENGTH_PREFIX_LEN, SUPPORTED_VERSIONS};
 
 /// What one frame decoded to.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[must_use]
 pub enum Decoded {
     /// A message of a type this version defines.
     Message(Message),
