@@ -43,10 +43,10 @@
 //! - `version` is the frame format version, [`VERSION`] (= 1) today.
 //! - `type` is the [`MessageKind`] code. The body must be consumed exactly.
 //!
-//! A transport that carries whole messages (QUIC streams framed by the transport, WebRTC data
-//! channel messages, Hive's UDP transport) hands each frame to [`decode_frame`]; a byte stream
-//! goes through a [`FrameDecoder`]. The prefix is kept on message transports too, so a frame is
-//! the same bytes everywhere.
+//! A transport that carries whole messages (a WebRTC data channel message, a datagram of
+//! Hive's UDP transport) hands each frame to [`decode_frame`]; a byte stream (a QUIC or TCP
+//! stream) goes through a [`FrameDecoder`]. The prefix is kept on message transports too, so a
+//! frame is the same bytes everywhere.
 //!
 //! # Field encodings
 //!
@@ -101,9 +101,10 @@
 //! start  = floor + unzigzag(gap)      (first block; wrapping, so any start is expressible)
 //!        = previous end + 1 + gap     (other blocks)
 //! head   = (len - 1) << 1             run: start ..= start + len - 1
-//!        = (nbytes - 1) << 1 | 1      bitmap: nbytes bytes follow; bit i (LSB first) of byte
-//!                                     i / 8 set means start + 8 * (i / 8) + i % 8 is held.
-//!                                     The first bit and the last byte must be non-zero.
+//!        = (nbytes - 1) << 1 | 1      bitmap: nbytes bytes follow; bit i of the bitmap
+//!                                     (bit i % 8 of byte i / 8, least significant first)
+//!                                     set means start + i is held. The first bit must be
+//!                                     set and the last byte non-zero.
 //! ```
 //!
 //! The encoder chooses runs or bitmaps to minimise bytes (see [`Have`]). A live
