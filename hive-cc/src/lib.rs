@@ -22,11 +22,11 @@
 //! use hive_cc::arena::{run, Scenario};
 //!
 //! // Two flows through the default home link (10 Mbit/s, 40 ms, 250 ms buffer), 20 s.
-//! let mut s = Scenario::two("ledbat-vs-newreno", "ledbat".parse().unwrap(), Algorithm::NewReno);
+//! let mut s = Scenario::new("ledbat-vs-newreno", &["ledbat".parse().unwrap(), Algorithm::NewReno]);
 //! s.duration = hive_core::time::Duration::from_secs(20);
 //! let report = run(&s);
 //! let ledbat = &report.flows[0];
-//! assert!(ledbat.share < 0.2, "LEDBAT yields: share {}", ledbat.share);
+//! assert!(ledbat.share < 0.1, "LEDBAT yields: share {}", ledbat.share);
 //! ```
 
 #![forbid(unsafe_code)]

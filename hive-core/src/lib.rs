@@ -34,6 +34,7 @@ pub mod overlay;
 pub mod testkit;
 pub mod time;
 pub mod transport;
+pub mod wire;
 
 pub use error::{CcError, IdError, ManifestError, TransportError};
 pub use hash::ContentHash;
@@ -41,3 +42,4 @@ pub use have::SeqSet;
 pub use ids::{
     ByteRange, ContentId, FragmentId, KeyKind, Locality, PeerAddr, PeerId, PeerInfo, Role, TrackId,
 };
+pub use wire::WireError;
