@@ -38,7 +38,7 @@ pub fn write_svg(reports: &[Report], path: &Path) -> Result<(), String> {
                 ("sans-serif", 16),
             )
             .margin(8)
-            .x_label_area_size(24)
+            .x_label_area_size(36)
             .y_label_area_size(48)
             .build_cartesian_2d(0.0..t_max, 0.0..top)
             .map_err(|e| e.to_string())?;
@@ -76,7 +76,7 @@ pub fn write_svg(reports: &[Report], path: &Path) -> Result<(), String> {
                 ("sans-serif", 16),
             )
             .margin(8)
-            .x_label_area_size(24)
+            .x_label_area_size(36)
             .y_label_area_size(48)
             .build_cartesian_2d(0.0..t_max, 0.0..qtop)
             .map_err(|e| e.to_string())?;

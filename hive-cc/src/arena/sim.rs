@@ -68,7 +68,8 @@ struct Sim<'a> {
 pub fn run(s: &Scenario) -> Report {
     let wall = std::time::Instant::now();
     let end = Instant::ZERO + s.duration;
-    let nbins = (s.duration.as_micros() / s.bin.as_micros().max(1)) as usize + 1;
+    let bin_us = s.bin.as_micros().max(1);
+    let nbins = (s.duration.as_micros().div_ceil(bin_us) as usize).max(1);
     let mut sim = Sim {
         s,
         link: Bottleneck::new(s.link),

@@ -1,0 +1,107 @@
+//! The `hive` binary: jobs that exist work and speak the JSON of DESIGN.md; jobs that do not yet
+//! exist say so and fail.
+
+use std::process::Command;
+
+fn hive(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hive"))
+        .args(args)
+        .output()
+        .expect("run hive")
+}
+
+#[test]
+fn cc_arena_json_is_one_object_with_the_design_keys() {
+    let out = hive(&[
+        "cc-arena",
+        "--scenario",
+        "ledbat-vs-newreno",
+        "--duration",
+        "10",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is one JSON value");
+    for k in [
+        "scenario",
+        "link",
+        "flows",
+        "utilization",
+        "qdelay_ms_p50",
+        "qdelay_ms_p95",
+        "jain",
+        "wall_s",
+    ] {
+        assert!(v.get(k).is_some(), "missing {k} in {v}");
+    }
+    assert_eq!(v["flows"].as_array().map(Vec::len), Some(2));
+    // Progress goes to stderr, never stdout.
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ledbat-vs-newreno"));
+}
+
+#[test]
+fn cc_arena_families_report_every_run() {
+    let out = hive(&[
+        "cc-arena",
+        "--scenario",
+        "solo",
+        "--duration",
+        "5",
+        "--json",
+    ]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["scenario"], "solo");
+    assert_eq!(v["runs"].as_array().map(Vec::len), Some(5));
+}
+
+#[test]
+fn cc_arena_custom_flows_and_table() {
+    let out = hive(&[
+        "cc-arena",
+        "--flows",
+        "cubic,dtl:0!3s=2",
+        "--link",
+        "rate=20mbit,rtt=60ms",
+        "--duration",
+        "6",
+    ]);
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.starts_with("scenario"), "{table}");
+    assert!(table.contains("cubic") && table.contains("dtl"));
+}
+
+#[test]
+fn cc_arena_rejects_bad_input_with_a_message() {
+    for args in [
+        &["cc-arena", "--scenario", "nope"][..],
+        &["cc-arena", "--flows", "vegas"][..],
+        &["cc-arena", "--link", "rate=fast"][..],
+        &["cc-arena", "--duration", "0"][..],
+    ] {
+        let out = hive(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("hive cc-arena:"),
+            "{args:?}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn jobs_not_built_yet_say_so_and_fail() {
+    let out = hive(&["demo"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
+}
