@@ -58,8 +58,27 @@ impl Ledbat {
         Self::with_config(mss, LedbatConfig::default())
     }
 
-    /// A controller with the given parameters.
+    /// A controller with the given parameters, brought within RFC 6817's limits: TARGET at most
+    /// 100 ms, GAIN in (0, 1], ALLOWED_INCREASE above 0, MIN_CWND and INIT_CWND at least 1.
     pub fn with_config(mss: u64, cfg: LedbatConfig) -> Self {
+        let cfg = LedbatConfig {
+            target: cfg
+                .target
+                .clamp(Duration::from_millis(1), Duration::from_millis(100)),
+            gain: if cfg.gain.is_finite() {
+                cfg.gain.clamp(1e-3, 1.0)
+            } else {
+                1.0
+            },
+            allowed_increase: if cfg.allowed_increase.is_finite() && cfg.allowed_increase > 0.0 {
+                cfg.allowed_increase
+            } else {
+                1.0
+            },
+            min_cwnd: cfg.min_cwnd.max(1),
+            init_cwnd: cfg.init_cwnd.max(cfg.min_cwnd.max(1)),
+            slow_start: cfg.slow_start,
+        };
         Ledbat {
             cfg,
             mss,
@@ -77,6 +96,11 @@ impl Ledbat {
 
     fn min_cwnd(&self) -> f64 {
         (self.cfg.min_cwnd * self.mss) as f64
+    }
+
+    /// The parameters in force (after clamping to the RFC's limits).
+    pub fn config(&self) -> &LedbatConfig {
+        &self.cfg
     }
 }
 
@@ -145,5 +169,26 @@ impl CongestionController for Ledbat {
 
     fn in_slow_start(&self) -> bool {
         self.slow_start
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_is_held_to_the_rfc_limits() {
+        let l = Ledbat::with_config(
+            1200,
+            LedbatConfig {
+                target: Duration::from_millis(500),
+                gain: 4.0,
+                allowed_increase: -1.0,
+                ..LedbatConfig::default()
+            },
+        );
+        assert_eq!(l.config().target, Duration::from_millis(100));
+        assert_eq!(l.config().gain, 1.0);
+        assert_eq!(l.config().allowed_increase, 1.0);
     }
 }
