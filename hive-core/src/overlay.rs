@@ -49,6 +49,7 @@
 //!     size_estimate: 500_000,
 //!     deadline: Instant::from_secs(2),
 //!     attempts: 0,
+//!     since: Instant::ZERO,
 //! };
 //! assert_eq!(Nearest.fetch_source(Instant::ZERO, &view, &need), FetchDecision::Origin);
 //! ```
@@ -127,6 +128,8 @@ pub struct FetchContext {
     pub deadline: Instant,
     /// Sources already tried for it.
     pub attempts: u32,
+    /// When the agent first wanted it (a policy that waits can tell how long it has waited).
+    pub since: Instant,
 }
 
 /// Where to fetch a fragment from.

@@ -1,0 +1,467 @@
+//! Getting fragments: player requests, prefetches, the peer-or-origin choice, reassembly and
+//! verification.
+
+use std::collections::BTreeSet;
+
+use bytes::{Bytes, BytesMut};
+use hive_core::cache::CachedFragment;
+use hive_core::overlay::{FetchContext, FetchDecision, LocalView, NeighbourView};
+use hive_core::time::{Duration, Instant};
+use hive_core::transport::Class;
+use hive_core::wire::{ByeReason, Cancel, Data, Message, Request};
+use hive_core::{ContentHash, FragmentId, PeerId};
+
+use super::{FragmentInfo, Output, Swarm};
+
+/// Where a wanted fragment stands.
+#[derive(Debug)]
+pub(super) enum State {
+    /// Asked the policy; it said wait until then.
+    Waiting { until: Instant },
+    /// Requested from a peer; give up at `give_up_at`.
+    FromPeer {
+        peer: PeerId,
+        request_id: u64,
+        started: Instant,
+        give_up_at: Instant,
+        buf: BytesMut,
+        hash: Option<ContentHash>,
+    },
+    /// Fetching from the origin (attempt number).
+    FromOrigin { started: Instant, attempt: u32 },
+    /// The origin failed; retry at `at`.
+    OriginBackoff { at: Instant, attempt: u32 },
+}
+
+/// A fragment this agent needs.
+#[derive(Debug)]
+pub(super) struct Want {
+    info: FragmentInfo,
+    deadline: Instant,
+    /// Whether a player waits for it (else it is a prefetch).
+    player: bool,
+    tried: BTreeSet<PeerId>,
+    since: Instant,
+    state: State,
+}
+
+impl Want {
+    pub(super) fn wake_at(&self) -> Option<Instant> {
+        match &self.state {
+            State::Waiting { until } => Some(*until),
+            State::FromPeer { give_up_at, .. } => Some(*give_up_at),
+            State::FromOrigin { .. } => None,
+            State::OriginBackoff { at, .. } => Some(*at),
+        }
+    }
+
+    pub(super) fn is_waiting(&self) -> bool {
+        matches!(self.state, State::Waiting { .. })
+    }
+}
+
+impl Swarm {
+    /// Registers fragments the manifest lists (so requests and prefetches know their URL and
+    /// size), and lets the policy decide whether to prefetch the new ones.
+    pub fn handle_fragments_published(&mut self, now: Instant, fragments: Vec<FragmentInfo>) {
+        for info in fragments {
+            let id = info.id;
+            let new = self.known.insert(id, info.clone()).is_none();
+            if !new || self.cache.contains(&id) || self.wants.contains_key(&id) {
+                continue;
+            }
+            let (policy, view) = self.policy_and_view();
+            if policy.should_prefetch(now, &view, &id) {
+                self.stats.prefetches += 1;
+                let deadline = now + self.cfg.default_deadline;
+                self.want(now, info, deadline, false);
+            }
+        }
+    }
+
+    /// The player asks for a fragment, needed by `deadline` (None: the configured default).
+    /// The bytes come back as [`Output::Deliver`] — at once on a cache hit.
+    pub fn handle_player_request(
+        &mut self,
+        now: Instant,
+        info: FragmentInfo,
+        deadline: Option<Instant>,
+    ) {
+        let deadline = deadline.unwrap_or(now + self.cfg.default_deadline);
+        self.known.entry(info.id).or_insert_with(|| info.clone());
+        if let Some(hit) = self.cache.get(&info.id) {
+            self.stats.player_bytes += hit.data.len() as u64;
+            self.stats.delivered_in_time += 1;
+            self.out.push_back(Output::Deliver {
+                fragment: info.id,
+                data: hit.data,
+            });
+            return;
+        }
+        if let Some(w) = self.wants.get_mut(&info.id) {
+            // A prefetch in progress now has a player waiting, maybe with an earlier deadline.
+            w.player = true;
+            w.deadline = w.deadline.min(deadline);
+            return;
+        }
+        self.want(now, info, deadline, true);
+    }
+
+    fn want(&mut self, now: Instant, info: FragmentInfo, deadline: Instant, player: bool) {
+        let id = info.id;
+        self.wants.insert(
+            id,
+            Want {
+                info,
+                deadline,
+                player,
+                tried: BTreeSet::new(),
+                since: now,
+                state: State::Waiting { until: now },
+            },
+        );
+        self.decide(now, id);
+    }
+
+    /// Time needed to fetch `size` bytes from the origin, with the safety margin.
+    fn origin_budget(&self, size: u64) -> Duration {
+        let bps = self
+            .origin_bps
+            .unwrap_or(self.cfg.assumed_origin_bps)
+            .max(1);
+        Duration::from_secs_f64(size as f64 * 8.0 / bps as f64) + self.cfg.origin_margin
+    }
+
+    /// Chooses a source for a wanted fragment that has none in progress.
+    pub(super) fn decide(&mut self, now: Instant, id: FragmentId) {
+        let Some(w) = self.wants.get(&id) else { return };
+        if matches!(w.state, State::FromPeer { .. } | State::FromOrigin { .. }) {
+            return;
+        }
+        if let Some(hit) = self.cache.get(&id) {
+            self.finish(now, id, hit.data, hit.hash);
+            return;
+        }
+        let size = w.info.size_estimate;
+        let last_call = w
+            .deadline
+            .checked_sub(self.origin_budget(size))
+            .unwrap_or(Instant::ZERO);
+        let need = FetchContext {
+            fragment: id,
+            size_estimate: size,
+            deadline: w.deadline,
+            attempts: w.tried.len() as u32,
+            since: w.since,
+        };
+        let (player, tried) = (w.player, w.tried.clone());
+        let decision = if tried.is_empty() {
+            let (policy, view) = self.policy_and_view();
+            policy.fetch_source(now, &view, &need)
+        } else {
+            // Hide the neighbours that already failed us for this fragment.
+            let views: Vec<NeighbourView> = self
+                .views
+                .iter()
+                .filter(|v| !tried.contains(&v.info.id))
+                .cloned()
+                .collect();
+            let (policy, view) = self.policy_and_view();
+            let view = LocalView {
+                neighbours: &views,
+                ..view
+            };
+            policy.fetch_source(now, &view, &need)
+        };
+        let decision = match decision {
+            // The time budget overrides the policy: past the last call, only the origin is safe.
+            _ if now >= last_call && player => FetchDecision::Origin,
+            FetchDecision::Peer(p) if !self.links.contains_key(&p) || tried.contains(&p) => {
+                FetchDecision::Origin
+            }
+            FetchDecision::WaitUntil(t) => {
+                FetchDecision::WaitUntil(t.min(last_call).max(now + Duration::from_millis(1)))
+            }
+            d => d,
+        };
+        match decision {
+            FetchDecision::Origin => self.fetch_origin(now, id, 1),
+            FetchDecision::WaitUntil(until) => {
+                if let Some(w) = self.wants.get_mut(&id) {
+                    w.state = State::Waiting { until };
+                }
+            }
+            FetchDecision::Peer(peer) => self.request_from(now, id, peer, last_call),
+        }
+    }
+
+    fn request_from(&mut self, now: Instant, id: FragmentId, peer: PeerId, last_call: Instant) {
+        let request_id = self.next_request_id;
+        self.next_request_id += 1;
+        let Some(w) = self.wants.get_mut(&id) else {
+            return;
+        };
+        // A peer gets until the last call, but at least a short while to answer.
+        let give_up_at = last_call.max(now + Duration::from_millis(200));
+        let deadline_ms = w
+            .deadline
+            .saturating_duration_since(now)
+            .as_millis()
+            .min(u128::from(u32::MAX)) as u32;
+        w.state = State::FromPeer {
+            peer,
+            request_id,
+            started: now,
+            give_up_at,
+            buf: BytesMut::new(),
+            hash: None,
+        };
+        let priority = if w.player { 0 } else { 4 };
+        if let Some(l) = self.links.get_mut(&peer) {
+            l.requests.insert(request_id, id);
+        }
+        self.with_view(peer, |v| v.inflight_requests += 1);
+        self.send(
+            peer,
+            Message::Request(Request {
+                request_id,
+                fragment: id,
+                deadline_ms,
+                priority,
+                resume_offset: 0,
+            }),
+            Class::Control,
+        );
+    }
+
+    fn fetch_origin(&mut self, now: Instant, id: FragmentId, attempt: u32) {
+        let Some(w) = self.wants.get_mut(&id) else {
+            return;
+        };
+        w.state = State::FromOrigin {
+            started: now,
+            attempt,
+        };
+        self.out.push_back(Output::FetchOrigin {
+            fragment: w.info.clone(),
+            deadline: w.deadline,
+        });
+    }
+
+    /// The answer to [`Output::FetchOrigin`]: the fragment's bytes, or an error description.
+    pub fn handle_origin_result(
+        &mut self,
+        now: Instant,
+        fragment: FragmentId,
+        result: Result<Bytes, String>,
+    ) {
+        let Some(w) = self.wants.get(&fragment) else {
+            return;
+        };
+        let State::FromOrigin { started, attempt } = w.state else {
+            return;
+        };
+        match result {
+            Ok(data) => {
+                let secs = now
+                    .saturating_duration_since(started)
+                    .as_secs_f64()
+                    .max(1e-3);
+                let bps = (data.len() as f64 * 8.0 / secs) as u64;
+                // Smoothed, so one slow fetch does not swing the budget.
+                self.origin_bps = Some(self.origin_bps.map_or(bps, |o| (o * 3 + bps) / 4));
+                self.stats.origin_bytes += data.len() as u64;
+                let hash = ContentHash::of(&data);
+                self.finish(now, fragment, data, hash);
+            }
+            Err(_) if attempt < self.cfg.origin_attempts => {
+                let backoff = Duration::from_millis(100 * (1 << attempt.min(6)));
+                if let Some(w) = self.wants.get_mut(&fragment) {
+                    w.state = State::OriginBackoff {
+                        at: now + backoff,
+                        attempt: attempt + 1,
+                    };
+                }
+            }
+            Err(_) => {
+                let w = self.wants.remove(&fragment);
+                if w.is_some_and(|w| w.player) {
+                    self.out.push_back(Output::Failed { fragment });
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_data(&mut self, now: Instant, from: PeerId, d: Data) {
+        let Some(id) = self
+            .links
+            .get(&from)
+            .and_then(|l| l.requests.get(&d.request_id))
+            .copied()
+        else {
+            return; // cancelled or unknown: ignore
+        };
+        if d.fragment != id
+            || d.total_len > self.cfg.max_fragment_len
+            || d.offset.saturating_add(d.payload.len() as u64) > d.total_len
+        {
+            self.drop_peer(
+                now,
+                from,
+                ByeReason::ProtocolError,
+                "Data does not match the request",
+            );
+            return;
+        }
+        let Some(w) = self.wants.get_mut(&id) else {
+            return;
+        };
+        let State::FromPeer {
+            peer,
+            request_id,
+            buf,
+            hash,
+            started,
+            ..
+        } = &mut w.state
+        else {
+            return;
+        };
+        if *peer != from || *request_id != d.request_id {
+            return;
+        }
+        // One class, in order: chunks arrive at increasing offsets without gaps.
+        if d.offset != buf.len() as u64 || hash.is_some_and(|h| h != d.hash) {
+            self.drop_peer(now, from, ByeReason::ProtocolError, "Data out of order");
+            return;
+        }
+        if buf.is_empty() {
+            buf.reserve(d.total_len as usize);
+        }
+        *hash = Some(d.hash);
+        buf.extend_from_slice(&d.payload);
+        let (done, started) = (buf.len() as u64 == d.total_len, *started);
+        let taken = if done {
+            std::mem::replace(&mut w.state, State::Waiting { until: now })
+        } else {
+            State::Waiting { until: now }
+        };
+        self.with_view(from, |v| v.bytes_from += d.payload.len() as u64);
+        let State::FromPeer { buf, .. } = taken else {
+            return;
+        };
+        let data = buf.freeze();
+        if let Some(l) = self.links.get_mut(&from) {
+            l.requests.remove(&d.request_id);
+        }
+        let secs = now
+            .saturating_duration_since(started)
+            .as_secs_f64()
+            .max(1e-3);
+        let bps = (data.len() as f64 * 8.0 / secs) as u64;
+        self.with_view(from, |v| {
+            v.inflight_requests = v.inflight_requests.saturating_sub(1);
+            v.throughput_bps = Some(v.throughput_bps.map_or(bps, |o| (o * 3 + bps) / 4));
+        });
+        // Never cache, serve or deliver bytes that do not match their hash; drop who sent them.
+        if !d.hash.verify(&data) {
+            self.stats.bad_fragments += 1;
+            if let Some(w) = self.wants.get_mut(&id) {
+                w.tried.insert(from);
+            }
+            self.drop_peer(now, from, ByeReason::BadData, "fragment failed its hash");
+            self.decide(now, id);
+            return;
+        }
+        self.stats.peer_bytes += data.len() as u64;
+        self.finish(now, id, data, d.hash);
+    }
+
+    pub(super) fn on_reject(&mut self, now: Instant, from: PeerId, request_id: u64) {
+        let Some(id) = self
+            .links
+            .get_mut(&from)
+            .and_then(|l| l.requests.remove(&request_id))
+        else {
+            return;
+        };
+        self.with_view(from, |v| {
+            v.inflight_requests = v.inflight_requests.saturating_sub(1)
+        });
+        self.abandon_peer_request(now, id, from);
+    }
+
+    /// A peer will not deliver `id`: remember it and choose again.
+    pub(super) fn abandon_peer_request(&mut self, now: Instant, id: FragmentId, peer: PeerId) {
+        let Some(w) = self.wants.get_mut(&id) else {
+            return;
+        };
+        if matches!(&w.state, State::FromPeer { peer: p, .. } if *p == peer) {
+            w.tried.insert(peer);
+            w.state = State::Waiting { until: now };
+            self.stats.peer_fallbacks += 1;
+            self.decide(now, id);
+        }
+    }
+
+    /// Timers of wanted fragments.
+    pub(super) fn wake_wants(&mut self, now: Instant) {
+        let due: Vec<FragmentId> = self
+            .wants
+            .iter()
+            .filter(|(_, w)| w.wake_at().is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let Some(w) = self.wants.get_mut(&id) else {
+                continue;
+            };
+            match &w.state {
+                State::FromPeer {
+                    peer, request_id, ..
+                } => {
+                    let (peer, request_id) = (*peer, *request_id);
+                    self.send(peer, Message::Cancel(Cancel { request_id }), Class::Control);
+                    if let Some(l) = self.links.get_mut(&peer) {
+                        l.requests.remove(&request_id);
+                    }
+                    self.with_view(peer, |v| {
+                        v.inflight_requests = v.inflight_requests.saturating_sub(1)
+                    });
+                    self.abandon_peer_request(now, id, peer);
+                }
+                State::OriginBackoff { attempt, .. } => {
+                    let attempt = *attempt;
+                    self.fetch_origin(now, id, attempt);
+                }
+                State::Waiting { .. } => self.decide(now, id),
+                State::FromOrigin { .. } => {}
+            }
+        }
+    }
+
+    /// A wanted fragment is here and verified: store, deliver, announce.
+    pub(super) fn finish(&mut self, now: Instant, id: FragmentId, data: Bytes, hash: ContentHash) {
+        let Some(w) = self.wants.remove(&id) else {
+            return;
+        };
+        let fragment = CachedFragment {
+            id,
+            data: data.clone(),
+            hash,
+            media_time: w.info.media_time,
+            duration: w.info.duration,
+        };
+        self.cache.insert(now, fragment);
+        if w.player {
+            self.stats.player_bytes += data.len() as u64;
+            if now <= w.deadline {
+                self.stats.delivered_in_time += 1;
+            } else {
+                self.stats.deadline_misses += 1;
+            }
+            self.out.push_back(Output::Deliver { fragment: id, data });
+        }
+        self.announce(now, id);
+    }
+}

@@ -1,0 +1,403 @@
+//! The swarm engine: one sans-IO state machine per agent and swarm.
+
+mod fetch;
+mod serve;
+mod types;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use hive_core::cache::FragmentCache;
+use hive_core::overlay::{LocalView, NeighbourView, OverlayPolicy};
+use hive_core::time::{Duration, Instant};
+use hive_core::transport::Class;
+use hive_core::wire::{Bye, ByeReason, Have, Hello, Message, Pong};
+use hive_core::{ContentId, FragmentId, PeerId, PeerInfo, Role, SeqSet, TrackId};
+
+pub use types::{FragmentInfo, Output, SwarmConfig, SwarmStats};
+
+use fetch::Want;
+use serve::Upload;
+
+/// Per-neighbour state beyond what policies see.
+#[derive(Debug, Default)]
+struct Link {
+    /// Our requests to it: request id → fragment.
+    requests: BTreeMap<u64, FragmentId>,
+    /// Whether its Hello arrived.
+    hello: bool,
+}
+
+/// The swarm engine of one agent in one swarm.
+///
+/// See the [crate docs](crate) for the driving loop.
+pub struct Swarm {
+    cfg: SwarmConfig,
+    me: PeerInfo,
+    content: ContentId,
+    policy: Box<dyn OverlayPolicy>,
+    cache: Arc<dyn FragmentCache>,
+    /// Neighbours as policies see them, sorted by id (deterministic order).
+    views: Vec<NeighbourView>,
+    links: BTreeMap<PeerId, Link>,
+    candidates: Vec<PeerInfo>,
+    connecting: BTreeMap<PeerId, Instant>,
+    known: BTreeMap<FragmentId, FragmentInfo>,
+    wants: BTreeMap<FragmentId, Want>,
+    next_request_id: u64,
+    out: VecDeque<Output>,
+    pending_have: BTreeMap<TrackId, SeqSet>,
+    have_flush_at: Option<Instant>,
+    uploads: VecDeque<Upload>,
+    upload_tokens: f64,
+    upload_last_refill: Instant,
+    upload_wake_at: Instant,
+    next_review: Instant,
+    next_expire: Instant,
+    origin_bps: Option<u64>,
+    stats: SwarmStats,
+}
+
+impl std::fmt::Debug for Swarm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Swarm")
+            .field("me", &self.me.id)
+            .field("policy", &self.policy.name())
+            .field("neighbours", &self.views.len())
+            .field("wants", &self.wants.len())
+            .finish()
+    }
+}
+
+impl Swarm {
+    /// An engine for `content`, as `me`, deciding with `policy`, storing into `cache`.
+    pub fn new(
+        now: Instant,
+        me: PeerInfo,
+        content: ContentId,
+        cfg: SwarmConfig,
+        policy: Box<dyn OverlayPolicy>,
+        cache: Arc<dyn FragmentCache>,
+    ) -> Self {
+        let mut me = me;
+        me.role = cfg.role;
+        Swarm {
+            me,
+            content,
+            policy,
+            cache,
+            views: Vec::new(),
+            links: BTreeMap::new(),
+            candidates: Vec::new(),
+            connecting: BTreeMap::new(),
+            known: BTreeMap::new(),
+            wants: BTreeMap::new(),
+            next_request_id: 1,
+            out: VecDeque::new(),
+            pending_have: BTreeMap::new(),
+            have_flush_at: None,
+            uploads: VecDeque::new(),
+            upload_tokens: 0.0,
+            upload_last_refill: now,
+            upload_wake_at: now,
+            next_review: now,
+            next_expire: now + Duration::from_secs(1),
+            origin_bps: None,
+            stats: SwarmStats::default(),
+            cfg,
+        }
+    }
+
+    /// This agent.
+    pub fn me(&self) -> &PeerInfo {
+        &self.me
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> SwarmStats {
+        self.stats
+    }
+
+    /// Connected neighbours, as policies see them.
+    pub fn neighbours(&self) -> &[NeighbourView] {
+        &self.views
+    }
+
+    /// The policy's name.
+    pub fn policy_name(&self) -> &'static str {
+        self.policy.name()
+    }
+
+    /// The next output, if any. Drain until `None` after every input.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When [`Swarm::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t = self.next_review.min(self.next_expire);
+        if let Some(h) = self.have_flush_at {
+            t = t.min(h);
+        }
+        if !self.uploads.is_empty() {
+            t = t.min(self.upload_wake_at);
+        }
+        for w in self.wants.values() {
+            if let Some(x) = w.wake_at() {
+                t = t.min(x);
+            }
+        }
+        Some(t)
+    }
+
+    /// Advances timers: request give-ups, waits, Have batches, uploads, neighbour review,
+    /// cache expiry.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.flush_have_if_due(now);
+        self.pump_uploads(now);
+        self.wake_wants(now);
+        if now >= self.next_review {
+            self.next_review = now + self.cfg.neighbour_review;
+            self.review_neighbours(now);
+        }
+        if now >= self.next_expire {
+            self.next_expire = now + Duration::from_secs(1);
+            self.cache.expire(now);
+            self.connecting
+                .retain(|_, t| now.saturating_duration_since(*t) < Duration::from_secs(10));
+        }
+    }
+
+    /// Peers to consider (from the tracker or peer exchange).
+    pub fn handle_candidates(&mut self, now: Instant, peers: Vec<PeerInfo>) {
+        let before = self.candidates.len();
+        for p in peers {
+            if p.id == self.me.id
+                || self.links.contains_key(&p.id)
+                || self.candidates.iter().any(|c| c.id == p.id)
+            {
+                continue;
+            }
+            if self.candidates.len() >= self.cfg.max_candidates {
+                break;
+            }
+            self.candidates.push(p);
+        }
+        if before == 0 && !self.candidates.is_empty() && self.views.is_empty() {
+            // First candidates: build the neighbourhood now rather than at the next review.
+            self.review_neighbours(now);
+        }
+    }
+
+    /// A connection to `peer` is up (dialled or accepted). The engine greets it.
+    pub fn handle_peer_connected(&mut self, now: Instant, peer: PeerInfo) {
+        self.connecting.remove(&peer.id);
+        self.candidates.retain(|c| c.id != peer.id);
+        if self.links.contains_key(&peer.id) || peer.id == self.me.id {
+            return;
+        }
+        let view = NeighbourView {
+            info: peer.clone(),
+            have: Default::default(),
+            throughput_bps: None,
+            rtt: None,
+            choked: false,
+            inflight_requests: 0,
+            bytes_from: 0,
+            bytes_to: 0,
+            connected_at: now,
+        };
+        let pos = self.views.partition_point(|v| v.info.id < peer.id);
+        self.views.insert(pos, view);
+        self.links.insert(peer.id, Link::default());
+        self.send(peer.id, Message::Hello(self.hello()), Class::Control);
+        if let Some(h) = self.snapshot_have() {
+            self.send(peer.id, Message::Have(h), Class::Control);
+        }
+    }
+
+    /// A dial requested by [`Output::Connect`] failed.
+    pub fn handle_connect_failed(&mut self, _now: Instant, peer: PeerId) {
+        self.connecting.remove(&peer);
+        self.candidates.retain(|c| c.id != peer);
+    }
+
+    /// The connection to `peer` ended (by either side, or by the transport).
+    pub fn handle_peer_disconnected(&mut self, now: Instant, peer: PeerId) {
+        let Some(link) = self.links.remove(&peer) else {
+            return;
+        };
+        self.views.retain(|v| v.info.id != peer);
+        self.uploads.retain(|u| u.to != peer);
+        for fragment in link.requests.into_values() {
+            self.abandon_peer_request(now, fragment, peer);
+        }
+    }
+
+    /// A message from a neighbour.
+    pub fn handle_message(&mut self, now: Instant, from: PeerId, message: Message) {
+        if !self.links.contains_key(&from) {
+            return;
+        }
+        match message {
+            Message::Hello(h) => self.on_hello(now, from, h),
+            Message::Have(h) => self.on_have(now, from, h),
+            Message::Request(r) => self.on_request(now, from, r),
+            Message::Data(d) => self.on_data(now, from, d),
+            Message::Cancel(c) => self
+                .uploads
+                .retain(|u| !(u.to == from && u.request_id == c.request_id)),
+            Message::Reject(r) => self.on_reject(now, from, r.request_id),
+            Message::Choke => self.with_view(from, |v| v.choked = true),
+            Message::Unchoke => self.with_view(from, |v| v.choked = false),
+            Message::PeerExchange(px) => self.handle_candidates(now, px.peers),
+            Message::Bye(_) => {
+                self.handle_peer_disconnected(now, from);
+                self.out.push_back(Output::Disconnect {
+                    peer: from,
+                    reason: ByeReason::Leaving,
+                });
+            }
+            Message::Ping(p) => {
+                self.send(from, Message::Pong(Pong { nonce: p.nonce }), Class::Control)
+            }
+            Message::Pong(_) => {}
+            // Kinds added by later protocol versions are ignored.
+            _ => {}
+        }
+    }
+
+    fn hello(&self) -> Hello {
+        Hello {
+            versions: hive_core::wire::SUPPORTED_VERSIONS.to_vec(),
+            peer: self.me.id,
+            content: self.content,
+            role: self.me.role,
+            upload_kbps: self.me.upload_kbps,
+            locality: self.me.locality.clone(),
+            token: bytes::Bytes::new(),
+        }
+    }
+
+    fn on_hello(&mut self, now: Instant, from: PeerId, h: Hello) {
+        if h.content != self.content || h.peer != from {
+            self.drop_peer(
+                now,
+                from,
+                ByeReason::ProtocolError,
+                "wrong swarm or identity in Hello",
+            );
+            return;
+        }
+        if let Some(l) = self.links.get_mut(&from) {
+            l.hello = true;
+        }
+        self.with_view(from, |v| {
+            v.info.role = h.role;
+            v.info.upload_kbps = h.upload_kbps;
+            v.info.locality = h.locality;
+        });
+    }
+
+    fn on_have(&mut self, now: Instant, from: PeerId, h: Have) {
+        let content = self.content;
+        let snapshot = matches!(h.kind, hive_core::wire::HaveKind::Snapshot);
+        let mut touched = Vec::new();
+        self.with_view(from, |v| {
+            if snapshot {
+                v.have.clear();
+            }
+            for (track, th) in h.tracks {
+                let set = v.have.entry((content, track)).or_default();
+                if th.floor > 0 {
+                    set.remove_below(th.floor);
+                }
+                for r in th.seqs.ranges() {
+                    set.insert_range(r);
+                }
+                touched.push(track);
+            }
+        });
+        // Fragments we are waiting for may now be available nearby.
+        let ready: Vec<FragmentId> = self
+            .wants
+            .iter()
+            .filter(|(id, w)| w.is_waiting() && touched.contains(&id.track))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ready {
+            self.decide(now, id);
+        }
+    }
+
+    fn with_view(&mut self, peer: PeerId, f: impl FnOnce(&mut NeighbourView)) {
+        if let Ok(i) = self.views.binary_search_by(|v| v.info.id.cmp(&peer)) {
+            f(&mut self.views[i]);
+        }
+    }
+
+    fn send(&mut self, to: PeerId, message: Message, class: Class) {
+        self.out.push_back(Output::Send { to, message, class });
+    }
+
+    fn drop_peer(&mut self, now: Instant, peer: PeerId, reason: ByeReason, detail: &str) {
+        if self.links.contains_key(&peer) {
+            self.send(
+                peer,
+                Message::Bye(Bye {
+                    reason,
+                    detail: detail.to_string(),
+                }),
+                Class::Control,
+            );
+            self.handle_peer_disconnected(now, peer);
+            self.out.push_back(Output::Disconnect { peer, reason });
+        }
+    }
+
+    /// The policy, and the local view it decides on (disjoint borrows of `self`).
+    fn policy_and_view(&mut self) -> (&mut dyn OverlayPolicy, LocalView<'_>) {
+        let view = LocalView {
+            me: &self.me,
+            neighbours: &self.views,
+            candidates: &self.candidates,
+            max_neighbours: self.cfg.max_neighbours,
+            origin_throughput_bps: self.origin_bps,
+        };
+        (self.policy.as_mut(), view)
+    }
+
+    fn review_neighbours(&mut self, now: Instant) {
+        let (policy, view) = self.policy_and_view();
+        let plan = policy.plan_neighbours(now, &view);
+        for peer in plan.drop {
+            self.drop_peer(now, peer, ByeReason::Pruned, "pruned by policy");
+        }
+        let mut room = self
+            .cfg
+            .max_neighbours
+            .saturating_sub(self.views.len() + self.connecting.len());
+        for id in plan.connect {
+            if room == 0 {
+                break;
+            }
+            if self.links.contains_key(&id) || self.connecting.contains_key(&id) {
+                continue;
+            }
+            if let Some(info) = self.candidates.iter().find(|c| c.id == id).cloned() {
+                self.connecting.insert(id, now);
+                self.out.push_back(Output::Connect(info));
+                room -= 1;
+            }
+        }
+    }
+
+    fn is_uploader(&self) -> bool {
+        self.me.role != Role::ConsumeOnly
+    }
+
+    /// Distinct neighbours' ids (for tests and reports).
+    pub fn neighbour_ids(&self) -> BTreeSet<PeerId> {
+        self.views.iter().map(|v| v.info.id).collect()
+    }
+}

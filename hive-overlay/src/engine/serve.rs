@@ -1,0 +1,154 @@
+//! Serving neighbours: requests, upload slots and cap, and Have announcements.
+
+use bytes::Bytes;
+use hive_core::time::{Duration, Instant};
+use hive_core::transport::Class;
+use hive_core::wire::{Data, Have, Message, Reject, RejectReason, Request};
+use hive_core::{ContentHash, FragmentId, PeerId, SeqSet};
+
+use super::Swarm;
+
+/// A fragment being sent to a neighbour, chunk by chunk.
+#[derive(Debug)]
+pub(super) struct Upload {
+    pub(super) to: PeerId,
+    pub(super) request_id: u64,
+    fragment: FragmentId,
+    data: Bytes,
+    hash: ContentHash,
+    offset: usize,
+}
+
+impl Swarm {
+    pub(super) fn on_request(&mut self, now: Instant, from: PeerId, r: Request) {
+        let reject = |reason| {
+            Message::Reject(Reject {
+                request_id: r.request_id,
+                reason,
+            })
+        };
+        if !self.is_uploader() {
+            self.send(from, reject(RejectReason::Choked), Class::Control);
+            return;
+        }
+        if r.fragment.content != self.content {
+            self.send(from, reject(RejectReason::BadRequest), Class::Control);
+            return;
+        }
+        let serving = self
+            .uploads
+            .iter()
+            .map(|u| u.to)
+            .collect::<std::collections::BTreeSet<_>>();
+        if !serving.contains(&from) && serving.len() >= self.cfg.upload_slots {
+            self.send(from, reject(RejectReason::Overloaded), Class::Control);
+            return;
+        }
+        let Some(hit) = self.cache.get(&r.fragment) else {
+            self.send(from, reject(RejectReason::NotFound), Class::Control);
+            return;
+        };
+        let offset = usize::try_from(r.resume_offset)
+            .unwrap_or(usize::MAX)
+            .min(hit.data.len());
+        self.uploads.push_back(Upload {
+            to: from,
+            request_id: r.request_id,
+            fragment: r.fragment,
+            data: hit.data,
+            hash: hit.hash,
+            offset,
+        });
+        self.pump_uploads(now);
+    }
+
+    /// Sends upload chunks as the upload cap allows (all at once without a cap; the transport
+    /// paces them).
+    pub(super) fn pump_uploads(&mut self, now: Instant) {
+        if let Some(cap) = self.cfg.upload_cap_bps {
+            // Token bucket: `cap` bytes per second, bursts of two chunks.
+            let elapsed = now
+                .saturating_duration_since(self.upload_last_refill)
+                .as_secs_f64();
+            let burst = (2 * self.cfg.chunk_size) as f64;
+            self.upload_tokens = (self.upload_tokens + elapsed * cap as f64).min(burst);
+            self.upload_last_refill = now;
+        }
+        while let Some(u) = self.uploads.front_mut() {
+            let len = (u.data.len() - u.offset).min(self.cfg.chunk_size);
+            if let Some(cap) = self.cfg.upload_cap_bps {
+                if self.upload_tokens < len as f64 {
+                    let wait = (len as f64 - self.upload_tokens) / cap.max(1) as f64;
+                    self.upload_wake_at = now + Duration::from_secs_f64(wait.max(1e-4));
+                    return;
+                }
+                self.upload_tokens -= len as f64;
+            }
+            let chunk = Data {
+                request_id: u.request_id,
+                fragment: u.fragment,
+                total_len: u.data.len() as u64,
+                offset: u.offset as u64,
+                hash: u.hash,
+                payload: u.data.slice(u.offset..u.offset + len),
+            };
+            u.offset += len;
+            let (to, done) = (u.to, u.offset >= u.data.len());
+            if done {
+                self.uploads.pop_front();
+            }
+            self.stats.uploaded_bytes += len as u64;
+            self.with_view(to, |v| v.bytes_to += len as u64);
+            self.send(to, Message::Data(chunk), Class::Data);
+        }
+    }
+
+    /// Queues a fragment for the next batched `Have`.
+    pub(super) fn announce(&mut self, now: Instant, id: FragmentId) {
+        if !self.is_uploader() || id.content != self.content {
+            return;
+        }
+        self.pending_have
+            .entry(id.track)
+            .or_default()
+            .insert(id.sequence);
+        if self.have_flush_at.is_none() {
+            self.have_flush_at = Some(now + self.cfg.have_batch);
+        }
+    }
+
+    pub(super) fn flush_have_if_due(&mut self, now: Instant) {
+        if self.have_flush_at.is_none_or(|t| t > now) {
+            return;
+        }
+        self.have_flush_at = None;
+        let pending = std::mem::take(&mut self.pending_have);
+        if pending.is_empty() {
+            return;
+        }
+        let mut have = Have::add();
+        for (track, seqs) in pending {
+            have.insert(track, 0, seqs);
+        }
+        let to: Vec<PeerId> = self.views.iter().map(|v| v.info.id).collect();
+        for peer in to {
+            self.send(peer, Message::Have(have.clone()), Class::Control);
+        }
+    }
+
+    /// Everything held, for a new neighbour.
+    pub(super) fn snapshot_have(&self) -> Option<Have> {
+        if !self.is_uploader() {
+            return None;
+        }
+        let mut have = Have::snapshot();
+        for track in self.cache.tracks(&self.content) {
+            let seqs: SeqSet = self.cache.have(&self.content, track);
+            if !seqs.is_empty() {
+                let floor = seqs.first().unwrap_or(0);
+                have.insert(track, floor, seqs);
+            }
+        }
+        (!have.tracks.is_empty()).then_some(have)
+    }
+}

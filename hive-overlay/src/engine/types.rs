@@ -1,0 +1,145 @@
+//! What goes in and out of the swarm engine.
+
+use bytes::Bytes;
+use hive_core::time::{Duration, Instant};
+use hive_core::transport::Class;
+use hive_core::wire::{ByeReason, Message};
+use hive_core::{FragmentId, PeerId, PeerInfo, Role};
+
+/// What the engine knows of a fragment from the manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FragmentInfo {
+    /// Its id.
+    pub id: FragmentId,
+    /// The origin URL (what `FetchOrigin` fetches).
+    pub url: String,
+    /// Media time of its start.
+    pub media_time: Duration,
+    /// Playback duration.
+    pub duration: Duration,
+    /// Expected size in bytes (bitrate × duration, or a previous fetch).
+    pub size_estimate: u64,
+}
+
+/// Something the driver must do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// Send a message to a connected neighbour.
+    Send {
+        /// The neighbour.
+        to: PeerId,
+        /// The message.
+        message: Message,
+        /// Its priority class.
+        class: Class,
+    },
+    /// Fetch a fragment from the origin; answer with [`Swarm::handle_origin_result`].
+    ///
+    /// [`Swarm::handle_origin_result`]: crate::Swarm::handle_origin_result
+    FetchOrigin {
+        /// What to fetch.
+        fragment: FragmentInfo,
+        /// When the player needs it (or the prefetch horizon).
+        deadline: Instant,
+    },
+    /// Hand verified bytes to the player(s) waiting for this fragment.
+    Deliver {
+        /// The fragment.
+        fragment: FragmentId,
+        /// Its bytes, verified against its hash.
+        data: Bytes,
+    },
+    /// The fragment could not be obtained (origin failed repeatedly): answer the player with an
+    /// error.
+    Failed {
+        /// The fragment.
+        fragment: FragmentId,
+    },
+    /// Open a connection to this peer; answer with [`Swarm::handle_peer_connected`] or
+    /// [`Swarm::handle_connect_failed`].
+    ///
+    /// [`Swarm::handle_peer_connected`]: crate::Swarm::handle_peer_connected
+    /// [`Swarm::handle_connect_failed`]: crate::Swarm::handle_connect_failed
+    Connect(PeerInfo),
+    /// Close the connection to this neighbour (a `Bye` was already queued when relevant).
+    Disconnect {
+        /// The neighbour.
+        peer: PeerId,
+        /// Why.
+        reason: ByeReason,
+    },
+}
+
+/// Counters of one swarm engine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SwarmStats {
+    /// Bytes fetched from the origin.
+    pub origin_bytes: u64,
+    /// Bytes received from peers (verified).
+    pub peer_bytes: u64,
+    /// Bytes handed to the player.
+    pub player_bytes: u64,
+    /// Bytes uploaded to peers.
+    pub uploaded_bytes: u64,
+    /// Player requests answered after their deadline.
+    pub deadline_misses: u64,
+    /// Player requests answered in time.
+    pub delivered_in_time: u64,
+    /// Fragments whose bytes did not match their hash.
+    pub bad_fragments: u64,
+    /// Requests to peers that were abandoned (timeout, reject, disconnect).
+    pub peer_fallbacks: u64,
+    /// Fragments fetched ahead of the player (first tier).
+    pub prefetches: u64,
+}
+
+/// Engine settings.
+#[derive(Clone, Debug)]
+pub struct SwarmConfig {
+    /// This agent's role (consume-only agents never upload nor announce).
+    pub role: Role,
+    /// Most neighbours kept.
+    pub max_neighbours: usize,
+    /// Data chunk size (must fit the transport's maximum message size with headroom).
+    pub chunk_size: usize,
+    /// Have announcements are batched for this long.
+    pub have_batch: Duration,
+    /// How often the policy reviews the neighbour set.
+    pub neighbour_review: Duration,
+    /// Deadline of a player request when the driver gives none.
+    pub default_deadline: Duration,
+    /// Time kept in reserve to fetch from the origin when a peer does not deliver.
+    pub origin_margin: Duration,
+    /// Assumed origin throughput (bit/s) until one is measured.
+    pub assumed_origin_bps: u64,
+    /// Most uploads served at once.
+    pub upload_slots: usize,
+    /// Upload cap in bytes per second (None: unlimited).
+    pub upload_cap_bps: Option<u64>,
+    /// Origin attempts before a fragment is declared failed.
+    pub origin_attempts: u32,
+    /// Largest fragment accepted from a peer.
+    pub max_fragment_len: u64,
+    /// Most candidates remembered.
+    pub max_candidates: usize,
+}
+
+impl Default for SwarmConfig {
+    fn default() -> Self {
+        SwarmConfig {
+            role: Role::Peer,
+            max_neighbours: 12,
+            chunk_size: 60 * 1024,
+            have_batch: Duration::from_millis(50),
+            neighbour_review: Duration::from_secs(2),
+            default_deadline: Duration::from_secs(2),
+            origin_margin: Duration::from_millis(300),
+            assumed_origin_bps: 20_000_000,
+            upload_slots: 8,
+            upload_cap_bps: None,
+            origin_attempts: 3,
+            max_fragment_len: 64 << 20,
+            max_candidates: 200,
+        }
+    }
+}

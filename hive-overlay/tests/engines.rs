@@ -1,0 +1,423 @@
+//! Swarm engines wired together on a virtual clock (a deterministic n-node harness, in the
+//! manner of quinn's `Pair`): messages take a fixed latency, the origin a latency plus size over
+//! rate. Faults can be injected per node.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hive_core::cache::LiveWindowCache;
+use hive_core::time::{Duration, Instant};
+use hive_core::wire::Message;
+use hive_core::{ContentId, FragmentId, KeyKind, PeerAddr, PeerId, PeerInfo, Role, TrackId};
+use hive_overlay::{FragmentInfo, NoPeer, Output, RandomMesh, Swarm, SwarmConfig};
+
+const LATENCY: Duration = Duration::from_millis(10);
+const ORIGIN_LATENCY: Duration = Duration::from_millis(50);
+const FRAGMENT: usize = 250_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    None,
+    /// Flips a byte of every Data chunk it sends.
+    Corrupt,
+    /// Never answers requests.
+    Mute,
+}
+
+#[derive(Debug)]
+enum Ev {
+    Msg {
+        to: usize,
+        from: PeerId,
+        msg: Message,
+    },
+    Origin {
+        node: usize,
+        id: FragmentId,
+    },
+    Request {
+        node: usize,
+        seq: u64,
+    },
+    Connected {
+        a: usize,
+        b: usize,
+    },
+}
+
+struct Net {
+    now: Instant,
+    nodes: Vec<Swarm>,
+    faults: Vec<Fault>,
+    ids: BTreeMap<PeerId, usize>,
+    events: BinaryHeap<Reverse<(Instant, u64)>>,
+    payloads: BTreeMap<u64, Ev>,
+    seq: u64,
+    delivered: Vec<Vec<(FragmentId, Bytes, Instant)>>,
+    content: ContentId,
+    origin_fetches: usize,
+}
+
+fn info(content: ContentId, seq: u64) -> FragmentInfo {
+    FragmentInfo {
+        id: FragmentId::new(content, TrackId(0), seq),
+        url: format!("http://origin/{seq}.ts"),
+        media_time: Duration::from_secs(2 * seq),
+        duration: Duration::from_secs(2),
+        size_estimate: FRAGMENT as u64,
+    }
+}
+
+fn origin_bytes(seq: u64) -> Bytes {
+    Bytes::from(
+        (0..FRAGMENT)
+            .map(|i| (i as u64 ^ seq) as u8)
+            .collect::<Vec<u8>>(),
+    )
+}
+
+impl Net {
+    fn new(
+        n: usize,
+        policy: impl Fn(usize) -> Box<dyn hive_core::overlay::OverlayPolicy>,
+        cfg: impl Fn(usize) -> SwarmConfig,
+    ) -> Net {
+        let content = ContentId::derive("test/live");
+        let now = Instant::from_secs(1);
+        let mut nodes = Vec::new();
+        let mut ids = BTreeMap::new();
+        for i in 0..n {
+            let id = PeerId::from_public_key(KeyKind::X25519, &[i as u8; 32]);
+            ids.insert(id, i);
+            let me = PeerInfo::new(id, PeerAddr::Memory(i as u64));
+            nodes.push(Swarm::new(
+                now,
+                me,
+                content,
+                cfg(i),
+                policy(i),
+                Arc::new(LiveWindowCache::default()),
+            ));
+        }
+        Net {
+            now,
+            nodes,
+            faults: vec![Fault::None; n],
+            ids,
+            events: BinaryHeap::new(),
+            payloads: BTreeMap::new(),
+            seq: 0,
+            delivered: vec![Vec::new(); n],
+            content,
+            origin_fetches: 0,
+        }
+    }
+
+    fn at(&mut self, t: Instant, ev: Ev) {
+        self.seq += 1;
+        self.events.push(Reverse((t, self.seq)));
+        self.payloads.insert(self.seq, ev);
+    }
+
+    /// Tells every node about every other one.
+    fn introduce_all(&mut self) {
+        let all: Vec<PeerInfo> = self.nodes.iter().map(|n| n.me().clone()).collect();
+        for i in 0..self.nodes.len() {
+            let now = self.now;
+            self.nodes[i].handle_candidates(now, all.clone());
+            self.drain(i);
+        }
+    }
+
+    fn drain(&mut self, i: usize) {
+        while let Some(out) = self.nodes[i].poll_output() {
+            let from = self.nodes[i].me().id;
+            match out {
+                Output::Send {
+                    to, mut message, ..
+                } => {
+                    let Some(&j) = self.ids.get(&to) else {
+                        continue;
+                    };
+                    match (self.faults[i], &mut message) {
+                        (Fault::Mute, Message::Data(_)) => continue,
+                        (Fault::Corrupt, Message::Data(d)) => {
+                            let mut v = d.payload.to_vec();
+                            v[0] ^= 0xff;
+                            d.payload = Bytes::from(v);
+                        }
+                        _ => {}
+                    }
+                    self.at(
+                        self.now + LATENCY,
+                        Ev::Msg {
+                            to: j,
+                            from,
+                            msg: message,
+                        },
+                    );
+                }
+                Output::FetchOrigin { fragment, .. } => {
+                    self.origin_fetches += 1;
+                    self.at(
+                        self.now + ORIGIN_LATENCY,
+                        Ev::Origin {
+                            node: i,
+                            id: fragment.id,
+                        },
+                    );
+                }
+                Output::Deliver { fragment, data } => {
+                    self.delivered[i].push((fragment, data, self.now))
+                }
+                Output::Failed { fragment } => panic!("node {i}: {fragment} failed"),
+                Output::Connect(peer) => {
+                    if let Some(&j) = self.ids.get(&peer.id) {
+                        self.at(self.now + LATENCY * 2, Ev::Connected { a: i, b: j });
+                    }
+                }
+                Output::Disconnect { peer, .. } => {
+                    if let Some(&j) = self.ids.get(&peer) {
+                        let now = self.now;
+                        self.nodes[j].handle_peer_disconnected(now, from);
+                    }
+                }
+            }
+        }
+    }
+
+    fn request(&mut self, node: usize, seq: u64, at: Instant) {
+        self.at(at, Ev::Request { node, seq });
+    }
+
+    fn run_until(&mut self, end: Instant) {
+        loop {
+            let next_timer = (0..self.nodes.len())
+                .filter_map(|i| self.nodes[i].poll_timeout().map(|t| (t, i)))
+                .min();
+            let next_ev = self.events.peek().map(|Reverse((t, _))| *t);
+            let t = match (next_timer, next_ev) {
+                (Some((tt, _)), Some(te)) => tt.min(te),
+                (Some((tt, _)), None) => tt,
+                (None, Some(te)) => te,
+                (None, None) => break,
+            };
+            if t > end {
+                break;
+            }
+            self.now = self.now.max(t);
+            if next_ev == Some(t) {
+                let Some(Reverse((_, k))) = self.events.pop() else {
+                    break;
+                };
+                let Some(ev) = self.payloads.remove(&k) else {
+                    continue;
+                };
+                let now = self.now;
+                match ev {
+                    Ev::Msg { to, from, msg } => {
+                        self.nodes[to].handle_message(now, from, msg);
+                        self.drain(to);
+                    }
+                    Ev::Origin { node, id } => {
+                        self.nodes[node].handle_origin_result(
+                            now,
+                            id,
+                            Ok(origin_bytes(id.sequence)),
+                        );
+                        self.drain(node);
+                    }
+                    Ev::Request { node, seq } => {
+                        let inf = info(self.content, seq);
+                        self.nodes[node].handle_player_request(now, inf, None);
+                        self.drain(node);
+                    }
+                    Ev::Connected { a, b } => {
+                        let (ia, ib) = (self.nodes[a].me().clone(), self.nodes[b].me().clone());
+                        self.nodes[a].handle_peer_connected(now, ib);
+                        self.nodes[b].handle_peer_connected(now, ia);
+                        self.drain(a);
+                        self.drain(b);
+                    }
+                }
+            } else if let Some((_, i)) = next_timer {
+                let now = self.now;
+                self.nodes[i].handle_timeout(now);
+                self.drain(i);
+            }
+        }
+        self.now = end;
+    }
+}
+
+fn random_mesh(n: usize) -> Net {
+    Net::new(
+        n,
+        |i| Box::new(RandomMesh::new(i as u64)),
+        |_| SwarmConfig::default(),
+    )
+}
+
+#[test]
+fn second_viewer_gets_the_fragment_from_the_first() {
+    let mut net = random_mesh(2);
+    net.introduce_all();
+    net.run_until(Instant::from_secs(2));
+    assert_eq!(
+        net.nodes[0].neighbours().len(),
+        1,
+        "the two engines connected"
+    );
+    net.request(0, 5, Instant::from_secs(2));
+    net.request(1, 5, Instant::from_secs(4));
+    net.run_until(Instant::from_secs(8));
+    assert_eq!(net.origin_fetches, 1, "one origin fetch for two viewers");
+    for i in 0..2 {
+        assert_eq!(net.delivered[i].len(), 1);
+        assert!(
+            net.delivered[i][0].1 == origin_bytes(5),
+            "node {i} got the right bytes"
+        );
+    }
+    let s1 = net.nodes[1].stats();
+    assert_eq!(s1.peer_bytes, FRAGMENT as u64);
+    assert_eq!(s1.origin_bytes, 0);
+    assert_eq!(net.nodes[0].stats().uploaded_bytes, FRAGMENT as u64);
+    assert_eq!(s1.deadline_misses, 0);
+}
+
+#[test]
+fn simultaneous_viewers_share_one_origin_fetch_mostly() {
+    let mut net = random_mesh(10);
+    net.introduce_all();
+    net.run_until(Instant::from_secs(3));
+    for seq in 0..5u64 {
+        for node in 0..10 {
+            // Players ask within 100 ms of each other, as live players polling a playlist do.
+            net.request(
+                node,
+                seq,
+                Instant::from_secs(3 + 2 * seq) + Duration::from_millis(10 * node as u64),
+            );
+        }
+    }
+    net.run_until(Instant::from_secs(20));
+    let origin: u64 = net.nodes.iter().map(|n| n.stats().origin_bytes).sum();
+    let player: u64 = net.nodes.iter().map(|n| n.stats().player_bytes).sum();
+    let misses: u64 = net.nodes.iter().map(|n| n.stats().deadline_misses).sum();
+    assert_eq!(player, 50 * FRAGMENT as u64, "every request delivered");
+    assert_eq!(misses, 0, "every request in time");
+    let offload = 1.0 - origin as f64 / player as f64;
+    assert!(offload >= 0.5, "random mesh offload {offload:.2}");
+}
+
+#[test]
+fn corrupt_peer_is_dropped_and_the_player_gets_good_bytes() {
+    let mut net = random_mesh(2);
+    net.faults[0] = Fault::Corrupt;
+    net.introduce_all();
+    net.run_until(Instant::from_secs(2));
+    net.request(0, 9, Instant::from_secs(2));
+    net.request(1, 9, Instant::from_secs(4));
+    net.run_until(Instant::from_secs(8));
+    let s1 = net.nodes[1].stats();
+    assert_eq!(s1.bad_fragments, 1);
+    assert!(
+        net.nodes[1].neighbours().is_empty(),
+        "the corrupting peer was dropped"
+    );
+    assert!(
+        net.delivered[1][0].1 == origin_bytes(9),
+        "the player never sees corrupt bytes"
+    );
+    assert_eq!(s1.origin_bytes, FRAGMENT as u64, "fallback to the origin");
+    assert_eq!(s1.deadline_misses, 0);
+}
+
+#[test]
+fn mute_peer_falls_back_to_origin_in_time() {
+    let mut net = random_mesh(2);
+    net.faults[0] = Fault::Mute;
+    net.introduce_all();
+    net.run_until(Instant::from_secs(2));
+    net.request(0, 3, Instant::from_secs(2));
+    net.request(1, 3, Instant::from_secs(4));
+    net.run_until(Instant::from_secs(8));
+    let s1 = net.nodes[1].stats();
+    assert_eq!(s1.peer_fallbacks, 1);
+    assert_eq!(
+        s1.deadline_misses, 0,
+        "the time budget kept room for the origin"
+    );
+    let (_, _, at) = &net.delivered[1][0];
+    assert!(
+        *at <= Instant::from_secs(6),
+        "delivered by the 2 s deadline: {at}"
+    );
+}
+
+#[test]
+fn nopeer_never_connects_and_always_uses_the_origin() {
+    let mut net = Net::new(3, |_| Box::new(NoPeer), |_| SwarmConfig::default());
+    net.introduce_all();
+    for node in 0..3 {
+        net.request(node, 1, Instant::from_secs(2));
+    }
+    net.run_until(Instant::from_secs(6));
+    assert_eq!(net.origin_fetches, 3);
+    assert!(net.nodes.iter().all(|n| n.neighbours().is_empty()));
+}
+
+#[test]
+fn consume_only_agents_never_upload() {
+    let mut net = Net::new(
+        2,
+        |i| Box::new(RandomMesh::new(i as u64)),
+        |i| SwarmConfig {
+            role: if i == 0 {
+                Role::ConsumeOnly
+            } else {
+                Role::Peer
+            },
+            ..SwarmConfig::default()
+        },
+    );
+    net.introduce_all();
+    net.run_until(Instant::from_secs(2));
+    net.request(0, 4, Instant::from_secs(2));
+    net.request(1, 4, Instant::from_secs(4));
+    net.run_until(Instant::from_secs(8));
+    assert_eq!(net.nodes[0].stats().uploaded_bytes, 0);
+    assert_eq!(net.nodes[1].stats().origin_bytes, FRAGMENT as u64);
+}
+
+#[test]
+fn upload_cap_paces_chunks() {
+    // 1 Mbit/s cap: 250 kB take about 2 s, so the second viewer must fall back in time
+    // rather than wait; the uploader never exceeds its cap.
+    let cap = 125_000u64; // bytes per second
+    let mut net = Net::new(
+        2,
+        |i| Box::new(RandomMesh::new(i as u64)),
+        |_| SwarmConfig {
+            upload_cap_bps: Some(cap),
+            ..SwarmConfig::default()
+        },
+    );
+    net.introduce_all();
+    net.run_until(Instant::from_secs(2));
+    net.request(0, 2, Instant::from_secs(2));
+    net.request(1, 2, Instant::from_secs(4));
+    net.run_until(Instant::from_secs(5));
+    let up = net.nodes[0].stats().uploaded_bytes;
+    // At most the burst plus one second at the cap in the first second after the request.
+    assert!(
+        up <= cap + 2 * 60 * 1024 + 60 * 1024,
+        "uploaded {up} bytes in ~1 s at a {cap} B/s cap"
+    );
+    net.run_until(Instant::from_secs(10));
+    assert_eq!(net.nodes[1].stats().deadline_misses, 0);
+    assert_eq!(net.delivered[1].len(), 1);
+}
