@@ -7,7 +7,10 @@
 //! the same engine: what the simulator measures is what ships.
 //!
 //! **The rule:** after every input, drain `poll_output()` until it returns `None`, then sleep
-//! until `poll_timeout()` (or the next input).
+//! until `poll_timeout()` (or the next input). Report every `Data` message the transport has
+//! accepted with [`Swarm::handle_sent`]: uploads to a peer pause once
+//! [`SwarmConfig::send_window`] bytes are outstanding, so chunks wait in the engine (where a
+//! `Cancel` removes them) rather than in a transport queue.
 //!
 //! ```
 //! use std::sync::Arc;

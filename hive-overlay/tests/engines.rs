@@ -58,6 +58,8 @@ struct Net {
     delivered: Vec<Vec<(FragmentId, Bytes, Instant)>>,
     content: ContentId,
     origin_fetches: usize,
+    /// Data handed to the "transport", reported back with `handle_sent` after draining.
+    sent: Vec<(usize, PeerId, u64, Instant)>,
 }
 
 fn info(content: ContentId, seq: u64) -> FragmentInfo {
@@ -112,6 +114,7 @@ impl Net {
             delivered: vec![Vec::new(); n],
             content,
             origin_fetches: 0,
+            sent: Vec::new(),
         }
     }
 
@@ -132,6 +135,19 @@ impl Net {
     }
 
     fn drain(&mut self, i: usize) {
+        loop {
+            self.drain_once(i);
+            let sent = std::mem::take(&mut self.sent);
+            if sent.is_empty() {
+                break;
+            }
+            for (node, to, len, now) in sent {
+                self.nodes[node].handle_sent(now, to, len);
+            }
+        }
+    }
+
+    fn drain_once(&mut self, i: usize) {
         while let Some(out) = self.nodes[i].poll_output() {
             let from = self.nodes[i].me().id;
             match out {

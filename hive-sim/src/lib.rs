@@ -1,9 +1,32 @@
 //! # hive-sim
 //!
-//! A deterministic discrete-event network simulator that runs thousands of Hive swarm engines.
+//! A deterministic discrete-event simulator that runs one Hive swarm engine per viewer on
+//! virtual time: a flow-level network ([`net`]: links shared max-min fairly, latency per link,
+//! access links per viewer, VPN and gateway links for enterprises), simulated live players
+//! ([`player`]), a locality-aware tracker, NAT reachability and churn. Same seed, same result.
 //!
-//! **Status:** this crate is part of the workspace layout so that the facade's features and the
-//! dependency graph are fixed from the start; its implementation is tracked by issue #6 and
-//! it exports nothing yet. The contracts it implements live in [`hive_core`].
+//! ```
+//! use hive_core::time::Duration;
+//! use hive_sim::{PolicyKind, run, scenario};
+//!
+//! let s = scenario::scaled(scenario::named("corporate-130", 1).unwrap(), 0.1, Duration::from_secs(40));
+//! let peer = run(&s, PolicyKind::RandomMesh);
+//! let cdn = run(&s, PolicyKind::NoPeer);
+//! assert!(peer.offload > cdn.offload);
+//! assert_eq!(cdn.offload, 0.0);
+//! ```
+//!
+//! **Status:** the engine runs here with the `NoPeer` and `RandomMesh` policies; the locality
+//! policies (`PublicMesh`, `PrivateHierarchy`), VoD scenarios, `--network` files and plots are
+//! tracked by issue #6.
 
 #![forbid(unsafe_code)]
+
+pub mod net;
+pub mod player;
+pub mod report;
+pub mod scenario;
+mod sim;
+
+pub use report::SimReport;
+pub use sim::{PolicyKind, run};

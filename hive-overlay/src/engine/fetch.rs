@@ -14,7 +14,6 @@ use hive_core::{ContentHash, FragmentId, PeerId};
 use super::{FragmentInfo, Output, Swarm};
 
 /// Where a wanted fragment stands.
-#[derive(Debug)]
 pub(super) enum State {
     /// Asked the policy; it said wait until then.
     Waiting { until: Instant },
@@ -31,6 +30,33 @@ pub(super) enum State {
     FromOrigin { started: Instant, attempt: u32 },
     /// The origin failed; retry at `at`.
     OriginBackoff { at: Instant, attempt: u32 },
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            State::Waiting { until } => write!(f, "Waiting(until {until})"),
+            State::FromPeer {
+                peer,
+                started,
+                give_up_at,
+                buf,
+                ..
+            } => {
+                write!(
+                    f,
+                    "FromPeer({peer:?} since {started}, give up {give_up_at}, {} bytes)",
+                    buf.len()
+                )
+            }
+            State::FromOrigin { started, attempt } => {
+                write!(f, "FromOrigin(since {started}, attempt {attempt})")
+            }
+            State::OriginBackoff { at, attempt } => {
+                write!(f, "OriginBackoff(at {at}, attempt {attempt})")
+            }
+        }
+    }
 }
 
 /// A fragment this agent needs.

@@ -49,6 +49,8 @@ pub struct Swarm {
     pending_have: BTreeMap<TrackId, SeqSet>,
     have_flush_at: Option<Instant>,
     uploads: VecDeque<Upload>,
+    /// Data bytes emitted per peer and not yet reported sent by the driver.
+    unsent: BTreeMap<PeerId, u64>,
     upload_tokens: f64,
     upload_last_refill: Instant,
     upload_wake_at: Instant,
@@ -64,7 +66,8 @@ impl std::fmt::Debug for Swarm {
             .field("me", &self.me.id)
             .field("policy", &self.policy.name())
             .field("neighbours", &self.views.len())
-            .field("wants", &self.wants.len())
+            .field("wants", &self.wants)
+            .field("next_timeout", &self.poll_timeout())
             .finish()
     }
 }
@@ -97,6 +100,7 @@ impl Swarm {
             pending_have: BTreeMap::new(),
             have_flush_at: None,
             uploads: VecDeque::new(),
+            unsent: BTreeMap::new(),
             upload_tokens: 0.0,
             upload_last_refill: now,
             upload_wake_at: now,
@@ -139,7 +143,7 @@ impl Swarm {
         if let Some(h) = self.have_flush_at {
             t = t.min(h);
         }
-        if !self.uploads.is_empty() {
+        if !self.uploads.is_empty() && self.cfg.upload_cap_bps.is_some() {
             t = t.min(self.upload_wake_at);
         }
         for w in self.wants.values() {
@@ -196,6 +200,22 @@ impl Swarm {
         if self.links.contains_key(&peer.id) || peer.id == self.me.id {
             return;
         }
+        if self.views.len() >= self.cfg.max_neighbours + self.cfg.inbound_slack {
+            // Full: refuse politely; the other side looks elsewhere.
+            self.send(
+                peer.id,
+                Message::Bye(Bye {
+                    reason: ByeReason::Pruned,
+                    detail: "neighbour limit".into(),
+                }),
+                Class::Control,
+            );
+            self.out.push_back(Output::Disconnect {
+                peer: peer.id,
+                reason: ByeReason::Pruned,
+            });
+            return;
+        }
         let view = NeighbourView {
             info: peer.clone(),
             have: Default::default(),
@@ -229,6 +249,7 @@ impl Swarm {
         };
         self.views.retain(|v| v.info.id != peer);
         self.uploads.retain(|u| u.to != peer);
+        self.unsent.remove(&peer);
         for fragment in link.requests.into_values() {
             self.abandon_peer_request(now, fragment, peer);
         }

@@ -35,12 +35,9 @@ impl Swarm {
             self.send(from, reject(RejectReason::BadRequest), Class::Control);
             return;
         }
-        let serving = self
-            .uploads
-            .iter()
-            .map(|u| u.to)
-            .collect::<std::collections::BTreeSet<_>>();
-        if !serving.contains(&from) && serving.len() >= self.cfg.upload_slots {
+        // Upload slots bound the transfers served at once; a refused requester goes elsewhere
+        // at once instead of waiting behind a queue it cannot see.
+        if self.uploads.len() >= self.cfg.upload_slots {
             self.send(from, reject(RejectReason::Overloaded), Class::Control);
             return;
         }
@@ -62,8 +59,18 @@ impl Swarm {
         self.pump_uploads(now);
     }
 
-    /// Sends upload chunks as the upload cap allows (all at once without a cap; the transport
-    /// paces them).
+    /// The driver handed `bytes` of Data to `peer`'s connection (the transport accepted them):
+    /// that much of the per-peer send window is free again.
+    pub fn handle_sent(&mut self, now: Instant, peer: PeerId, bytes: u64) {
+        if let Some(w) = self.unsent.get_mut(&peer) {
+            *w = w.saturating_sub(bytes);
+        }
+        self.pump_uploads(now);
+    }
+
+    /// Emits upload chunks while each peer's send window and the upload cap allow. Chunks wait
+    /// here rather than in a transport queue, so a `Cancel` takes effect at once and slots are
+    /// held only by transfers really in progress.
     pub(super) fn pump_uploads(&mut self, now: Instant) {
         if let Some(cap) = self.cfg.upload_cap_bps {
             // Token bucket: `cap` bytes per second, bursts of two chunks.
@@ -74,32 +81,49 @@ impl Swarm {
             self.upload_tokens = (self.upload_tokens + elapsed * cap as f64).min(burst);
             self.upload_last_refill = now;
         }
-        while let Some(u) = self.uploads.front_mut() {
-            let len = (u.data.len() - u.offset).min(self.cfg.chunk_size);
-            if let Some(cap) = self.cfg.upload_cap_bps {
-                if self.upload_tokens < len as f64 {
-                    let wait = (len as f64 - self.upload_tokens) / cap.max(1) as f64;
-                    self.upload_wake_at = now + Duration::from_secs_f64(wait.max(1e-4));
-                    return;
+        let window = self.cfg.send_window;
+        let mut progress = true;
+        while progress {
+            progress = false;
+            let mut i = 0;
+            while i < self.uploads.len() {
+                let u = &self.uploads[i];
+                let len = (u.data.len() - u.offset).min(self.cfg.chunk_size);
+                let unsent = self.unsent.get(&u.to).copied().unwrap_or(0);
+                if unsent > 0 && unsent + len as u64 > window {
+                    i += 1;
+                    continue;
                 }
-                self.upload_tokens -= len as f64;
+                if let Some(cap) = self.cfg.upload_cap_bps {
+                    if self.upload_tokens < len as f64 {
+                        let wait = (len as f64 - self.upload_tokens) / cap.max(1) as f64;
+                        self.upload_wake_at = now + Duration::from_secs_f64(wait.max(1e-4));
+                        return;
+                    }
+                    self.upload_tokens -= len as f64;
+                }
+                let u = &mut self.uploads[i];
+                let chunk = Data {
+                    request_id: u.request_id,
+                    fragment: u.fragment,
+                    total_len: u.data.len() as u64,
+                    offset: u.offset as u64,
+                    hash: u.hash,
+                    payload: u.data.slice(u.offset..u.offset + len),
+                };
+                u.offset += len;
+                let (to, done) = (u.to, u.offset >= u.data.len());
+                if done {
+                    self.uploads.remove(i);
+                } else {
+                    i += 1;
+                }
+                *self.unsent.entry(to).or_default() += len as u64;
+                self.stats.uploaded_bytes += len as u64;
+                self.with_view(to, |v| v.bytes_to += len as u64);
+                self.send(to, Message::Data(chunk), Class::Data);
+                progress = true;
             }
-            let chunk = Data {
-                request_id: u.request_id,
-                fragment: u.fragment,
-                total_len: u.data.len() as u64,
-                offset: u.offset as u64,
-                hash: u.hash,
-                payload: u.data.slice(u.offset..u.offset + len),
-            };
-            u.offset += len;
-            let (to, done) = (u.to, u.offset >= u.data.len());
-            if done {
-                self.uploads.pop_front();
-            }
-            self.stats.uploaded_bytes += len as u64;
-            self.with_view(to, |v| v.bytes_to += len as u64);
-            self.send(to, Message::Data(chunk), Class::Data);
         }
     }
 

@@ -114,6 +114,11 @@ pub struct SwarmConfig {
     pub assumed_origin_bps: u64,
     /// Most uploads served at once.
     pub upload_slots: usize,
+    /// Data bytes emitted to one peer before the driver reports them sent with
+    /// [`Swarm::handle_sent`](crate::Swarm::handle_sent).
+    pub send_window: u64,
+    /// Inbound connections accepted beyond `max_neighbours`.
+    pub inbound_slack: usize,
     /// Upload cap in bytes per second (None: unlimited).
     pub upload_cap_bps: Option<u64>,
     /// Origin attempts before a fragment is declared failed.
@@ -136,6 +141,8 @@ impl Default for SwarmConfig {
             origin_margin: Duration::from_millis(300),
             assumed_origin_bps: 20_000_000,
             upload_slots: 8,
+            send_window: 256 * 1024,
+            inbound_slack: 4,
             upload_cap_bps: None,
             origin_attempts: 3,
             max_fragment_len: 64 << 20,

@@ -1,0 +1,206 @@
+//! Simulation reports: the QoE table and the JSON of DESIGN.md.
+
+use std::fmt::Write;
+
+use hive_core::time::Instant;
+use hive_overlay::SwarmStats;
+use serde::Serialize;
+
+use crate::player::Player;
+use crate::scenario::Scenario;
+
+/// Totals gathered over every viewer of a run.
+#[derive(Clone, Debug, Default)]
+pub struct Metrics {
+    /// Bytes the origin served.
+    pub origin_bytes: u64,
+    /// Bytes handed to players.
+    pub player_bytes: u64,
+    /// Deadline misses.
+    pub deadline_misses: u64,
+    /// Bytes received from peers (verified).
+    pub peer_bytes: u64,
+    /// Requests to peers abandoned (timeout, reject, disconnect).
+    pub peer_fallbacks: u64,
+    /// Stall time, seconds.
+    pub stall_s: f64,
+    /// Watch time after start, seconds.
+    pub watch_s: f64,
+    /// Start-up times, seconds.
+    pub startups: Vec<f64>,
+    /// Viewers that never started.
+    pub never_started: u64,
+    /// Sum of played bitrates and count.
+    pub bitrate_sum: f64,
+    /// Fragments played.
+    pub fragments: u64,
+    /// Delay behind the live edge at the end, seconds, per viewer.
+    pub live_delays: Vec<f64>,
+}
+
+impl Metrics {
+    /// Adds a viewer's figures (when it leaves or at the end).
+    pub fn absorb(&mut self, s: &SwarmStats, p: &Player, now: Instant) {
+        self.player_bytes += s.player_bytes;
+        self.deadline_misses += s.deadline_misses;
+        self.peer_bytes += s.peer_bytes;
+        self.peer_fallbacks += s.peer_fallbacks;
+        match p.started {
+            Some(t) => {
+                self.startups
+                    .push(t.saturating_duration_since(p.joined).as_secs_f64());
+                self.watch_s += now.saturating_duration_since(t).as_secs_f64();
+                self.stall_s += p.stalled.as_secs_f64();
+            }
+            None => self.never_started += 1,
+        }
+        self.bitrate_sum += p.bitrate_sum;
+        self.fragments += p.fragments;
+    }
+}
+
+fn pct(xs: &[f64], p: f64) -> f64 {
+    if xs.is_empty() {
+        return 0.0;
+    }
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+/// One run's figures, with the keys of DESIGN.md.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SimReport {
+    /// Scenario name.
+    pub scenario: String,
+    /// Policy name.
+    pub policy: String,
+    /// Viewers at full join.
+    pub viewers: usize,
+    /// Simulated seconds.
+    pub duration_s: f64,
+    /// 1 − origin bytes / player bytes.
+    pub offload: f64,
+    /// Stall time / watch time.
+    pub rebuffer_ratio: f64,
+    /// Median start-up time, s.
+    pub startup_s_p50: f64,
+    /// 95th percentile start-up time, s.
+    pub startup_s_p95: f64,
+    /// Mean played bitrate, kbit/s.
+    pub avg_bitrate_kbps: f64,
+    /// Median delay behind the live edge, s.
+    pub live_delay_s_p50: f64,
+    /// Player requests answered after their deadline.
+    pub deadline_misses: u64,
+    /// Bytes the origin served.
+    pub origin_bytes: u64,
+    /// Bytes handed to players.
+    pub player_bytes: u64,
+    /// Bytes received from peers.
+    pub peer_bytes: u64,
+    /// Requests to peers abandoned for another source.
+    pub peer_fallbacks: u64,
+    /// Worst copies per fragment per bitrate over any VPN or gateway link.
+    pub max_link_copies: f64,
+    /// Wall-clock seconds.
+    pub wall_s: f64,
+    /// Peak resident memory of the process, MiB.
+    pub peak_rss_mib: f64,
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+impl SimReport {
+    pub(crate) fn new(
+        s: &Scenario,
+        policy: &str,
+        m: &Metrics,
+        max_link_copies: f64,
+        wall: std::time::Duration,
+    ) -> Self {
+        SimReport {
+            scenario: s.name.clone(),
+            policy: policy.to_string(),
+            viewers: s.viewers(),
+            duration_s: s.duration.as_secs_f64(),
+            offload: if m.player_bytes == 0 {
+                0.0
+            } else {
+                1.0 - m.origin_bytes as f64 / m.player_bytes as f64
+            },
+            rebuffer_ratio: if m.watch_s == 0.0 {
+                0.0
+            } else {
+                m.stall_s / m.watch_s
+            },
+            startup_s_p50: pct(&m.startups, 0.5),
+            startup_s_p95: pct(&m.startups, 0.95),
+            avg_bitrate_kbps: if m.fragments == 0 {
+                0.0
+            } else {
+                m.bitrate_sum / m.fragments as f64 / 1000.0
+            },
+            live_delay_s_p50: pct(&m.live_delays, 0.5),
+            deadline_misses: m.deadline_misses,
+            origin_bytes: m.origin_bytes,
+            player_bytes: m.player_bytes,
+            peer_bytes: m.peer_bytes,
+            peer_fallbacks: m.peer_fallbacks,
+            max_link_copies,
+            wall_s: wall.as_secs_f64(),
+            peak_rss_mib: peak_rss_mib(),
+        }
+    }
+
+    /// The table header.
+    pub fn table_header() -> String {
+        format!(
+            "{:<24} {:<11} {:>7} {:>8} {:>8} {:>7} {:>7} {:>8} {:>7} {:>7} {:>7} {:>7}\n",
+            "scenario",
+            "policy",
+            "viewers",
+            "offload",
+            "rebuf",
+            "start50",
+            "start95",
+            "kbit/s",
+            "delay",
+            "misses",
+            "copies",
+            "wall s"
+        )
+    }
+
+    /// One row of the table.
+    pub fn table_row(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "{:<24} {:<11} {:>7} {:>7.2}% {:>7.3}% {:>7.2} {:>7.2} {:>8.0} {:>7.1} {:>7} {:>7.2} {:>7.2}",
+            self.scenario,
+            self.policy,
+            self.viewers,
+            self.offload * 100.0,
+            self.rebuffer_ratio * 100.0,
+            self.startup_s_p50,
+            self.startup_s_p95,
+            self.avg_bitrate_kbps,
+            self.live_delay_s_p50,
+            self.deadline_misses,
+            self.max_link_copies,
+            self.wall_s,
+        );
+        s
+    }
+}

@@ -1,0 +1,264 @@
+//! Scenarios: who watches what, over which network.
+
+use hive_core::time::Duration;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// One site (enterprise) or AS (public internet).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Site {
+    /// Name for reports.
+    pub name: String,
+    /// Viewers in it.
+    pub viewers: usize,
+    /// Capacity of its VPN link to the gateway site, per direction (enterprise branches), bit/s.
+    /// `None`: the site holds the internet gateway (or, on the public internet, an AS).
+    pub vpn_bps: Option<u64>,
+    /// AS number (public internet).
+    pub asn: u32,
+}
+
+/// How viewers' access links are sized.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Access {
+    /// Download capacity, bit/s.
+    pub down_bps: u64,
+    /// Upload capacities, bit/s, drawn uniformly from this list per viewer.
+    pub up_bps: Vec<u64>,
+}
+
+/// A whole scenario.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    /// Its name.
+    pub name: String,
+    /// Sites or ASes.
+    pub sites: Vec<Site>,
+    /// The internet gateway of the gateway site (enterprise), bit/s; `None` on the public internet.
+    pub gateway_bps: Option<u64>,
+    /// Viewers' access links.
+    pub access: Access,
+    /// The bitrate ladder, bit/s, lowest first.
+    pub ladder_bps: Vec<u64>,
+    /// Fragment duration.
+    pub fragment: Duration,
+    /// Simulated time.
+    pub duration: Duration,
+    /// Viewers join uniformly over this period.
+    pub join_over: Duration,
+    /// Fraction of viewers behind NAT.
+    pub nat_fraction: f64,
+    /// Probability that two NATed viewers can connect directly.
+    pub nat_pair_success: f64,
+    /// Fraction of viewers leaving (and replaced) per minute.
+    pub churn_per_min: f64,
+    /// Seed of every random choice.
+    pub seed: u64,
+}
+
+impl Scenario {
+    /// Total viewers.
+    pub fn viewers(&self) -> usize {
+        self.sites.iter().map(|s| s.viewers).sum()
+    }
+
+    /// Whether the network is an enterprise (sites behind one gateway).
+    pub fn enterprise(&self) -> bool {
+        self.gateway_bps.is_some()
+    }
+}
+
+fn mbit(x: f64) -> u64 {
+    (x * 1e6) as u64
+}
+
+/// Site sizes skewed like a Zipf law, summing to `total`, none below `min`.
+fn skewed(total: usize, n: usize, min: usize, first: Option<usize>) -> Vec<usize> {
+    let mut sizes = vec![min; n];
+    let mut left = total.saturating_sub(min * n);
+    if let Some(f) = first {
+        let extra = f.saturating_sub(min).min(left);
+        sizes[0] += extra;
+        left -= extra;
+    }
+    let start = usize::from(first.is_some());
+    let weights: Vec<f64> = (start..n).map(|i| 1.0 / (i + 1 - start) as f64).collect();
+    let wsum: f64 = weights.iter().sum();
+    let mut given = 0;
+    for (k, i) in (start..n).enumerate() {
+        let share = ((left as f64) * weights[k] / wsum).floor() as usize;
+        sizes[i] += share;
+        given += share;
+    }
+    // Rounding leftovers to the largest non-first sites.
+    let mut i = start;
+    while given < left && n > start {
+        sizes[i] += 1;
+        given += 1;
+        i = if i + 1 < n { i + 1 } else { start };
+    }
+    sizes
+}
+
+/// The named scenarios, at full size. [`scaled`] shrinks one for tests.
+pub fn named(name: &str, seed: u64) -> Option<Scenario> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+    let s = match name {
+        "corporate-130" => Scenario {
+            name: name.into(),
+            sites: vec![Site {
+                name: "office".into(),
+                viewers: 130,
+                vpn_bps: None,
+                asn: 1,
+            }],
+            gateway_bps: Some(mbit(60.0)),
+            access: Access {
+                down_bps: mbit(1000.0),
+                up_bps: vec![mbit(1000.0)],
+            },
+            ladder_bps: vec![mbit(0.5), mbit(1.0)],
+            fragment: Duration::from_secs(2),
+            duration: Duration::from_secs(600),
+            join_over: Duration::from_secs(120),
+            nat_fraction: 0.0,
+            nat_pair_success: 1.0,
+            churn_per_min: 0.0,
+            seed,
+        },
+        "enterprise-2068" | "enterprise-3000" => {
+            let (total, n_sites, hq) = if name == "enterprise-2068" {
+                (2068, 30, 400)
+            } else {
+                (3000, 60, 400)
+            };
+            let sizes = skewed(total, n_sites, 10, Some(hq));
+            let sites = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| Site {
+                    name: if i == 0 {
+                        "hq".into()
+                    } else {
+                        format!("branch-{i}")
+                    },
+                    viewers: v,
+                    vpn_bps: (i > 0).then(|| mbit(rng.random_range(20.0..=100.0))),
+                    asn: 1,
+                })
+                .collect();
+            Scenario {
+                name: name.into(),
+                sites,
+                gateway_bps: Some(mbit(300.0)),
+                access: Access {
+                    down_bps: mbit(100.0),
+                    up_bps: vec![mbit(100.0)],
+                },
+                ladder_bps: vec![mbit(0.5), mbit(0.9), mbit(1.4)],
+                fragment: Duration::from_secs(2),
+                duration: Duration::from_secs(600),
+                join_over: Duration::from_secs(120),
+                nat_fraction: 0.0,
+                nat_pair_success: 1.0,
+                churn_per_min: 0.0,
+                seed,
+            }
+        }
+        "wan-6000" => {
+            let sizes = skewed(6000, 50, 20, None);
+            Scenario {
+                name: name.into(),
+                sites: sizes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| Site {
+                        name: format!("as{}", 64500 + i),
+                        viewers: v,
+                        vpn_bps: None,
+                        asn: 64500 + i as u32,
+                    })
+                    .collect(),
+                gateway_bps: None,
+                // 20% of agents upload less than the 700 kbit/s stream.
+                access: Access {
+                    down_bps: mbit(20.0),
+                    up_bps: vec![mbit(0.3), mbit(1.0), mbit(2.0), mbit(5.0), mbit(10.0)],
+                },
+                ladder_bps: vec![mbit(0.35), mbit(0.7)],
+                fragment: Duration::from_secs(2),
+                duration: Duration::from_secs(600),
+                join_over: Duration::from_secs(120),
+                nat_fraction: 0.78,
+                nat_pair_success: 0.85,
+                churn_per_min: 0.05,
+                seed,
+            }
+        }
+        _ => return None,
+    };
+    Some(s)
+}
+
+/// The names [`named`] knows, with a description.
+pub const NAMES: &[(&str, &str)] = &[
+    (
+        "corporate-130",
+        "one office, 130 viewers over 2 min, 1 Mbit/s stream, 60 Mbit/s gateway",
+    ),
+    (
+        "enterprise-2068",
+        "2068 viewers over 30 sites behind 20-100 Mbit/s VPN links, 300 Mbit/s HQ gateway",
+    ),
+    (
+        "enterprise-3000",
+        "3000 viewers over 60 sites, as enterprise-2068",
+    ),
+    (
+        "wan-6000",
+        "6000 viewers in 50 ASes, 700 kbit/s, 78% NATed, 5% churn per minute",
+    ),
+];
+
+/// A scenario shrunk by `factor` (viewers, sites' capacities and gateway scale together, so the
+/// ratios that matter — demand over capacity — stay), and run for `duration`.
+pub fn scaled(mut s: Scenario, factor: f64, duration: Duration) -> Scenario {
+    let factor = factor.clamp(1e-3, 1.0);
+    for site in &mut s.sites {
+        site.viewers = ((site.viewers as f64 * factor).round() as usize).max(1);
+        site.vpn_bps = site
+            .vpn_bps
+            .map(|b| ((b as f64 * factor) as u64).max(mbit(2.0)));
+    }
+    s.gateway_bps = s
+        .gateway_bps
+        .map(|b| ((b as f64 * factor) as u64).max(mbit(4.0)));
+    let k = duration.as_secs_f64() / s.duration.as_secs_f64();
+    s.join_over = s.join_over.mul_f64(k.min(1.0));
+    s.duration = duration;
+    s.name = format!("{}@{factor}", s.name);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_scenarios_have_their_sizes() {
+        assert_eq!(named("corporate-130", 1).map(|s| s.viewers()), Some(130));
+        let e = named("enterprise-2068", 1).unwrap();
+        assert_eq!(e.viewers(), 2068);
+        assert_eq!(e.sites.len(), 30);
+        assert_eq!(e.sites[0].viewers, 400);
+        assert!(e.sites.iter().all(|s| s.viewers >= 10));
+        assert!(
+            e.sites[1..]
+                .iter()
+                .all(|s| (20_000_000..=100_000_000).contains(&s.vpn_bps.unwrap()))
+        );
+        assert_eq!(named("enterprise-3000", 1).map(|s| s.viewers()), Some(3000));
+        assert_eq!(named("wan-6000", 1).map(|s| s.viewers()), Some(6000));
+        assert!(named("nope", 1).is_none());
+    }
+}

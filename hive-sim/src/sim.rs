@@ -1,0 +1,750 @@
+//! The discrete-event loop: one swarm engine per viewer, a flow-level network, players, a
+//! tracker, NAT and churn, all on virtual time from one seed.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hive_core::cache::LiveWindowCache;
+use hive_core::overlay::OverlayPolicy;
+use hive_core::time::{Duration, Instant};
+use hive_core::wire::Message;
+use hive_core::{ContentId, FragmentId, KeyKind, Locality, PeerAddr, PeerId, PeerInfo, TrackId};
+use hive_overlay::{FragmentInfo, NoPeer, Output, RandomMesh, Swarm, SwarmConfig};
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::net::{FlowId, LinkId, Net};
+use crate::player::Player;
+use crate::report::{Metrics, SimReport};
+use crate::scenario::Scenario;
+
+/// Which policy every agent runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicyKind {
+    /// A pure CDN.
+    NoPeer,
+    /// Random neighbours, no locality, no tiers.
+    RandomMesh,
+}
+
+impl PolicyKind {
+    /// The name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            PolicyKind::NoPeer => "nopeer",
+            PolicyKind::RandomMesh => "randommesh",
+        }
+    }
+
+    fn build(self, seed: u64) -> Box<dyn OverlayPolicy> {
+        match self {
+            PolicyKind::NoPeer => Box::new(NoPeer),
+            PolicyKind::RandomMesh => Box::new(RandomMesh::new(seed)),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Ev {
+    Join(usize),
+    Leave {
+        v: usize,
+        crash: bool,
+    },
+    Publish(u64),
+    Msg {
+        to: usize,
+        from: usize,
+        msg: Message,
+    },
+    Connected {
+        a: usize,
+        b: usize,
+        ok: bool,
+    },
+    Disconnected {
+        v: usize,
+        peer: usize,
+    },
+    Arrive {
+        flow: FlowTag,
+    },
+}
+
+#[derive(Debug, Clone)]
+enum FlowTag {
+    Origin {
+        v: usize,
+        id: FragmentId,
+    },
+    Data {
+        from: usize,
+        to: usize,
+        msg: Message,
+    },
+}
+
+struct Viewer {
+    site: usize,
+    id: PeerId,
+    up: LinkId,
+    down: LinkId,
+    natted: bool,
+    swarm: Option<Swarm>,
+    player: Player,
+}
+
+/// Per bottleneck link: bytes per track, and sizes of the distinct fragments that crossed.
+#[derive(Default)]
+struct Copies {
+    bytes: BTreeMap<TrackId, u64>,
+    distinct: BTreeMap<TrackId, BTreeMap<u64, u64>>,
+}
+
+struct Sim<'a> {
+    s: &'a Scenario,
+    policy: PolicyKind,
+    now: Instant,
+    rng: ChaCha8Rng,
+    net: Net,
+    origin_link: LinkId,
+    core_link: LinkId,
+    gw_down: Option<LinkId>,
+    vpn: Vec<Option<(LinkId, LinkId)>>,
+    viewers: Vec<Viewer>,
+    ids: BTreeMap<PeerId, usize>,
+    events: BinaryHeap<Reverse<(Instant, u64)>>,
+    payloads: BTreeMap<u64, Ev>,
+    seq: u64,
+    timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    flows: BTreeMap<FlowId, (FlowTag, Vec<LinkId>)>,
+    pair_queues: BTreeMap<(usize, usize), VecDeque<Message>>,
+    pair_busy: BTreeSet<(usize, usize)>,
+    content: ContentId,
+    t0: Instant,
+    latest: Option<u64>,
+    payload_cache: BTreeMap<(u16, u64), Bytes>,
+    copies: BTreeMap<LinkId, Copies>,
+    metrics: Metrics,
+}
+
+/// Runs `s` with every agent on `policy`.
+pub fn run(s: &Scenario, policy: PolicyKind) -> SimReport {
+    let wall = std::time::Instant::now();
+    let mut sim = Sim::new(s, policy);
+    sim.main_loop();
+    sim.report(wall.elapsed())
+}
+
+impl<'a> Sim<'a> {
+    fn new(s: &'a Scenario, policy: PolicyKind) -> Self {
+        let mut net = Net::new();
+        let origin_link = net.add_link("origin", None, Duration::from_millis(20), false);
+        let core_link = net.add_link("internet", None, Duration::from_millis(20), false);
+        // Traffic from the internet into the gateway site: the link that bounds origin fetches.
+        let gw_down = s
+            .gateway_bps
+            .map(|b| net.add_link("gateway:down", Some(b), Duration::from_millis(2), true));
+        let vpn = s
+            .sites
+            .iter()
+            .map(|site| {
+                site.vpn_bps.map(|b| {
+                    (
+                        net.add_link(
+                            format!("vpn:{}:down", site.name),
+                            Some(b),
+                            Duration::from_millis(15),
+                            true,
+                        ),
+                        net.add_link(
+                            format!("vpn:{}:up", site.name),
+                            Some(b),
+                            Duration::from_millis(15),
+                            true,
+                        ),
+                    )
+                })
+            })
+            .collect();
+        let mut sim = Sim {
+            s,
+            policy,
+            now: Instant::ZERO,
+            rng: ChaCha8Rng::seed_from_u64(s.seed),
+            net,
+            origin_link,
+            core_link,
+            gw_down,
+            vpn,
+            viewers: Vec::new(),
+            ids: BTreeMap::new(),
+            events: BinaryHeap::new(),
+            payloads: BTreeMap::new(),
+            seq: 0,
+            timers: BinaryHeap::new(),
+            flows: BTreeMap::new(),
+            pair_queues: BTreeMap::new(),
+            pair_busy: BTreeSet::new(),
+            content: ContentId::derive(&format!("sim/{}", s.name)),
+            t0: Instant::ZERO,
+            latest: None,
+            payload_cache: BTreeMap::new(),
+            copies: BTreeMap::new(),
+            metrics: Metrics::default(),
+        };
+        // Viewers, in join order spread over `join_over`.
+        let mut order = Vec::new();
+        for (site, spec) in s.sites.iter().enumerate() {
+            for _ in 0..spec.viewers {
+                order.push(site);
+            }
+        }
+        order.shuffle(&mut sim.rng);
+        for site in order {
+            let v = sim.add_viewer(site);
+            let at = Instant::ZERO
+                + Duration::from_secs(4)
+                + s.join_over.mul_f64(sim.rng.random::<f64>());
+            sim.at(at, Ev::Join(v));
+        }
+        // Live fragments: one every fragment duration from t0.
+        let n = (s.duration.as_secs_f64() / s.fragment.as_secs_f64()).ceil() as u64 + 1;
+        for k in 0..n {
+            sim.at(sim.t0 + s.fragment * (k as u32 + 1), Ev::Publish(k));
+        }
+        // Churn: leaves spread over the run, each replaced by a newcomer at the same site.
+        let leaves = (s.churn_per_min * s.viewers() as f64 * s.duration.as_secs_f64() / 60.0)
+            .round() as usize;
+        for _ in 0..leaves {
+            let at = Instant::ZERO
+                + s.join_over
+                + (s.duration.saturating_sub(s.join_over)).mul_f64(sim.rng.random::<f64>());
+            let victim = sim.rng.random_range(0..sim.viewers.len());
+            let crash = sim.rng.random_bool(0.5);
+            sim.at(at, Ev::Leave { v: victim, crash });
+        }
+        sim
+    }
+
+    fn add_viewer(&mut self, site: usize) -> usize {
+        let v = self.viewers.len();
+        let id = PeerId::from_public_key(
+            KeyKind::X25519,
+            format!("{}/viewer-{v}", self.s.seed).as_bytes(),
+        );
+        let up_bps = *self
+            .s
+            .access
+            .up_bps
+            .choose(&mut self.rng)
+            .unwrap_or(&10_000_000);
+        let up = self.net.add_link(
+            format!("up:{v}"),
+            Some(up_bps),
+            Duration::from_millis(5),
+            false,
+        );
+        let down = self.net.add_link(
+            format!("down:{v}"),
+            Some(self.s.access.down_bps),
+            Duration::from_millis(5),
+            false,
+        );
+        let natted = self.rng.random_bool(self.s.nat_fraction.clamp(0.0, 1.0));
+        self.ids.insert(id, v);
+        self.viewers.push(Viewer {
+            site,
+            id,
+            up,
+            down,
+            natted,
+            swarm: None,
+            player: Player::new(Instant::ZERO, 0, 0),
+        });
+        v
+    }
+
+    fn at(&mut self, t: Instant, ev: Ev) {
+        self.seq += 1;
+        self.events.push(Reverse((t, self.seq)));
+        self.payloads.insert(self.seq, ev);
+    }
+
+    fn info(&self, seq: u64, track: usize) -> FragmentInfo {
+        FragmentInfo {
+            id: FragmentId::new(self.content, TrackId(track as u16), seq),
+            url: format!("http://origin/{}/t{track}/{seq}.ts", self.s.name),
+            media_time: self.s.fragment * seq as u32,
+            duration: self.s.fragment,
+            size_estimate: self.fragment_size(seq, track),
+        }
+    }
+
+    /// Realistic sizes: the nominal bitrate ±10%, varying per fragment.
+    fn fragment_size(&self, seq: u64, track: usize) -> u64 {
+        let nominal = self.s.ladder_bps[track] as f64 * self.s.fragment.as_secs_f64() / 8.0;
+        let h = (seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ track as u64).rotate_left(17) % 2001;
+        (nominal * (0.9 + 0.2 * h as f64 / 2000.0)) as u64
+    }
+
+    fn payload(&mut self, id: FragmentId) -> Bytes {
+        let key = (id.track.0, id.sequence);
+        if let Some(b) = self.payload_cache.get(&key) {
+            return b.clone();
+        }
+        let size = self.fragment_size(id.sequence, usize::from(id.track.0)) as usize;
+        let b = Bytes::from(vec![(id.sequence as u8) ^ (id.track.0 as u8); size]);
+        // Keep a sliding window of generated payloads.
+        if self.payload_cache.len() > 64 * self.s.ladder_bps.len() {
+            if let Some(k) = self.payload_cache.keys().next().copied() {
+                self.payload_cache.remove(&k);
+            }
+        }
+        self.payload_cache.insert(key, b.clone());
+        b
+    }
+
+    fn path_origin(&self, v: usize) -> Vec<LinkId> {
+        let mut p = vec![self.origin_link];
+        if let Some(gw) = self.gw_down {
+            p.push(gw);
+        } else {
+            p.push(self.core_link);
+        }
+        if let Some((down, _)) = self.vpn[self.viewers[v].site] {
+            p.push(down);
+        }
+        p.push(self.viewers[v].down);
+        p
+    }
+
+    fn path_peer(&self, from: usize, to: usize) -> Vec<LinkId> {
+        let (a, b) = (&self.viewers[from], &self.viewers[to]);
+        let mut p = vec![a.up];
+        if a.site != b.site {
+            if self.s.enterprise() {
+                if let Some((_, up)) = self.vpn[a.site] {
+                    p.push(up);
+                }
+                if let Some((down, _)) = self.vpn[b.site] {
+                    p.push(down);
+                }
+            } else {
+                p.push(self.core_link);
+            }
+        }
+        p.push(b.down);
+        p
+    }
+
+    fn main_loop(&mut self) {
+        let end = Instant::ZERO + self.s.duration;
+        loop {
+            let t_ev = self.events.peek().map(|Reverse((t, _))| *t);
+            let t_net = self.net.next_completion();
+            let t_timer = self.timers.peek().map(|Reverse((t, _))| *t);
+            let Some(t) = [t_ev, t_net, t_timer].into_iter().flatten().min() else {
+                break;
+            };
+            if t > end {
+                break;
+            }
+            self.now = self.now.max(t);
+            if t_net == Some(t) {
+                for flow in self.net.advance(t) {
+                    self.flow_done(flow);
+                }
+            } else if t_ev == Some(t) {
+                let Some(Reverse((_, k))) = self.events.pop() else {
+                    break;
+                };
+                if let Some(ev) = self.payloads.remove(&k) {
+                    self.handle(ev);
+                }
+            } else if let Some(Reverse((_, v))) = self.timers.pop() {
+                let now = self.now;
+                let due = self.viewers[v]
+                    .swarm
+                    .as_ref()
+                    .and_then(|s| s.poll_timeout())
+                    .is_some_and(|x| x <= now);
+                if due {
+                    if let Some(s) = self.viewers[v].swarm.as_mut() {
+                        s.handle_timeout(now);
+                    }
+                    self.drain(v);
+                }
+            }
+        }
+        self.now = end;
+    }
+
+    fn handle(&mut self, ev: Ev) {
+        let now = self.now;
+        match ev {
+            Ev::Join(v) => self.join(v),
+            Ev::Leave { v, crash } => self.leave(v, crash),
+            Ev::Publish(k) => {
+                self.latest = Some(k);
+                let infos: Vec<FragmentInfo> = (0..self.s.ladder_bps.len())
+                    .map(|t| self.info(k, t))
+                    .collect();
+                for v in 0..self.viewers.len() {
+                    if let Some(s) = self.viewers[v].swarm.as_mut() {
+                        s.handle_fragments_published(now, infos.clone());
+                        self.drain(v);
+                        self.maybe_request(v);
+                    }
+                }
+            }
+            Ev::Msg { to, from, msg } => {
+                let from_id = self.viewers[from].id;
+                if let Some(s) = self.viewers[to].swarm.as_mut() {
+                    s.handle_message(now, from_id, msg);
+                    self.drain(to);
+                }
+            }
+            Ev::Connected { a, b, ok } => {
+                let alive = self.viewers[a].swarm.is_some() && self.viewers[b].swarm.is_some();
+                let (ia, ib) = (self.peer_info(a), self.peer_info(b));
+                if ok && alive {
+                    if let Some(s) = self.viewers[a].swarm.as_mut() {
+                        s.handle_peer_connected(now, ib);
+                    }
+                    if let Some(s) = self.viewers[b].swarm.as_mut() {
+                        s.handle_peer_connected(now, ia);
+                    }
+                    self.drain(a);
+                    self.drain(b);
+                } else if let Some(s) = self.viewers[a].swarm.as_mut() {
+                    s.handle_connect_failed(now, ib.id);
+                    self.drain(a);
+                }
+            }
+            Ev::Disconnected { v, peer } => {
+                let pid = self.viewers[peer].id;
+                if let Some(s) = self.viewers[v].swarm.as_mut() {
+                    s.handle_peer_disconnected(now, pid);
+                    self.drain(v);
+                }
+            }
+            Ev::Arrive { flow } => match flow {
+                FlowTag::Origin { v, id } => {
+                    let data = self.payload(id);
+                    self.metrics.origin_bytes += data.len() as u64;
+                    if let Some(s) = self.viewers[v].swarm.as_mut() {
+                        s.handle_origin_result(now, id, Ok(data));
+                        self.drain(v);
+                    }
+                }
+                FlowTag::Data { from, to, msg } => {
+                    let from_id = self.viewers[from].id;
+                    if let Some(s) = self.viewers[to].swarm.as_mut() {
+                        s.handle_message(now, from_id, msg);
+                        self.drain(to);
+                    }
+                }
+            },
+        }
+    }
+
+    fn peer_info(&self, v: usize) -> PeerInfo {
+        let site = &self.s.sites[self.viewers[v].site];
+        let mut p = PeerInfo::new(self.viewers[v].id, PeerAddr::Memory(v as u64));
+        p.locality = Locality {
+            asn: Some(site.asn),
+            site: Some(site.name.clone()),
+            country: None,
+        };
+        p
+    }
+
+    fn join(&mut self, v: usize) {
+        let now = self.now;
+        let me = self.peer_info(v);
+        let cfg = SwarmConfig::default();
+        let swarm = Swarm::new(
+            now,
+            me,
+            self.content,
+            cfg,
+            self.policy.build(self.s.seed ^ v as u64),
+            Arc::new(LiveWindowCache::default()),
+        );
+        self.viewers[v].swarm = Some(swarm);
+        // Start three fragments behind the live edge (as HLS players do), at the lowest bitrate.
+        let start = self.latest.map_or(0, |k| k.saturating_sub(2));
+        self.viewers[v].player = Player::new(now, start, 0);
+        // The tracker: same site first, then anyone (random order).
+        let candidates = self.tracker_sample(v);
+        if let Some(s) = self.viewers[v].swarm.as_mut() {
+            s.handle_candidates(now, candidates);
+        }
+        self.drain(v);
+        self.maybe_request(v);
+    }
+
+    fn tracker_sample(&mut self, v: usize) -> Vec<PeerInfo> {
+        let site = self.viewers[v].site;
+        let mut same: Vec<usize> = Vec::new();
+        let mut other: Vec<usize> = Vec::new();
+        for (u, w) in self.viewers.iter().enumerate() {
+            if u != v && w.swarm.is_some() {
+                if w.site == site {
+                    same.push(u)
+                } else {
+                    other.push(u)
+                }
+            }
+        }
+        same.shuffle(&mut self.rng);
+        other.shuffle(&mut self.rng);
+        let locality = !matches!(self.policy, PolicyKind::RandomMesh);
+        let picked: Vec<usize> = if locality {
+            same.into_iter()
+                .take(30)
+                .chain(other.into_iter().take(10))
+                .collect()
+        } else {
+            let mut all: Vec<usize> = same.into_iter().chain(other).collect();
+            all.shuffle(&mut self.rng);
+            all.truncate(40);
+            all
+        };
+        picked.into_iter().map(|u| self.peer_info(u)).collect()
+    }
+
+    fn leave(&mut self, v: usize, crash: bool) {
+        let Some(swarm) = self.viewers[v].swarm.take() else {
+            return;
+        };
+        self.metrics
+            .absorb(&swarm.stats(), &self.viewers[v].player, self.now);
+        self.viewers[v].player.gone = true;
+        let detect = if crash {
+            Duration::from_secs(5)
+        } else {
+            Duration::ZERO
+        };
+        for peer in swarm.neighbour_ids() {
+            if let Some(&u) = self.ids.get(&peer) {
+                self.at(self.now + detect, Ev::Disconnected { v: u, peer: v });
+            }
+        }
+        // A replacement viewer joins the same site at once.
+        let site = self.viewers[v].site;
+        let n = self.add_viewer(site);
+        self.at(self.now + Duration::from_millis(100), Ev::Join(n));
+    }
+
+    fn maybe_request(&mut self, v: usize) {
+        let now = self.now;
+        let Some(latest) = self.latest else { return };
+        let p = &mut self.viewers[v].player;
+        p.update(now);
+        if !p.wants_more() || p.next_seq > latest {
+            return;
+        }
+        let (seq, track) = (p.next_seq, p.track);
+        p.inflight = Some((seq, track, now));
+        let slack = Duration::from_secs_f64((p.buffer() - 0.5).max(2.0));
+        let info = self.info(seq, track);
+        if let Some(s) = self.viewers[v].swarm.as_mut() {
+            s.handle_player_request(now, info, Some(now + slack));
+        }
+        self.drain(v);
+    }
+
+    fn drain(&mut self, v: usize) {
+        let now = self.now;
+        loop {
+            let Some(out) = self.viewers[v].swarm.as_mut().and_then(Swarm::poll_output) else {
+                break;
+            };
+            match out {
+                Output::Send { to, message, .. } => {
+                    let Some(&u) = self.ids.get(&to) else {
+                        continue;
+                    };
+                    if matches!(message, Message::Data(_)) {
+                        self.pair_queues
+                            .entry((v, u))
+                            .or_default()
+                            .push_back(message);
+                        self.pump_pair(v, u);
+                    } else {
+                        let lat = self.net.latency(&self.path_peer(v, u));
+                        self.at(
+                            now + lat,
+                            Ev::Msg {
+                                to: u,
+                                from: v,
+                                msg: message,
+                            },
+                        );
+                    }
+                }
+                Output::FetchOrigin { fragment, .. } => {
+                    let path = self.path_origin(v);
+                    let bytes =
+                        self.fragment_size(fragment.id.sequence, usize::from(fragment.id.track.0));
+                    self.count_copies(&path, fragment.id, bytes, bytes);
+                    let f = self.net.start(now, path.clone(), bytes);
+                    self.flows
+                        .insert(f, (FlowTag::Origin { v, id: fragment.id }, path));
+                }
+                Output::Deliver { fragment, data } => {
+                    let track = usize::from(fragment.track.0);
+                    let bps = self.s.ladder_bps[track];
+                    let ladder = self.s.ladder_bps.clone();
+                    let frag_s = self.s.fragment.as_secs_f64();
+                    let p = &mut self.viewers[v].player;
+                    if p.inflight
+                        .is_some_and(|(s, t, _)| s == fragment.sequence && t == track)
+                    {
+                        p.on_fragment(
+                            now,
+                            fragment.sequence,
+                            bps,
+                            data.len() as u64,
+                            frag_s,
+                            &ladder,
+                        );
+                        self.maybe_request(v);
+                    }
+                }
+                Output::Failed { fragment } => {
+                    let p = &mut self.viewers[v].player;
+                    if p.inflight.is_some_and(|(s, _, _)| s == fragment.sequence) {
+                        p.inflight = None;
+                        p.next_seq = fragment.sequence + 1;
+                    }
+                }
+                Output::Connect(peer) => {
+                    let Some(&u) = self.ids.get(&peer.id) else {
+                        continue;
+                    };
+                    let ok = self.can_connect(v, u);
+                    let rtt = self.net.latency(&self.path_peer(v, u)) * 3;
+                    self.at(now + rtt, Ev::Connected { a: v, b: u, ok });
+                }
+                Output::Disconnect { peer, .. } => {
+                    if let Some(&u) = self.ids.get(&peer) {
+                        let lat = self.net.latency(&self.path_peer(v, u));
+                        self.at(now + lat, Ev::Disconnected { v: u, peer: v });
+                    }
+                }
+            }
+        }
+        if let Some(t) = self.viewers[v].swarm.as_ref().and_then(Swarm::poll_timeout) {
+            self.timers.push(Reverse((t.max(now), v)));
+        }
+    }
+
+    /// NAT: two NATed viewers connect with the scenario's probability (fixed per pair).
+    fn can_connect(&self, a: usize, b: usize) -> bool {
+        if !(self.viewers[a].natted && self.viewers[b].natted) {
+            return true;
+        }
+        let (x, y) = (a.min(b) as u64, a.max(b) as u64);
+        let h = (x.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ y.wrapping_mul(0xBF58_476D_1CE4_E5B9)
+            ^ self.s.seed)
+            .rotate_left(23);
+        (h % 10_000) as f64 / 10_000.0 < self.s.nat_pair_success
+    }
+
+    /// Starts the next queued Data message of a pair if the pair is idle (one connection: in
+    /// order).
+    fn pump_pair(&mut self, from: usize, to: usize) {
+        if self.pair_busy.contains(&(from, to)) {
+            return;
+        }
+        let Some(msg) = self
+            .pair_queues
+            .get_mut(&(from, to))
+            .and_then(VecDeque::pop_front)
+        else {
+            return;
+        };
+        let Message::Data(d) = &msg else { return };
+        let path = self.path_peer(from, to);
+        let bytes = d.payload.len() as u64;
+        self.count_copies(&path, d.fragment, bytes, d.total_len);
+        let f = self.net.start(self.now, path.clone(), bytes + 64);
+        self.flows
+            .insert(f, (FlowTag::Data { from, to, msg }, path));
+        self.pair_busy.insert((from, to));
+    }
+
+    fn count_copies(&mut self, path: &[LinkId], id: FragmentId, bytes: u64, total: u64) {
+        for &l in path {
+            if self.net.links[l].bottleneck {
+                let c = self.copies.entry(l).or_default();
+                *c.bytes.entry(id.track).or_default() += bytes;
+                c.distinct
+                    .entry(id.track)
+                    .or_default()
+                    .insert(id.sequence, total);
+            }
+        }
+    }
+
+    fn flow_done(&mut self, flow: FlowId) {
+        let Some((tag, path)) = self.flows.remove(&flow) else {
+            return;
+        };
+        let lat = self.net.latency(&path);
+        if let FlowTag::Data { from, to, msg } = &tag {
+            let (from, to) = (*from, *to);
+            self.pair_busy.remove(&(from, to));
+            // The chunk left the sender: its send window has room again.
+            if let Message::Data(d) = msg {
+                let (now, peer, len) = (self.now, self.viewers[to].id, d.payload.len() as u64);
+                if let Some(s) = self.viewers[from].swarm.as_mut() {
+                    s.handle_sent(now, peer, len);
+                }
+                self.drain(from);
+            }
+            self.pump_pair(from, to);
+        }
+        self.at(self.now + lat, Ev::Arrive { flow: tag });
+    }
+
+    fn report(mut self, wall: std::time::Duration) -> SimReport {
+        let now = self.now;
+        for v in 0..self.viewers.len() {
+            if let Some(s) = self.viewers[v].swarm.take() {
+                self.viewers[v].player.update(now);
+                self.metrics
+                    .absorb(&s.stats(), &self.viewers[v].player, now);
+                let p = &self.viewers[v].player;
+                if p.started.is_some() {
+                    let edge = now.saturating_duration_since(self.t0).as_secs_f64();
+                    let media =
+                        (p.playhead_seq + 1) as f64 * self.s.fragment.as_secs_f64() - p.buffer();
+                    self.metrics.live_delays.push((edge - media).max(0.0));
+                }
+            }
+        }
+        let max_copies = self
+            .copies
+            .values()
+            .flat_map(|c| {
+                c.bytes.iter().map(|(t, b)| {
+                    let distinct: u64 = c.distinct.get(t).map_or(0, |d| d.values().sum());
+                    if distinct == 0 {
+                        0.0
+                    } else {
+                        *b as f64 / distinct as f64
+                    }
+                })
+            })
+            .fold(0.0f64, f64::max);
+        SimReport::new(self.s, self.policy.name(), &self.metrics, max_copies, wall)
+    }
+}
