@@ -1,0 +1,6 @@
+//! Inspect.
+/// x
+#[derive(Default)]
+pub struct Manifests;
+/// x
+pub fn report_json() {}
