@@ -14,10 +14,11 @@ use hive_core::{ByteRange, FragmentId};
 
 use crate::identity::UrlPolicy;
 
-#[derive(Clone, Debug)]
-enum Entry {
-    Whole(FragmentId),
-    Ranges(Vec<(ByteRange, FragmentId)>),
+/// What one canonical URL maps to: the whole resource and/or byte ranges of it.
+#[derive(Clone, Debug, Default)]
+struct Entry {
+    whole: Option<FragmentId>,
+    ranges: Vec<(ByteRange, FragmentId)>,
 }
 
 /// An index from request URL to fragment, built once per presentation.
@@ -49,16 +50,13 @@ impl Classifier {
         let Some(key) = self.policy.canonical(&f.url) else {
             return;
         };
-        match (f.byte_range, self.by_url.get_mut(&key)) {
-            (None, None) => {
-                self.by_url.insert(key, Entry::Whole(f.id));
+        let e = self.by_url.entry(key).or_default();
+        match f.byte_range {
+            // The same URL listed twice without a range: the first listing wins.
+            None => {
+                e.whole.get_or_insert(f.id);
             }
-            (Some(r), None) => {
-                self.by_url.insert(key, Entry::Ranges(vec![(r, f.id)]));
-            }
-            (Some(r), Some(Entry::Ranges(v))) => v.push((r, f.id)),
-            // The same URL listed twice without a range (or mixed): the first listing wins.
-            (_, Some(_)) => {}
+            Some(r) => e.ranges.push((r, f.id)),
         }
     }
 
@@ -73,25 +71,28 @@ impl Classifier {
     }
 
     /// The fragment a request for `url` (without a `Range` header) fetches, or `None` to pass
-    /// it through. A resource addressed by several byte ranges is a fragment only if it has one.
+    /// it through: the whole-resource fragment, or the only byte range listed for `url`.
     pub fn classify(&self, url: &str) -> Option<FragmentId> {
-        match self.by_url.get(&self.policy.canonical(url)?)? {
-            Entry::Whole(id) => Some(*id),
-            Entry::Ranges(v) if v.len() == 1 => Some(v[0].1),
-            Entry::Ranges(_) => None,
+        let e = self.by_url.get(&self.policy.canonical(url)?)?;
+        match (e.whole, e.ranges.as_slice()) {
+            (Some(id), _) => Some(id),
+            (None, [(_, id)]) => Some(*id),
+            _ => None,
         }
     }
 
     /// The fragment a request for `url` with an HTTP `Range` of `range` fetches: the listed
-    /// fragment with exactly that range (a whole-resource fragment ignores the range).
+    /// fragment with exactly that range, else the whole-resource fragment of `url`, if listed.
     pub fn classify_range(&self, url: &str, range: Option<ByteRange>) -> Option<FragmentId> {
         let Some(range) = range else {
             return self.classify(url);
         };
-        match self.by_url.get(&self.policy.canonical(url)?)? {
-            Entry::Whole(id) => Some(*id),
-            Entry::Ranges(v) => v.iter().find(|(r, _)| *r == range).map(|(_, id)| *id),
-        }
+        let e = self.by_url.get(&self.policy.canonical(url)?)?;
+        e.ranges
+            .iter()
+            .find(|(r, _)| *r == range)
+            .map(|(_, id)| *id)
+            .or(e.whole)
     }
 }
 
