@@ -26,10 +26,13 @@ pub struct Smooth {
     pub policy: UrlPolicy,
 }
 
+/// A quality level: bitrate, FourCC, (MaxWidth, MaxHeight).
+type Level = (u64, Option<String>, Option<(u32, u32)>);
+
 struct Stream {
     kind: TrackKind,
     url: String,
-    levels: Vec<(u64, Option<String>, Option<(u32, u32)>)>,
+    levels: Vec<Level>,
     /// (start, duration) in the timescale.
     chunks: Vec<(u64, u64)>,
     language: Option<String>,

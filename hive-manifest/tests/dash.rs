@@ -1,5 +1,7 @@
 //! DASH fixtures: addressing modes, inheritance, live edges; every fragment classifies back.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use hive_core::time::Duration;
 use hive_core::{ByteRange, ManifestError};
 use hive_manifest::dash::{Dash, sidx_fragments};

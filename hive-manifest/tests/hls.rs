@@ -1,5 +1,7 @@
 //! HLS fixtures: every feature parsed, and every fragment mapped back by `classify`.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use hive_core::{ByteRange, TrackId};
 use hive_manifest::hls::Hls;
 use hive_manifest::{Classifier, INIT_SEQUENCE, ManifestFormat, TrackKind, UrlPolicy};

@@ -1,6 +1,8 @@
 //! Hostile and arbitrary input: errors or bounded results, never a panic, a hang or an
 //! unbounded allocation. One proptest per parser, plus the cases issue #5 lists.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use hive_core::ManifestError;
 use hive_manifest::{ManifestLimits, Manifests, UrlPolicy, report_json};
 use proptest::prelude::*;

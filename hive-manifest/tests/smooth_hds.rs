@@ -1,5 +1,7 @@
 //! Smooth Streaming and HDS fixtures; every fragment classifies back.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use hive_core::time::Duration;
 use hive_manifest::hds::Hds;
 use hive_manifest::smooth::Smooth;

@@ -218,7 +218,7 @@ impl Ctx<'_> {
             self.timeline_runs(tl, timescale, pto, start_number)?
         } else {
             let d = st.duration.unwrap_or(0.0);
-            if !(d.is_finite() && d >= 1.0 && d < 9.0e15) {
+            if !(1.0..9.0e15).contains(&d) {
                 return Err(SegError::Malformed(format!(
                     "SegmentTemplate@duration {d} unusable"
                 )));
