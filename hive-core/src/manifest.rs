@@ -95,6 +95,27 @@ pub struct Fragment {
     pub media_time: Duration,
 }
 
+/// A part of a segment still being produced (LL-HLS `EXT-X-PART`, RFC 8216bis §4.4.4.9) or a
+/// resource the server announces before it exists (`EXT-X-PRELOAD-HINT`, §4.4.5.3).
+///
+/// Parts are passed through to the origin, not shared in the swarm: they are superseded by their
+/// full segment within seconds, which is what peers exchange.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Part {
+    /// Media sequence number of the segment the part belongs to.
+    pub segment: u64,
+    /// The absolute URL.
+    pub url: String,
+    /// The byte range within `url`, if any.
+    pub byte_range: Option<ByteRange>,
+    /// Playback duration (zero for a preload hint).
+    pub duration: Duration,
+    /// Whether the part starts with an independent frame (`INDEPENDENT=YES`).
+    pub independent: bool,
+    /// Whether this is a preload hint rather than a listed part.
+    pub preload_hint: bool,
+}
+
 /// One track (a bitrate of the ladder, or a rendition).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Track {
@@ -114,6 +135,18 @@ pub struct Track {
     pub init: Option<Fragment>,
     /// The fragments currently listed, in sequence order.
     pub fragments: Vec<Fragment>,
+    /// Where the track's own fragment list is fetched, when it is separate from the manifest
+    /// (an HLS media playlist named by a master playlist). Its fragments are then filled in from
+    /// that playlist.
+    pub playlist_url: Option<String>,
+    /// Decryption key URIs (HLS `EXT-X-KEY`). Encrypted fragments are shared as opaque bytes, but
+    /// keys are never shared or cached: the agent passes these requests through to the origin.
+    pub keys: Vec<String>,
+    /// Discontinuity sequence number of the first listed fragment (HLS
+    /// `EXT-X-DISCONTINUITY-SEQUENCE`), for live windows.
+    pub discontinuity_sequence: u64,
+    /// Low-latency parts and preload hints, passed through (see [`Part`]).
+    pub parts: Vec<Part>,
 }
 
 impl Track {
@@ -128,6 +161,10 @@ impl Track {
             language: None,
             init: None,
             fragments: Vec::new(),
+            playlist_url: None,
+            keys: Vec::new(),
+            discontinuity_sequence: 0,
+            parts: Vec::new(),
         }
     }
 }
@@ -149,6 +186,9 @@ pub struct Presentation {
     pub live_edge: Option<Duration>,
     /// Total duration, for on-demand streams.
     pub duration: Option<Duration>,
+    /// For live streams: how far behind the live edge fragments stay available (DASH
+    /// `timeShiftBufferDepth`, or the span of an HLS sliding window).
+    pub window: Option<Duration>,
 }
 
 impl Presentation {
@@ -162,6 +202,7 @@ impl Presentation {
             tracks: Vec::new(),
             live_edge: None,
             duration: None,
+            window: None,
         }
     }
 

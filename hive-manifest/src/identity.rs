@@ -1,0 +1,173 @@
+//! Which requests are "the same fragment": URL canonicalisation and the query-string policy.
+//!
+//! Viewers of one stream often fetch it with per-viewer query parameters (CDN tokens, session
+//! ids). To let them join the same swarm, the canonical form of a URL drops those parameters;
+//! what counts as a per-viewer token and what identifies content is the operator's call, hence a
+//! policy. The [`ContentId`] of a presentation derives from the canonical manifest URL, with a
+//! version label so a future change of derivation never mixes two swarms.
+
+use hive_core::ContentId;
+use url::{Position, Url};
+
+/// Query parameter names treated as per-viewer tokens by [`QueryPolicy::default`] (compared
+/// ASCII case-insensitively; a trailing `*` matches a prefix).
+pub const DEFAULT_TOKEN_PARAMS: &[&str] = &[
+    "token",
+    "hdnts",
+    "hdnea",
+    "__token__",
+    "policy",
+    "signature",
+    "key-pair-id",
+    "expires",
+    "sig",
+    "st",
+    "e",
+    "session",
+    "sessionid",
+    "sid",
+    "auth",
+    "x-amz-*",
+    "cmcd",
+];
+
+/// How query parameters take part in fragment identity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueryPolicy {
+    /// Keep every parameter except the listed per-viewer tokens.
+    DropTokens(Vec<String>),
+    /// Keep only the listed identity parameters; drop all others.
+    KeepOnly(Vec<String>),
+    /// Keep the whole query: viewers with different query strings never share fragments.
+    KeepAll,
+}
+
+impl Default for QueryPolicy {
+    fn default() -> Self {
+        QueryPolicy::DropTokens(DEFAULT_TOKEN_PARAMS.iter().map(|s| s.to_string()).collect())
+    }
+}
+
+fn name_matches(patterns: &[String], name: &str) -> bool {
+    patterns.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => {
+            name.len() >= prefix.len() && name[..prefix.len()].eq_ignore_ascii_case(prefix)
+        }
+        None => p.eq_ignore_ascii_case(name),
+    })
+}
+
+/// The operator's identity policy: how request URLs are canonicalised.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UrlPolicy {
+    /// How query parameters are treated.
+    pub query: QueryPolicy,
+}
+
+impl UrlPolicy {
+    /// A policy that keeps every query parameter (no swarm joining across tokens).
+    pub fn strict() -> Self {
+        UrlPolicy {
+            query: QueryPolicy::KeepAll,
+        }
+    }
+
+    /// Whether the query parameter `name` is part of a fragment's identity.
+    pub fn is_identity(&self, name: &str) -> bool {
+        match &self.query {
+            QueryPolicy::DropTokens(tokens) => !name_matches(tokens, name),
+            QueryPolicy::KeepOnly(keep) => name_matches(keep, name),
+            QueryPolicy::KeepAll => true,
+        }
+    }
+
+    /// The canonical form of an absolute URL: scheme, host and path as the URL standard
+    /// normalises them, identity query parameters sorted, no `#fragment`. `None` if `url` is not
+    /// an absolute URL.
+    pub fn canonical(&self, url: &str) -> Option<String> {
+        let parsed = Url::parse(url).ok()?;
+        Some(self.canonical_url(&parsed))
+    }
+
+    /// [`canonical`](Self::canonical) for an already parsed URL.
+    pub fn canonical_url(&self, url: &Url) -> String {
+        let mut out = String::with_capacity(url.as_str().len());
+        out.push_str(&url[..Position::AfterPath]);
+        if let Some(q) = url.query() {
+            if matches!(self.query, QueryPolicy::KeepAll) {
+                out.push('?');
+                out.push_str(q);
+            } else {
+                let mut kept: Vec<&str> = q
+                    .split('&')
+                    .filter(|kv| !kv.is_empty())
+                    .filter(|kv| self.is_identity(kv.split('=').next().unwrap_or(kv)))
+                    .collect();
+                if !kept.is_empty() {
+                    kept.sort_unstable();
+                    out.push('?');
+                    out.push_str(&kept.join("&"));
+                }
+            }
+        }
+        out
+    }
+
+    /// The swarm identity of a manifest: the format name and its canonical URL, versioned.
+    pub fn content_id(&self, format: &str, manifest_url: &str) -> ContentId {
+        let canonical = self
+            .canonical(manifest_url)
+            .unwrap_or_else(|| manifest_url.to_string());
+        ContentId::derive(&format!("hive-manifest/v1 {format} {canonical}"))
+    }
+}
+
+/// Resolves `reference` against `base` (RFC 3986 §5), as absolute URL text.
+pub fn resolve(base: &Url, reference: &str) -> Option<Url> {
+    base.join(reference.trim()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_dropped_identity_kept_and_sorted() {
+        let p = UrlPolicy::default();
+        assert_eq!(
+            p.canonical("https://CDN.example.com/a/b.ts?token=abc&q=2&lang=en#x")
+                .as_deref(),
+            Some("https://cdn.example.com/a/b.ts?lang=en&q=2")
+        );
+        assert_eq!(
+            p.canonical("http://o/s.ts?X-Amz-Signature=1").as_deref(),
+            Some("http://o/s.ts")
+        );
+        let strict = UrlPolicy::strict();
+        assert_eq!(
+            strict.canonical("http://o/s.ts?token=1").as_deref(),
+            Some("http://o/s.ts?token=1")
+        );
+        let only = UrlPolicy {
+            query: QueryPolicy::KeepOnly(vec!["v".into()]),
+        };
+        assert_eq!(
+            only.canonical("http://o:8080/s.ts?a=1&v=2").as_deref(),
+            Some("http://o:8080/s.ts?v=2")
+        );
+        assert_eq!(p.canonical("not a url"), None);
+    }
+
+    #[test]
+    fn content_id_ignores_viewer_tokens() {
+        let p = UrlPolicy::default();
+        assert_eq!(
+            p.content_id("hls", "https://o/live.m3u8?token=a"),
+            p.content_id("hls", "https://o/live.m3u8?token=b")
+        );
+        assert_ne!(
+            p.content_id("hls", "https://o/live.m3u8"),
+            p.content_id("dash", "https://o/live.m3u8")
+        );
+    }
+}
