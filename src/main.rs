@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 mod cc_arena;
+mod manifest_cmd;
 
 /// Hive: a software CDN for adaptive HTTP video.
 #[derive(Debug, Parser)]
@@ -31,8 +32,8 @@ enum Command {
     Registrar,
     /// Serve a synthetic live HLS/DASH origin.
     Origin,
-    /// Inspect manifests.
-    Manifest,
+    /// Inspect manifests (HLS, DASH, Smooth Streaming, HDS).
+    Manifest(ManifestArgs),
     /// Benchmarks of the transports.
     Bench,
 }
@@ -64,11 +65,32 @@ pub(crate) struct CcArenaArgs {
     pub(crate) list: bool,
 }
 
+/// Arguments of `hive manifest`.
+#[derive(Debug, Args)]
+pub(crate) struct ManifestArgs {
+    #[command(subcommand)]
+    pub(crate) command: ManifestCommand,
+}
+
+/// `hive manifest` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ManifestCommand {
+    /// Detect and parse a manifest file or http(s) URL; print its tracks and fragments.
+    Inspect {
+        /// A local file or an http(s) URL.
+        source: String,
+        /// Print one JSON object (format, live, tracks, fragments_total, duration_s).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 fn not_built(name: &str, issue: u32) -> ExitCode {
     eprintln!(
         "hive: `{name}` is not built yet (tracked by issue #{issue}). What exists today: hive-core \
-         (ids, wire protocol, plug-in traits, caches, conformance kits) and hive-cc with \
-         `hive cc-arena`; run ./scripts/test.sh to check them."
+         (ids, wire protocol, plug-in traits, caches, conformance kits), hive-cc with \
+         `hive cc-arena`, hive-manifest with `hive manifest inspect`, and the swarm engine with \
+         its simulator (library only so far); run ./scripts/test.sh to check them."
     );
     ExitCode::from(2)
 }
@@ -83,7 +105,7 @@ fn main() -> ExitCode {
         Command::Registrar => not_built("registrar", 7),
         Command::Origin => not_built("origin", 7),
         Command::Sim => not_built("sim", 6),
-        Command::Manifest => not_built("manifest", 5),
+        Command::Manifest(args) => manifest_cmd::run(&args),
         Command::Bench => not_built("bench", 4),
     }
 }

@@ -105,3 +105,42 @@ fn jobs_not_built_yet_say_so_and_fail() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
 }
+
+#[test]
+fn manifest_inspect_reads_a_master_and_its_media_playlists_from_files() {
+    let dir = std::env::temp_dir().join(format!("hive-cli-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("low")).expect("tmp dir");
+    std::fs::write(
+        dir.join("master.m3u8"),
+        "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360,CODECS=\"avc1.4d401e,mp4a.40.2\"\nlow/index.m3u8\n",
+    )
+    .expect("write");
+    let media: String =
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n".to_string()
+            + &(0..5)
+                .map(|i| format!("#EXTINF:2.0,\nseg{i}.ts\n"))
+                .collect::<String>()
+            + "#EXT-X-ENDLIST\n";
+    std::fs::write(dir.join("low/index.m3u8"), media).expect("write");
+    let out = hive(&[
+        "manifest",
+        "inspect",
+        dir.join("master.m3u8").to_str().expect("utf-8 path"),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["format"], "hls");
+    assert_eq!(v["fragments_total"], 5);
+    assert_eq!(v["tracks"][0]["bandwidth"], 800000);
+    assert_eq!(v["tracks"][0]["resolution"], "640x360");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let bad = hive(&["manifest", "inspect", "/nonexistent/file.m3u8"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("cannot open"));
+}
