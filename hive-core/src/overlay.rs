@@ -167,4 +167,11 @@ pub trait OverlayPolicy: Send + fmt::Debug {
         view: &LocalView<'_>,
         fragment: &FragmentId,
     ) -> bool;
+
+    /// Whether this agent, asked by a neighbour for a fragment it does not hold, should fetch it
+    /// and answer when it arrives (a supernode serving its site) instead of answering NotFound.
+    fn pull_through(&mut self, now: Instant, view: &LocalView<'_>, fragment: &FragmentId) -> bool {
+        let _ = (now, view, fragment);
+        false
+    }
 }

@@ -33,7 +33,11 @@ fn main() {
         s.access.up_bps = vec![(x * 1e6) as u64];
     }
     print!("{}", SimReport::table_header());
-    for p in [PolicyKind::RandomMesh, PolicyKind::NoPeer] {
+    for p in [
+        PolicyKind::PrivateHierarchy,
+        PolicyKind::RandomMesh,
+        PolicyKind::NoPeer,
+    ] {
         let r = run(&s, p);
         print!("{}", r.table_row());
         eprintln!(

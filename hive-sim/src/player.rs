@@ -35,6 +35,8 @@ pub struct Player {
 
 /// Seconds buffered before playback starts.
 pub const STARTUP_BUFFER: f64 = 2.0;
+/// A player more than this many fragments behind the live edge jumps back to it.
+pub const LIVE_SYNC_FRAGMENTS: u64 = 8;
 /// The player does not request ahead beyond this.
 pub const MAX_BUFFER: f64 = 8.0;
 

@@ -10,8 +10,12 @@ use hive_core::cache::LiveWindowCache;
 use hive_core::overlay::OverlayPolicy;
 use hive_core::time::{Duration, Instant};
 use hive_core::wire::Message;
-use hive_core::{ContentId, FragmentId, KeyKind, Locality, PeerAddr, PeerId, PeerInfo, TrackId};
-use hive_overlay::{FragmentInfo, NoPeer, Output, RandomMesh, Swarm, SwarmConfig};
+use hive_core::{
+    ContentId, FragmentId, KeyKind, Locality, PeerAddr, PeerId, PeerInfo, Role, TrackId,
+};
+use hive_overlay::{
+    FragmentInfo, NoPeer, Output, PrivateHierarchy, RandomMesh, Swarm, SwarmConfig,
+};
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -21,6 +25,9 @@ use crate::player::Player;
 use crate::report::{Metrics, SimReport};
 use crate::scenario::Scenario;
 
+/// How often agents re-announce to the tracker.
+const ANNOUNCE_EVERY: Duration = Duration::from_secs(15);
+
 /// Which policy every agent runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PolicyKind {
@@ -28,6 +35,8 @@ pub enum PolicyKind {
     NoPeer,
     /// Random neighbours, no locality, no tiers.
     RandomMesh,
+    /// Supernodes per site (promoted by the tracker), pull-through across VPN links.
+    PrivateHierarchy,
 }
 
 impl PolicyKind {
@@ -36,13 +45,15 @@ impl PolicyKind {
         match self {
             PolicyKind::NoPeer => "nopeer",
             PolicyKind::RandomMesh => "randommesh",
+            PolicyKind::PrivateHierarchy => "hierarchy",
         }
     }
 
-    fn build(self, seed: u64) -> Box<dyn OverlayPolicy> {
+    fn build(self, seed: u64, gateway_site: Option<String>) -> Box<dyn OverlayPolicy> {
         match self {
             PolicyKind::NoPeer => Box::new(NoPeer),
             PolicyKind::RandomMesh => Box::new(RandomMesh::new(seed)),
+            PolicyKind::PrivateHierarchy => Box::new(PrivateHierarchy::new(gateway_site)),
         }
     }
 }
@@ -69,6 +80,8 @@ enum Ev {
         v: usize,
         peer: usize,
     },
+    /// The agent re-announces to the tracker and gets a fresh sample.
+    Announce(usize),
     Arrive {
         flow: FlowTag,
     },
@@ -93,6 +106,7 @@ struct Viewer {
     up: LinkId,
     down: LinkId,
     natted: bool,
+    role: Role,
     swarm: Option<Swarm>,
     player: Player,
 }
@@ -262,6 +276,7 @@ impl<'a> Sim<'a> {
             up,
             down,
             natted,
+            role: Role::Peer,
             swarm: None,
             player: Player::new(Instant::ZERO, 0, 0),
         });
@@ -425,6 +440,16 @@ impl<'a> Sim<'a> {
                     self.drain(a);
                 }
             }
+            Ev::Announce(v) => {
+                if self.viewers[v].swarm.is_some() {
+                    let candidates = self.tracker_sample(v);
+                    if let Some(s) = self.viewers[v].swarm.as_mut() {
+                        s.handle_candidates(now, candidates);
+                    }
+                    self.drain(v);
+                    self.at(now + ANNOUNCE_EVERY, Ev::Announce(v));
+                }
+            }
             Ev::Disconnected { v, peer } => {
                 let pid = self.viewers[peer].id;
                 if let Some(s) = self.viewers[v].swarm.as_mut() {
@@ -460,19 +485,46 @@ impl<'a> Sim<'a> {
             site: Some(site.name.clone()),
             country: None,
         };
+        p.role = self.viewers[v].role;
         p
     }
 
     fn join(&mut self, v: usize) {
         let now = self.now;
+        // The tracker promotes the first agents of each site to supernodes (more at the site
+        // holding the gateway), and replaces those that leave.
+        let site = self.viewers[v].site;
+        let wanted = if self.gateway_site() == Some(site) {
+            4
+        } else {
+            2
+        };
+        let live = self
+            .viewers
+            .iter()
+            .filter(|w| w.site == site && w.swarm.is_some() && w.role == Role::Supernode)
+            .count();
+        if self.policy == PolicyKind::PrivateHierarchy && live < wanted {
+            self.viewers[v].role = Role::Supernode;
+        }
         let me = self.peer_info(v);
-        let cfg = SwarmConfig::default();
+        let mut cfg = SwarmConfig {
+            role: self.viewers[v].role,
+            ..SwarmConfig::default()
+        };
+        if cfg.role == Role::Supernode {
+            // Supernodes serve their site and, at the gateway site, every branch's supernodes.
+            cfg.upload_slots = 32;
+            cfg.max_neighbours = 96;
+        }
+        let gateway = self.gateway_site().map(|i| self.s.sites[i].name.clone());
+        let policy = self.policy.build(self.s.seed ^ v as u64, gateway);
         let swarm = Swarm::new(
             now,
             me,
             self.content,
             cfg,
-            self.policy.build(self.s.seed ^ v as u64),
+            policy,
             Arc::new(LiveWindowCache::default()),
         );
         self.viewers[v].swarm = Some(swarm);
@@ -486,6 +538,12 @@ impl<'a> Sim<'a> {
         }
         self.drain(v);
         self.maybe_request(v);
+        self.at(now + ANNOUNCE_EVERY, Ev::Announce(v));
+    }
+
+    /// The site holding the internet gateway (enterprise: the first site).
+    fn gateway_site(&self) -> Option<usize> {
+        self.s.enterprise().then_some(0)
     }
 
     fn tracker_sample(&mut self, v: usize) -> Vec<PeerInfo> {
@@ -503,6 +561,12 @@ impl<'a> Sim<'a> {
         }
         same.shuffle(&mut self.rng);
         other.shuffle(&mut self.rng);
+        // Supernodes first: those of the site, then (for supernodes) the gateway site's.
+        let gw = self.gateway_site();
+        same.sort_by_key(|&u| self.viewers[u].role != Role::Supernode);
+        other.sort_by_key(|&u| {
+            !(self.viewers[u].role == Role::Supernode && Some(self.viewers[u].site) == gw)
+        });
         let locality = !matches!(self.policy, PolicyKind::RandomMesh);
         let picked: Vec<usize> = if locality {
             same.into_iter()
@@ -548,6 +612,11 @@ impl<'a> Sim<'a> {
         p.update(now);
         if !p.wants_more() || p.next_seq > latest {
             return;
+        }
+        // Live sync, as hls.js and dash.js do: a player that fell far behind the live edge
+        // jumps back to three fragments behind it.
+        if latest.saturating_sub(p.next_seq) > crate::player::LIVE_SYNC_FRAGMENTS {
+            p.next_seq = latest.saturating_sub(2);
         }
         let (seq, track) = (p.next_seq, p.track);
         p.inflight = Some((seq, track, now));

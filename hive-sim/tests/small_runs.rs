@@ -86,3 +86,22 @@ fn every_viewer_starts_and_reports_are_sane() {
         }
     }
 }
+
+#[test]
+fn hierarchy_serves_an_office_from_one_supernode_fetch() {
+    let s = small("corporate-130", 0.1, 120);
+    let r = run(&s, PolicyKind::PrivateHierarchy);
+    let mesh = run(&s, PolicyKind::RandomMesh);
+    assert!(r.offload > 0.85, "hierarchy offload {:.3}", r.offload);
+    assert!(
+        r.offload > mesh.offload,
+        "{:.3} vs random mesh {:.3}",
+        r.offload,
+        mesh.offload
+    );
+    assert!(
+        r.rebuffer_ratio < 0.01,
+        "rebuffering {:.4}",
+        r.rebuffer_ratio
+    );
+}

@@ -133,6 +133,18 @@ impl Swarm {
         self.want(now, info, deadline, true);
     }
 
+    /// Fetches a fragment a neighbour asked for (pull-through), unless already wanted.
+    pub(super) fn want_for_neighbour(
+        &mut self,
+        now: Instant,
+        info: FragmentInfo,
+        deadline: Instant,
+    ) {
+        if !self.wants.contains_key(&info.id) {
+            self.want(now, info, deadline, false);
+        }
+    }
+
     fn want(&mut self, now: Instant, info: FragmentInfo, deadline: Instant, player: bool) {
         let id = info.id;
         self.wants.insert(
@@ -169,10 +181,15 @@ impl Swarm {
             return;
         }
         let size = w.info.size_estimate;
+        // The last moment the origin can still make the deadline — but peers always get the first
+        // half of the slack: a slow origin is a congested one, and sending everyone there at
+        // once (because it is slow) would only make it slower.
+        let half = w.since + w.deadline.saturating_duration_since(w.since) / 2;
         let last_call = w
             .deadline
             .checked_sub(self.origin_budget(size))
-            .unwrap_or(Instant::ZERO);
+            .unwrap_or(Instant::ZERO)
+            .max(half);
         let need = FetchContext {
             fragment: id,
             size_estimate: size,
@@ -314,6 +331,7 @@ impl Swarm {
                 if w.is_some_and(|w| w.player) {
                     self.out.push_back(Output::Failed { fragment });
                 }
+                self.release_parked(now, fragment, false);
             }
         }
     }
@@ -479,6 +497,7 @@ impl Swarm {
             duration: w.info.duration,
         };
         self.cache.insert(now, fragment);
+        self.release_parked(now, id, true);
         if w.player {
             self.stats.player_bytes += data.len() as u64;
             if now <= w.deadline {

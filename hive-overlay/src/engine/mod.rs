@@ -17,7 +17,7 @@ use hive_core::{ContentId, FragmentId, PeerId, PeerInfo, Role, SeqSet, TrackId};
 pub use types::{FragmentInfo, Output, SwarmConfig, SwarmStats};
 
 use fetch::Want;
-use serve::Upload;
+use serve::{Parked, Upload};
 
 /// Per-neighbour state beyond what policies see.
 #[derive(Debug, Default)]
@@ -49,6 +49,8 @@ pub struct Swarm {
     pending_have: BTreeMap<TrackId, SeqSet>,
     have_flush_at: Option<Instant>,
     uploads: VecDeque<Upload>,
+    parked: Vec<Parked>,
+    slot_freed: bool,
     /// Data bytes emitted per peer and not yet reported sent by the driver.
     unsent: BTreeMap<PeerId, u64>,
     upload_tokens: f64,
@@ -100,6 +102,8 @@ impl Swarm {
             pending_have: BTreeMap::new(),
             have_flush_at: None,
             uploads: VecDeque::new(),
+            parked: Vec::new(),
+            slot_freed: false,
             unsent: BTreeMap::new(),
             upload_tokens: 0.0,
             upload_last_refill: now,
@@ -127,6 +131,11 @@ impl Swarm {
         &self.views
     }
 
+    /// Known peers not connected.
+    pub fn candidates(&self) -> &[PeerInfo] {
+        &self.candidates
+    }
+
     /// The policy's name.
     pub fn policy_name(&self) -> &'static str {
         self.policy.name()
@@ -151,6 +160,9 @@ impl Swarm {
                 t = t.min(x);
             }
         }
+        for p in &self.parked {
+            t = t.min(p.expires_at());
+        }
         Some(t)
     }
 
@@ -160,6 +172,7 @@ impl Swarm {
         self.flush_have_if_due(now);
         self.pump_uploads(now);
         self.wake_wants(now);
+        self.expire_parked(now);
         if now >= self.next_review {
             self.next_review = now + self.cfg.neighbour_review;
             self.review_neighbours(now);

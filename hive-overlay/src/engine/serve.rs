@@ -8,6 +8,20 @@ use hive_core::{ContentHash, FragmentId, PeerId, SeqSet};
 
 use super::Swarm;
 
+/// A neighbour's request waiting for a fragment this agent is fetching.
+#[derive(Debug)]
+pub(super) struct Parked {
+    from: PeerId,
+    request: Request,
+    expires: Instant,
+}
+
+impl Parked {
+    pub(super) fn expires_at(&self) -> Instant {
+        self.expires
+    }
+}
+
 /// A fragment being sent to a neighbour, chunk by chunk.
 #[derive(Debug)]
 pub(super) struct Upload {
@@ -35,16 +49,16 @@ impl Swarm {
             self.send(from, reject(RejectReason::BadRequest), Class::Control);
             return;
         }
+        let Some(hit) = self.cache.get(&r.fragment) else {
+            self.park_or_refuse(now, from, r);
+            return;
+        };
         // Upload slots bound the transfers served at once; a refused requester goes elsewhere
         // at once instead of waiting behind a queue it cannot see.
         if self.uploads.len() >= self.cfg.upload_slots {
             self.send(from, reject(RejectReason::Overloaded), Class::Control);
             return;
         }
-        let Some(hit) = self.cache.get(&r.fragment) else {
-            self.send(from, reject(RejectReason::NotFound), Class::Control);
-            return;
-        };
         let offset = usize::try_from(r.resume_offset)
             .unwrap_or(usize::MAX)
             .min(hit.data.len());
@@ -57,6 +71,96 @@ impl Swarm {
             offset,
         });
         self.pump_uploads(now);
+    }
+
+    /// A request for a fragment not held: wait for it if it is on its way (or the policy wants
+    /// this agent to fetch it for its neighbours), else NotFound.
+    fn park_or_refuse(&mut self, now: Instant, from: PeerId, r: Request) {
+        let id = r.fragment;
+        let refuse = |reason| {
+            Message::Reject(Reject {
+                request_id: r.request_id,
+                reason,
+            })
+        };
+        let coming = self.wants.contains_key(&id);
+        let through = !coming && self.known.contains_key(&id) && {
+            let (policy, view) = self.policy_and_view();
+            policy.pull_through(now, &view, &id)
+        };
+        if !(coming || through) {
+            self.send(from, refuse(RejectReason::NotFound), Class::Control);
+            return;
+        }
+        if self.parked.len() >= self.cfg.max_parked {
+            self.send(from, refuse(RejectReason::Overloaded), Class::Control);
+            return;
+        }
+        let expires = now + r.deadline();
+        self.parked.push(Parked {
+            from,
+            request: r,
+            expires,
+        });
+        if through {
+            if let Some(info) = self.known.get(&id).cloned() {
+                self.stats.prefetches += 1;
+                self.want_for_neighbour(now, info, expires);
+            }
+        }
+    }
+
+    /// Parked requests for `id`: refused if it could not be fetched; otherwise served as upload
+    /// slots allow (the rest stay parked until a slot frees or their deadline passes).
+    pub(super) fn release_parked(&mut self, now: Instant, id: FragmentId, held: bool) {
+        if held {
+            self.serve_parked(now);
+            return;
+        }
+        let (failed, rest): (Vec<Parked>, Vec<Parked>) = std::mem::take(&mut self.parked)
+            .into_iter()
+            .partition(|p| p.request.fragment == id);
+        self.parked = rest;
+        for p in failed {
+            let m = Message::Reject(Reject {
+                request_id: p.request.request_id,
+                reason: RejectReason::NotFound,
+            });
+            self.send(p.from, m, Class::Control);
+        }
+    }
+
+    /// Serves parked requests whose fragment is now held, oldest first, while slots are free.
+    pub(super) fn serve_parked(&mut self, now: Instant) {
+        let mut i = 0;
+        while i < self.parked.len() && self.uploads.len() < self.cfg.upload_slots {
+            let p = &self.parked[i];
+            if !self.links.contains_key(&p.from) {
+                self.parked.remove(i);
+                continue;
+            }
+            if self.cache.contains(&p.request.fragment) {
+                let p = self.parked.remove(i);
+                self.on_request(now, p.from, p.request);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Parked requests past their deadline are refused (the requester has moved on).
+    pub(super) fn expire_parked(&mut self, now: Instant) {
+        let (late, rest): (Vec<Parked>, Vec<Parked>) = std::mem::take(&mut self.parked)
+            .into_iter()
+            .partition(|p| p.expires <= now);
+        self.parked = rest;
+        for p in late {
+            let m = Message::Reject(Reject {
+                request_id: p.request.request_id,
+                reason: RejectReason::TooLate,
+            });
+            self.send(p.from, m, Class::Control);
+        }
     }
 
     /// The driver handed `bytes` of Data to `peer`'s connection (the transport accepted them):
@@ -72,6 +176,14 @@ impl Swarm {
     /// here rather than in a transport queue, so a `Cancel` takes effect at once and slots are
     /// held only by transfers really in progress.
     pub(super) fn pump_uploads(&mut self, now: Instant) {
+        self.pump_chunks(now);
+        while std::mem::take(&mut self.slot_freed) && !self.parked.is_empty() {
+            self.serve_parked(now);
+            self.pump_chunks(now);
+        }
+    }
+
+    fn pump_chunks(&mut self, now: Instant) {
         if let Some(cap) = self.cfg.upload_cap_bps {
             // Token bucket: `cap` bytes per second, bursts of two chunks.
             let elapsed = now
@@ -115,6 +227,7 @@ impl Swarm {
                 let (to, done) = (u.to, u.offset >= u.data.len());
                 if done {
                     self.uploads.remove(i);
+                    self.slot_freed = true;
                 } else {
                     i += 1;
                 }

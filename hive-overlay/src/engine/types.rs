@@ -119,6 +119,8 @@ pub struct SwarmConfig {
     pub send_window: u64,
     /// Inbound connections accepted beyond `max_neighbours`.
     pub inbound_slack: usize,
+    /// Most neighbour requests waiting for a fragment on its way.
+    pub max_parked: usize,
     /// Upload cap in bytes per second (None: unlimited).
     pub upload_cap_bps: Option<u64>,
     /// Origin attempts before a fragment is declared failed.
@@ -143,6 +145,7 @@ impl Default for SwarmConfig {
             upload_slots: 8,
             send_window: 256 * 1024,
             inbound_slack: 4,
+            max_parked: 256,
             upload_cap_bps: None,
             origin_attempts: 3,
             max_fragment_len: 64 << 20,

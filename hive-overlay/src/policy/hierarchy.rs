@@ -1,0 +1,268 @@
+//! `PrivateHierarchy`: enterprise networks of sites joined by VPN links behind few gateways.
+//!
+//! The tracker promotes a few agents per site to [`Role::Supernode`]. Per fragment, one
+//! supernode per site is *designated* by rendezvous (highest-random-weight) hashing over the
+//! site's supernodes, so every agent that knows the same supernodes picks the same one without
+//! talking:
+//!
+//! - at the gateway site, the designated supernode fetches from the origin;
+//! - at a branch, it fetches across the VPN from the gateway site's designated supernode;
+//! - other agents of a site fetch from a site neighbour that already holds the fragment, or —
+//!   the few that rank first for this fragment among their neighbours — from the designated
+//!   supernode, which answers when the fragment arrives (pull-through).
+//!
+//! So each VPN and gateway link carries one copy per fragment and bitrate in use, and within a
+//! site the fragment spreads as a tree over the LAN.
+
+use hive_core::overlay::{
+    FetchContext, FetchDecision, LocalView, NeighbourPlan, NeighbourView, OverlayPolicy,
+};
+use hive_core::time::{Duration, Instant};
+use hive_core::{FragmentId, PeerId, PeerInfo, Role};
+
+/// How many agents per neighbourhood go straight to the supernode for a fragment; the others
+/// wait briefly for them to announce it.
+const FIRST_WAVE: usize = 2;
+/// How long the others wait before asking the supernode anyway.
+const SECOND_WAVE_DELAY: Duration = Duration::from_millis(300);
+/// Gateway-site supernodes a branch supernode keeps as neighbours.
+const UPLINKS: usize = 4;
+
+/// The enterprise policy.
+#[derive(Clone, Debug)]
+pub struct PrivateHierarchy {
+    gateway_site: Option<String>,
+}
+
+impl PrivateHierarchy {
+    /// A policy for a network whose internet gateway is at `gateway_site` (None: every site
+    /// reaches the origin directly).
+    pub fn new(gateway_site: Option<String>) -> Self {
+        PrivateHierarchy { gateway_site }
+    }
+
+    fn at_gateway(&self, p: &PeerInfo) -> bool {
+        match &self.gateway_site {
+            None => true,
+            Some(g) => p.locality.site.as_deref() == Some(g.as_str()),
+        }
+    }
+}
+
+fn same_site(a: &PeerInfo, b: &PeerInfo) -> bool {
+    a.locality.site.is_some() && a.locality.site == b.locality.site
+}
+
+/// Rendezvous hashing: the weight of `peer` for `fragment`.
+fn weight(peer: &PeerId, f: &FragmentId) -> u64 {
+    let b = peer.as_bytes();
+    let mut x = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+    x ^= f.sequence.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (u64::from(f.track.0) << 56);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+fn designated<'a>(ids: impl Iterator<Item = &'a PeerId>, f: &FragmentId) -> Option<PeerId> {
+    ids.max_by_key(|id| (weight(id, f), **id)).copied()
+}
+
+fn least_loaded<'a>(
+    holders: impl Iterator<Item = &'a NeighbourView>,
+    f: &FragmentId,
+) -> Option<PeerId> {
+    holders
+        .min_by_key(|n| (n.inflight_requests, u64::MAX - weight(&n.info.id, f)))
+        .map(|n| n.info.id)
+}
+
+impl OverlayPolicy for PrivateHierarchy {
+    fn name(&self) -> &'static str {
+        "hierarchy"
+    }
+
+    fn plan_neighbours(&mut self, _now: Instant, view: &LocalView<'_>) -> NeighbourPlan {
+        let me = view.me;
+        let supernode = me.role == Role::Supernode;
+        let keep = |p: &PeerInfo| same_site(me, p) || (supernode && p.role == Role::Supernode);
+        let drop: Vec<PeerId> = view
+            .neighbours
+            .iter()
+            .filter(|n| !keep(&n.info))
+            .map(|n| n.info.id)
+            .collect();
+        let mut room = view
+            .max_neighbours
+            .saturating_sub(view.neighbours.len() - drop.len());
+        let connected = |id: &PeerId| view.neighbours.iter().any(|n| n.info.id == *id);
+        let mut connect = Vec::new();
+        // Branch supernodes first secure their uplinks to the gateway site's supernodes.
+        if supernode && !self.at_gateway(me) {
+            let have = view
+                .neighbours
+                .iter()
+                .filter(|n| n.info.role == Role::Supernode && self.at_gateway(&n.info))
+                .count();
+            for c in view
+                .candidates
+                .iter()
+                .filter(|c| c.role == Role::Supernode && self.at_gateway(c) && !connected(&c.id))
+            {
+                if have + connect.len() >= UPLINKS || room == 0 {
+                    break;
+                }
+                connect.push(c.id);
+                room -= 1;
+            }
+        }
+        // Then the site's supernodes, then the rest of the site.
+        let mut site: Vec<&PeerInfo> = view
+            .candidates
+            .iter()
+            .filter(|c| same_site(me, c) && !connected(&c.id))
+            .collect();
+        site.sort_by_key(|c| c.role != Role::Supernode);
+        for c in site {
+            if room == 0 {
+                break;
+            }
+            connect.push(c.id);
+            room -= 1;
+        }
+        NeighbourPlan { connect, drop }
+    }
+
+    fn fetch_source(
+        &mut self,
+        now: Instant,
+        view: &LocalView<'_>,
+        need: &FetchContext,
+    ) -> FetchDecision {
+        let me = view.me;
+        let f = &need.fragment;
+        let site_nb = || {
+            view.neighbours
+                .iter()
+                .filter(|n| !n.choked && same_site(me, &n.info))
+        };
+        if let Some(p) = least_loaded(site_nb().filter(|n| n.has(f)), f) {
+            return FetchDecision::Peer(p);
+        }
+        let site_supernodes: Vec<PeerId> = site_nb()
+            .filter(|n| n.info.role == Role::Supernode)
+            .map(|n| n.info.id)
+            .collect();
+        if me.role == Role::Supernode {
+            let mine = designated(site_supernodes.iter().chain(std::iter::once(&me.id)), f);
+            if mine != Some(me.id) {
+                // Another supernode of this site is designated: pull through it.
+                return mine.map_or(FetchDecision::Origin, FetchDecision::Peer);
+            }
+            if self.at_gateway(me) {
+                return FetchDecision::Origin;
+            }
+            let uplinks = || {
+                view.neighbours.iter().filter(|n| {
+                    !n.choked && n.info.role == Role::Supernode && self.at_gateway(&n.info)
+                })
+            };
+            if let Some(p) = least_loaded(uplinks().filter(|n| n.has(f)), f) {
+                return FetchDecision::Peer(p);
+            }
+            let ups: Vec<PeerId> = uplinks().map(|n| n.info.id).collect();
+            return designated(ups.iter(), f).map_or(FetchDecision::Origin, FetchDecision::Peer);
+        }
+        let Some(sn) = designated(site_supernodes.iter(), f) else {
+            // No supernode in reach: any holder, else the origin.
+            let any = view.neighbours.iter().filter(|n| !n.choked && n.has(f));
+            return least_loaded(any, f).map_or(FetchDecision::Origin, FetchDecision::Peer);
+        };
+        // The first wave (by rank among this neighbourhood) asks the supernode now; the rest
+        // wait for their announcements, then ask it anyway.
+        let my_weight = weight(&me.id, f);
+        let rank = view
+            .neighbours
+            .iter()
+            .filter(|n| same_site(me, &n.info) && weight(&n.info.id, f) > my_weight)
+            .count();
+        if rank < FIRST_WAVE || need.attempts > 0 || now >= need.since + SECOND_WAVE_DELAY {
+            FetchDecision::Peer(sn)
+        } else {
+            FetchDecision::WaitUntil(need.since + SECOND_WAVE_DELAY)
+        }
+    }
+
+    fn should_prefetch(
+        &mut self,
+        _now: Instant,
+        _view: &LocalView<'_>,
+        _fragment: &FragmentId,
+    ) -> bool {
+        false
+    }
+
+    fn pull_through(
+        &mut self,
+        _now: Instant,
+        view: &LocalView<'_>,
+        _fragment: &FragmentId,
+    ) -> bool {
+        view.me.role == Role::Supernode
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hive_core::{ContentId, KeyKind, Locality, PeerAddr, TrackId};
+
+    fn peer(n: u8, site: &str, role: Role) -> PeerInfo {
+        let mut p = PeerInfo::new(
+            PeerId::from_public_key(KeyKind::X25519, &[n; 32]),
+            PeerAddr::Memory(u64::from(n)),
+        );
+        p.locality = Locality {
+            asn: Some(1),
+            site: Some(site.into()),
+            country: None,
+        };
+        p.role = role;
+        p
+    }
+
+    #[test]
+    fn designation_is_the_same_whoever_asks() {
+        let ids: Vec<PeerId> = (0..5).map(|n| peer(n, "a", Role::Supernode).id).collect();
+        let f = FragmentId::new(ContentId::derive("c"), TrackId(1), 42);
+        let forward = designated(ids.iter(), &f);
+        let backward = designated(ids.iter().rev(), &f);
+        assert_eq!(forward, backward);
+        // Different fragments spread over the supernodes.
+        let picks: std::collections::BTreeSet<_> = (0..50)
+            .map(|s| {
+                designated(
+                    ids.iter(),
+                    &FragmentId::new(ContentId::derive("c"), TrackId(1), s),
+                )
+            })
+            .collect();
+        assert!(picks.len() >= 4);
+    }
+
+    #[test]
+    fn branch_supernode_keeps_gateway_supernodes_and_drops_strangers() {
+        let me = peer(1, "branch", Role::Supernode);
+        let hq_sn = peer(2, "hq", Role::Supernode);
+        let hq_peer = peer(3, "hq", Role::Peer);
+        let mut p = PrivateHierarchy::new(Some("hq".into()));
+        let view = LocalView {
+            me: &me,
+            neighbours: &[],
+            candidates: &[hq_peer.clone(), hq_sn.clone()],
+            max_neighbours: 8,
+            origin_throughput_bps: None,
+        };
+        let plan = p.plan_neighbours(Instant::ZERO, &view);
+        assert_eq!(plan.connect, vec![hq_sn.id]);
+    }
+}
