@@ -55,8 +55,14 @@ fn same_site(a: &PeerInfo, b: &PeerInfo) -> bool {
 
 /// Rendezvous hashing: the weight of `peer` for `fragment`.
 fn weight(peer: &PeerId, f: &FragmentId) -> u64 {
+    salted_weight(peer, f, 0)
+}
+
+/// The weight with a salt, so that different askers spread over the same candidates.
+fn salted_weight(peer: &PeerId, f: &FragmentId, salt: u64) -> u64 {
     let b = peer.as_bytes();
     let mut x = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+    x ^= salt.rotate_left(29);
     x ^= f.sequence.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (u64::from(f.track.0) << 56);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -65,6 +71,18 @@ fn weight(peer: &PeerId, f: &FragmentId) -> u64 {
 
 fn designated<'a>(ids: impl Iterator<Item = &'a PeerId>, f: &FragmentId) -> Option<PeerId> {
     ids.max_by_key(|id| (weight(id, f), **id)).copied()
+}
+
+/// The candidate a given asker (`salt`) pulls `f` from: spreads askers over the candidates.
+fn spread<'a>(ids: impl Iterator<Item = &'a PeerId>, f: &FragmentId, salt: u64) -> Option<PeerId> {
+    ids.max_by_key(|id| (salted_weight(id, f, salt), **id))
+        .copied()
+}
+
+fn salt_of(text: &[u8]) -> u64 {
+    text.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 fn least_loaded<'a>(
@@ -169,10 +187,13 @@ impl OverlayPolicy for PrivateHierarchy {
             if let Some(p) = least_loaded(uplinks().filter(|n| n.has(f)), f) {
                 return FetchDecision::Peer(p);
             }
+            // Branches spread over the gateway site's supernodes (each pulls through the one
+            // designated to fetch from the origin, over the LAN).
             let ups: Vec<PeerId> = uplinks().map(|n| n.info.id).collect();
-            return designated(ups.iter(), f).map_or(FetchDecision::Origin, FetchDecision::Peer);
+            let salt = salt_of(me.locality.site.as_deref().unwrap_or_default().as_bytes());
+            return spread(ups.iter(), f, salt).map_or(FetchDecision::Origin, FetchDecision::Peer);
         }
-        let Some(sn) = designated(site_supernodes.iter(), f) else {
+        let Some(sn) = spread(site_supernodes.iter(), f, salt_of(me.id.as_bytes())) else {
             // No supernode in reach: any holder, else the origin.
             let any = view.neighbours.iter().filter(|n| !n.choked && n.has(f));
             return least_loaded(any, f).map_or(FetchDecision::Origin, FetchDecision::Peer);
@@ -192,12 +213,10 @@ impl OverlayPolicy for PrivateHierarchy {
         }
     }
 
-    fn should_prefetch(
-        &mut self,
-        _now: Instant,
-        _view: &LocalView<'_>,
-        _fragment: &FragmentId,
-    ) -> bool {
+    /// No push: fragments move when players ask (pull-through). Prefetching the tracks that
+    /// neighbours watch was tried and fed back on itself (a prefetch makes its track look
+    /// watched), saturating the VPN links with every bitrate.
+    fn should_prefetch(&mut self, _now: Instant, _view: &LocalView<'_>, _f: &FragmentId) -> bool {
         false
     }
 
