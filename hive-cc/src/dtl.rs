@@ -30,6 +30,13 @@
 //!   `N/(N+1)` under synchronised losses and `√N/(1+√N)` under independent ones — between 0.59
 //!   and 0.67 at p = 2.
 //!
+//! **Random loss.** A loss while there is no standing queue (queuing delay under
+//! [`DtlConfig::random_loss_below`], 10 ms by default) is not a congestion event: on a lossy
+//! radio or long-haul path Reno's halving would otherwise hold the flow to the Mathis bound (a
+//! third of a 10 Mbit/s link at 1% loss). Where flows compete, losses happen at a full drop-tail
+//! buffer, with a standing queue, so the exemption leaves the sharing above unchanged (the
+//! arena's `dtl-sweep` and `fair4` give the same shares with and without it).
+//!
 //! Every coefficient is continuous and monotone in `p`, and a change of `p` applies from the next
 //! ack. `E` spreads the thresholds: with `E = ½`, `T` is 115, 141 and 200 ms at p = ¼, ½, ¾ —
 //! all inside a typical 250 ms access buffer, so each step of p changes the share; with `E = 1`
@@ -60,6 +67,9 @@ pub struct DtlConfig {
     pub delay_exponent: f64,
     /// Minimum window, segments.
     pub min_cwnd: u64,
+    /// Losses seen while the queuing delay is below this are treated as random, not as
+    /// congestion (zero: every loss is congestion, as in Reno).
+    pub random_loss_below: Duration,
 }
 
 impl Default for DtlConfig {
@@ -68,6 +78,7 @@ impl Default for DtlConfig {
             target: Duration::from_millis(100),
             delay_exponent: 0.5,
             min_cwnd: 2,
+            random_loss_below: Duration::from_millis(10),
         }
     }
 }
@@ -124,6 +135,19 @@ impl Dtl {
 
     fn min_cwnd(&self) -> f64 {
         (self.cfg.min_cwnd * self.mss) as f64
+    }
+
+    /// Whether a loss looks random rather than congestive: it came while there was no standing
+    /// queue (queuing delay under [`DtlConfig::random_loss_below`]). A full drop-tail buffer —
+    /// where competing flows lose packets — always has a standing queue, so the exemption does
+    /// not change how DTL shares a congested link; it keeps a wireless or lossy path from
+    /// collapsing the window.
+    fn random_loss(&self) -> bool {
+        self.cfg.random_loss_below > Duration::ZERO
+            && self
+                .delay
+                .queuing_delay()
+                .is_some_and(|q| q < self.cfg.random_loss_below)
     }
 
     fn in_recovery(&self, sent_time: Instant) -> bool {
@@ -184,7 +208,7 @@ impl CongestionController for Dtl {
         if loss.persistent {
             self.congestion_event(now);
             self.cwnd = self.min_cwnd();
-        } else if !self.in_recovery(loss.sent_time) {
+        } else if !self.in_recovery(loss.sent_time) && !self.random_loss() {
             self.congestion_event(now);
         }
     }

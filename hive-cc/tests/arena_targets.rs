@@ -201,3 +201,23 @@ fn json_has_the_design_keys() {
     }
     assert_eq!(j["link"]["rate_mbps"], 10.0);
 }
+
+#[test]
+fn dtl_tolerates_random_loss_without_taking_more_of_a_congested_link() {
+    // 1% random loss: loss-based controllers are held to the Mathis bound; DTL is not.
+    let reports = runs("lossy");
+    let dtl = find(&reports, "lossy/dtl:1");
+    assert!(
+        dtl.utilization >= 0.85,
+        "DTL under 1% random loss: utilization {:.3}",
+        dtl.utilization
+    );
+    assert!(find(&reports, "lossy/newreno").utilization < 0.5);
+    // The transport target: 20 Mbit/s, 40 ms, 1% loss.
+    let mut s = Scenario::new("lossy20", &[Algorithm::Dtl(1.0)]);
+    s.duration = SHORT;
+    s.link.rate_bps = 20_000_000;
+    s.link.loss = 0.01;
+    s.link.buffer = hive_cc::link::BufferLimit::Time(Duration::from_millis(100));
+    assert!(run(&s).utilization >= 0.85);
+}
