@@ -17,6 +17,8 @@
 //! - **Sans-IO**: [`Endpoint`] and [`Connection`] take `now` and datagrams in and give datagrams
 //!   out; [`UdpTransport`] is the thin tokio driver. After every input, drain
 //!   [`Endpoint::poll_transmit`] until `None`, then sleep until [`Endpoint::poll_timeout`].
+//! - **[`emulator`]**: a loopback UDP relay with rate, buffer, loss, delay, reordering and
+//!   duplication, driven by [`hive_cc::link::Bottleneck`] (the CC arena's link model).
 //!
 //! ## Example
 //!
@@ -66,6 +68,7 @@
 mod config;
 mod connection;
 mod driver;
+pub mod emulator;
 mod endpoint;
 pub mod handshake;
 mod packet;
