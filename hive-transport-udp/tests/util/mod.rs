@@ -25,6 +25,10 @@ pub struct Pair {
     /// Bytes each side sent, for amplification checks.
     pub sent_by_a: u64,
     pub sent_by_b: u64,
+    /// Copies of every datagram a sent to b.
+    pub captured: Vec<Vec<u8>>,
+    /// Datagrams addressed to anyone but the other side (e.g. an attacker's address).
+    pub to_others: Vec<hive_transport_udp::Transmit>,
 }
 
 impl Pair {
@@ -43,15 +47,26 @@ impl Pair {
             rng: ChaCha8Rng::seed_from_u64(seed),
             sent_by_a: 0,
             sent_by_b: 0,
+            captured: Vec::new(),
+            to_others: Vec::new(),
         }
     }
 
     fn emit(&mut self) {
         while let Some(t) = self.a.poll_transmit(self.now) {
+            if t.destination != self.b_addr {
+                self.to_others.push(t);
+                continue;
+            }
             self.sent_by_a += t.contents.len() as u64;
+            self.captured.push(t.contents.clone());
             self.enqueue(true, t.contents);
         }
         while let Some(t) = self.b.poll_transmit(self.now) {
+            if t.destination != self.a_addr {
+                self.to_others.push(t);
+                continue;
+            }
             self.sent_by_b += t.contents.len() as u64;
             self.enqueue(false, t.contents);
         }
