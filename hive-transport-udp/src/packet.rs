@@ -227,6 +227,25 @@ impl Connection {
         self.progress_close(now);
     }
 
+    /// Processes `plaintext` (send timestamp then frames) as if it had arrived decrypted in
+    /// packet `pn`: lets a fuzzer reach the frame and stream code behind the AEAD.
+    #[cfg(feature = "fuzzing")]
+    pub fn fuzz_plaintext(&mut self, now: Instant, pn: u64, plaintext: &[u8]) {
+        if self.received.contains(pn) {
+            return;
+        }
+        self.received.insert(pn..pn + 1);
+        if self.received.len() > RANGES_KEPT {
+            self.received.keep_newest(RANGES_KEPT);
+            self.replay_floor = self.received.min().unwrap_or(0);
+        }
+        if let Err(why) = self.handle_frames(now, pn, plaintext) {
+            self.close_pending = Some(wire::CLOSE_PROTOCOL);
+            self.end(now, Ended::Reset(format!("peer broke the protocol: {why}")));
+        }
+        self.progress_close(now);
+    }
+
     fn handle_frames(&mut self, now: Instant, pn: u64, plain: &[u8]) -> Result<(), &'static str> {
         let mut r = Reader::new(plain);
         let ts = r.u64("timestamp").map_err(|e| e.0)?;
