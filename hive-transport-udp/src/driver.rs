@@ -313,11 +313,18 @@ async fn drive(
                 let mut ep = shared.ep.lock();
                 if let Ok((n, from)) = r {
                     ep.handle_datagram(now(), from, &buf[..n]);
+                    drain_into(&mut ep, &mut batch);
                 }
-                // Take what else is already queued, up to a bound, before sending.
+                // Take what else is already queued, up to a bound, answering each datagram
+                // before reading the next: an ack frees window that must be used before the
+                // next ack is counted, or controllers that cap the window at what is in flight
+                // see a sender that looks idle.
                 for _ in 0..64 {
                     match socket.try_recv_from(&mut buf) {
-                        Ok((n, from)) => ep.handle_datagram(now(), from, &buf[..n]),
+                        Ok((n, from)) => {
+                            ep.handle_datagram(now(), from, &buf[..n]);
+                            drain_into(&mut ep, &mut batch);
+                        }
                         Err(_) => break,
                     }
                 }
@@ -333,12 +340,7 @@ async fn drive(
                 let mut ep = shared.ep.lock();
                 let t = now();
                 ep.handle_timeout(t);
-                while batch.len() < 64 {
-                    match ep.poll_transmit(t) {
-                        Some(tr) => batch.push((tr.destination, tr.contents)),
-                        None => break,
-                    }
-                }
+                drain_into(&mut ep, &mut batch);
                 let mut new_conns = Vec::new();
                 while let Some(Event::Accepted(cid)) = ep.poll_event() {
                     if let Some(c) = ep.connection(cid)
@@ -357,7 +359,7 @@ async fn drive(
             for cid in touched {
                 shared.signal(cid).notify_waiters();
             }
-            let full = batch.len() >= 64;
+            let full = batch.len() >= 1024;
             for (to, d) in batch.drain(..) {
                 if let Err(e) = socket.send_to(&d, to).await {
                     tracing::debug!(%to, error = %e, "send_to failed");
@@ -371,6 +373,16 @@ async fn drive(
     // Wake every waiter so they see the end.
     for n in shared.signals.lock().values() {
         n.notify_waiters();
+    }
+}
+
+fn drain_into(ep: &mut Endpoint, batch: &mut Vec<(SocketAddr, Vec<u8>)>) {
+    let t = now();
+    while batch.len() < 1024 {
+        match ep.poll_transmit(t) {
+            Some(tr) => batch.push((tr.destination, tr.contents)),
+            None => break,
+        }
     }
 }
 

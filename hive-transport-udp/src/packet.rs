@@ -126,10 +126,13 @@ impl Connection {
         if live && has_data {
             let cwnd_ok =
                 self.bytes_in_flight + dgram as u64 <= self.cc.window() || self.probes > 0;
+            // RFC 9002 §7.7 paces at N x cwnd / srtt with N > 1; as Linux does, N = 2 in slow
+            // start (the window doubles every round trip) and 1.25 after.
+            let gain = if self.cc.in_slow_start() { 2.0 } else { 1.25 };
             let rate = self.cc.pacing_rate().map(|r| r as f64).or_else(|| {
                 self.rtt
                     .smoothed
-                    .map(|s| self.cc.window() as f64 * 1.25 / s.as_secs_f64().max(1e-4))
+                    .map(|s| self.cc.window() as f64 * gain / s.as_secs_f64().max(1e-4))
             });
             let release = self.pacer.release_time(now, rate, dgram as u64);
             if cwnd_ok && release <= now {
