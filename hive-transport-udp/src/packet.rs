@@ -411,12 +411,14 @@ impl Connection {
         }
         let mut bytes = 0;
         let mut newest = Instant::ZERO;
+        let mut oldest = Instant::MAX;
         for pn in lost {
             let Some(p) = self.sent.remove(&pn) else {
                 continue;
             };
             bytes += p.size;
             newest = newest.max(p.time);
+            oldest = oldest.min(p.time);
             self.counters.packets_lost += 1;
             for f in p.frames {
                 match f {
@@ -431,13 +433,19 @@ impl Connection {
             }
         }
         self.bytes_in_flight = self.bytes_in_flight.saturating_sub(bytes);
+        // RFC 9002 §7.6.1: persistent congestion when lost packets span more than
+        // "(smoothed_rtt + max(4*rttvar, kGranularity) + max_ack_delay) *
+        // kPersistentCongestionThreshold" (3), given an earlier RTT sample. Simplified: the
+        // packets declared lost together are taken as consecutive in flight.
+        let persistent = self.rtt.smoothed.is_some()
+            && newest.saturating_duration_since(oldest) > self.rtt.pto() * 3;
         self.cc.on_loss(
             now,
             &LossEvent {
                 bytes_lost: bytes,
                 bytes_in_flight: self.bytes_in_flight,
                 sent_time: newest,
-                persistent: false,
+                persistent,
             },
         );
     }
