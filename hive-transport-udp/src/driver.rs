@@ -93,6 +93,11 @@ impl UdpTransport {
                 context: "bind",
                 source,
             })?;
+        // Bursts at high rates overflow the default 208 KiB receive buffer; ask for 4 MiB (the
+        // kernel caps it at net.core.rmem_max). Best effort.
+        let sock = socket2::SockRef::from(&socket);
+        let _ = sock.set_recv_buffer_size(4 << 20);
+        let _ = sock.set_send_buffer_size(4 << 20);
         let local_addr = socket.local_addr().map_err(|source| TransportError::Io {
             context: "local_addr",
             source,
