@@ -354,6 +354,13 @@ async fn drive(
                         new_conns.push((cid, c.remote_addr(), id));
                     }
                 }
+                let removed = ep.drain_removed();
+                if !removed.is_empty() {
+                    let mut signals = shared.signals.lock();
+                    for cid in removed {
+                        signals.remove(&cid);
+                    }
+                }
                 (ep.drain_touched(), new_conns)
             };
             for (cid, addr, id) in new_conns {

@@ -46,6 +46,7 @@ pub struct Endpoint {
     out: VecDeque<Transmit>,
     events: VecDeque<Event>,
     touched: HashSet<u64>,
+    removed: Vec<u64>,
     accepting: bool,
     buf: Vec<u8>,
 }
@@ -77,6 +78,7 @@ impl Endpoint {
             out: VecDeque::new(),
             events: VecDeque::new(),
             touched: HashSet::new(),
+            removed: Vec::new(),
             accepting: true,
             buf: Vec::with_capacity(2048),
         }
@@ -315,7 +317,13 @@ impl Endpoint {
             self.conns.remove(&cid);
             self.initials.retain(|_, v| *v != cid);
             self.order.retain(|c| *c != cid);
+            self.removed.push(cid);
         }
+    }
+
+    /// Connections forgotten since the last call (to drop their waiters' state).
+    pub fn drain_removed(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.removed)
     }
 
     /// Marks a connection as having no handle left.
