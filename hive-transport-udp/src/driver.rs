@@ -1,0 +1,563 @@
+//! The tokio driver: one task owns the UDP socket and runs the sans-IO [`Endpoint`]; handles
+//! ([`UdpTransport`], [`UdpConnection`]) lock the endpoint, act, and wake the task.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use hive_core::TransportError;
+use hive_core::ids::{PeerAddr, PeerId};
+use hive_core::time::{Duration, Instant};
+use hive_core::transport::{Class, ConnectionStats, DialTarget, Transport};
+use parking_lot::Mutex;
+use rand::TryRngCore;
+use tokio::net::UdpSocket;
+use tokio::sync::{Notify, mpsc};
+
+use crate::config::Config;
+use crate::connection::RecvPoll;
+use crate::endpoint::{Endpoint, Event};
+use crate::handshake::Keypair;
+
+/// The process-wide clock epoch: every endpoint of a process shares it, so one-way delays
+/// between them are true delays.
+fn epoch() -> std::time::Instant {
+    static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
+
+/// Now, on the driver's clock.
+pub(crate) fn now() -> Instant {
+    Instant::from_micros(epoch().elapsed().as_micros() as u64)
+}
+
+fn to_tokio(t: Instant) -> tokio::time::Instant {
+    tokio::time::Instant::from_std(epoch() + Duration::from_micros(t.as_micros()))
+}
+
+struct Shared {
+    ep: Mutex<Endpoint>,
+    wake: Notify,
+    signals: Mutex<HashMap<u64, Arc<Notify>>>,
+    halted: AtomicBool,
+    shut: AtomicBool,
+}
+
+impl Shared {
+    fn signal(&self, cid: u64) -> Arc<Notify> {
+        self.signals.lock().entry(cid).or_default().clone()
+    }
+}
+
+/// Hive's UDP transport: one socket, many connections.
+pub struct UdpTransport {
+    shared: Arc<Shared>,
+    local_id: PeerId,
+    local_addr: SocketAddr,
+    config: Config,
+    accept_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Arc<UdpConnection>>>,
+}
+
+impl fmt::Debug for UdpTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UdpTransport")
+            .field("id", &self.local_id)
+            .field("addr", &self.local_addr)
+            .finish()
+    }
+}
+
+impl UdpTransport {
+    /// Binds `addr` with a fresh random identity.
+    pub async fn bind(addr: SocketAddr, config: Config) -> Result<Arc<Self>, TransportError> {
+        let key = Keypair::generate().map_err(|e| TransportError::Handshake {
+            addr: addr.to_string(),
+            reason: format!("key generation: {e}"),
+        })?;
+        Self::bind_with_key(addr, config, key).await
+    }
+
+    /// Binds `addr` with the given identity.
+    pub async fn bind_with_key(
+        addr: SocketAddr,
+        config: Config,
+        key: Keypair,
+    ) -> Result<Arc<Self>, TransportError> {
+        let socket = UdpSocket::bind(addr)
+            .await
+            .map_err(|source| TransportError::Io {
+                context: "bind",
+                source,
+            })?;
+        // Bursts at high rates overflow the default 208 KiB receive buffer; ask for 4 MiB (the
+        // kernel caps it at net.core.rmem_max). Best effort.
+        let sock = socket2::SockRef::from(&socket);
+        let _ = sock.set_recv_buffer_size(4 << 20);
+        let _ = sock.set_send_buffer_size(4 << 20);
+        let local_addr = socket.local_addr().map_err(|source| TransportError::Io {
+            context: "local_addr",
+            source,
+        })?;
+        let seed = rand::rngs::OsRng.try_next_u64().unwrap_or(0x5eed);
+        let ep = Endpoint::new(config, key, seed);
+        let local_id = ep.local_peer_id();
+        let shared = Arc::new(Shared {
+            ep: Mutex::new(ep),
+            wake: Notify::new(),
+            signals: Mutex::new(HashMap::new()),
+            halted: AtomicBool::new(false),
+            shut: AtomicBool::new(false),
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(drive(shared.clone(), socket, tx));
+        Ok(Arc::new(UdpTransport {
+            shared,
+            local_id,
+            local_addr,
+            config,
+            accept_rx: tokio::sync::Mutex::new(rx),
+        }))
+    }
+
+    /// The bound socket address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Makes the endpoint vanish without a word, as a crashed process: the driver stops and the
+    /// socket closes; nothing more is sent. Peers notice through their dead-peer bound.
+    pub fn halt(&self) {
+        self.shared.shut.store(true, Ordering::SeqCst);
+        self.shared.halted.store(true, Ordering::SeqCst);
+        self.shared.wake.notify_one();
+    }
+
+    /// A dump of every connection's recovery state, for debugging.
+    #[doc(hidden)]
+    pub fn debug_summary(&self) -> String {
+        let ep = self.shared.ep.lock();
+        let t = now();
+        let mut out = format!("now={t} timeout={:?}\n", ep.poll_timeout());
+        for cid in ep.connection_ids() {
+            if let Some(c) = ep.connection(cid) {
+                out.push_str(&format!(
+                    "  {cid}: {} pto_deadline={}\n",
+                    c.debug_summary(),
+                    c.pto_deadline()
+                ));
+            }
+        }
+        out
+    }
+
+    /// Dials a socket address directly.
+    pub async fn dial_addr(
+        &self,
+        addr: SocketAddr,
+        expected: PeerId,
+    ) -> Result<Arc<UdpConnection>, TransportError> {
+        if self.shared.shut.load(Ordering::SeqCst) {
+            return Err(TransportError::Shutdown);
+        }
+        let cid = {
+            let mut ep = self.shared.ep.lock();
+            ep.connect(now(), addr, expected)
+                .map_err(|e| TransportError::Handshake {
+                    addr: addr.to_string(),
+                    reason: e.to_string(),
+                })?
+        };
+        let conn = Arc::new(UdpConnection::new(self.shared.clone(), cid, addr, expected));
+        self.shared.wake.notify_one();
+        let signal = self.shared.signal(cid);
+        loop {
+            let notified = signal.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let ep = self.shared.ep.lock();
+                let Some(c) = ep.connection(cid) else {
+                    return Err(TransportError::Shutdown);
+                };
+                if let Some(e) = c.error() {
+                    return Err(e);
+                }
+                if c.is_open() {
+                    return Ok(conn);
+                }
+            }
+            notified.await;
+        }
+    }
+}
+
+#[async_trait]
+impl Transport for UdpTransport {
+    fn name(&self) -> &'static str {
+        "udp"
+    }
+
+    fn local_peer_id(&self) -> PeerId {
+        self.local_id
+    }
+
+    fn local_addrs(&self) -> Vec<PeerAddr> {
+        vec![PeerAddr::Socket(self.local_addr)]
+    }
+
+    async fn dial(
+        &self,
+        target: &DialTarget,
+    ) -> Result<Arc<dyn hive_core::transport::Connection>, TransportError> {
+        let addr = target
+            .addrs
+            .iter()
+            .find_map(|a| match a {
+                PeerAddr::Socket(s) => Some(*s),
+                _ => None,
+            })
+            .ok_or_else(|| TransportError::Unreachable {
+                peer: target.peer,
+                reason: "no socket address".into(),
+            })?;
+        Ok(self.dial_addr(addr, target.peer).await?)
+    }
+
+    async fn accept(&self) -> Result<Arc<dyn hive_core::transport::Connection>, TransportError> {
+        if self.shared.shut.load(Ordering::SeqCst) {
+            return Err(TransportError::Shutdown);
+        }
+        let mut rx = self.accept_rx.lock().await;
+        match rx.recv().await {
+            Some(c) => Ok(c),
+            None => Err(TransportError::Shutdown),
+        }
+    }
+
+    fn dead_peer_timeout(&self) -> Duration {
+        self.config.dead_peer_timeout
+    }
+
+    async fn shutdown(&self) {
+        if self.shared.shut.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let t = now();
+        let ids = {
+            let mut ep = self.shared.ep.lock();
+            ep.set_accepting(false);
+            let ids = ep.connection_ids();
+            for &cid in &ids {
+                if let Some(c) = ep.connection_mut(cid) {
+                    c.close(t);
+                }
+            }
+            ids
+        };
+        self.shared.wake.notify_one();
+        self.accept_rx.lock().await.close();
+        let deadline = tokio::time::Instant::now() + self.config.close_timeout;
+        for cid in ids {
+            let signal = self.shared.signal(cid);
+            loop {
+                let notified = signal.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                let done = self
+                    .shared
+                    .ep
+                    .lock()
+                    .connection(cid)
+                    .is_none_or(|c| c.ended().is_some());
+                if done || tokio::time::timeout_at(deadline, notified).await.is_err() {
+                    break;
+                }
+            }
+        }
+        // Let the last acknowledgements go out, then stop.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        self.shared.halted.store(true, Ordering::SeqCst);
+        self.shared.wake.notify_one();
+    }
+}
+
+impl Drop for UdpTransport {
+    fn drop(&mut self) {
+        self.shared.halted.store(true, Ordering::SeqCst);
+        self.shared.wake.notify_one();
+    }
+}
+
+async fn drive(
+    shared: Arc<Shared>,
+    socket: UdpSocket,
+    accepted: mpsc::UnboundedSender<Arc<UdpConnection>>,
+) {
+    let mut buf = vec![0u8; 65_536];
+    let mut batch: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
+    loop {
+        if shared.halted.load(Ordering::SeqCst) {
+            break;
+        }
+        let deadline = shared.ep.lock().poll_timeout();
+        let sleep = async {
+            match deadline {
+                Some(t) if t != Instant::MAX => tokio::time::sleep_until(to_tokio(t)).await,
+                _ => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = socket.recv_from(&mut buf) => {
+                if shared.halted.load(Ordering::SeqCst) {
+                    break;
+                }
+                let mut ep = shared.ep.lock();
+                if let Ok((n, from)) = r {
+                    ep.handle_datagram(now(), from, &buf[..n]);
+                    drain_into(&mut ep, &mut batch);
+                }
+                // Take what else is already queued, up to a bound, answering each datagram
+                // before reading the next: an ack frees window that must be used before the
+                // next ack is counted, or controllers that cap the window at what is in flight
+                // see a sender that looks idle.
+                for _ in 0..64 {
+                    match socket.try_recv_from(&mut buf) {
+                        Ok((n, from)) => {
+                            ep.handle_datagram(now(), from, &buf[..n]);
+                            drain_into(&mut ep, &mut batch);
+                        }
+                        Err(_) => break,
+                    }
+                }
+            }
+            _ = shared.wake.notified() => {}
+            _ = sleep => {}
+        }
+        if shared.halted.load(Ordering::SeqCst) {
+            break;
+        }
+        loop {
+            let (touched, new_conns) = {
+                let mut ep = shared.ep.lock();
+                let t = now();
+                ep.handle_timeout(t);
+                drain_into(&mut ep, &mut batch);
+                let mut new_conns = Vec::new();
+                while let Some(Event::Accepted(cid)) = ep.poll_event() {
+                    if let Some(c) = ep.connection(cid)
+                        && let Some(id) = c.remote_peer_id()
+                    {
+                        new_conns.push((cid, c.remote_addr(), id));
+                    }
+                }
+                let removed = ep.drain_removed();
+                if !removed.is_empty() {
+                    let mut signals = shared.signals.lock();
+                    for cid in removed {
+                        signals.remove(&cid);
+                    }
+                }
+                (ep.drain_touched(), new_conns)
+            };
+            for (cid, addr, id) in new_conns {
+                let conn = Arc::new(UdpConnection::new(shared.clone(), cid, addr, id));
+                // A refused connection (transport shut down) is dropped, which aborts it.
+                let _ = accepted.send(conn);
+            }
+            for cid in touched {
+                shared.signal(cid).notify_waiters();
+            }
+            let full = batch.len() >= 1024;
+            for (to, d) in batch.drain(..) {
+                if let Err(e) = socket.send_to(&d, to).await {
+                    tracing::debug!(%to, error = %e, "send_to failed");
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+    }
+    // Wake every waiter so they see the end.
+    for n in shared.signals.lock().values() {
+        n.notify_waiters();
+    }
+}
+
+fn drain_into(ep: &mut Endpoint, batch: &mut Vec<(SocketAddr, Vec<u8>)>) {
+    let t = now();
+    while batch.len() < 1024 {
+        match ep.poll_transmit(t) {
+            Some(tr) => batch.push((tr.destination, tr.contents)),
+            None => break,
+        }
+    }
+}
+
+/// A connection of a [`UdpTransport`].
+pub struct UdpConnection {
+    shared: Arc<Shared>,
+    cid: u64,
+    addr: SocketAddr,
+    remote: PeerId,
+    signal: Arc<Notify>,
+    max_message: usize,
+}
+
+impl fmt::Debug for UdpConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UdpConnection")
+            .field("cid", &self.cid)
+            .field("remote", &self.remote)
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl UdpConnection {
+    fn new(shared: Arc<Shared>, cid: u64, addr: SocketAddr, remote: PeerId) -> Self {
+        let signal = shared.signal(cid);
+        let max_message = shared
+            .ep
+            .lock()
+            .connection(cid)
+            .map_or(0, |c| c.max_message_size());
+        UdpConnection {
+            shared,
+            cid,
+            addr,
+            remote,
+            signal,
+            max_message,
+        }
+    }
+
+    /// Runs `f` on the sans-IO connection.
+    fn with<T>(&self, f: impl FnOnce(&mut crate::Connection) -> T) -> Option<T> {
+        let mut ep = self.shared.ep.lock();
+        ep.connection_mut(self.cid).map(f)
+    }
+
+    /// A one-line dump of the connection's recovery state, for debugging.
+    #[doc(hidden)]
+    pub fn debug_summary(&self) -> String {
+        self.with(|c| c.debug_summary()).unwrap_or_default()
+    }
+
+    fn halted_error(&self) -> TransportError {
+        if self.shared.halted.load(Ordering::SeqCst) {
+            TransportError::Shutdown
+        } else {
+            TransportError::Closed
+        }
+    }
+}
+
+impl Drop for UdpConnection {
+    fn drop(&mut self) {
+        self.shared.ep.lock().abandon(now(), self.cid);
+        self.shared.wake.notify_one();
+    }
+}
+
+#[async_trait]
+impl hive_core::transport::Connection for UdpConnection {
+    fn remote_peer_id(&self) -> PeerId {
+        self.remote
+    }
+
+    fn remote_addr(&self) -> Option<SocketAddr> {
+        Some(self.addr)
+    }
+
+    fn max_message_size(&self) -> usize {
+        self.max_message
+    }
+
+    async fn send(&self, message: Bytes, class: Class) -> Result<(), TransportError> {
+        if message.len() > self.max_message {
+            return Err(TransportError::MessageTooLarge {
+                len: message.len(),
+                max: self.max_message,
+            });
+        }
+        loop {
+            let notified = self.signal.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.shared.halted.load(Ordering::SeqCst) {
+                return Err(self.halted_error());
+            }
+            match self.with(|c| c.send(&message, class)) {
+                None => return Err(self.halted_error()),
+                Some(Err(e)) => return Err(e),
+                Some(Ok(true)) => {
+                    self.shared.wake.notify_one();
+                    return Ok(());
+                }
+                Some(Ok(false)) => {}
+            }
+            notified.await;
+        }
+    }
+
+    async fn recv(&self) -> Result<Option<Bytes>, TransportError> {
+        loop {
+            let notified = self.signal.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.with(|c| c.recv()) {
+                None => return Err(self.halted_error()),
+                Some(Err(e)) => return Err(e),
+                Some(Ok(RecvPoll::Message(m))) => {
+                    self.shared.wake.notify_one();
+                    return Ok(Some(m));
+                }
+                Some(Ok(RecvPoll::End)) => return Ok(None),
+                Some(Ok(RecvPoll::Pending)) => {}
+            }
+            if self.shared.halted.load(Ordering::SeqCst) {
+                return Err(self.halted_error());
+            }
+            notified.await;
+        }
+    }
+
+    fn stats(&self) -> ConnectionStats {
+        self.with(|c| c.stats()).unwrap_or_default()
+    }
+
+    fn set_cc_priority(&self, priority: f64) -> Result<(), TransportError> {
+        let r = self
+            .with(|c| c.set_cc_priority(priority))
+            .unwrap_or(Err(TransportError::Closed));
+        self.shared.wake.notify_one();
+        r
+    }
+
+    async fn close(&self) {
+        if self.with(|c| c.close(now())).is_none() {
+            return;
+        }
+        self.shared.wake.notify_one();
+        loop {
+            let notified = self.signal.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let done = self.with(|c| c.ended().is_some()).unwrap_or(true);
+            if done || self.shared.halted.load(Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn abort(&self) {
+        self.with(|c| c.abort(now()));
+        self.shared.wake.notify_one();
+    }
+}
