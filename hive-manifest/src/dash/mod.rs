@@ -26,7 +26,7 @@ use url::Url;
 pub use sidx::sidx_fragments;
 
 use crate::classify::classify_linear;
-use crate::identity::{UrlPolicy, resolve};
+use crate::identity::{Joiner, UrlPolicy, resolve};
 use crate::limits::{ManifestLimits, malformed, too_large};
 use segments::{Ctx, SegError};
 
@@ -134,7 +134,7 @@ impl Dash {
                     let ctx = Ctx {
                         content: p.content,
                         track: id,
-                        base: first_base(&set_base, &rep.BaseURL),
+                        base: Joiner::new(&first_base(&set_base, &rep.BaseURL)),
                         rep_id: &rep_id,
                         bandwidth,
                         period_start,

@@ -13,6 +13,9 @@
 mod attributes;
 mod low_latency;
 mod media;
+mod scan;
+#[cfg(test)]
+mod scan_tests;
 
 use hive_core::manifest::{ManifestFormat, Presentation, Track, TrackKind};
 use hive_core::{FragmentId, ManifestError, TrackId};
