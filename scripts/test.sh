@@ -4,9 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests use. Nothing is needed yet beyond the Rust toolchain; later crates add
-# theirs here (redis-server, ffmpeg, nginx, ...).
-PACKAGES=()
+# Debian packages the tests use; crates add theirs here (redis-server, nginx, ...).
+# ffmpeg: hive-manifest/tests/ffmpeg_ladders.rs generates HLS and DASH ladders with it.
+PACKAGES=(ffmpeg)
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -127,6 +127,78 @@ pub fn resolve(base: &Url, reference: &str) -> Option<Url> {
     base.join(reference.trim()).ok()
 }
 
+/// Resolves many references against one base, as [`resolve`] does, without parsing each result.
+///
+/// Manifests list thousands of segments as plain relative paths (`seg_00042.ts`,
+/// `v/hd/1800.m4s?x=1`). For those, RFC 3986 §5.2 reduces to "the base up to its last `/`, then
+/// the reference", and the URL standard leaves such a reference's characters as they are. Only
+/// references made of unreserved and sub-delimiter characters, `/`, `@` and one `?` query, with
+/// no `.` or `..` segment, take this path; anything else (absolute URLs, `/path`, `%`, `:`,
+/// characters the URL standard would percent-encode) goes through [`Url::join`].
+#[derive(Clone, Debug)]
+pub(crate) struct Joiner {
+    base: Url,
+    /// `base` up to and including the last `/` of its path, when the base is hierarchical.
+    prefix: Option<String>,
+}
+
+impl Joiner {
+    pub(crate) fn new(base: &Url) -> Self {
+        let prefix = (!base.cannot_be_a_base()).then(|| {
+            let path_end = &base[..Position::AfterPath];
+            let cut = path_end.rfind('/').map_or(path_end.len(), |i| i + 1);
+            path_end[..cut].to_string()
+        });
+        Joiner {
+            base: base.clone(),
+            prefix,
+        }
+    }
+
+    /// The base references are resolved against.
+    pub(crate) fn base(&self) -> &Url {
+        &self.base
+    }
+
+    /// `reference` resolved against the base, as text; `None` if it does not resolve.
+    pub(crate) fn join(&self, reference: &str) -> Option<String> {
+        let reference = reference.trim();
+        match &self.prefix {
+            Some(prefix) if is_plain_relative(reference) => {
+                let mut out = String::with_capacity(prefix.len() + reference.len());
+                out.push_str(prefix);
+                out.push_str(reference);
+                Some(out)
+            }
+            _ => resolve(&self.base, reference).map(String::from),
+        }
+    }
+}
+
+/// Whether `r` is a relative-path reference that resolves by plain concatenation to its base's
+/// directory, characters unchanged (see [`Joiner`]).
+fn is_plain_relative(r: &str) -> bool {
+    let bytes = r.as_bytes();
+    let Some(&first) = bytes.first() else {
+        return false;
+    };
+    if first == b'/' || first == b'?' {
+        return false;
+    }
+    let mut in_query = false;
+    for &b in bytes {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => {}
+            b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'(' | b')' | b'*' | b'+' | b','
+            | b';' | b'=' | b'@' | b'/' => {}
+            b'?' if !in_query => in_query = true,
+            _ => return false,
+        }
+    }
+    let path = r.split('?').next().unwrap_or(r);
+    !path.split('/').any(|seg| seg == "." || seg == "..")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +228,67 @@ mod tests {
             Some("http://o:8080/s.ts?v=2")
         );
         assert_eq!(p.canonical("not a url"), None);
+    }
+
+    #[test]
+    fn joiner_agrees_with_url_join() {
+        let bases = [
+            "https://cdn.example.com/vod/movie/index.m3u8?token=1#f",
+            "https://cdn.example.com/vod/movie/",
+            "https://cdn.example.com",
+            "http://h:8080/a/b/c.mpd",
+            "file:///tmp/ladder/master.m3u8",
+            "data:text/plain,hello",
+        ];
+        let refs = [
+            "seg_00001.ts",
+            "v/hd/1800.m4s?x=1&y=2",
+            "chunk-stream0-00001.m4s",
+            "a//b.ts",
+            "./a.ts",
+            "../a.ts",
+            "a/../b.ts",
+            "a/./b.ts",
+            ".hidden.ts",
+            "..a.ts",
+            "/abs.ts",
+            "?q=1",
+            "//other.host/x.ts",
+            "https://other/x.ts",
+            "c:/x.ts",
+            "a b.ts",
+            "a%20b.ts",
+            "é.ts",
+            "a.ts#frag",
+            "a.ts?x=1?y",
+            "a'b.ts?x='1'",
+            "a\\b.ts",
+            "  padded.ts  ",
+            "",
+            "a{b}.ts",
+            "a|b^c`d.ts",
+        ];
+        for b in bases {
+            let base = Url::parse(b).unwrap();
+            let j = Joiner::new(&base);
+            for r in refs {
+                assert_eq!(
+                    j.join(r),
+                    resolve(&base, r).map(String::from),
+                    "{b} + {r:?}"
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn joiner_agrees_with_url_join_on_any_reference(r in "[a-zA-Z0-9./?%:#@ _~'\\\\-]{0,12}") {
+            for b in ["https://h/a/b/i.m3u8?t=1", "file:///tmp/x/m.mpd", "http://h"] {
+                let base = Url::parse(b).unwrap();
+                proptest::prop_assert_eq!(Joiner::new(&base).join(&r), resolve(&base, &r).map(String::from));
+            }
+        }
     }
 
     #[test]

@@ -18,8 +18,8 @@
 //!
 //! | format | module | parser |
 //! |---|---|---|
-//! | HLS (RFC 8216, LL-HLS parts passed through) | [`hls`] | `m3u8-rs` + a line scan for LL-HLS tags |
-//! | DASH (ISO/IEC 23009-1) | [`dash`] | `dash-mpd-core` |
+//! | HLS (RFC 8216, LL-HLS parts passed through) | [`hls`] | `m3u8-rs` for masters; a strict line scanner for media playlists, `m3u8-rs` for anything it does not recognise; a line scan for LL-HLS tags |
+//! | DASH (ISO/IEC 23009-1) | [`dash`] | `dash-mpd-core`, with long `SegmentTimeline`s read by a strict scanner |
 //! | Smooth Streaming (MS-SSTR) | [`smooth`] | `quick-xml` |
 //! | HDS (Adobe f4m 1.0/2.0, F4V bootstrap) | [`hds`] | `quick-xml` + a bounded box reader |
 //!

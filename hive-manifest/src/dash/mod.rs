@@ -11,11 +11,18 @@
 //!   `now` passed in ([`Dash::parse_at`]): no clock is read here.
 //!
 //! One track per Representation per Period, in document order.
+//!
+//! Long `SegmentTimeline`s are read by a small scanner before `dash-mpd-core` sees the MPD
+//! (`timeline`), which keeps a two-hour timeline within the parse budget of issue #5;
+//! `dash-mpd-core` still parses every MPD, and every timeline the scanner is not sure about.
 
 mod inherit;
 mod segments;
 mod sidx;
 mod template;
+mod timeline;
+#[cfg(test)]
+mod timeline_tests;
 
 use dash_mpd_core::MPD;
 use hive_core::manifest::{ManifestFormat, Presentation, Track, TrackKind};
@@ -26,7 +33,7 @@ use url::Url;
 pub use sidx::sidx_fragments;
 
 use crate::classify::classify_linear;
-use crate::identity::{UrlPolicy, resolve};
+use crate::identity::{Joiner, UrlPolicy, resolve};
 use crate::limits::{ManifestLimits, malformed, too_large};
 use segments::{Ctx, SegError};
 
@@ -68,8 +75,7 @@ impl Dash {
         }
         let manifest_url =
             Url::parse(url).map_err(|e| malformed(NAME, url, format!("manifest URL: {e}")))?;
-        let mpd: MPD =
-            dash_mpd_core::parse(text).map_err(|e| malformed(NAME, url, e.to_string()))?;
+        let mpd: MPD = timeline::parse(text).map_err(|e| malformed(NAME, url, e.to_string()))?;
         self.build(url, &manifest_url, &mpd, now_unix)
     }
 
@@ -134,7 +140,7 @@ impl Dash {
                     let ctx = Ctx {
                         content: p.content,
                         track: id,
-                        base: first_base(&set_base, &rep.BaseURL),
+                        base: Joiner::new(&first_base(&set_base, &rep.BaseURL)),
                         rep_id: &rep_id,
                         bandwidth,
                         period_start,

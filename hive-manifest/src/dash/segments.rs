@@ -1,22 +1,20 @@
 //! Segment addressing: `SegmentTemplate` (with `@duration` or a `SegmentTimeline`),
 //! `SegmentList` and `SegmentBase` (ISO/IEC 23009-1:2022 §5.3.9) into fragments.
 
+use super::template::{Vars, expand};
+use crate::INIT_SEQUENCE;
+use crate::identity::Joiner;
+use crate::limits::ticks;
 use dash_mpd_core::{SegmentBase, SegmentList, SegmentTemplate, SegmentTimeline};
 use hive_core::manifest::Fragment;
 use hive_core::time::Duration;
 use hive_core::{ByteRange, ContentId, FragmentId, TrackId};
-use url::Url;
-
-use super::template::{Vars, expand};
-use crate::INIT_SEQUENCE;
-use crate::identity::resolve;
-use crate::limits::ticks;
 
 /// What a representation's segments are resolved against.
 pub(crate) struct Ctx<'a> {
     pub(crate) content: ContentId,
     pub(crate) track: TrackId,
-    pub(crate) base: Url,
+    pub(crate) base: Joiner,
     pub(crate) rep_id: &'a str,
     pub(crate) bandwidth: u64,
     /// Start of the period in presentation time.
@@ -73,7 +71,7 @@ impl Ctx<'_> {
     fn fragment(
         &self,
         sequence: u64,
-        url: Url,
+        url: String,
         byte_range: Option<ByteRange>,
         duration: Duration,
         media_time: Duration,
@@ -82,15 +80,16 @@ impl Ctx<'_> {
         id.range = byte_range;
         Fragment {
             id,
-            url: url.into(),
+            url,
             byte_range,
             duration,
             media_time,
         }
     }
 
-    fn resolve(&self, reference: &str) -> Result<Url, SegError> {
-        resolve(&self.base, reference)
+    fn resolve(&self, reference: &str) -> Result<String, SegError> {
+        self.base
+            .join(reference)
             .ok_or_else(|| SegError::Malformed(format!("bad URL {reference:?}")))
     }
 
@@ -101,7 +100,7 @@ impl Ctx<'_> {
         runs: &[Run],
         timescale: u64,
         pto: u64,
-        mut make: impl FnMut(u64, &Run, u64) -> Result<(Url, Option<ByteRange>, u64), SegError>,
+        mut make: impl FnMut(u64, &Run, u64) -> Result<(String, Option<ByteRange>, u64), SegError>,
     ) -> Result<Vec<Fragment>, SegError> {
         let total = runs.iter().fold(0u64, |a, r| a.saturating_add(r.count));
         let max = self.max_fragments as u64;
@@ -269,7 +268,7 @@ impl Ctx<'_> {
             Some(i) => {
                 let u = match &i.sourceURL {
                     Some(s) => self.resolve(s)?,
-                    None => self.base.clone(),
+                    None => String::from(self.base.base().as_str()),
                 };
                 let r = i.range.as_deref().and_then(range_attr);
                 Some(self.fragment(INIT_SEQUENCE, u, r, Duration::ZERO, self.period_start))
@@ -300,7 +299,7 @@ impl Ctx<'_> {
             };
             let u = match &su.media {
                 Some(m) => self.resolve(m)?,
-                None => self.base.clone(),
+                None => String::from(self.base.base().as_str()),
             };
             Ok((u, su.mediaRange.as_deref().and_then(range_attr), number))
         })?;
@@ -326,7 +325,7 @@ impl Ctx<'_> {
         let init = init_range.map(|r| {
             self.fragment(
                 INIT_SEQUENCE,
-                self.base.clone(),
+                String::from(self.base.base().as_str()),
                 Some(r),
                 Duration::ZERO,
                 self.period_start,
@@ -334,7 +333,7 @@ impl Ctx<'_> {
         });
         let whole = self.fragment(
             0,
-            self.base.clone(),
+            String::from(self.base.base().as_str()),
             None,
             self.period_duration.unwrap_or_default(),
             self.period_start,

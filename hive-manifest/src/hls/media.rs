@@ -7,12 +7,13 @@ use m3u8_rs::{KeyMethod, MediaPlaylist, MediaPlaylistType};
 use url::Url;
 
 use super::NAME;
-use super::low_latency;
+use super::{low_latency, scan};
 use crate::INIT_SEQUENCE;
-use crate::identity::resolve;
+use crate::identity::Joiner;
 use crate::limits::{ManifestLimits, malformed, seconds, too_large};
 
 /// A parsed media playlist, ready to be applied to a track.
+#[derive(Debug, PartialEq)]
 pub(super) struct Media {
     pub(super) track: Track,
     pub(super) live: bool,
@@ -42,8 +43,83 @@ impl Media {
     }
 }
 
-/// Parses the media playlist `text` fetched from `url`.
+/// `EXT-X-BYTERANGE` / `EXT-X-MAP:BYTERANGE`: length and optional offset.
+pub(super) type RangeTag = (u64, Option<u64>);
+
+/// One media segment as [`build`] needs it, borrowed from the playlist (the scanner) or from
+/// `m3u8-rs`'s [`MediaPlaylist`].
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Segment<'a> {
+    /// The URI line, unresolved.
+    pub(super) uri: &'a str,
+    /// `EXTINF` duration, as `m3u8-rs` reads it (`f32`).
+    pub(super) duration: f32,
+    /// `EXT-X-BYTERANGE`: length and optional offset.
+    pub(super) byte_range: Option<RangeTag>,
+    /// URI of an `EXT-X-KEY` (other than `METHOD=NONE`) given just before this segment.
+    pub(super) key: Option<&'a str>,
+    /// `EXT-X-MAP` given just before this segment: URI and byte range.
+    pub(super) map: Option<(&'a str, Option<RangeTag>)>,
+}
+
+/// What [`build`] reads from a media playlist.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Listing<'a> {
+    pub(super) media_sequence: u64,
+    pub(super) discontinuity_sequence: u64,
+    /// RFC 8216 §6.2.2 / §4.3.3.5: a playlist without EXT-X-ENDLIST is live (an EVENT playlist
+    /// grows; a sliding window also drops segments from the front), unless its type is VOD.
+    pub(super) live: bool,
+    pub(super) segments: Vec<Segment<'a>>,
+}
+
+impl<'a> Listing<'a> {
+    /// The listing of a playlist parsed by `m3u8-rs`.
+    pub(super) fn from_m3u8(pl: &'a MediaPlaylist) -> Self {
+        let range = |r: &m3u8_rs::ByteRange| (r.length, r.offset);
+        Listing {
+            media_sequence: pl.media_sequence,
+            discontinuity_sequence: pl.discontinuity_sequence,
+            live: !pl.end_list && pl.playlist_type != Some(MediaPlaylistType::Vod),
+            segments: pl
+                .segments
+                .iter()
+                .map(|s| Segment {
+                    uri: &s.uri,
+                    duration: s.duration,
+                    byte_range: s.byte_range.as_ref().map(range),
+                    key: s
+                        .key
+                        .as_ref()
+                        .filter(|k| k.method != KeyMethod::None)
+                        .and_then(|k| k.uri.as_deref()),
+                    map: s
+                        .map
+                        .as_ref()
+                        .map(|m| (m.uri.as_str(), m.byte_range.as_ref().map(range))),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Parses the media playlist `text` fetched from `url`: with the scanner when it recognises
+/// every line, else with `m3u8-rs`.
 pub(super) fn parse(
+    limits: &ManifestLimits,
+    content: ContentId,
+    base: &Url,
+    url: &str,
+    text: &[u8],
+) -> Result<Media, ManifestError> {
+    if let Some(listing) = std::str::from_utf8(text).ok().and_then(scan::scan) {
+        return build(limits, content, base, url, text, listing);
+    }
+    parse_m3u8(limits, content, base, url, text)
+}
+
+/// [`parse`] with `m3u8-rs` only.
+pub(super) fn parse_m3u8(
     limits: &ManifestLimits,
     content: ContentId,
     base: &Url,
@@ -57,7 +133,7 @@ pub(super) fn parse(
             format!("media playlist: {:?}", e.map(|e| e.code)),
         )
     })?;
-    build(limits, content, base, url, text, pl)
+    build(limits, content, base, url, text, Listing::from_m3u8(&pl))
 }
 
 fn build(
@@ -66,12 +142,11 @@ fn build(
     base: &Url,
     url: &str,
     text: &[u8],
-    pl: MediaPlaylist,
+    pl: Listing<'_>,
 ) -> Result<Media, ManifestError> {
     let track_id = TrackId(0);
-    // RFC 8216 §6.2.2 / §4.3.3.5: a playlist without EXT-X-ENDLIST is live (an EVENT playlist
-    // grows; a sliding window also drops segments from the front).
-    let live = !pl.end_list && pl.playlist_type != Some(MediaPlaylistType::Vod);
+    let live = pl.live;
+    let joiner = Joiner::new(base);
     let count = pl.segments.len();
     let skip = if count > limits.max_fragments_per_track {
         if !live {
@@ -92,7 +167,7 @@ fn build(
     let mut media_time = Duration::ZERO;
     let mut map_id = INIT_SEQUENCE;
     let mut map_seen: Option<(String, Option<ByteRange>)> = None;
-    let mut prev: Option<(Url, u64)> = None;
+    let mut prev: Option<(String, u64)> = None;
     for (i, seg) in pl.segments.into_iter().enumerate() {
         // RFC 8216 §4.3.3.2: "The first Media Segment in the Playlist has the sequence number of
         // the EXT-X-MEDIA-SEQUENCE tag; each subsequent one has the previous' number plus one."
@@ -101,24 +176,15 @@ fn build(
         // the next EXT-X-KEY tag". m3u8-rs attaches the tag to the next segment only; the key
         // URIs are collected for pass-through. METHOD=NONE ends encryption. Encrypted segments
         // are ordinary fragments: peers share their opaque bytes, never the key.
-        if let Some(k) = &seg.key {
-            let key_uri = match k.method {
-                KeyMethod::None => None,
-                _ => k
-                    .uri
-                    .as_deref()
-                    .and_then(|u| resolve(base, u))
-                    .map(String::from),
-            };
-            if let Some(u) = &key_uri {
-                if !track.keys.contains(u) {
-                    track.keys.push(u.clone());
-                }
+        if let Some(u) = seg.key.and_then(|k| joiner.join(k)) {
+            if !track.keys.contains(&u) {
+                track.keys.push(u);
             }
         }
-        let abs = resolve(base, &seg.uri)
+        let abs = joiner
+            .join(seg.uri)
             .ok_or_else(|| malformed(NAME, url, format!("segment {sequence}: bad URI")))?;
-        if abs.as_str().len() > limits.max_url_bytes {
+        if abs.len() > limits.max_url_bytes {
             return Err(too_large(
                 NAME,
                 url,
@@ -129,14 +195,15 @@ fn build(
         // RFC 8216 §4.3.2.5: "EXT-X-MAP ... applies to every Media Segment that appears after it
         // in the Playlist until the next EXT-X-MAP tag". The first one is the track's init; each
         // later one gets the next lower init sequence number.
-        if let Some(m) = &seg.map {
-            let murl =
-                resolve(base, &m.uri).ok_or_else(|| malformed(NAME, url, "EXT-X-MAP: bad URI"))?;
-            let range = m.byte_range.as_ref().map(|r| ByteRange {
-                start: r.offset.unwrap_or(0),
-                len: r.length,
+        if let Some((muri, mrange)) = seg.map {
+            let murl = joiner
+                .join(muri)
+                .ok_or_else(|| malformed(NAME, url, "EXT-X-MAP: bad URI"))?;
+            let range = mrange.map(|(len, offset)| ByteRange {
+                start: offset.unwrap_or(0),
+                len,
             });
-            let key = (String::from(murl), range);
+            let key = (murl, range);
             if map_seen.as_ref() != Some(&key) {
                 if map_seen.is_some() {
                     map_id = map_id.saturating_sub(1);
@@ -158,9 +225,9 @@ fn build(
         // RFC 8216 §4.3.2.2: "If o is not present, the sub-range begins at the next byte
         // following the sub-range of the previous Media Segment. [...] the previous Media Segment
         // MUST be a sub-range of the same media resource".
-        let byte_range = match &seg.byte_range {
-            Some(r) => {
-                let start = match (r.offset, &prev) {
+        let byte_range = match seg.byte_range {
+            Some((length, offset)) => {
+                let start = match (offset, &prev) {
                     (Some(o), _) => o,
                     (None, Some((purl, end))) if *purl == abs => *end,
                     (None, _) => {
@@ -173,10 +240,7 @@ fn build(
                         ));
                     }
                 };
-                let r = ByteRange {
-                    start,
-                    len: r.length,
-                };
+                let r = ByteRange { start, len: length };
                 prev = Some((abs.clone(), r.end()));
                 Some(r)
             }
@@ -195,7 +259,7 @@ fn build(
             id.range = byte_range;
             track.fragments.push(Fragment {
                 id,
-                url: abs.into(),
+                url: abs,
                 byte_range,
                 duration,
                 media_time,
