@@ -2,16 +2,17 @@
 //! and a server endpoint in this process, with s2n-quic's **default configuration** (its default
 //! TLS provider — s2n-tls on aws-lc — default limits and its default Cubic congestion controller).
 //!
-//! [`connect`] starts both endpoints on loopback and completes one handshake; [`Pair::transfer`]
-//! then moves `bytes` on one unidirectional stream (client → server) and returns what the server
-//! counted. The two steps are separate so a caller can time (and meter CPU around) the transfer
-//! alone. A self-signed certificate for `localhost` is made at run time with `rcgen`.
+//! [`start`] makes a self-signed certificate for `localhost` (with `rcgen`) and starts both
+//! endpoints on loopback; [`Endpoints::connect`] completes one handshake; [`Pair::transfer`] then
+//! moves `bytes` on one unidirectional stream (client → server) and returns what the server
+//! counted. The steps are separate so a caller can time the handshake alone, and the transfer
+//! alone (wall and CPU).
 //!
 //! Run inside a tokio runtime (s2n-quic's endpoints are tokio tasks):
 //!
 //! ```
 //! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
-//! let pair = hive_transport_quic::baseline::connect().await?;
+//! let pair = hive_transport_quic::baseline::start()?.connect().await?;
 //! let received = pair.transfer(1 << 20, 64 << 10).await?;
 //! assert_eq!(received, 1 << 20);
 //! # Ok::<(), hive_transport_quic::baseline::BaselineError>(())
@@ -66,13 +67,21 @@ pub struct Pair {
     server_conn: Connection,
 }
 
+/// A started server and client, not yet connected.
+#[derive(Debug)]
+pub struct Endpoints {
+    client: Client,
+    server: Server,
+    addr: SocketAddr,
+}
+
 /// Starts a server and a client on `127.0.0.1` with s2n-quic's defaults and a fresh self-signed
-/// certificate, and completes one handshake. Returns once both sides hold the connection.
-pub async fn connect() -> Result<Pair, BaselineError> {
+/// certificate for `localhost`, which the client trusts. Needs a tokio runtime.
+pub fn start() -> Result<Endpoints, BaselineError> {
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])?;
     let cert_pem = certified.cert.pem();
     let key_pem = certified.signing_key.serialize_pem();
-    let mut server = Server::builder()
+    let server = Server::builder()
         .with_tls((cert_pem.as_str(), key_pem.as_str()))
         .map_err(|e| setup("server")(e.to_string()))?
         .with_io("127.0.0.1:0")
@@ -89,17 +98,33 @@ pub async fn connect() -> Result<Pair, BaselineError> {
         .map_err(|e| setup("client")(e.to_string()))?
         .start()
         .map_err(|e| setup("client")(e.to_string()))?;
-    let attempt = client.connect(Connect::new(addr).with_server_name("localhost"));
-    let (client_conn, server_conn) = tokio::join!(attempt, server.accept());
-    let mut client_conn = client_conn?;
-    let server_conn = server_conn.ok_or(BaselineError::ServerGone("a connection arrived"))?;
-    client_conn.keep_alive(true)?;
-    Ok(Pair {
-        _client: client,
-        _server: server,
-        client_conn,
-        server_conn,
+    Ok(Endpoints {
+        client,
+        server,
+        addr,
     })
+}
+
+impl Endpoints {
+    /// Completes one handshake; returns once both sides hold the connection.
+    pub async fn connect(self) -> Result<Pair, BaselineError> {
+        let Endpoints {
+            client,
+            mut server,
+            addr,
+        } = self;
+        let attempt = client.connect(Connect::new(addr).with_server_name("localhost"));
+        let (client_conn, server_conn) = tokio::join!(attempt, server.accept());
+        let mut client_conn = client_conn?;
+        let server_conn = server_conn.ok_or(BaselineError::ServerGone("a connection arrived"))?;
+        client_conn.keep_alive(true)?;
+        Ok(Pair {
+            _client: client,
+            _server: server,
+            client_conn,
+            server_conn,
+        })
+    }
 }
 
 impl Pair {
@@ -146,7 +171,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_byte_arrives_in_odd_chunks() -> Result<(), BaselineError> {
-        let pair = connect().await?;
+        let pair = start()?.connect().await?;
         let n = (3 << 20) + 17;
         assert_eq!(pair.transfer(n, 100_000).await?, n);
         Ok(())

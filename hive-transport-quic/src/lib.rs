@@ -9,7 +9,8 @@
 //!
 //! ```
 //! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
-//! let pair = hive_transport_quic::baseline::connect().await?; // handshake on 127.0.0.1
+//! let endpoints = hive_transport_quic::baseline::start()?; // client and server on 127.0.0.1
+//! let pair = endpoints.connect().await?; // one handshake
 //! assert_eq!(pair.transfer(256 << 10, 64 << 10).await?, 256 << 10);
 //! # Ok::<(), hive_transport_quic::baseline::BaselineError>(())
 //! # }).unwrap();
