@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+#[cfg(all(feature = "udp", feature = "quic"))]
+mod bench;
 mod cc_arena;
 mod manifest_cmd;
 
@@ -34,8 +36,43 @@ enum Command {
     Origin,
     /// Inspect manifests (HLS, DASH, Smooth Streaming, HDS).
     Manifest(ManifestArgs),
-    /// Benchmarks of the transports.
-    Bench,
+    /// Benchmarks (needs the `udp` and `quic` features, both default).
+    Bench(BenchArgs),
+}
+
+/// Arguments of `hive bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    #[command(subcommand)]
+    pub(crate) command: BenchCommand,
+}
+
+/// `hive bench` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Move N bytes over loopback with Hive's UDP transport, kernel TCP and s2n-quic; report
+    /// Gbit/s, CPU seconds per GiB (whole process, both ends) and handshake time of each.
+    Transport(BenchTransportArgs),
+}
+
+/// Arguments of `hive bench transport`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchTransportArgs {
+    /// Bytes to move per transport: a number, or with a binary unit (`256MiB`, `1GiB`).
+    #[arg(long, default_value = "1GiB", value_parser = parse_bytes)]
+    pub(crate) bytes: u64,
+    /// Print one JSON object (bytes, transports: [{name, gbit_s, cpu_s_per_gib, handshake_ms}],
+    /// wall_s) instead of the table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[cfg(all(feature = "udp", feature = "quic"))]
+use bench::parse_bytes;
+
+#[cfg(not(all(feature = "udp", feature = "quic")))]
+fn parse_bytes(s: &str) -> Result<u64, std::num::ParseIntError> {
+    s.parse()
 }
 
 /// Arguments of `hive cc-arena`.
@@ -106,6 +143,14 @@ fn main() -> ExitCode {
         Command::Origin => not_built("origin", 7),
         Command::Sim => not_built("sim", 6),
         Command::Manifest(args) => manifest_cmd::run(&args),
-        Command::Bench => not_built("bench", 4),
+        #[cfg(all(feature = "udp", feature = "quic"))]
+        Command::Bench(BenchArgs {
+            command: BenchCommand::Transport(args),
+        }) => bench::transport(&args),
+        #[cfg(not(all(feature = "udp", feature = "quic")))]
+        Command::Bench(_) => {
+            eprintln!("hive bench: this binary was built without the `udp` and `quic` features");
+            ExitCode::from(2)
+        }
     }
 }

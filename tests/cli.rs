@@ -144,3 +144,37 @@ fn manifest_inspect_reads_a_master_and_its_media_playlists_from_files() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("cannot open"));
 }
+
+/// `hive bench transport` with a small byte count: every transport must deliver every byte (the
+/// bench fails otherwise). No timing is asserted.
+#[cfg(all(feature = "udp", feature = "quic"))]
+#[test]
+fn bench_transport_moves_every_byte_on_all_three_transports() {
+    let out = hive(&["bench", "transport", "--bytes", "8MiB", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stderr: {stderr}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is one JSON value");
+    assert_eq!(v["bytes"], 8 << 20);
+    assert!(v["wall_s"].as_f64().is_some_and(|w| w > 0.0), "{v}");
+    let names: Vec<&str> = v["transports"]
+        .as_array()
+        .expect("transports")
+        .iter()
+        .map(|t| {
+            for k in ["gbit_s", "cpu_s_per_gib", "handshake_ms"] {
+                assert!(t[k].as_f64().is_some_and(|x| x >= 0.0), "{k} in {t}");
+            }
+            t["name"].as_str().expect("name")
+        })
+        .collect();
+    assert_eq!(names, ["hive-udp", "tcp", "s2n-quic"]);
+    assert!(stderr.contains("s2n-quic"), "progress goes to stderr");
+}
+
+#[test]
+fn bench_transport_rejects_a_bad_byte_count() {
+    let out = hive(&["bench", "transport", "--bytes", "12TB"]);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+}

@@ -1,0 +1,314 @@
+//! `hive bench transport`: moves N bytes over loopback with Hive's UDP transport, kernel TCP and
+//! s2n-quic, one after the other in this process, and reports goodput and CPU cost side by side.
+//!
+//! How each transport is measured:
+//!
+//! - **Handshake** (reported, not counted in goodput): from the start of dial/connect until both
+//!   the dialling and the accepting side hold the connection (sockets bound, keys and certificates
+//!   made beforehand).
+//! - **Goodput** = bytes × 8 / wall time of the transfer: from the first send until the receiver
+//!   has counted the last byte (graceful close and teardown excluded).
+//! - **CPU** = user + system time of the whole process from `getrusage(RUSAGE_SELF)`, read just
+//!   before and just after the transfer. Both ends run in this process, so it is the cost of
+//!   sending *and* receiving, divided by GiB moved.
+//!
+//! All three run on one tokio runtime with two worker threads; the receiver fails the run if it
+//! counts a byte more or less than was sent.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use hive_core::transport::{Class, Connection, Transport};
+use hive_transport_udp::{Config, UdpTransport};
+use nix::sys::resource::{UsageWho, getrusage};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::BenchTransportArgs;
+
+/// Message size for Hive's UDP transport and write size for TCP; chunk size for s2n-quic.
+const CHUNK: usize = 1 << 20;
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// One transport's figures.
+struct Row {
+    name: &'static str,
+    handshake: Duration,
+    transfer: Duration,
+    cpu_user: Duration,
+    cpu_sys: Duration,
+}
+
+impl Row {
+    fn gbit_s(&self, bytes: u64) -> f64 {
+        bytes as f64 * 8.0 / self.transfer.as_secs_f64() / 1e9
+    }
+
+    fn cpu_s_per_gib(&self, bytes: u64) -> f64 {
+        (self.cpu_user + self.cpu_sys).as_secs_f64() / (bytes as f64 / GIB)
+    }
+}
+
+/// Process CPU time so far: (user, system), from `getrusage(RUSAGE_SELF)`.
+fn cpu_times() -> Result<(Duration, Duration)> {
+    let u = getrusage(UsageWho::RUSAGE_SELF).context("getrusage")?;
+    let d = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(t.tv_sec() as u64) + Duration::from_micros(t.tv_usec() as u64)
+    };
+    Ok((d(u.user_time()), d(u.system_time())))
+}
+
+/// Times `transfer` (wall and CPU) and checks it reports `bytes` received.
+async fn measure<F>(name: &'static str, bytes: u64, handshake: Duration, transfer: F) -> Result<Row>
+where
+    F: Future<Output = Result<u64>>,
+{
+    let (u0, s0) = cpu_times()?;
+    let t0 = Instant::now();
+    let received = transfer.await.with_context(|| format!("{name} transfer"))?;
+    let elapsed = t0.elapsed();
+    let (u1, s1) = cpu_times()?;
+    if received != bytes {
+        bail!("{name}: the receiver counted {received} bytes, {bytes} were sent");
+    }
+    Ok(Row {
+        name,
+        handshake,
+        transfer: elapsed,
+        cpu_user: u1.saturating_sub(u0),
+        cpu_sys: s1.saturating_sub(s0),
+    })
+}
+
+/// Hive's UDP transport, default [`Config`] (Noise-encrypted), `CHUNK`-byte Data messages over
+/// one connection.
+async fn hive_udp(bytes: u64) -> Result<Row> {
+    let loopback = "127.0.0.1:0".parse()?;
+    let server = UdpTransport::bind(loopback, Config::default()).await?;
+    let client = UdpTransport::bind(loopback, Config::default()).await?;
+    let t = Instant::now();
+    let (c, s) = tokio::join!(
+        client.dial_addr(server.local_addr(), server.local_peer_id()),
+        server.accept()
+    );
+    let (c, s): (Arc<dyn Connection>, Arc<dyn Connection>) = (c?, s?);
+    let handshake = t.elapsed();
+    let row = measure("hive-udp", bytes, handshake, async {
+        let msg = Bytes::from(vec![0x5a; CHUNK]);
+        let sender = {
+            let c = c.clone();
+            tokio::spawn(async move {
+                let mut left = bytes;
+                while left > 0 {
+                    let n = left.min(CHUNK as u64) as usize;
+                    c.send(msg.slice(..n), Class::Data).await?;
+                    left -= n as u64;
+                }
+                Ok::<_, hive_core::TransportError>(())
+            })
+        };
+        let mut got = 0u64;
+        while got < bytes {
+            match s.recv().await? {
+                Some(m) => got += m.len() as u64,
+                None => break,
+            }
+        }
+        sender.await??;
+        Ok(got)
+    })
+    .await?;
+    c.close().await;
+    client.shutdown().await;
+    server.shutdown().await;
+    Ok(row)
+}
+
+/// Kernel TCP on loopback: `write_all` of `CHUNK`-byte buffers, a read loop into a `CHUNK` buffer.
+async fn tcp(bytes: u64) -> Result<Row> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let t = Instant::now();
+    let (c, s) = tokio::join!(TcpStream::connect(addr), listener.accept());
+    let (mut c, (mut s, _)) = (c?, s?);
+    let handshake = t.elapsed();
+    measure("tcp", bytes, handshake, async move {
+        let sender = tokio::spawn(async move {
+            let buf = vec![0x5a; CHUNK];
+            let mut left = bytes;
+            while left > 0 {
+                let n = left.min(CHUNK as u64) as usize;
+                c.write_all(&buf[..n]).await?;
+                left -= n as u64;
+            }
+            c.shutdown().await
+        });
+        let mut buf = vec![0; CHUNK];
+        let mut got = 0u64;
+        loop {
+            let n = s.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            got += n as u64;
+        }
+        sender.await??;
+        Ok(got)
+    })
+    .await
+}
+
+/// s2n-quic with its default configuration: see [`hive_transport_quic::baseline`].
+async fn s2n_quic(bytes: u64) -> Result<Row> {
+    let endpoints = hive_transport_quic::baseline::start()?;
+    let t = Instant::now();
+    let pair = endpoints.connect().await?;
+    let handshake = t.elapsed();
+    measure("s2n-quic", bytes, handshake, async {
+        Ok(pair.transfer(bytes, CHUNK).await?)
+    })
+    .await
+}
+
+async fn run_all(bytes: u64) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for name in ["hive-udp", "tcp", "s2n-quic"] {
+        eprintln!("hive bench transport: {name}, {bytes} bytes ...");
+        let row = match name {
+            "hive-udp" => hive_udp(bytes).await?,
+            "tcp" => tcp(bytes).await?,
+            _ => s2n_quic(bytes).await?,
+        };
+        eprintln!(
+            "hive bench transport: {name}: {:.2} Gbit/s, {:.2} CPU s/GiB",
+            row.gbit_s(bytes),
+            row.cpu_s_per_gib(bytes)
+        );
+        rows.push(row);
+        // Let the previous transport's background tasks wind down before the next CPU reading.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(rows)
+}
+
+fn print_table(bytes: u64, rows: &[Row], wall: Duration) {
+    println!(
+        "hive bench transport: {bytes} bytes ({:.2} GiB) over 127.0.0.1, sender and receiver in one process",
+        bytes as f64 / GIB
+    );
+    println!(
+        "{:<10} {:>8} {:>11} {:>9} {:>9} {:>12} {:>10}",
+        "transport", "Gbit/s", "CPU s/GiB", "user s", "sys s", "transfer s", "handshake"
+    );
+    for r in rows {
+        println!(
+            "{:<10} {:>8.2} {:>11.2} {:>9.2} {:>9.2} {:>12.2} {:>8.1}ms",
+            r.name,
+            r.gbit_s(bytes),
+            r.cpu_s_per_gib(bytes),
+            r.cpu_user.as_secs_f64(),
+            r.cpu_sys.as_secs_f64(),
+            r.transfer.as_secs_f64(),
+            r.handshake.as_secs_f64() * 1e3
+        );
+    }
+    println!(
+        "Gbit/s: bytes x 8 / transfer wall time (handshake excluded). CPU: user+sys of the whole \
+         process (both ends) by getrusage(RUSAGE_SELF) around each transfer. Total {:.1} s.",
+        wall.as_secs_f64()
+    );
+}
+
+fn json(bytes: u64, rows: &[Row], wall: Duration) -> serde_json::Value {
+    let transports: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "name": r.name,
+                "gbit_s": r.gbit_s(bytes),
+                "cpu_s_per_gib": r.cpu_s_per_gib(bytes),
+                "handshake_ms": r.handshake.as_secs_f64() * 1e3,
+                "transfer_s": r.transfer.as_secs_f64(),
+                "cpu_user_s": r.cpu_user.as_secs_f64(),
+                "cpu_sys_s": r.cpu_sys.as_secs_f64(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "bytes": bytes,
+        "transports": transports,
+        "cpu_scope": "process user+sys (getrusage RUSAGE_SELF), sender and receiver in one process",
+        "wall_s": wall.as_secs_f64(),
+    })
+}
+
+/// Runs `hive bench transport`.
+pub(crate) fn transport(args: &BenchTransportArgs) -> ExitCode {
+    if args.bytes == 0 {
+        eprintln!("hive bench transport: --bytes must be at least 1");
+        return ExitCode::from(2);
+    }
+    let started = Instant::now();
+    let rows = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("tokio runtime")
+        .and_then(|rt| rt.block_on(run_all(args.bytes)));
+    let rows = match rows {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hive bench transport: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let wall = started.elapsed();
+    if args.json {
+        println!("{}", json(args.bytes, &rows, wall));
+    } else {
+        print_table(args.bytes, &rows, wall);
+    }
+    ExitCode::SUCCESS
+}
+
+/// Parses a byte count: digits with an optional binary suffix (`K`/`KiB`, `M`/`MiB`, `G`/`GiB`).
+pub(crate) fn parse_bytes(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, suffix) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a byte count (e.g. 1073741824, 256MiB, 1GiB)"))?;
+    let shift = match suffix.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kib" => 10,
+        "m" | "mib" => 20,
+        "g" | "gib" => 30,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} (use K, M or G: binary units)"
+            ));
+        }
+    };
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn byte_counts_take_binary_suffixes() {
+        assert_eq!(parse_bytes("1073741824"), Ok(1 << 30));
+        assert_eq!(parse_bytes("256MiB"), Ok(256 << 20));
+        assert_eq!(parse_bytes("8M"), Ok(8 << 20));
+        assert_eq!(parse_bytes("1g"), Ok(1 << 30));
+        assert!(parse_bytes("1T").is_err());
+        assert!(parse_bytes("MiB").is_err());
+        assert!(parse_bytes("99999999999G").is_err());
+    }
+}
