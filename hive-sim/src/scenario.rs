@@ -221,14 +221,21 @@ pub const NAMES: &[(&str, &str)] = &[
 ];
 
 /// A scenario shrunk by `factor` (viewers, sites' capacities and gateway scale together, so the
-/// ratios that matter — demand over capacity — stay), and run for `duration`.
+/// ratio of demand without Hive to capacity stays; VPN links keep room for 1.5 copies of every
+/// bitrate, the floor any policy needs), and run for `duration`.
 pub fn scaled(mut s: Scenario, factor: f64, duration: Duration) -> Scenario {
     let factor = factor.clamp(1e-3, 1.0);
+    // A link must still carry one copy of every bitrate once the viewers behind it shrink:
+    // demand without Hive scales with the viewers, the physical limit (one copy per bitrate in
+    // use) does not.
+    let one_copy_each: u64 = s.ladder_bps.iter().sum();
     for site in &mut s.sites {
         site.viewers = ((site.viewers as f64 * factor).round() as usize).max(1);
-        site.vpn_bps = site
-            .vpn_bps
-            .map(|b| ((b as f64 * factor) as u64).max(mbit(2.0)));
+        site.vpn_bps = site.vpn_bps.map(|b| {
+            ((b as f64 * factor) as u64)
+                .max(mbit(2.0))
+                .max(one_copy_each + one_copy_each / 2)
+        });
     }
     s.gateway_bps = s
         .gateway_bps
