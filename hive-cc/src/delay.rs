@@ -21,27 +21,16 @@ pub const BASE_HISTORY: usize = 10;
 pub const CURRENT_FILTER: usize = 4;
 const BUCKET: Duration = Duration::from_secs(60);
 
-/// Tracks base delay and current delay; yields the queuing delay estimate.
+/// Base-delay history and current-delay filter of one kind of sample.
 #[derive(Clone, Debug, Default)]
-pub struct DelayEstimator {
+struct Filter {
     /// (bucket start, minimum in that bucket), oldest first.
     base: VecDeque<(Instant, Duration)>,
     current: VecDeque<Duration>,
 }
 
-impl DelayEstimator {
-    /// An empty estimator.
-    pub fn new() -> Self {
-        DelayEstimator::default()
-    }
-
-    /// The delay sample an ack carries: one-way delay when known, else the RTT.
-    pub fn sample_of(ack: &AckEvent) -> Duration {
-        ack.one_way_delay.unwrap_or(ack.rtt)
-    }
-
-    /// Adds a sample taken at `now`.
-    pub fn on_sample(&mut self, now: Instant, delay: Duration) {
+impl Filter {
+    fn on_sample(&mut self, now: Instant, delay: Duration) {
         match self.base.back_mut() {
             Some((start, min)) if now.saturating_duration_since(*start) < BUCKET => {
                 *min = (*min).min(delay);
@@ -59,14 +48,74 @@ impl DelayEstimator {
         }
     }
 
+    fn base_delay(&self) -> Option<Duration> {
+        self.base.iter().map(|(_, d)| *d).min()
+    }
+
+    fn current_delay(&self) -> Option<Duration> {
+        self.current.iter().min().copied()
+    }
+}
+
+/// Tracks base delay and current delay; yields the queuing delay estimate.
+///
+/// One-way-delay samples and RTT samples are kept apart (a transport may give a one-way delay
+/// on some acks and not on others): mixing them would read the difference between an RTT and
+/// a one-way delay as queuing. The estimate uses the kind of the latest sample.
+#[derive(Clone, Debug, Default)]
+pub struct DelayEstimator {
+    owd: Filter,
+    rtt: Filter,
+    latest_is_rtt: bool,
+}
+
+impl DelayEstimator {
+    /// An empty estimator.
+    pub fn new() -> Self {
+        DelayEstimator::default()
+    }
+
+    /// The delay sample an ack carries: one-way delay when known, else the RTT.
+    pub fn sample_of(ack: &AckEvent) -> Duration {
+        ack.one_way_delay.unwrap_or(ack.rtt)
+    }
+
+    /// Adds the sample an ack carries (one-way delay when known, else the RTT).
+    pub fn on_ack(&mut self, now: Instant, ack: &AckEvent) {
+        match ack.one_way_delay {
+            Some(owd) => {
+                self.owd.on_sample(now, owd);
+                self.latest_is_rtt = false;
+            }
+            None => {
+                self.rtt.on_sample(now, ack.rtt);
+                self.latest_is_rtt = true;
+            }
+        }
+    }
+
+    /// Adds a one-way-delay sample taken at `now`.
+    pub fn on_sample(&mut self, now: Instant, delay: Duration) {
+        self.owd.on_sample(now, delay);
+        self.latest_is_rtt = false;
+    }
+
+    fn filter(&self) -> &Filter {
+        if self.latest_is_rtt {
+            &self.rtt
+        } else {
+            &self.owd
+        }
+    }
+
     /// The base delay: minimum over the history.
     pub fn base_delay(&self) -> Option<Duration> {
-        self.base.iter().map(|(_, d)| *d).min()
+        self.filter().base_delay()
     }
 
     /// The filtered current delay.
     pub fn current_delay(&self) -> Option<Duration> {
-        self.current.iter().min().copied()
+        self.filter().current_delay()
     }
 
     /// Current minus base delay.
@@ -76,7 +125,8 @@ impl DelayEstimator {
 
     /// Forgets the current-delay samples (after a slowdown, so stale samples do not linger).
     pub fn reset_current(&mut self) {
-        self.current.clear();
+        self.owd.current.clear();
+        self.rtt.current.clear();
     }
 }
 
@@ -93,6 +143,35 @@ mod tests {
         }
         // 11 buckets were opened; the first (20 ms) fell out of the 10-bucket history.
         assert_eq!(d.base_delay(), Some(Duration::from_millis(50)));
+    }
+
+    #[test]
+    fn rtt_and_one_way_samples_are_not_mixed() {
+        let ack = |owd: Option<u64>, rtt: u64| AckEvent {
+            bytes_acked: 1200,
+            bytes_in_flight: 0,
+            rtt: Duration::from_millis(rtt),
+            min_rtt: Duration::from_millis(40),
+            one_way_delay: owd.map(Duration::from_millis),
+            sent_time: Instant::ZERO,
+            app_limited: false,
+        };
+        let mut d = DelayEstimator::new();
+        for _ in 0..4 {
+            d.on_ack(Instant::ZERO, &ack(Some(20), 40));
+        }
+        // Acks without a one-way delay (RTT 42 ms): 2 ms of queue, not 22 ms.
+        for _ in 0..4 {
+            d.on_ack(Instant::ZERO, &ack(None, 42));
+        }
+        assert_eq!(
+            d.queuing_delay(),
+            Some(Duration::ZERO),
+            "RTT base is its own minimum"
+        );
+        d.on_ack(Instant::ZERO, &ack(None, 40));
+        d.on_ack(Instant::ZERO, &ack(Some(22), 44));
+        assert_eq!(d.queuing_delay(), Some(Duration::from_millis(0)));
     }
 
     #[test]

@@ -169,7 +169,7 @@ impl CongestionController for Dtl {
     fn on_sent(&mut self, _now: Instant, _bytes: u64, _bytes_in_flight: u64) {}
 
     fn on_ack(&mut self, now: Instant, ack: &AckEvent) {
-        self.delay.on_sample(now, DelayEstimator::sample_of(ack));
+        self.delay.on_ack(now, ack);
         let q = self
             .delay
             .queuing_delay()

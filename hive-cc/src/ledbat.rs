@@ -121,7 +121,7 @@ impl CongestionController for Ledbat {
     /// cwnd = max(cwnd, MIN_CWND * MSS)
     /// ```
     fn on_ack(&mut self, now: Instant, ack: &AckEvent) {
-        self.delay.on_sample(now, DelayEstimator::sample_of(ack));
+        self.delay.on_ack(now, ack);
         let Some(qd) = self.delay.queuing_delay() else {
             return;
         };

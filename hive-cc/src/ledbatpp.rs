@@ -95,7 +95,7 @@ impl CongestionController for LedbatPlusPlus {
             None => ack.rtt,
             Some(s) => (s * 7 + ack.rtt) / 8,
         });
-        self.delay.on_sample(now, DelayEstimator::sample_of(ack));
+        self.delay.on_ack(now, ack);
         let Some(qd) = self.delay.queuing_delay() else {
             return;
         };
