@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 mod bench;
 mod cc_arena;
 mod manifest_cmd;
+mod sim_cmd;
 
 /// Hive: a software CDN for adaptive HTTP video.
 #[derive(Debug, Parser)]
@@ -23,7 +24,7 @@ enum Command {
     /// Run an origin, a tracker and N agents with simulated players on loopback, end to end.
     Demo,
     /// Run the deterministic swarm simulator on a named scenario.
-    Sim,
+    Sim(SimArgs),
     /// Race congestion controllers through a modelled bottleneck link.
     CcArena(CcArenaArgs),
     /// Run one agent between a player and an origin.
@@ -102,6 +103,33 @@ pub(crate) struct CcArenaArgs {
     pub(crate) list: bool,
 }
 
+/// Arguments of `hive sim`.
+#[derive(Debug, Args)]
+pub(crate) struct SimArgs {
+    /// A named scenario (`--list` shows them).
+    #[arg(long, short, default_value = "corporate-130")]
+    pub(crate) scenario: String,
+    /// The policy every agent runs: hierarchy, randommesh or nopeer. The baselines NoPeer and
+    /// RandomMesh always run beside it on the same seed.
+    #[arg(long, default_value = "hierarchy")]
+    pub(crate) policy: String,
+    /// Shrink viewers and capacities by this factor (1 = full size).
+    #[arg(long, default_value_t = 0.1)]
+    pub(crate) scale: f64,
+    /// Simulated seconds.
+    #[arg(long, default_value_t = 120.0)]
+    pub(crate) duration: f64,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// Print one JSON object on stdout instead of the table.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// List the named scenarios and exit.
+    #[arg(long)]
+    pub(crate) list: bool,
+}
+
 /// Arguments of `hive manifest`.
 #[derive(Debug, Args)]
 pub(crate) struct ManifestArgs {
@@ -126,8 +154,9 @@ fn not_built(name: &str, issue: u32) -> ExitCode {
     eprintln!(
         "hive: `{name}` is not built yet (tracked by issue #{issue}). What exists today: hive-core \
          (ids, wire protocol, plug-in traits, caches, conformance kits), hive-cc with \
-         `hive cc-arena`, hive-manifest with `hive manifest inspect`, and the swarm engine with \
-         its simulator (library only so far); run ./scripts/test.sh to check them."
+         `hive cc-arena`, hive-manifest with `hive manifest inspect`, the UDP transport with \
+         `hive bench transport`, and the swarm engine with `hive sim`; run ./scripts/test.sh \
+         to check them."
     );
     ExitCode::from(2)
 }
@@ -141,7 +170,7 @@ fn main() -> ExitCode {
         Command::Tracker => not_built("tracker", 7),
         Command::Registrar => not_built("registrar", 7),
         Command::Origin => not_built("origin", 7),
-        Command::Sim => not_built("sim", 6),
+        Command::Sim(args) => sim_cmd::run(&args),
         Command::Manifest(args) => manifest_cmd::run(&args),
         #[cfg(all(feature = "udp", feature = "quic"))]
         Command::Bench(BenchArgs {

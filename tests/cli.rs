@@ -178,3 +178,40 @@ fn bench_transport_rejects_a_bad_byte_count() {
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn sim_runs_a_scaled_scenario_with_its_baselines() {
+    let out = hive(&[
+        "sim",
+        "--scenario",
+        "corporate-130",
+        "--scale",
+        "0.05",
+        "--duration",
+        "20",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    for k in [
+        "scenario",
+        "policy",
+        "viewers",
+        "offload",
+        "rebuffer_ratio",
+        "max_link_copies",
+        "wall_s",
+        "peak_rss_mib",
+    ] {
+        assert!(v.get(k).is_some(), "missing {k}");
+    }
+    assert_eq!(v["policy"], "hierarchy");
+    assert!(v["baselines"]["nopeer"]["offload"].as_f64() == Some(0.0));
+    assert!(v["baselines"].get("randommesh").is_some());
+    let bad = hive(&["sim", "--scenario", "nowhere"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
