@@ -211,6 +211,15 @@ impl Presentation {
         self.tracks.iter().map(|t| t.fragments.len()).sum()
     }
 
+    /// The media time where the newest listed fragment of any track ends (a live stream's edge).
+    pub fn listed_end(&self) -> Option<Duration> {
+        self.tracks
+            .iter()
+            .filter_map(|t| t.fragments.last())
+            .map(|f| f.media_time.saturating_add(f.duration))
+            .max()
+    }
+
     /// The track with the given id.
     pub fn track(&self, id: TrackId) -> Option<&Track> {
         self.tracks.iter().find(|t| t.id == id)

@@ -218,12 +218,7 @@ impl ManifestFormat for Smooth {
             }
         }
         if p.live {
-            p.live_edge = p
-                .tracks
-                .iter()
-                .filter_map(|t| t.fragments.last())
-                .map(|f| f.media_time.saturating_add(f.duration))
-                .max();
+            p.live_edge = p.listed_end();
         }
         Ok(p)
     }

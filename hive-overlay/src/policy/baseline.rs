@@ -61,13 +61,7 @@ impl RandomMesh {
 
     /// A fraction in [0, 1) fixed for this agent and fragment.
     fn wait_fraction(&self, f: &FragmentId) -> f64 {
-        let mut x = self.seed
-            ^ f.sequence.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            ^ (u64::from(f.track.0) << 48);
-        // SplitMix64 finaliser.
-        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        x ^= x >> 31;
+        let x = super::fragment_hash(self.seed, f);
         (x >> 11) as f64 / (1u64 << 53) as f64
     }
 }

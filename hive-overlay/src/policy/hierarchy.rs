@@ -61,12 +61,8 @@ fn weight(peer: &PeerId, f: &FragmentId) -> u64 {
 /// The weight with a salt, so that different askers spread over the same candidates.
 fn salted_weight(peer: &PeerId, f: &FragmentId, salt: u64) -> u64 {
     let b = peer.as_bytes();
-    let mut x = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-    x ^= salt.rotate_left(29);
-    x ^= f.sequence.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (u64::from(f.track.0) << 56);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
+    let id = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+    super::fragment_hash(id ^ salt.rotate_left(29), f)
 }
 
 fn designated<'a>(ids: impl Iterator<Item = &'a PeerId>, f: &FragmentId) -> Option<PeerId> {

@@ -9,5 +9,16 @@
 mod baseline;
 mod hierarchy;
 
+use hive_core::FragmentId;
+
+/// A well-mixed 64-bit hash of a fragment and a key (SplitMix64's finaliser): the stable,
+/// per-(agent, fragment) randomness the policies need without shared state.
+fn fragment_hash(key: u64, f: &FragmentId) -> u64 {
+    let mut x = key ^ f.sequence.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (u64::from(f.track.0) << 56);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
 pub use baseline::{NoPeer, RandomMesh};
 pub use hierarchy::PrivateHierarchy;
