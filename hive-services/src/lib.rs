@@ -1,9 +1,12 @@
 //! # hive-services
 //!
-//! Hive services: tracker (in-memory or Redis), registrar (signed tokens), connectivity and statistics.
+//! The services around Hive agents: the tracker (in-memory or Redis), the registrar (signed
+//! tokens), and the synthetic live origin behind `hive origin` and `hive demo`.
 //!
-//! **Status:** this crate is part of the workspace layout so that the facade's features and the
-//! dependency graph are fixed from the start; its implementation is tracked by issue #7 and
-//! it exports nothing yet. The contracts it implements live in [`hive_core`].
+//! | module | what |
+//! |---|---|
+//! | [`origin`] | a synthetic live HLS/DASH origin in real time, or a folder of real media |
 
 #![forbid(unsafe_code)]
+
+pub mod origin;

@@ -1,0 +1,345 @@
+//! The synthetic live stream: a ladder of renditions cut into fragments of a fixed duration
+//! that appear in real time, with HLS playlists and a dynamic DASH MPD describing them.
+
+use std::fmt::Write;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// One rung of the ladder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendition {
+    /// Average bitrate, bit/s (fragment sizes vary around it).
+    pub bandwidth: u64,
+    /// Picture width.
+    pub width: u32,
+    /// Picture height.
+    pub height: u32,
+}
+
+/// Settings of the synthetic live stream.
+#[derive(Clone, Debug)]
+pub struct LiveConfig {
+    /// The ladder, lowest bitrate first. Default 0.5 / 1 / 2 Mbit/s.
+    pub ladder: Vec<Rendition>,
+    /// Fragment duration. Default 2 s.
+    pub fragment: Duration,
+    /// Fragments listed in a playlist (the live window). Default 6.
+    pub window: u64,
+    /// Fragments still served after they left the window (for slow players). Default 30.
+    pub retention: u64,
+    /// Size variation of fragments around the mean, as a fraction (VBR). Default 0.2.
+    pub size_jitter: f64,
+    /// Seed of the fragment bytes: two origins with the same seed serve identical streams.
+    pub seed: u64,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            ladder: vec![
+                Rendition {
+                    bandwidth: 500_000,
+                    width: 640,
+                    height: 360,
+                },
+                Rendition {
+                    bandwidth: 1_000_000,
+                    width: 960,
+                    height: 540,
+                },
+                Rendition {
+                    bandwidth: 2_000_000,
+                    width: 1280,
+                    height: 720,
+                },
+            ],
+            fragment: Duration::from_secs(2),
+            window: 6,
+            retention: 30,
+            size_jitter: 0.2,
+            seed: 0x4849_5645,
+        }
+    }
+}
+
+/// Size of an MPEG-TS packet; synthetic fragments are whole packets with the sync byte.
+const TS_PACKET: usize = 188;
+
+/// The live stream's clock and content.
+#[derive(Clone, Debug)]
+pub struct LiveStream {
+    cfg: LiveConfig,
+    /// Wall-clock time of the start of fragment 0.
+    epoch: SystemTime,
+}
+
+impl LiveStream {
+    /// A stream that has been running for one window already at `now`, so a playlist is full
+    /// from the first request.
+    pub fn new(cfg: LiveConfig, now: SystemTime) -> Self {
+        let pre_roll = cfg.fragment.saturating_mul(cfg.window as u32 + 1);
+        let epoch = now.checked_sub(pre_roll).unwrap_or(now);
+        LiveStream { cfg, epoch }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &LiveConfig {
+        &self.cfg
+    }
+
+    /// Wall-clock start of fragment 0.
+    pub fn epoch(&self) -> SystemTime {
+        self.epoch
+    }
+
+    fn frag_secs(&self) -> f64 {
+        self.cfg.fragment.as_secs_f64().max(1e-3)
+    }
+
+    /// The newest complete fragment at `now` (fragments are published once whole).
+    pub fn live_edge(&self, now: SystemTime) -> u64 {
+        let elapsed = now.duration_since(self.epoch).unwrap_or_default();
+        let done = (elapsed.as_secs_f64() / self.frag_secs()).floor() as u64;
+        done.saturating_sub(1)
+    }
+
+    /// Whether fragment `seq` can be served at `now`: published, and not older than the
+    /// retention.
+    pub fn available(&self, seq: u64, now: SystemTime) -> bool {
+        let edge = self.live_edge(now);
+        seq <= edge && edge - seq < self.cfg.window + self.cfg.retention
+    }
+
+    /// Size of fragment `seq` of `track`, bytes (deterministic, whole TS packets).
+    pub fn fragment_len(&self, track: usize, seq: u64) -> usize {
+        let Some(r) = self.cfg.ladder.get(track) else {
+            return 0;
+        };
+        let mean = r.bandwidth as f64 * self.frag_secs() / 8.0;
+        let h = blake3::hash(&self.key(track, seq, b"size"));
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&h.as_bytes()[..8]);
+        let u = (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64;
+        let f = 1.0 + self.cfg.size_jitter.clamp(0.0, 0.9) * (2.0 * u - 1.0);
+        let packets = ((mean * f) / TS_PACKET as f64).round().max(1.0) as usize;
+        packets * TS_PACKET
+    }
+
+    fn key(&self, track: usize, seq: u64, what: &[u8]) -> Vec<u8> {
+        let mut k = Vec::with_capacity(32);
+        k.extend_from_slice(b"hive-origin/v1");
+        k.extend_from_slice(&self.cfg.seed.to_le_bytes());
+        k.extend_from_slice(&(track as u64).to_le_bytes());
+        k.extend_from_slice(&seq.to_le_bytes());
+        k.extend_from_slice(what);
+        k
+    }
+
+    /// The bytes of fragment `seq` of `track`: MPEG-TS-shaped packets (sync byte 0x47, the
+    /// rendition's PID, a continuity counter) with pseudo-random payload, the same for every
+    /// request and every origin with the same seed.
+    pub fn fragment(&self, track: usize, seq: u64) -> Bytes {
+        let len = self.fragment_len(track, seq);
+        let mut payload = vec![0u8; len];
+        let mut xof = blake3::Hasher::new()
+            .update(&self.key(track, seq, b"data"))
+            .finalize_xof();
+        xof.fill(&mut payload);
+        let pid = 0x100 + track as u16;
+        let mut out = BytesMut::with_capacity(len);
+        for (i, chunk) in payload.chunks(TS_PACKET).enumerate() {
+            out.put_u8(0x47);
+            out.put_u16(pid & 0x1fff | if i == 0 { 0x4000 } else { 0 });
+            out.put_u8(0x10 | (i as u8 & 0x0f));
+            out.put_slice(&chunk[4.min(chunk.len())..]);
+        }
+        out.freeze()
+    }
+
+    /// A track's initialisation segment for DASH (small and constant).
+    pub fn init_segment(&self, track: usize) -> Bytes {
+        let mut b = BytesMut::new();
+        b.put_u32(24);
+        b.put_slice(b"ftyp");
+        b.put_slice(b"iso6");
+        b.put_u32(0);
+        b.put_slice(b"iso6dash");
+        let mut rest = vec![0u8; 512];
+        blake3::Hasher::new()
+            .update(&self.key(track, u64::MAX, b"init"))
+            .finalize_xof()
+            .fill(&mut rest);
+        b.put_u32(8 + rest.len() as u32);
+        b.put_slice(b"free");
+        b.put_slice(&rest);
+        b.freeze()
+    }
+
+    /// The HLS master playlist (variants at `<track>/index.m3u8`).
+    pub fn hls_master(&self) -> String {
+        let mut s = String::from("#EXTM3U\n#EXT-X-VERSION:3\n");
+        for (i, r) in self.cfg.ladder.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},RESOLUTION={}x{},CODECS=\"avc1.64001f,mp4a.40.2\"\n{i}/index.m3u8",
+                r.bandwidth * 11 / 10,
+                r.bandwidth,
+                r.width,
+                r.height
+            );
+        }
+        s
+    }
+
+    /// The live media playlist of `track` at `now`: the newest `window` fragments.
+    pub fn hls_media(&self, track: usize, now: SystemTime) -> Option<String> {
+        self.cfg.ladder.get(track)?;
+        let edge = self.live_edge(now);
+        let first = (edge + 1).saturating_sub(self.cfg.window);
+        let target = self.frag_secs().ceil() as u64;
+        let mut s = format!(
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{first}\n"
+        );
+        for seq in first..=edge {
+            let _ = writeln!(s, "#EXTINF:{:.3},\n{seq}.ts", self.frag_secs());
+        }
+        Some(s)
+    }
+
+    /// The dynamic DASH MPD: one video adaptation set, `SegmentTemplate` with `$Number$`.
+    pub fn dash_mpd(&self, now: SystemTime) -> String {
+        let ast = rfc3339(self.epoch);
+        let published = rfc3339(now);
+        let ms = self.cfg.fragment.as_millis().max(1);
+        let depth = self.frag_secs() * self.cfg.window as f64;
+        let mut s = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" type=\"dynamic\" profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" availabilityStartTime=\"{ast}\" publishTime=\"{published}\" minimumUpdatePeriod=\"PT{:.3}S\" minBufferTime=\"PT{:.3}S\" timeShiftBufferDepth=\"PT{depth:.3}S\" suggestedPresentationDelay=\"PT{:.3}S\">\n  <Period id=\"0\" start=\"PT0S\">\n    <AdaptationSet mimeType=\"video/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\">\n      <SegmentTemplate timescale=\"1000\" duration=\"{ms}\" startNumber=\"0\" initialization=\"$RepresentationID$/init.mp4\" media=\"$RepresentationID$/$Number$.m4s\"/>\n",
+            self.frag_secs(),
+            self.frag_secs(),
+            self.frag_secs() * 3.0
+        );
+        for (i, r) in self.cfg.ladder.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "      <Representation id=\"{i}\" bandwidth=\"{}\" width=\"{}\" height=\"{}\" codecs=\"avc1.64001f\"/>",
+                r.bandwidth, r.width, r.height
+            );
+        }
+        s.push_str("    </AdaptationSet>\n  </Period>\n</MPD>\n");
+        s
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for a wall-clock time (proleptic Gregorian, UTC).
+fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil-from-days (H. Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = if month <= 2 { y + 1 } else { y };
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream() -> (LiveStream, SystemTime) {
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        (LiveStream::new(LiveConfig::default(), now), now)
+    }
+
+    #[test]
+    fn fragments_are_deterministic_ts_of_about_the_bitrate() {
+        let (s, _) = stream();
+        let a = s.fragment(1, 42);
+        assert_eq!(a, s.fragment(1, 42));
+        assert_ne!(a, s.fragment(1, 43));
+        assert_eq!(a.len() % TS_PACKET, 0);
+        assert!(a.chunks(TS_PACKET).all(|p| p[0] == 0x47));
+        let mean = 1_000_000.0 * 2.0 / 8.0;
+        assert!((a.len() as f64 - mean).abs() <= mean * 0.21, "{}", a.len());
+        assert_eq!(a.len(), s.fragment_len(1, 42));
+    }
+
+    #[test]
+    fn the_window_is_full_at_start_and_moves_in_real_time() {
+        let (s, now) = stream();
+        let edge = s.live_edge(now);
+        let media = s.hls_media(0, now).expect("track 0");
+        assert_eq!(media.matches("#EXTINF").count(), 6);
+        assert!(media.contains(&format!("{edge}.ts")));
+        assert!(!s.available(edge + 1, now));
+        assert!(s.available(edge + 1, now + Duration::from_secs(2)));
+        assert_eq!(s.live_edge(now + Duration::from_secs(20)), edge + 10);
+        assert!(s.hls_media(3, now).is_none());
+    }
+
+    #[test]
+    fn manifests_parse_with_hive_manifest_rules() {
+        let (s, now) = stream();
+        let m = hive_manifest::Manifests::default();
+        let base = "http://o/live/";
+        let master = m
+            .parse(
+                &format!("{base}master.m3u8"),
+                None,
+                s.hls_master().as_bytes(),
+            )
+            .expect("master parses");
+        assert_eq!(master.tracks.len(), 3);
+        assert_eq!(master.tracks[2].bandwidth, 2_200_000);
+        let media = m
+            .parse(
+                &format!("{base}1/index.m3u8"),
+                None,
+                s.hls_media(1, now).expect("1").as_bytes(),
+            )
+            .expect("media parses");
+        assert!(media.live);
+        let edge = s.live_edge(now);
+        let frags = &media.tracks[0].fragments;
+        assert_eq!(frags.len(), 6);
+        assert_eq!(
+            frags.last().map(|f| (f.id.sequence, f.url.as_str())),
+            Some((edge, format!("{base}1/{edge}.ts").as_str()))
+        );
+        let mpd = s.dash_mpd(now);
+        assert!(
+            mpd.contains("availabilityStartTime=\"2023-11-14T22:13:06.000Z\""),
+            "{mpd}"
+        );
+        let dash = m
+            .parse(&format!("{base}manifest.mpd"), None, mpd.as_bytes())
+            .expect("mpd parses");
+        assert_eq!(
+            (dash.format, dash.live, dash.tracks.len()),
+            ("dash", true, 3)
+        );
+    }
+
+    #[test]
+    fn rfc3339_matches_known_dates() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_millis(951_827_696_789)),
+            "2000-02-29T12:34:56.789Z"
+        );
+    }
+}

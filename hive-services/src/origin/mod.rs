@@ -1,0 +1,306 @@
+//! `hive origin`: a synthetic live origin serving HLS and DASH in real time, or the files of a
+//! folder (real media made by ffmpeg), with byte counters so a demo or a test can measure what
+//! the origin really served.
+//!
+//! | path | what |
+//! |---|---|
+//! | `/live/master.m3u8` | HLS master playlist, one variant per rendition |
+//! | `/live/<track>/index.m3u8` | HLS live media playlist (sliding window) |
+//! | `/live/<track>/<seq>.ts` | a fragment (404 before it is published or after retention) |
+//! | `/live/manifest.mpd` | dynamic DASH MPD (`SegmentTemplate`, `$Number$`) |
+//! | `/live/<track>/init.mp4`, `/live/<track>/<seq>.m4s` | DASH initialisation and media segments |
+//! | `/media/<path>` | files of the `--folder` (static, `Range` supported) |
+//! | `/metrics` | Prometheus counters |
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use std::sync::Arc;
+//! use hive_services::origin::{Origin, OriginConfig, serve};
+//! let origin = Arc::new(Origin::new(OriginConfig::default()));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! println!("http://{}/live/master.m3u8", listener.local_addr()?);
+//! serve(listener, origin, std::future::pending()).await
+//! # }
+//! ```
+
+mod folder;
+mod live;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+
+pub use live::{LiveConfig, LiveStream, Rendition};
+
+/// Settings of an origin.
+#[derive(Clone, Debug, Default)]
+pub struct OriginConfig {
+    /// The synthetic live stream.
+    pub live: LiveConfig,
+    /// A folder served under `/media/` (e.g. an HLS ladder made by ffmpeg).
+    pub folder: Option<PathBuf>,
+}
+
+/// What the origin served so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OriginStats {
+    /// Requests answered (any status).
+    pub requests: u64,
+    /// Body bytes of fragments and segments served.
+    pub fragment_bytes: u64,
+    /// Body bytes of playlists and manifests served.
+    pub manifest_bytes: u64,
+    /// Fragments served.
+    pub fragments: u64,
+    /// Requests answered 404.
+    pub not_found: u64,
+}
+
+/// The origin server's state.
+#[derive(Debug)]
+pub struct Origin {
+    live: LiveStream,
+    folder: Option<PathBuf>,
+    requests: AtomicU64,
+    fragment_bytes: AtomicU64,
+    manifest_bytes: AtomicU64,
+    fragments: AtomicU64,
+    not_found: AtomicU64,
+}
+
+impl Origin {
+    /// An origin whose live stream starts now.
+    pub fn new(cfg: OriginConfig) -> Self {
+        Origin {
+            live: LiveStream::new(cfg.live, SystemTime::now()),
+            folder: cfg.folder,
+            requests: AtomicU64::new(0),
+            fragment_bytes: AtomicU64::new(0),
+            manifest_bytes: AtomicU64::new(0),
+            fragments: AtomicU64::new(0),
+            not_found: AtomicU64::new(0),
+        }
+    }
+
+    /// The live stream (its clock, its fragments' bytes).
+    pub fn live(&self) -> &LiveStream {
+        &self.live
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> OriginStats {
+        OriginStats {
+            requests: self.requests.load(Ordering::Relaxed),
+            fragment_bytes: self.fragment_bytes.load(Ordering::Relaxed),
+            manifest_bytes: self.manifest_bytes.load(Ordering::Relaxed),
+            fragments: self.fragments.load(Ordering::Relaxed),
+            not_found: self.not_found.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The HTTP routes.
+    pub fn router(self: Arc<Self>) -> Router {
+        Router::new().fallback(handle).with_state(self)
+    }
+
+    fn metrics(&self) -> String {
+        let s = self.stats();
+        format!(
+            "# HELP hive_origin_requests_total Requests answered.\n# TYPE hive_origin_requests_total counter\nhive_origin_requests_total {}\n\
+# HELP hive_origin_bytes_total Body bytes served, by kind.\n# TYPE hive_origin_bytes_total counter\nhive_origin_bytes_total{{kind=\"fragment\"}} {}\nhive_origin_bytes_total{{kind=\"manifest\"}} {}\n\
+# HELP hive_origin_fragments_total Fragments served.\n# TYPE hive_origin_fragments_total counter\nhive_origin_fragments_total {}\n\
+# HELP hive_origin_not_found_total Requests answered 404.\n# TYPE hive_origin_not_found_total counter\nhive_origin_not_found_total {}\n",
+            s.requests, s.fragment_bytes, s.manifest_bytes, s.fragments, s.not_found
+        )
+    }
+
+    fn answer(&self, method: &Method, path: &str, headers: &HeaderMap) -> Reply {
+        if path == "/metrics" {
+            return Reply::text(self.metrics(), "text/plain; version=0.0.4");
+        }
+        if path == "/healthz" {
+            return Reply::text("ok\n".into(), "text/plain");
+        }
+        if let Some(rest) = path.strip_prefix("/media/") {
+            return match &self.folder {
+                Some(dir) => folder::serve(dir, rest, method, headers),
+                None => Reply::not_found(),
+            };
+        }
+        let Some(rest) = path.strip_prefix("/live/") else {
+            return Reply::not_found();
+        };
+        let now = SystemTime::now();
+        match rest {
+            "master.m3u8" => {
+                return Reply::manifest(self.live.hls_master(), "application/vnd.apple.mpegurl");
+            }
+            "manifest.mpd" => {
+                return Reply::manifest(self.live.dash_mpd(now), "application/dash+xml");
+            }
+            _ => {}
+        }
+        let Some((track, file)) = rest.split_once('/') else {
+            return Reply::not_found();
+        };
+        let Ok(track) = track.parse::<usize>() else {
+            return Reply::not_found();
+        };
+        if track >= self.live.config().ladder.len() {
+            return Reply::not_found();
+        }
+        if file == "index.m3u8" {
+            return match self.live.hls_media(track, now) {
+                Some(p) => Reply::manifest(p, "application/vnd.apple.mpegurl"),
+                None => Reply::not_found(),
+            };
+        }
+        if file == "init.mp4" {
+            return Reply::fragment(self.live.init_segment(track), "video/mp4");
+        }
+        let (seq, kind) = match file.rsplit_once('.') {
+            Some((n, "ts")) => (n, "video/mp2t"),
+            Some((n, "m4s")) => (n, "video/iso.segment"),
+            _ => return Reply::not_found(),
+        };
+        match seq.parse::<u64>() {
+            Ok(seq) if self.live.available(seq, now) => {
+                Reply::fragment(self.live.fragment(track, seq), kind)
+            }
+            _ => Reply::not_found(),
+        }
+    }
+
+    fn count(&self, reply: &Reply) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let n = reply.body.len() as u64;
+        match reply.kind {
+            Kind::Fragment => {
+                self.fragments.fetch_add(1, Ordering::Relaxed);
+                self.fragment_bytes.fetch_add(n, Ordering::Relaxed);
+            }
+            Kind::Manifest => {
+                self.manifest_bytes.fetch_add(n, Ordering::Relaxed);
+            }
+            Kind::Other if reply.status == StatusCode::NOT_FOUND => {
+                self.not_found.fetch_add(1, Ordering::Relaxed);
+            }
+            Kind::Other => {}
+        }
+    }
+}
+
+/// What a reply counts as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Fragment,
+    Manifest,
+    Other,
+}
+
+/// A reply before it becomes an HTTP response.
+#[derive(Debug)]
+struct Reply {
+    status: StatusCode,
+    kind: Kind,
+    content_type: &'static str,
+    body: Bytes,
+    headers: Vec<(header::HeaderName, HeaderValue)>,
+}
+
+impl Reply {
+    fn new(status: StatusCode, kind: Kind, content_type: &'static str, body: Bytes) -> Self {
+        Reply {
+            status,
+            kind,
+            content_type,
+            body,
+            headers: Vec::new(),
+        }
+    }
+
+    fn text(body: String, content_type: &'static str) -> Self {
+        Reply::new(StatusCode::OK, Kind::Other, content_type, body.into())
+    }
+
+    fn manifest(body: String, content_type: &'static str) -> Self {
+        let mut r = Reply::new(StatusCode::OK, Kind::Manifest, content_type, body.into());
+        r.headers
+            .push((header::CACHE_CONTROL, HeaderValue::from_static("no-cache")));
+        r
+    }
+
+    fn fragment(body: Bytes, content_type: &'static str) -> Self {
+        let mut r = Reply::new(StatusCode::OK, Kind::Fragment, content_type, body);
+        r.headers.push((
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=60"),
+        ));
+        r
+    }
+
+    fn not_found() -> Self {
+        Reply::new(
+            StatusCode::NOT_FOUND,
+            Kind::Other,
+            "text/plain",
+            Bytes::from_static(b"not found\n"),
+        )
+    }
+
+    fn into_response(self, head: bool) -> Response {
+        let mut resp = Response::new(if head {
+            Body::empty()
+        } else {
+            Body::from(self.body.clone())
+        });
+        *resp.status_mut() = self.status;
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(self.content_type),
+        );
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(self.body.len()));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        for (k, v) in self.headers {
+            h.insert(k, v);
+        }
+        resp
+    }
+}
+
+async fn handle(State(origin): State<Arc<Origin>>, req: Request) -> Response {
+    let method = req.method().clone();
+    if method != Method::GET && method != Method::HEAD {
+        return (StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD\n").into_response();
+    }
+    let reply = origin.answer(&method, req.uri().path(), req.headers());
+    let head = method == Method::HEAD;
+    if !head {
+        origin.count(&reply);
+    }
+    reply.into_response(head)
+}
+
+/// Serves `origin` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    origin: Arc<Origin>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, origin.router())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
