@@ -163,11 +163,11 @@ impl Endpoint {
             Packet::Short {
                 dst_cid,
                 pn,
+                header,
                 sealed,
-                ..
             } => {
                 if let Some(c) = self.conns.get_mut(&dst_cid) {
-                    c.handle_short(now, pn, sealed);
+                    c.handle_short(now, pn, header, sealed);
                     self.touched.insert(dst_cid);
                 }
             }

@@ -164,15 +164,15 @@ impl Connection {
         }
         let pn = self.next_pn;
         self.next_pn += 1;
-        out.extend_from_slice(&wire::short_header(self.remote_cid, pn));
-        out.resize(wire::SHORT_HEADER_LEN + p.len() + wire::TAG_LEN, 0);
-        let written = crypto.write_message(pn, &p, &mut out[wire::SHORT_HEADER_LEN..]);
+        let header = wire::short_header(self.remote_cid, pn);
+        out.extend_from_slice(&header);
+        out.extend_from_slice(&p);
         self.plain = p;
-        let Ok(n) = written else {
+        let Some(tag) = crypto.seal(pn, &header, &mut out[wire::SHORT_HEADER_LEN..]) else {
             out.clear();
             return false;
         };
-        out.truncate(wire::SHORT_HEADER_LEN + n);
+        out.extend_from_slice(tag.as_ref());
         self.counters.packets_sent += 1;
         if eliciting && live {
             let size = out.len() as u64;
@@ -195,7 +195,7 @@ impl Connection {
     }
 
     /// A protected packet for this connection.
-    pub(crate) fn handle_short(&mut self, now: Instant, pn: u64, sealed: &[u8]) {
+    pub(crate) fn handle_short(&mut self, now: Instant, pn: u64, header: &[u8], sealed: &[u8]) {
         let Some(crypto) = &self.crypto else {
             self.counters.dropped += 1;
             return;
@@ -206,8 +206,8 @@ impl Connection {
         }
         let mut plain = std::mem::take(&mut self.plain);
         plain.clear();
-        plain.resize(sealed.len(), 0);
-        let Ok(n) = crypto.read_message(pn, sealed, &mut plain) else {
+        plain.extend_from_slice(sealed);
+        let Some(n) = crypto.open(pn, header, &mut plain) else {
             self.counters.dropped += 1;
             self.plain = plain;
             return;
