@@ -259,8 +259,20 @@ impl Endpoint {
 
     /// The next datagram to send, if any: stateless replies first, then connections in turn.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        let mut contents = Vec::new();
+        let destination = self.poll_transmit_into(now, &mut contents)?;
+        Some(Transmit {
+            destination,
+            contents,
+        })
+    }
+
+    /// As [`Endpoint::poll_transmit`], but appends the datagram to `out` instead of allocating
+    /// one: returns its destination; its bytes are what `out` grew by.
+    pub fn poll_transmit_into(&mut self, now: Instant, out: &mut Vec<u8>) -> Option<SocketAddr> {
         if let Some(t) = self.out.pop_front() {
-            return Some(t);
+            out.extend_from_slice(&t.contents);
+            return Some(t.destination);
         }
         for _ in 0..self.order.len() {
             let cid = self.order.pop_front()?;
@@ -269,16 +281,16 @@ impl Endpoint {
                 continue;
             };
             let mut buf = std::mem::take(&mut self.buf);
-            if c.poll_transmit(now, &mut buf) {
+            let sent = c.poll_transmit(now, &mut buf);
+            if sent {
                 self.touched.insert(cid);
-                let t = Transmit {
-                    destination: c.remote_addr,
-                    contents: buf.clone(),
-                };
-                self.buf = buf;
-                return Some(t);
+                out.extend_from_slice(&buf);
             }
+            let to = c.remote_addr;
             self.buf = buf;
+            if sent {
+                return Some(to);
+            }
         }
         None
     }
