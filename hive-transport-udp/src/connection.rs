@@ -144,6 +144,9 @@ pub struct Connection {
     pub(crate) abandoned: bool,
     pub(crate) counters: Counters,
     pub(crate) plain: Vec<u8>,
+    /// More received datagrams are about to be handled: hold back an ACK that would go out
+    /// alone (not an immediate one), so a train of datagrams is acknowledged once.
+    pub(crate) defer_ack: bool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -225,6 +228,7 @@ impl Connection {
             abandoned: false,
             counters: Counters::default(),
             plain: Vec::with_capacity(config.datagram()),
+            defer_ack: false,
         }
     }
 

@@ -319,9 +319,9 @@ struct TxQueue {
 
 impl TxQueue {
     /// Takes the endpoint's next datagram; `false` when it has none.
-    fn pull(&mut self, ep: &mut Endpoint, now: Instant, max_segments: usize) -> bool {
+    fn pull(&mut self, ep: &mut Endpoint, now: Instant, max_segments: usize, more: bool) -> bool {
         let start = self.buf.len();
-        let Some(to) = ep.poll_transmit_into(now, &mut self.buf) else {
+        let Some(to) = ep.poll_transmit_into(now, &mut self.buf, more) else {
             return false;
         };
         let n = self.buf.len() - start;
@@ -351,9 +351,11 @@ impl TxQueue {
         true
     }
 
-    fn drain_from(&mut self, ep: &mut Endpoint, max_segments: usize) {
+    /// Takes the endpoint's datagrams until it has none or the queue is full; `more`: more
+    /// received datagrams of the same batch follow (see [`Endpoint::poll_transmit_into`]).
+    fn drain_from(&mut self, ep: &mut Endpoint, max_segments: usize, more: bool) {
         let t = now();
-        while self.datagrams < MAX_QUEUED && self.pull(ep, t, max_segments) {}
+        while self.datagrams < MAX_QUEUED && self.pull(ep, t, max_segments, more) {}
     }
 
     fn is_full(&self) -> bool {
@@ -495,10 +497,13 @@ async fn drive(
                     // see a sender that looks idle.
                     for _ in 0..4 {
                         let n = rx.try_recv(&socket, &state);
+                        // A GRO train (datagrams of one sender, coalesced by the kernel) is
+                        // acknowledged once, after its last datagram.
                         for i in 0..n {
-                            for (from, d) in rx.datagrams(i) {
+                            let mut train = rx.datagrams(i).peekable();
+                            while let Some((from, d)) = train.next() {
                                 ep.handle_datagram(now(), from, d);
-                                tx.drain_from(&mut ep, segments);
+                                tx.drain_from(&mut ep, segments, train.peek().is_some());
                             }
                         }
                         if n < rx.bufs.len() || tx.is_full() {
@@ -519,7 +524,7 @@ async fn drive(
                 let mut ep = shared.ep.lock();
                 let t = now();
                 ep.handle_timeout(t);
-                tx.drain_from(&mut ep, segments);
+                tx.drain_from(&mut ep, segments, false);
                 let mut new_conns = Vec::new();
                 while let Some(Event::Accepted(cid)) = ep.poll_event() {
                     if let Some(c) = ep.connection(cid)

@@ -260,7 +260,7 @@ impl Endpoint {
     /// The next datagram to send, if any: stateless replies first, then connections in turn.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
         let mut contents = Vec::new();
-        let destination = self.poll_transmit_into(now, &mut contents)?;
+        let destination = self.poll_transmit_into(now, &mut contents, false)?;
         Some(Transmit {
             destination,
             contents,
@@ -269,7 +269,17 @@ impl Endpoint {
 
     /// As [`Endpoint::poll_transmit`], but appends the datagram to `out` instead of allocating
     /// one: returns its destination; its bytes are what `out` grew by.
-    pub fn poll_transmit_into(&mut self, now: Instant, out: &mut Vec<u8>) -> Option<SocketAddr> {
+    ///
+    /// `more_input`: the caller is about to hand in more received datagrams (the rest of a
+    /// batch); an acknowledgement that would go out alone and is not urgent waits for them, so
+    /// a batch is acknowledged once instead of every second datagram. Call with `false` after
+    /// the batch.
+    pub fn poll_transmit_into(
+        &mut self,
+        now: Instant,
+        out: &mut Vec<u8>,
+        more_input: bool,
+    ) -> Option<SocketAddr> {
         if let Some(t) = self.out.pop_front() {
             out.extend_from_slice(&t.contents);
             return Some(t.destination);
@@ -281,7 +291,9 @@ impl Endpoint {
                 continue;
             };
             let mut buf = std::mem::take(&mut self.buf);
+            c.defer_ack = more_input;
             let sent = c.poll_transmit(now, &mut buf);
+            c.defer_ack = false;
             if sent {
                 self.touched.insert(cid);
                 out.extend_from_slice(&buf);

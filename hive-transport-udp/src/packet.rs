@@ -79,7 +79,11 @@ impl Connection {
         p.extend_from_slice(&now.as_micros().to_be_bytes());
         let mut frames = Vec::new();
         let mut eliciting = false;
-        if self.ack_due(now) {
+        let alone = self.close_pending.is_none()
+            && !self.ping_pending
+            && !self.max_data_pending.iter().any(|&m| m)
+            && !self.tx.iter().any(|s| s.has_sendable());
+        if self.ack_due(now) && !(self.defer_ack && alone && !self.ack_immediate) {
             let ranges: Vec<Range<u64>> = self
                 .received
                 .iter()
