@@ -25,7 +25,9 @@ pub struct Config {
     pub close_timeout: Duration,
     /// RTT assumed before the first sample. Default 100 ms.
     pub initial_rtt: Duration,
-    /// Datagram size (UDP payload). Default 1200.
+    /// Datagram size (UDP payload). Default 1200. Datagrams leave with the don't-fragment bit
+    /// set (the driver's socket layer, quinn-udp, forbids IP fragmentation): a size above the
+    /// path MTU is dropped at the sender, not fragmented.
     pub datagram_size: usize,
     /// Demand a retry cookie of every new client (2 RTT handshakes). Default false.
     pub require_retry: bool,

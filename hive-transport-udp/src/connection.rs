@@ -13,10 +13,11 @@ use hive_core::cc::CongestionController;
 use hive_core::ids::PeerId;
 use hive_core::time::{Duration, Instant};
 use hive_core::transport::{Class, ConnectionStats};
-use snow::{HandshakeState, StatelessTransportState};
+use snow::HandshakeState;
 
 use crate::config::Config;
 use crate::handshake::{self, Params};
+use crate::protection::PacketKeys;
 use crate::ranges::RangeSet;
 use crate::recovery::{Pacer, Rtt, SentMap};
 use crate::stream::{RecvStream, SendStream};
@@ -102,7 +103,7 @@ pub struct Connection {
     pub(crate) hs_deadline: Instant,
     pub(crate) expected: Option<PeerId>,
     pub(crate) remote_id: Option<PeerId>,
-    pub(crate) crypto: Option<StatelessTransportState>,
+    pub(crate) crypto: Option<PacketKeys>,
     pub(crate) finish: Option<Vec<u8>>,
     pub(crate) finish_at: Instant,
     pub(crate) max_message: usize,
@@ -143,6 +144,9 @@ pub struct Connection {
     pub(crate) abandoned: bool,
     pub(crate) counters: Counters,
     pub(crate) plain: Vec<u8>,
+    /// More received datagrams are about to be handled: hold back an ACK that would go out
+    /// alone (not an immediate one), so a train of datagrams is acknowledged once.
+    pub(crate) defer_ack: bool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -224,6 +228,7 @@ impl Connection {
             abandoned: false,
             counters: Counters::default(),
             plain: Vec::with_capacity(config.datagram()),
+            defer_ack: false,
         }
     }
 
@@ -348,14 +353,14 @@ impl Connection {
         let mut out = [0u8; 256];
         let written = hs.write_message(&ours.encode(), &mut out);
         let phase = std::mem::replace(&mut self.phase, Phase::Open);
-        let (Ok(n), Phase::ClientHello { hs, .. }) = (written, phase) else {
+        let (Ok(n), Phase::ClientHello { mut hs, .. }) = (written, phase) else {
             self.end(now, Ended::Handshake("cannot write FINISH".into()));
             return;
         };
-        match hs.into_stateless_transport_mode() {
-            Ok(t) => self.crypto = Some(t),
-            Err(e) => {
-                self.end(now, Ended::Handshake(format!("split: {e}")));
+        match PacketKeys::from_handshake(&mut hs, true) {
+            Some(k) => self.crypto = Some(k),
+            None => {
+                self.end(now, Ended::Handshake("split: no packet keys".into()));
                 return;
             }
         }
@@ -384,13 +389,14 @@ impl Connection {
             self.end(now, Ended::Handshake("bad FINISH payload".into()));
             return false;
         };
-        let Phase::ServerWait { hs, .. } = std::mem::replace(&mut self.phase, Phase::Open) else {
+        let Phase::ServerWait { mut hs, .. } = std::mem::replace(&mut self.phase, Phase::Open)
+        else {
             return false;
         };
-        match hs.into_stateless_transport_mode() {
-            Ok(t) => self.crypto = Some(t),
-            Err(e) => {
-                self.end(now, Ended::Handshake(format!("split: {e}")));
+        match PacketKeys::from_handshake(&mut hs, false) {
+            Some(k) => self.crypto = Some(k),
+            None => {
+                self.end(now, Ended::Handshake("split: no packet keys".into()));
                 return false;
             }
         }

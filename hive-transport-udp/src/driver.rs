@@ -292,13 +292,186 @@ impl Drop for UdpTransport {
     }
 }
 
+/// Largest UDP payload of one GSO send (the kernel refuses more than 64 KiB per call).
+const MAX_GSO_BYTES: usize = 65_000;
+/// Datagrams queued before the driver stops polling the endpoint and sends.
+const MAX_QUEUED: usize = 1024;
+/// Receive buffer per `recvmmsg` slot: a whole GRO-coalesced train (at most 64 KiB).
+const RECV_BUF: usize = 1 << 16;
+
+/// One send call's worth: consecutive datagrams to one address, all `segment` bytes long but
+/// the last, which may be shorter (the rule of UDP GSO).
+struct Run {
+    to: SocketAddr,
+    start: usize,
+    end: usize,
+    segment: usize,
+    closed: bool,
+}
+
+/// Datagrams waiting to be sent, back to back in one buffer, grouped into [`Run`]s.
+#[derive(Default)]
+struct TxQueue {
+    buf: Vec<u8>,
+    runs: Vec<Run>,
+    datagrams: usize,
+}
+
+impl TxQueue {
+    /// Takes the endpoint's next datagram; `false` when it has none.
+    fn pull(&mut self, ep: &mut Endpoint, now: Instant, max_segments: usize, more: bool) -> bool {
+        let start = self.buf.len();
+        let Some(to) = ep.poll_transmit_into(now, &mut self.buf, more) else {
+            return false;
+        };
+        let n = self.buf.len() - start;
+        if n == 0 {
+            return true;
+        }
+        self.datagrams += 1;
+        if let Some(r) = self.runs.last_mut()
+            && !r.closed
+            && r.to == to
+            && r.end == start
+            && n <= r.segment
+            && (r.end - r.start) / r.segment < max_segments
+            && r.end - r.start + n <= MAX_GSO_BYTES
+        {
+            r.end += n;
+            r.closed = n < r.segment;
+        } else {
+            self.runs.push(Run {
+                to,
+                start,
+                end: start + n,
+                segment: n,
+                closed: max_segments <= 1,
+            });
+        }
+        true
+    }
+
+    /// Takes the endpoint's datagrams until it has none or the queue is full; `more`: more
+    /// received datagrams of the same batch follow (see [`Endpoint::poll_transmit_into`]).
+    fn drain_from(&mut self, ep: &mut Endpoint, max_segments: usize, more: bool) {
+        let t = now();
+        while self.datagrams < MAX_QUEUED && self.pull(ep, t, max_segments, more) {}
+    }
+
+    fn is_full(&self) -> bool {
+        self.datagrams >= MAX_QUEUED
+    }
+
+    /// Sends everything queued: one `sendmsg` per run (UDP GSO when it holds several datagrams).
+    async fn flush(&mut self, socket: &UdpSocket, state: &quinn_udp::UdpSocketState) {
+        for r in &self.runs {
+            let contents = &self.buf[r.start..r.end];
+            let t = quinn_udp::Transmit {
+                destination: r.to,
+                ecn: None,
+                contents,
+                segment_size: (contents.len() > r.segment).then_some(r.segment),
+                src_ip: None,
+            };
+            if let Err(e) = send(socket, state, &t).await {
+                tracing::debug!(to = %r.to, error = %e, segments = contents.len().div_ceil(r.segment), "send failed");
+                if t.segment_size.is_some() {
+                    // GSO refused (quinn-udp then stops offering it): one datagram at a time.
+                    for d in contents.chunks(r.segment) {
+                        let one = quinn_udp::Transmit {
+                            contents: d,
+                            segment_size: None,
+                            ..t.clone()
+                        };
+                        if let Err(e) = send(socket, state, &one).await {
+                            tracing::debug!(to = %r.to, error = %e, "send failed");
+                        }
+                    }
+                }
+            }
+        }
+        self.runs.clear();
+        self.buf.clear();
+        self.datagrams = 0;
+    }
+}
+
+async fn send(
+    socket: &UdpSocket,
+    state: &quinn_udp::UdpSocketState,
+    t: &quinn_udp::Transmit<'_>,
+) -> std::io::Result<()> {
+    socket
+        .async_io(tokio::io::Interest::WRITABLE, || {
+            state.try_send(quinn_udp::UdpSockRef::from(socket), t)
+        })
+        .await
+}
+
+/// Buffers for `recvmmsg`, each holding one datagram or one GRO train of equal-sized datagrams.
+struct RxBuffers {
+    bufs: Vec<Vec<u8>>,
+    meta: Vec<quinn_udp::RecvMeta>,
+}
+
+impl RxBuffers {
+    fn new() -> Self {
+        let n = quinn_udp::BATCH_SIZE.max(1);
+        RxBuffers {
+            bufs: (0..n).map(|_| vec![0u8; RECV_BUF]).collect(),
+            meta: vec![quinn_udp::RecvMeta::default(); n],
+        }
+    }
+
+    /// Reads what is queued on the socket without waiting; the number of slots filled, 0 when
+    /// nothing was there.
+    fn try_recv(&mut self, socket: &UdpSocket, state: &quinn_udp::UdpSocketState) -> usize {
+        let mut slices: Vec<std::io::IoSliceMut<'_>> = self
+            .bufs
+            .iter_mut()
+            .map(|b| std::io::IoSliceMut::new(b))
+            .collect();
+        let meta = &mut self.meta;
+        match socket.try_io(tokio::io::Interest::READABLE, || {
+            state.recv(quinn_udp::UdpSockRef::from(socket), &mut slices, meta)
+        }) {
+            Ok(n) => n,
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::WouldBlock {
+                    tracing::debug!(error = %e, "recv failed");
+                }
+                0
+            }
+        }
+    }
+
+    /// The datagrams of slot `i`: (source, bytes) for each, GRO trains split at their stride.
+    fn datagrams(&self, i: usize) -> impl Iterator<Item = (SocketAddr, &[u8])> {
+        let m = &self.meta[i];
+        let data = self.bufs[i].get(..m.len).unwrap_or_default();
+        let stride = if m.stride == 0 { data.len() } else { m.stride };
+        data.chunks(stride.max(1)).map(move |d| (m.addr, d))
+    }
+}
+
 async fn drive(
     shared: Arc<Shared>,
     socket: UdpSocket,
     accepted: mpsc::UnboundedSender<Arc<UdpConnection>>,
 ) {
-    let mut buf = vec![0u8; 65_536];
-    let mut batch: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
+    let state = match quinn_udp::UdpSocketState::new(quinn_udp::UdpSockRef::from(&socket)) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "UDP socket setup failed; the transport halts");
+            shared.halted.store(true, Ordering::SeqCst);
+            for n in shared.signals.lock().values() {
+                n.notify_waiters();
+            }
+            return;
+        }
+    };
+    let mut rx = RxBuffers::new();
+    let mut tx = TxQueue::default();
     loop {
         if shared.halted.load(Ordering::SeqCst) {
             break;
@@ -311,26 +484,31 @@ async fn drive(
             }
         };
         tokio::select! {
-            r = socket.recv_from(&mut buf) => {
+            r = socket.readable() => {
                 if shared.halted.load(Ordering::SeqCst) {
                     break;
                 }
-                let mut ep = shared.ep.lock();
-                if let Ok((n, from)) = r {
-                    ep.handle_datagram(now(), from, &buf[..n]);
-                    drain_into(&mut ep, &mut batch);
-                }
-                // Take what else is already queued, up to a bound, answering each datagram
-                // before reading the next: an ack frees window that must be used before the
-                // next ack is counted, or controllers that cap the window at what is in flight
-                // see a sender that looks idle.
-                for _ in 0..64 {
-                    match socket.try_recv_from(&mut buf) {
-                        Ok((n, from)) => {
-                            ep.handle_datagram(now(), from, &buf[..n]);
-                            drain_into(&mut ep, &mut batch);
+                if r.is_ok() {
+                    let segments = state.max_gso_segments();
+                    let mut ep = shared.ep.lock();
+                    // Take what is queued, up to a bound, answering each datagram before
+                    // handling the next: an ack frees window that must be used before the next
+                    // ack is counted, or controllers that cap the window at what is in flight
+                    // see a sender that looks idle.
+                    for _ in 0..4 {
+                        let n = rx.try_recv(&socket, &state);
+                        // A GRO train (datagrams of one sender, coalesced by the kernel) is
+                        // acknowledged once, after its last datagram.
+                        for i in 0..n {
+                            let mut train = rx.datagrams(i).peekable();
+                            while let Some((from, d)) = train.next() {
+                                ep.handle_datagram(now(), from, d);
+                                tx.drain_from(&mut ep, segments, train.peek().is_some());
+                            }
                         }
-                        Err(_) => break,
+                        if n < rx.bufs.len() || tx.is_full() {
+                            break;
+                        }
                     }
                 }
             }
@@ -341,11 +519,12 @@ async fn drive(
             break;
         }
         loop {
+            let segments = state.max_gso_segments();
             let (touched, new_conns) = {
                 let mut ep = shared.ep.lock();
                 let t = now();
                 ep.handle_timeout(t);
-                drain_into(&mut ep, &mut batch);
+                tx.drain_from(&mut ep, segments, false);
                 let mut new_conns = Vec::new();
                 while let Some(Event::Accepted(cid)) = ep.poll_event() {
                     if let Some(c) = ep.connection(cid)
@@ -371,12 +550,8 @@ async fn drive(
             for cid in touched {
                 shared.signal(cid).notify_waiters();
             }
-            let full = batch.len() >= 1024;
-            for (to, d) in batch.drain(..) {
-                if let Err(e) = socket.send_to(&d, to).await {
-                    tracing::debug!(%to, error = %e, "send_to failed");
-                }
-            }
+            let full = tx.is_full();
+            tx.flush(&socket, &state).await;
             if !full {
                 break;
             }
@@ -385,16 +560,6 @@ async fn drive(
     // Wake every waiter so they see the end.
     for n in shared.signals.lock().values() {
         n.notify_waiters();
-    }
-}
-
-fn drain_into(ep: &mut Endpoint, batch: &mut Vec<(SocketAddr, Vec<u8>)>) {
-    let t = now();
-    while batch.len() < 1024 {
-        match ep.poll_transmit(t) {
-            Some(tr) => batch.push((tr.destination, tr.contents)),
-            None => break,
-        }
     }
 }
 

@@ -163,11 +163,11 @@ impl Endpoint {
             Packet::Short {
                 dst_cid,
                 pn,
+                header,
                 sealed,
-                ..
             } => {
                 if let Some(c) = self.conns.get_mut(&dst_cid) {
-                    c.handle_short(now, pn, sealed);
+                    c.handle_short(now, pn, header, sealed);
                     self.touched.insert(dst_cid);
                 }
             }
@@ -259,8 +259,30 @@ impl Endpoint {
 
     /// The next datagram to send, if any: stateless replies first, then connections in turn.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        let mut contents = Vec::new();
+        let destination = self.poll_transmit_into(now, &mut contents, false)?;
+        Some(Transmit {
+            destination,
+            contents,
+        })
+    }
+
+    /// As [`Endpoint::poll_transmit`], but appends the datagram to `out` instead of allocating
+    /// one: returns its destination; its bytes are what `out` grew by.
+    ///
+    /// `more_input`: the caller is about to hand in more received datagrams (the rest of a
+    /// batch); an acknowledgement that would go out alone and is not urgent waits for them, so
+    /// a batch is acknowledged once instead of every second datagram. Call with `false` after
+    /// the batch.
+    pub fn poll_transmit_into(
+        &mut self,
+        now: Instant,
+        out: &mut Vec<u8>,
+        more_input: bool,
+    ) -> Option<SocketAddr> {
         if let Some(t) = self.out.pop_front() {
-            return Some(t);
+            out.extend_from_slice(&t.contents);
+            return Some(t.destination);
         }
         for _ in 0..self.order.len() {
             let cid = self.order.pop_front()?;
@@ -269,16 +291,18 @@ impl Endpoint {
                 continue;
             };
             let mut buf = std::mem::take(&mut self.buf);
-            if c.poll_transmit(now, &mut buf) {
+            c.defer_ack = more_input;
+            let sent = c.poll_transmit(now, &mut buf);
+            c.defer_ack = false;
+            if sent {
                 self.touched.insert(cid);
-                let t = Transmit {
-                    destination: c.remote_addr,
-                    contents: buf.clone(),
-                };
-                self.buf = buf;
-                return Some(t);
+                out.extend_from_slice(&buf);
             }
+            let to = c.remote_addr;
             self.buf = buf;
+            if sent {
+                return Some(to);
+            }
         }
         None
     }

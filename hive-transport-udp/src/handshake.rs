@@ -12,6 +12,9 @@
 //! FINISH   -> s, se + params         (dialler may send data right after: 1 RTT)
 //! ```
 //! With a cookie demanded: INITIAL -> RETRY(cookie) -> INITIAL(cookie) -> ...: 2 RTT.
+//!
+//! The handshake's `Split()` keys then protect SHORT packets through HKDF and AES-256-GCM (see
+//! `protection.rs`); snow's own transport state is not used.
 
 use std::net::SocketAddr;
 

@@ -7,7 +7,8 @@
 //! - **Handshake**: Noise `XX` (X25519, ChaCha20-Poly1305, BLAKE2s, via `snow`), bound to the
 //!   [`PeerId`](hive_core::PeerId)s; forward secret; 1 RTT for the dialler, 2 with a stateless
 //!   retry cookie; version negotiation. See [`handshake`].
-//! - **Packets**: AEAD with the packet number as explicit nonce, a replay window, SACK ranges
+//! - **Packets**: AES-256-GCM keyed from the Noise split (HKDF-SHA256, see `protection.rs`),
+//!   the packet number in the nonce and the header authenticated, a replay window, SACK ranges
 //!   with ack delay and one-way delay, RFC 9002 loss detection and probe timeouts, pacing.
 //!   See [`wire`].
 //! - **Messages**: two length-prefixed streams (control before data), receiver-window flow
@@ -72,6 +73,7 @@ pub mod emulator;
 mod endpoint;
 pub mod handshake;
 mod packet;
+mod protection;
 mod ranges;
 mod recovery;
 mod stream;

@@ -79,7 +79,11 @@ impl Connection {
         p.extend_from_slice(&now.as_micros().to_be_bytes());
         let mut frames = Vec::new();
         let mut eliciting = false;
-        if self.ack_due(now) {
+        let alone = self.close_pending.is_none()
+            && !self.ping_pending
+            && !self.max_data_pending.iter().any(|&m| m)
+            && !self.tx.iter().any(|s| s.has_sendable());
+        if self.ack_due(now) && !(self.defer_ack && alone && !self.ack_immediate) {
             let ranges: Vec<Range<u64>> = self
                 .received
                 .iter()
@@ -126,9 +130,14 @@ impl Connection {
         if live && has_data {
             let cwnd_ok =
                 self.bytes_in_flight + dgram as u64 <= self.cc.window() || self.probes > 0;
-            // RFC 9002 §7.7 paces at N x cwnd / srtt with N > 1; as Linux does, N = 2 in slow
-            // start (the window doubles every round trip) and 1.25 after.
-            let gain = if self.cc.in_slow_start() { 2.0 } else { 1.25 };
+            // RFC 9002 §7.7 paces at N x cwnd / srtt with N > 1. N = 2, as Linux in slow start
+            // (the window doubles every round trip), and also after: when the window halves,
+            // the ACK clock still runs at the old rate for a round trip while the queue drains;
+            // slower pacing (N = 1.25 was measured) falls behind it, the flight shrinks below
+            // the window, and controllers that cap the window at the flight size plus a segment
+            // (LEDBAT, DTL) then cut it a second time. Pacing only spreads packets: the window
+            // still bounds what is in flight.
+            let gain = 2.0;
             let rate = self.cc.pacing_rate().map(|r| r as f64).or_else(|| {
                 self.rtt
                     .smoothed
@@ -164,15 +173,15 @@ impl Connection {
         }
         let pn = self.next_pn;
         self.next_pn += 1;
-        out.extend_from_slice(&wire::short_header(self.remote_cid, pn));
-        out.resize(wire::SHORT_HEADER_LEN + p.len() + wire::TAG_LEN, 0);
-        let written = crypto.write_message(pn, &p, &mut out[wire::SHORT_HEADER_LEN..]);
+        let header = wire::short_header(self.remote_cid, pn);
+        out.extend_from_slice(&header);
+        out.extend_from_slice(&p);
         self.plain = p;
-        let Ok(n) = written else {
+        let Some(tag) = crypto.seal(pn, &header, &mut out[wire::SHORT_HEADER_LEN..]) else {
             out.clear();
             return false;
         };
-        out.truncate(wire::SHORT_HEADER_LEN + n);
+        out.extend_from_slice(tag.as_ref());
         self.counters.packets_sent += 1;
         if eliciting && live {
             let size = out.len() as u64;
@@ -195,7 +204,7 @@ impl Connection {
     }
 
     /// A protected packet for this connection.
-    pub(crate) fn handle_short(&mut self, now: Instant, pn: u64, sealed: &[u8]) {
+    pub(crate) fn handle_short(&mut self, now: Instant, pn: u64, header: &[u8], sealed: &[u8]) {
         let Some(crypto) = &self.crypto else {
             self.counters.dropped += 1;
             return;
@@ -206,8 +215,8 @@ impl Connection {
         }
         let mut plain = std::mem::take(&mut self.plain);
         plain.clear();
-        plain.resize(sealed.len(), 0);
-        let Ok(n) = crypto.read_message(pn, sealed, &mut plain) else {
+        plain.extend_from_slice(sealed);
+        let Some(n) = crypto.open(pn, header, &mut plain) else {
             self.counters.dropped += 1;
             self.plain = plain;
             return;

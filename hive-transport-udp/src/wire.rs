@@ -7,17 +7,21 @@
 //! VERSION   0x03 | 0 u32       | dst_cid u64 | n u8 | n x version u32
 //! RESPONSE  0x04 | version u32 | dst_cid u64 | src_cid u64 | noise_len u16 | noise
 //! FINISH    0x05 | version u32 | dst_cid u64 | noise_len u16 | noise
-//! SHORT     0x06 | dst_cid u64 | pn u64 | AEAD(key, nonce = pn, plaintext)
+//! SHORT     0x06 | dst_cid u64 | pn u64 | AES-256-GCM(key, nonce = iv XOR pn, aad = header, plaintext) | tag 16
 //! plaintext = send_time_us u64 | frame*
 //! ```
 //!
-//! All integers are big-endian. The AEAD nonce is the packet number, so the header's `pn` is
-//! authenticated: changing it makes decryption fail; the `dst_cid` only routes.
+//! All integers are big-endian. The packet keys and IVs (one per direction) come from the Noise
+//! split through HKDF-SHA256 (see `protection.rs`). The whole 17-byte short header is the AEAD's
+//! associated data and `pn` is in the nonce: changing either makes decryption fail.
+//!
+//! Version 2 (`0x4869_0002`) replaced version 1's packet protection (snow's ChaCha20-Poly1305
+//! transport state, nonce = pn, header not authenticated); the handshake is unchanged.
 
 use std::ops::Range;
 
 /// The protocol version this crate speaks.
-pub const VERSION: u32 = 0x4869_0001;
+pub const VERSION: u32 = 0x4869_0002;
 /// The versions this crate accepts (for version negotiation).
 pub const SUPPORTED_VERSIONS: &[u32] = &[VERSION];
 /// Minimum size of an INITIAL datagram: a server's reply is always smaller than 3x this.
@@ -26,7 +30,7 @@ pub const MIN_INITIAL_SIZE: usize = 1200;
 pub const MAX_COOKIE: usize = 48;
 /// Bytes of the short header.
 pub const SHORT_HEADER_LEN: usize = 1 + 8 + 8;
-/// The AEAD tag length (ChaCha20-Poly1305).
+/// The AEAD tag length (AES-256-GCM).
 pub const TAG_LEN: usize = 16;
 /// Most ACK ranges in one frame.
 pub const MAX_ACK_RANGES: usize = 32;
