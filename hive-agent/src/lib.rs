@@ -1,9 +1,466 @@
 //! # hive-agent
 //!
-//! The tokio driver of the Hive swarm engine: player-facing HTTP proxy, origin fetcher, transports, tracker client.
+//! The tokio driver of the Hive swarm engine: the process (or library) that sits between a
+//! video player and the origin. The player talks plain HTTP to the agent's proxy on loopback;
+//! the agent fetches manifests from the origin, learns the fragments they list, and gets each
+//! fragment from a peer when one has it in time, from the origin otherwise. Every byte from a
+//! peer is checked against its BLAKE3 hash before it is cached, served or played.
 //!
-//! **Status:** this crate is part of the workspace layout so that the facade's features and the
-//! dependency graph are fixed from the start; its implementation is tracked by issue #7 and
-//! it exports nothing yet. The contracts it implements live in [`hive_core`].
+//! ```no_run
+//! # async fn run() -> Result<(), hive_agent::AgentError> {
+//! use hive_agent::{Agent, AgentConfig};
+//!
+//! let agent = Agent::builder()
+//!     .config(AgentConfig {
+//!         origin: Some("https://cdn.example".into()),
+//!         tracker: Some("http://tracker.example:7070".into()),
+//!         ..AgentConfig::default()
+//!     })
+//!     .build()
+//!     .await?;
+//! // Point the player at the agent instead of the CDN:
+//! println!("{}/live/master.m3u8", agent.proxy_url());
+//! # agent.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! The builder takes the plug-ins as trait objects, each with a default that just works:
+//!
+//! | plug-in | default | set with |
+//! |---|---|---|
+//! | `Transport` | Hive's UDP transport on `AgentConfig::udp_listen` | [`AgentBuilder::transport`] |
+//! | `OverlayPolicy` | from [`AgentConfig::policy`] | [`AgentBuilder::policy`] |
+//! | `FragmentCache` | a live-window cache and a byte-bounded VoD cache | [`AgentBuilder::cache`] |
+//! | `ManifestFormat` | HLS, DASH, Smooth, HDS (hive-manifest) | [`AgentBuilder::manifest_format`] (tried first) |
+//! | [`Discovery`] | the tracker at `AgentConfig::tracker` | [`AgentBuilder::discovery`] |
+//! | [`Admission`] | the registrar at `AgentConfig::registrar` | [`AgentBuilder::admission`] |
+//!
+//! Inside, one task owns every swarm engine and follows the sans-IO rule of `hive-overlay`:
+//! after every input (a player request, a peer message, an origin answer, a timer) it drains
+//! `poll_output` and sleeps until the earliest `poll_timeout`.
 
 #![forbid(unsafe_code)]
+
+mod clock;
+mod config;
+mod content;
+mod discovery;
+mod engine;
+mod error;
+mod fetch;
+mod metrics;
+mod peers;
+pub mod proxy;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use hive_core::cache::FragmentCache;
+use hive_core::manifest::ManifestFormat;
+use hive_core::overlay::OverlayPolicy;
+use hive_core::transport::Transport;
+use hive_core::wire::WireLimits;
+use hive_core::{ContentId, PeerAddr, PeerId, PeerInfo};
+use hive_overlay::{NoPeer, PrivateHierarchy, RandomMesh};
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+pub use config::{AgentConfig, PolicyKind};
+pub use discovery::{Admission, Announced, Discovery, TokenCheck};
+pub use error::{AgentError, FetchError};
+pub use fetch::{Fetched, OriginFetcher};
+pub use metrics::AgentStats;
+
+use engine::{Cmd, Engine};
+
+/// Makes the overlay policy of a new swarm.
+pub type PolicyFactory = Arc<dyn Fn(ContentId, PeerId) -> Box<dyn OverlayPolicy> + Send + Sync>;
+
+/// State shared by the proxy, the engine task and the announce tasks.
+pub(crate) struct Shared {
+    pub(crate) cfg: AgentConfig,
+    pub(crate) peer_id: PeerId,
+    pub(crate) transport: Arc<dyn Transport>,
+    pub(crate) fetcher: OriginFetcher,
+    pub(crate) contents: Mutex<content::Contents>,
+    pub(crate) metrics: metrics::Metrics,
+    pub(crate) limits: WireLimits,
+    pub(crate) policy: PolicyFactory,
+    pub(crate) cache: Option<Arc<dyn FragmentCache>>,
+    pub(crate) token_check: Option<TokenCheck>,
+    pub(crate) discovery: Option<Arc<dyn Discovery>>,
+    pub(crate) admission: Option<Arc<dyn Admission>>,
+    pub(crate) tx: mpsc::UnboundedSender<Cmd>,
+    announcers: Mutex<HashMap<ContentId, JoinHandle<()>>>,
+    proxy: Mutex<Option<SocketAddr>>,
+}
+
+impl Shared {
+    pub(crate) fn proxy_url(&self) -> String {
+        self.proxy
+            .lock()
+            .map(|a| format!("http://{a}"))
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn me(&self) -> PeerInfo {
+        let mut me = PeerInfo::new(self.peer_id, PeerAddr::Memory(0));
+        me.addrs = self.transport.local_addrs();
+        me.locality = self.cfg.locality.clone();
+        me.role = self.cfg.role;
+        me.upload_kbps = self.cfg.upload_kbps;
+        me
+    }
+
+    /// The engine joined a swarm: start announcing it.
+    pub(crate) fn joined(&self, content: ContentId, tx: mpsc::UnboundedSender<Cmd>) {
+        if self.discovery.is_none() && self.admission.is_none() {
+            return;
+        }
+        let task = tokio::spawn(discovery::announce_loop(
+            content,
+            self.me(),
+            self.discovery.clone(),
+            self.admission.clone(),
+            tx,
+        ));
+        if let Some(old) = self.announcers.lock().insert(content, task) {
+            old.abort();
+        }
+    }
+
+    /// The engine left a swarm: stop announcing, tell the tracker.
+    pub(crate) fn left(&self, content: ContentId) {
+        if let Some(t) = self.announcers.lock().remove(&content) {
+            t.abort();
+        }
+        if let Some(d) = self.discovery.clone() {
+            let me = self.peer_id;
+            tokio::spawn(async move { d.leave(content, me).await });
+        }
+    }
+}
+
+/// A running agent.
+pub struct Agent {
+    shared: Arc<Shared>,
+    proxy: SocketAddr,
+    stop_http: Option<oneshot::Sender<()>>,
+    http: Option<JoinHandle<()>>,
+    engine: Option<JoinHandle<()>>,
+    janitor: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("peer", &self.shared.peer_id)
+            .field("proxy", &self.proxy)
+            .finish()
+    }
+}
+
+impl Agent {
+    /// Starts building an agent.
+    pub fn builder() -> AgentBuilder {
+        AgentBuilder::default()
+    }
+
+    /// Where the player-facing proxy listens.
+    pub fn proxy_addr(&self) -> SocketAddr {
+        self.proxy
+    }
+
+    /// The proxy's base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn proxy_url(&self) -> String {
+        format!("http://{}", self.proxy)
+    }
+
+    /// The agent's identity (its transport key).
+    pub fn peer_id(&self) -> PeerId {
+        self.shared.peer_id
+    }
+
+    /// The agent as peers see it (id, transport addresses, locality, role, capacity).
+    pub fn me(&self) -> PeerInfo {
+        self.shared.me()
+    }
+
+    /// The counters (refreshed every 200 ms by the engine).
+    pub fn stats(&self) -> AgentStats {
+        self.shared.metrics.stats()
+    }
+
+    /// The JSON status page (as served at `/status`).
+    pub fn status(&self) -> serde_json::Value {
+        self.shared
+            .metrics
+            .status(self.shared.peer_id, &self.proxy_url())
+    }
+
+    /// Prometheus text (as served at `/metrics`).
+    pub fn metrics_text(&self) -> String {
+        self.shared.metrics.prometheus()
+    }
+
+    /// Peers to consider for `content` (or for every stream), beside those from discovery.
+    pub fn add_peers(&self, content: Option<ContentId>, peers: Vec<PeerInfo>) {
+        let _ = self.shared.tx.send(Cmd::Candidates { content, peers });
+    }
+
+    /// Stops: says Bye to every neighbour, leaves the tracker, stops the proxy and the
+    /// transport.
+    pub async fn shutdown(mut self) {
+        self.stop().await;
+    }
+
+    async fn stop(&mut self) {
+        let (done_tx, done_rx) = oneshot::channel();
+        if self.shared.tx.send(Cmd::Shutdown(done_tx)).is_ok() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), done_rx).await;
+        }
+        let contents: Vec<ContentId> = self.shared.announcers.lock().keys().copied().collect();
+        for c in contents {
+            self.shared.left(c);
+        }
+        if let Some(s) = self.stop_http.take() {
+            let _ = s.send(());
+        }
+        if let Some(h) = self.http.take() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), h).await;
+        }
+        if let Some(e) = self.engine.take() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), e).await;
+        }
+        self.janitor.abort();
+        self.shared.transport.shutdown().await;
+    }
+
+    /// Stops without goodbyes, as a crash would (for tests of peers that vanish).
+    pub fn kill(mut self) {
+        if let Some(h) = self.http.take() {
+            h.abort();
+        }
+        if let Some(e) = self.engine.take() {
+            e.abort();
+        }
+        self.janitor.abort();
+        for (_, t) in self.shared.announcers.lock().drain() {
+            t.abort();
+        }
+        let transport = self.shared.transport.clone();
+        // Halting the transport without closing connections: peers see silence.
+        tokio::spawn(async move { transport.shutdown().await });
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(e) = self.engine.take() {
+            e.abort();
+        }
+        if let Some(h) = self.http.take() {
+            h.abort();
+        }
+        self.janitor.abort();
+        for (_, t) in self.shared.announcers.lock().drain() {
+            t.abort();
+        }
+    }
+}
+
+type TransportFuture =
+    Pin<Box<dyn Future<Output = Result<Arc<dyn Transport>, AgentError>> + Send>>;
+
+/// Builds an [`Agent`]; every plug-in has a default.
+#[derive(Default)]
+pub struct AgentBuilder {
+    cfg: AgentConfig,
+    transport: Option<Arc<dyn Transport>>,
+    policy: Option<PolicyFactory>,
+    cache: Option<Arc<dyn FragmentCache>>,
+    formats: Vec<Arc<dyn ManifestFormat>>,
+    discovery: Option<Arc<dyn Discovery>>,
+    admission: Option<Arc<dyn Admission>>,
+    token_check: Option<TokenCheck>,
+}
+
+impl std::fmt::Debug for AgentBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentBuilder")
+            .field("cfg", &self.cfg)
+            .finish()
+    }
+}
+
+impl AgentBuilder {
+    /// The settings.
+    pub fn config(mut self, cfg: AgentConfig) -> Self {
+        self.cfg = cfg;
+        self
+    }
+
+    /// The transport to peers (default: Hive's UDP transport).
+    pub fn transport(mut self, t: Arc<dyn Transport>) -> Self {
+        self.transport = Some(t);
+        self
+    }
+
+    /// The overlay policy of each new swarm (default: from [`AgentConfig::policy`]).
+    pub fn policy(
+        mut self,
+        f: impl Fn(ContentId, PeerId) -> Box<dyn OverlayPolicy> + Send + Sync + 'static,
+    ) -> Self {
+        self.policy = Some(Arc::new(f));
+        self
+    }
+
+    /// One cache for every stream (default: a live-window cache for live streams and a
+    /// byte-bounded cache for on-demand ones).
+    pub fn cache(mut self, c: Arc<dyn FragmentCache>) -> Self {
+        self.cache = Some(c);
+        self
+    }
+
+    /// A manifest format tried before the built-in four.
+    pub fn manifest_format(mut self, f: Arc<dyn ManifestFormat>) -> Self {
+        self.formats.push(f);
+        self
+    }
+
+    /// How to find peers (default: the tracker at [`AgentConfig::tracker`], if set).
+    pub fn discovery(mut self, d: Arc<dyn Discovery>) -> Self {
+        self.discovery = Some(d);
+        self
+    }
+
+    /// Where admission tokens come from (default: the registrar at
+    /// [`AgentConfig::registrar`], if set).
+    pub fn admission(mut self, a: Arc<dyn Admission>) -> Self {
+        self.admission = Some(a);
+        self
+    }
+
+    /// Refuse peers whose Hello carries no token this check accepts.
+    pub fn token_check(mut self, check: TokenCheck) -> Self {
+        self.token_check = Some(check);
+        self
+    }
+
+    fn default_transport(cfg: &AgentConfig) -> TransportFuture {
+        let addr = cfg.udp_listen;
+        let udp = cfg.udp.clone();
+        Box::pin(async move {
+            let t = hive_transport_udp::UdpTransport::bind(addr, udp).await?;
+            let t: Arc<dyn Transport> = t;
+            Ok(t)
+        })
+    }
+
+    /// Binds the proxy (and the default transport) and starts the agent.
+    pub async fn build(self) -> Result<Agent, AgentError> {
+        let cfg = self.cfg;
+        let transport = match self.transport {
+            Some(t) => t,
+            None => Self::default_transport(&cfg).await?,
+        };
+        let discovery = self.discovery;
+        let admission = self.admission;
+        let policy = self.policy.unwrap_or_else(|| default_policy(&cfg));
+        let fetcher = OriginFetcher::new(cfg.origin_timeout, cfg.origin_retries, cfg.max_body)
+            .map_err(|e| AgentError::Http(e.to_string()))?;
+        let listener = tokio::net::TcpListener::bind(cfg.listen)
+            .await
+            .map_err(|source| AgentError::Listen {
+                addr: cfg.listen,
+                source,
+            })?;
+        let proxy = listener.local_addr().map_err(|source| AgentError::Listen {
+            addr: cfg.listen,
+            source,
+        })?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            peer_id: transport.local_peer_id(),
+            transport: transport.clone(),
+            fetcher,
+            contents: Mutex::new(content::Contents::new(self.formats)),
+            metrics: metrics::Metrics::default(),
+            limits: WireLimits::default(),
+            policy,
+            cache: self.cache,
+            token_check: self.token_check,
+            discovery,
+            admission,
+            tx: tx.clone(),
+            announcers: Mutex::new(HashMap::new()),
+            proxy: Mutex::new(Some(proxy)),
+            cfg,
+        });
+        let engine = tokio::spawn(Engine::new(shared.clone(), tx.clone()).run(rx));
+        peers::spawn_accept(
+            transport,
+            tx.clone(),
+            shared.limits.clone(),
+            std::time::Duration::from_secs(10),
+        );
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let app = proxy::router(shared.clone());
+        let http = tokio::spawn(async move {
+            let r = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop_rx.await;
+                })
+                .await;
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "proxy stopped");
+            }
+        });
+        let janitor_shared = shared.clone();
+        let janitor = tokio::spawn(async move {
+            let idle = janitor_shared.cfg.content_idle;
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                let gone = janitor_shared.contents.lock().expire(idle);
+                if !gone.is_empty() {
+                    let _ = janitor_shared.tx.send(Cmd::Forget(gone));
+                }
+            }
+        });
+        tracing::info!(peer = %shared.peer_id.short(), %proxy, "agent started");
+        Ok(Agent {
+            shared,
+            proxy,
+            stop_http: Some(stop_tx),
+            http: Some(http),
+            engine: Some(engine),
+            janitor,
+        })
+    }
+}
+
+fn default_policy(cfg: &AgentConfig) -> PolicyFactory {
+    let kind = cfg.policy.clone();
+    let seed = cfg.seed;
+    Arc::new(move |content: ContentId, me: PeerId| -> Box<dyn OverlayPolicy> {
+        match &kind {
+            PolicyKind::NoPeer => Box::new(NoPeer),
+            PolicyKind::RandomMesh => {
+                // Each agent draws differently: the seed mixes the agent's and the stream's ids.
+                let h = blake3::Hasher::new()
+                    .update(&seed.to_le_bytes())
+                    .update(me.as_bytes())
+                    .update(content.as_bytes())
+                    .finalize();
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&h.as_bytes()[..8]);
+                Box::new(RandomMesh::new(u64::from_le_bytes(b)))
+            }
+            PolicyKind::PrivateHierarchy(site) => Box::new(PrivateHierarchy::new(site.clone())),
+        }
+    })
+}

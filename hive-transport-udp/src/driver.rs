@@ -42,6 +42,8 @@ fn to_tokio(t: Instant) -> tokio::time::Instant {
 struct Shared {
     ep: Mutex<Endpoint>,
     wake: Notify,
+    /// Notified once, when `shutdown` starts.
+    stopped: Notify,
     signals: Mutex<HashMap<u64, Arc<Notify>>>,
     halted: AtomicBool,
     shut: AtomicBool,
@@ -108,6 +110,7 @@ impl UdpTransport {
         let shared = Arc::new(Shared {
             ep: Mutex::new(ep),
             wake: Notify::new(),
+            stopped: Notify::new(),
             signals: Mutex::new(HashMap::new()),
             halted: AtomicBool::new(false),
             shut: AtomicBool::new(false),
@@ -228,13 +231,22 @@ impl Transport for UdpTransport {
     }
 
     async fn accept(&self) -> Result<Arc<dyn hive_core::transport::Connection>, TransportError> {
+        // Registered before the flag is read, so a shutdown between the two still wakes us: a
+        // task parked here must never hold up `shutdown` (which used to wait for this lock).
+        let stopped = self.shared.stopped.notified();
+        tokio::pin!(stopped);
+        stopped.as_mut().enable();
         if self.shared.shut.load(Ordering::SeqCst) {
             return Err(TransportError::Shutdown);
         }
-        let mut rx = self.accept_rx.lock().await;
-        match rx.recv().await {
-            Some(c) => Ok(c),
-            None => Err(TransportError::Shutdown),
+        let mut rx = tokio::select! {
+            rx = self.accept_rx.lock() => rx,
+            _ = &mut stopped => return Err(TransportError::Shutdown),
+        };
+        tokio::select! {
+            c = rx.recv() => c.map(|c| c as Arc<dyn hive_core::transport::Connection>)
+                .ok_or(TransportError::Shutdown),
+            _ = &mut stopped => Err(TransportError::Shutdown),
         }
     }
 
@@ -259,7 +271,12 @@ impl Transport for UdpTransport {
             ids
         };
         self.shared.wake.notify_one();
-        self.accept_rx.lock().await.close();
+        // Wake every task parked in `accept`; connections not yet accepted are dropped (which
+        // aborts them) when the transport is.
+        self.shared.stopped.notify_waiters();
+        if let Ok(mut rx) = self.accept_rx.try_lock() {
+            rx.close();
+        }
         let deadline = tokio::time::Instant::now() + self.config.close_timeout;
         for cid in ids {
             let signal = self.shared.signal(cid);

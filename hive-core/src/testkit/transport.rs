@@ -515,11 +515,32 @@ pub async fn dead_peer_is_reported(h: &dyn TransportHarness) {
     );
 }
 
-/// After `shutdown`, `accept` fails with `Shutdown` and dialling the endpoint fails.
+/// After `shutdown`, `accept` fails with `Shutdown` and dialling the endpoint fails; a task
+/// already waiting in `accept` (an agent's accept loop) ends with `Shutdown` too, and does not
+/// hold `shutdown` up.
 pub async fn shutdown_stops_accepting(h: &dyn TransportHarness) {
     let a = h.endpoint().await;
     let b = h.endpoint().await;
-    bounded(h, "shutdown", Duration::from_secs(5), b.shutdown()).await;
+    let parked = {
+        let b = b.clone();
+        tokio::spawn(async move { b.accept().await.map(|_| ()) })
+    };
+    // Let the accept loop park.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    bounded(
+        h,
+        "shutdown with a task waiting in accept",
+        Duration::from_secs(5),
+        b.shutdown(),
+    )
+    .await;
+    match bounded(h, "the parked accept", Duration::from_secs(2), parked).await {
+        Ok(Err(TransportError::Shutdown)) => {}
+        other => panic!(
+            "transport conformance: an accept parked before shutdown gave {:?}",
+            other.map(|r| r.map(|_| ()))
+        ),
+    }
     match bounded(
         h,
         "accept after shutdown",

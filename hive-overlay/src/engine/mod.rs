@@ -121,6 +121,17 @@ impl Swarm {
         &self.me
     }
 
+    /// Sets where this agent sits (e.g. as the tracker placed it); policies and the next
+    /// `Hello`s use it.
+    pub fn set_locality(&mut self, locality: hive_core::Locality) {
+        self.me.locality = locality;
+    }
+
+    /// Replaces the admission token presented in later `Hello`s (a renewed registrar token).
+    pub fn set_token(&mut self, token: bytes::Bytes) {
+        self.cfg.token = token;
+    }
+
     /// The counters.
     pub fn stats(&self) -> SwarmStats {
         self.stats
@@ -309,7 +320,7 @@ impl Swarm {
             role: self.me.role,
             upload_kbps: self.me.upload_kbps,
             locality: self.me.locality.clone(),
-            token: bytes::Bytes::new(),
+            token: self.cfg.token.clone(),
         }
     }
 

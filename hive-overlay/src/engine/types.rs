@@ -129,6 +129,9 @@ pub struct SwarmConfig {
     pub max_fragment_len: u64,
     /// Most candidates remembered.
     pub max_candidates: usize,
+    /// Admission token presented in this agent's `Hello` (a registrar's signature binding the
+    /// agent's id and the content); empty when the swarm admits anyone.
+    pub token: bytes::Bytes,
 }
 
 impl Default for SwarmConfig {
@@ -150,6 +153,7 @@ impl Default for SwarmConfig {
             origin_attempts: 3,
             max_fragment_len: 64 << 20,
             max_candidates: 200,
+            token: bytes::Bytes::new(),
         }
     }
 }
