@@ -273,8 +273,7 @@ impl Drop for Agent {
     }
 }
 
-type TransportFuture =
-    Pin<Box<dyn Future<Output = Result<Arc<dyn Transport>, AgentError>> + Send>>;
+type TransportFuture = Pin<Box<dyn Future<Output = Result<Arc<dyn Transport>, AgentError>> + Send>>;
 
 /// Builds an [`Agent`]; every plug-in has a default.
 #[derive(Default)]
@@ -353,7 +352,7 @@ impl AgentBuilder {
 
     fn default_transport(cfg: &AgentConfig) -> TransportFuture {
         let addr = cfg.udp_listen;
-        let udp = cfg.udp.clone();
+        let udp = cfg.udp;
         Box::pin(async move {
             let t = hive_transport_udp::UdpTransport::bind(addr, udp).await?;
             let t: Arc<dyn Transport> = t;
@@ -446,21 +445,23 @@ impl AgentBuilder {
 fn default_policy(cfg: &AgentConfig) -> PolicyFactory {
     let kind = cfg.policy.clone();
     let seed = cfg.seed;
-    Arc::new(move |content: ContentId, me: PeerId| -> Box<dyn OverlayPolicy> {
-        match &kind {
-            PolicyKind::NoPeer => Box::new(NoPeer),
-            PolicyKind::RandomMesh => {
-                // Each agent draws differently: the seed mixes the agent's and the stream's ids.
-                let h = blake3::Hasher::new()
-                    .update(&seed.to_le_bytes())
-                    .update(me.as_bytes())
-                    .update(content.as_bytes())
-                    .finalize();
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&h.as_bytes()[..8]);
-                Box::new(RandomMesh::new(u64::from_le_bytes(b)))
+    Arc::new(
+        move |content: ContentId, me: PeerId| -> Box<dyn OverlayPolicy> {
+            match &kind {
+                PolicyKind::NoPeer => Box::new(NoPeer),
+                PolicyKind::RandomMesh => {
+                    // Each agent draws differently: the seed mixes the agent's and the stream's ids.
+                    let h = blake3::Hasher::new()
+                        .update(&seed.to_le_bytes())
+                        .update(me.as_bytes())
+                        .update(content.as_bytes())
+                        .finalize();
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&h.as_bytes()[..8]);
+                    Box::new(RandomMesh::new(u64::from_le_bytes(b)))
+                }
+                PolicyKind::PrivateHierarchy(site) => Box::new(PrivateHierarchy::new(site.clone())),
             }
-            PolicyKind::PrivateHierarchy(site) => Box::new(PrivateHierarchy::new(site.clone())),
-        }
-    })
+        },
+    )
 }

@@ -1,0 +1,129 @@
+//! Settings of an agent.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hive_core::{Locality, Role};
+use hive_overlay::SwarmConfig;
+
+/// Which overlay policy new swarms use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PolicyKind {
+    /// Pure CDN: every fragment from the origin (the baseline).
+    NoPeer,
+    /// Random neighbours, no locality, no tiers (the baseline).
+    RandomMesh,
+    /// Enterprise networks: per-site supernodes fetch first and serve their site. The site
+    /// that holds the internet gateway, if any.
+    PrivateHierarchy(Option<String>),
+}
+
+impl PolicyKind {
+    /// Parses `no-peer`, `random-mesh`, `private-hierarchy` or `private-hierarchy:SITE`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "no-peer" | "nopeer" => Some(PolicyKind::NoPeer),
+            "random-mesh" | "randommesh" => Some(PolicyKind::RandomMesh),
+            "private-hierarchy" | "hierarchy" => Some(PolicyKind::PrivateHierarchy(None)),
+            _ => s
+                .strip_prefix("private-hierarchy:")
+                .map(|site| PolicyKind::PrivateHierarchy(Some(site.to_string()))),
+        }
+    }
+}
+
+/// Settings of an agent. `Default` gives an agent that proxies on an ephemeral loopback port,
+/// shares with random neighbours, and finds them through no tracker (set one).
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// Where the player-facing HTTP proxy listens. Default `127.0.0.1:0`.
+    pub listen: SocketAddr,
+    /// Reverse-proxy mode: requests for `/<path>` go to this base URL. Without it, players ask
+    /// for `/<full origin URL>` (e.g. `/https://cdn.example/live/master.m3u8`); both work at
+    /// once when set.
+    pub origin: Option<String>,
+    /// Tracker base URL (e.g. `http://127.0.0.1:7070`). Without one, the agent shares only
+    /// with peers it is given by hand ([`crate::Agent::add_peers`]).
+    pub tracker: Option<String>,
+    /// Registrar base URL: the agent fetches an admission token per content and presents it.
+    pub registrar: Option<String>,
+    /// Where this agent sits (the tracker may override it from its address table).
+    pub locality: Locality,
+    /// Its role (consume-only agents never upload).
+    pub role: Role,
+    /// Upload capacity offered, kbit/s (told to the tracker and to peers).
+    pub upload_kbps: u32,
+    /// Overlay policy of new swarms.
+    pub policy: PolicyKind,
+    /// Swarm engine settings.
+    pub swarm: SwarmConfig,
+    /// Media time kept per track by the live cache. Default 60 s.
+    pub live_window: Duration,
+    /// Byte budget of the on-demand cache. Default 512 MiB.
+    pub vod_cache_bytes: u64,
+    /// Time-out of one origin request. Default 10 s.
+    pub origin_timeout: Duration,
+    /// Retries of a failed pass-through origin request (manifests, unknown URLs). Default 2.
+    pub origin_retries: u32,
+    /// Time a player request may wait for a fragment before the proxy answers 504. Default 15 s.
+    pub player_timeout: Duration,
+    /// Largest body fetched from the origin. Default 64 MiB.
+    pub max_body: u64,
+    /// Peers asked of the tracker per announce. Default 30.
+    pub tracker_want: usize,
+    /// Seed of random choices (RandomMesh), mixed with the agent's and the stream's ids.
+    pub seed: u64,
+    /// Where the default UDP transport binds. Default `127.0.0.1:0`; set `0.0.0.0:PORT` to
+    /// share beyond this machine.
+    pub udp_listen: SocketAddr,
+    /// Settings of the default UDP transport.
+    pub udp: hive_transport_udp::Config,
+    /// A stream no player asked for this long is left. Default 2 minutes.
+    pub content_idle: Duration,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            origin: None,
+            tracker: None,
+            registrar: None,
+            locality: Locality::default(),
+            role: Role::Peer,
+            upload_kbps: 10_000,
+            policy: PolicyKind::RandomMesh,
+            swarm: SwarmConfig::default(),
+            live_window: Duration::from_secs(60),
+            vod_cache_bytes: 512 << 20,
+            origin_timeout: Duration::from_secs(10),
+            origin_retries: 2,
+            player_timeout: Duration::from_secs(15),
+            max_body: 64 << 20,
+            tracker_want: 30,
+            seed: 0,
+            udp_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            udp: hive_transport_udp::Config {
+                // Chunks wait in the engine (where a Cancel removes them), not in the transport.
+                send_buffer: 1 << 20,
+                ..hive_transport_udp::Config::default()
+            },
+            content_idle: Duration::from_secs(120),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_names_parse() {
+        assert_eq!(PolicyKind::parse("no-peer"), Some(PolicyKind::NoPeer));
+        assert_eq!(
+            PolicyKind::parse("private-hierarchy:hq"),
+            Some(PolicyKind::PrivateHierarchy(Some("hq".into())))
+        );
+        assert_eq!(PolicyKind::parse("mesh?"), None);
+    }
+}

@@ -1,0 +1,261 @@
+//! What the agent knows of the streams its players watch: presentations parsed from the
+//! manifests that passed through the proxy, and the index from request URL to fragment.
+
+use std::collections::HashMap;
+use std::time::Instant as StdInstant;
+
+use hive_core::manifest::{ManifestFormat, Presentation};
+use hive_core::time::Duration;
+use hive_core::{ByteRange, ContentId, FragmentId, TrackId};
+use hive_manifest::{Classifier, Manifests, UrlPolicy};
+use hive_overlay::FragmentInfo;
+
+/// Bit rate assumed for a track whose manifest gives none (a lone media playlist).
+const DEFAULT_BPS: u64 = 1_000_000;
+
+/// One stream.
+#[derive(Debug)]
+pub(crate) struct Content {
+    pub(crate) presentation: Presentation,
+    classifier: Classifier,
+    /// When a player last used it.
+    pub(crate) used: StdInstant,
+}
+
+/// What a manifest taught the agent.
+#[derive(Debug)]
+pub(crate) struct Learned {
+    /// The stream it belongs to.
+    pub(crate) content: ContentId,
+    /// Whether it is live.
+    pub(crate) live: bool,
+    /// Every fragment it lists (the engine ignores those it knows).
+    pub(crate) fragments: Vec<FragmentInfo>,
+}
+
+/// The agent's streams.
+#[derive(Debug)]
+pub(crate) struct Contents {
+    manifests: Manifests,
+    extra: Vec<std::sync::Arc<dyn ManifestFormat>>,
+    policy: UrlPolicy,
+    by_content: HashMap<ContentId, Content>,
+    /// Canonical media-playlist URL → its stream and track (HLS masters list them).
+    playlists: HashMap<String, (ContentId, TrackId)>,
+}
+
+impl Contents {
+    pub(crate) fn new(extra: Vec<std::sync::Arc<dyn ManifestFormat>>) -> Self {
+        Contents {
+            manifests: Manifests::default(),
+            extra,
+            policy: UrlPolicy::default(),
+            by_content: HashMap::new(),
+            playlists: HashMap::new(),
+        }
+    }
+
+    /// Whether `body` fetched from `url` is a manifest of a known format.
+    pub(crate) fn is_manifest(&self, url: &str, content_type: Option<&str>, body: &[u8]) -> bool {
+        self.extra.iter().any(|f| f.detect(url, content_type, body))
+            || self.manifests.detect(url, content_type, body).is_some()
+    }
+
+    /// Parses a manifest that passed through the proxy. `None` when it is not one (or is
+    /// malformed: it is passed through untouched all the same).
+    pub(crate) fn learn(
+        &mut self,
+        url: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Option<Learned> {
+        let key = self.policy.canonical(url);
+        // An HLS media playlist of a master we know: fill that track.
+        if let Some(&(content, track)) = key.as_ref().and_then(|k| self.playlists.get(k))
+            && let Some(c) = self.by_content.get_mut(&content)
+        {
+            match self
+                .manifests
+                .hls
+                .fill_track(&mut c.presentation, track, url, body)
+            {
+                Ok(()) => {
+                    c.classifier = Classifier::new(&c.presentation, self.policy.clone());
+                    c.used = StdInstant::now();
+                    let fragments = infos(&c.presentation, Some(track));
+                    return Some(Learned {
+                        content,
+                        live: c.presentation.live,
+                        fragments,
+                    });
+                }
+                Err(e) => {
+                    tracing::debug!(%url, error = %e, "media playlist not understood");
+                    return None;
+                }
+            }
+        }
+        let parsed = match self
+            .extra
+            .iter()
+            .find(|f| f.detect(url, content_type, body))
+        {
+            Some(f) => f.parse(url, body),
+            None => self.manifests.parse(url, content_type, body),
+        };
+        let p = match parsed {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!(%url, error = %e, "not a manifest the agent understands");
+                return None;
+            }
+        };
+        let content = p.content;
+        for t in &p.tracks {
+            if t.fragments.is_empty()
+                && let Some(k) = t
+                    .playlist_url
+                    .as_deref()
+                    .and_then(|u| self.policy.canonical(u))
+            {
+                self.playlists.insert(k, (content, t.id));
+            }
+        }
+        let fragments = infos(&p, None);
+        let live = p.live;
+        let classifier = Classifier::new(&p, self.policy.clone());
+        self.by_content.insert(
+            content,
+            Content {
+                presentation: p,
+                classifier,
+                used: StdInstant::now(),
+            },
+        );
+        Some(Learned {
+            content,
+            live,
+            fragments,
+        })
+    }
+
+    /// The fragment a player request for `url` (with an optional `Range`) fetches.
+    pub(crate) fn classify(
+        &mut self,
+        url: &str,
+        range: Option<ByteRange>,
+    ) -> Option<(FragmentInfo, bool)> {
+        for c in self.by_content.values_mut() {
+            if let Some(id) = c.classifier.classify_range(url, range)
+                && let Some(info) = info_of(&c.presentation, &id)
+            {
+                c.used = StdInstant::now();
+                return Some((info, c.presentation.live));
+            }
+        }
+        None
+    }
+
+    /// Forgets streams no player used for `idle`; returns them.
+    pub(crate) fn expire(&mut self, idle: std::time::Duration) -> Vec<ContentId> {
+        let gone: Vec<ContentId> = self
+            .by_content
+            .iter()
+            .filter(|(_, c)| c.used.elapsed() > idle)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &gone {
+            self.by_content.remove(id);
+        }
+        self.playlists.retain(|_, (c, _)| !gone.contains(c));
+        gone
+    }
+}
+
+fn info(track_bps: u64, f: &hive_core::manifest::Fragment) -> FragmentInfo {
+    let bps = if track_bps == 0 {
+        DEFAULT_BPS
+    } else {
+        track_bps
+    };
+    let size = match f.byte_range {
+        Some(r) => r.len,
+        None => (bps as f64 * f.duration.as_secs_f64().max(0.1) / 8.0) as u64,
+    };
+    FragmentInfo {
+        id: f.id,
+        url: f.url.clone(),
+        media_time: f.media_time,
+        duration: if f.duration == Duration::ZERO {
+            Duration::from_secs(2)
+        } else {
+            f.duration
+        },
+        size_estimate: size.max(1),
+    }
+}
+
+fn infos(p: &Presentation, only: Option<TrackId>) -> Vec<FragmentInfo> {
+    p.tracks
+        .iter()
+        .filter(|t| only.is_none_or(|o| o == t.id))
+        .flat_map(|t| {
+            t.init
+                .iter()
+                .chain(t.fragments.iter())
+                .map(move |f| info(t.bandwidth, f))
+        })
+        .collect()
+}
+
+fn info_of(p: &Presentation, id: &FragmentId) -> Option<FragmentInfo> {
+    let t = p.track(id.track)?;
+    t.init
+        .iter()
+        .chain(t.fragments.iter())
+        .find(|f| f.id == *id)
+        .map(|f| info(t.bandwidth, f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MASTER: &str = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000\nlo/index.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=1600000\nhi/index.m3u8\n";
+    const MEDIA: &str = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:40\n#EXTINF:2.0,\n40.ts\n#EXTINF:2.0,\n41.ts\n";
+
+    #[test]
+    fn master_then_media_playlists_give_one_stream_with_tracks() {
+        let mut c = Contents::new(Vec::new());
+        let m = c
+            .learn("http://o/live/master.m3u8?tok=1", None, MASTER.as_bytes())
+            .expect("master");
+        assert!(m.fragments.is_empty());
+        let hi = c
+            .learn("http://o/live/hi/index.m3u8", None, MEDIA.as_bytes())
+            .expect("media");
+        assert_eq!(hi.content, m.content);
+        assert!(hi.live);
+        assert_eq!(hi.fragments.len(), 2);
+        assert_eq!(hi.fragments[1].size_estimate, 400_000);
+        let (info, live) = c.classify("http://o/live/hi/41.ts", None).expect("known");
+        assert!(live);
+        assert_eq!(
+            (info.id.content, info.id.track, info.id.sequence),
+            (m.content, TrackId(1), 41)
+        );
+        assert!(c.classify("http://o/live/lo/41.ts", None).is_none());
+        assert!(c.classify("http://o/other.ts", None).is_none());
+    }
+
+    #[test]
+    fn garbage_is_not_a_manifest() {
+        let mut c = Contents::new(Vec::new());
+        assert!(
+            c.learn("http://o/x.bin", None, b"\x00\x01garbage")
+                .is_none()
+        );
+        assert!(!c.is_manifest("http://o/x.bin", None, b"\x00\x01garbage"));
+        assert!(c.is_manifest("http://o/a.m3u8", None, MASTER.as_bytes()));
+    }
+}

@@ -1,0 +1,589 @@
+//! The event loop that drives the swarm engines: one task owns every [`Swarm`] of the agent,
+//! takes inputs as [`Cmd`]s, and carries out what the engines ask (send, fetch, deliver,
+//! connect, disconnect). It follows the sans-IO rule: after every input, drain `poll_output`,
+//! then sleep until the earliest `poll_timeout` or the next input.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hive_core::cache::{FragmentCache, LiveWindowCache, VodCache};
+use hive_core::time::Instant;
+use hive_core::transport::{Class, Connection};
+use hive_core::wire::{ByeReason, Hello, Message};
+use hive_core::{ContentId, FragmentId, Locality, PeerAddr, PeerId, PeerInfo};
+use hive_overlay::{FragmentInfo, Output, Swarm};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::clock::{now, to_tokio};
+use crate::peers::{WriterCmd, next_conn_id, spawn_dial, spawn_io};
+use crate::{Shared, metrics::ContentSnapshot};
+
+/// The answer to a player's fragment request.
+pub(crate) type PlayerReply = oneshot::Sender<Result<Bytes, String>>;
+
+/// An input of the engine task.
+#[derive(Debug)]
+pub(crate) enum Cmd {
+    /// A player wants a fragment.
+    Fetch {
+        info: FragmentInfo,
+        live: bool,
+        deadline: Option<Instant>,
+        reply: PlayerReply,
+    },
+    /// A manifest listed these fragments.
+    Publish {
+        content: ContentId,
+        live: bool,
+        fragments: Vec<FragmentInfo>,
+    },
+    /// A connection opened by a peer, with its Hello.
+    Inbound {
+        conn: Arc<dyn Connection>,
+        hello: Hello,
+    },
+    /// A dial succeeded.
+    Dialled {
+        content: ContentId,
+        info: PeerInfo,
+        conn: Arc<dyn Connection>,
+    },
+    /// A dial failed.
+    DialFailed { content: ContentId, peer: PeerId },
+    /// A message from a connection.
+    Message { conn_id: u64, message: Message },
+    /// A connection ended.
+    Closed { conn_id: u64 },
+    /// A peer sent something undecodable.
+    ProtocolError { conn_id: u64 },
+    /// Data bytes the transport accepted.
+    Sent { conn_id: u64, bytes: u64 },
+    /// An origin fetch the engine asked for ended.
+    Origin {
+        content: ContentId,
+        fragment: FragmentId,
+        result: Result<Bytes, String>,
+    },
+    /// Peers to consider (tracker, or given by hand).
+    Candidates {
+        content: Option<ContentId>,
+        peers: Vec<PeerInfo>,
+    },
+    /// Where the tracker placed this agent.
+    Locality(Locality),
+    /// An admission token for a swarm.
+    Token { content: ContentId, token: Bytes },
+    /// Streams no player uses any more.
+    Forget(Vec<ContentId>),
+    /// Stop: say Bye to everyone.
+    Shutdown(oneshot::Sender<()>),
+}
+
+struct Slot {
+    swarm: Swarm,
+    live: bool,
+}
+
+struct Conn {
+    content: ContentId,
+    peer: PeerId,
+    writer: mpsc::UnboundedSender<WriterCmd>,
+    /// Whether this side dialled (the duplicate-connection tie-break).
+    dialled: bool,
+}
+
+/// Candidates given before the stream was known, per content (or for any).
+type Pending = Vec<(Option<ContentId>, Vec<PeerInfo>)>;
+
+pub(crate) struct Engine {
+    shared: Arc<Shared>,
+    tx: mpsc::UnboundedSender<Cmd>,
+    swarms: HashMap<ContentId, Slot>,
+    conns: HashMap<u64, Conn>,
+    by_peer: HashMap<(ContentId, PeerId), u64>,
+    waiting: HashMap<FragmentId, Vec<PlayerReply>>,
+    live_cache: Arc<LiveWindowCache>,
+    vod_cache: Arc<VodCache>,
+    pending_candidates: Pending,
+    locality: Locality,
+    tokens: HashMap<ContentId, Bytes>,
+    last_snapshot: Instant,
+}
+
+impl Engine {
+    pub(crate) fn new(shared: Arc<Shared>, tx: mpsc::UnboundedSender<Cmd>) -> Self {
+        let cfg = &shared.cfg;
+        let live_cache = Arc::new(LiveWindowCache::new(cfg.live_window));
+        let vod_cache = Arc::new(VodCache::new(cfg.vod_cache_bytes));
+        let locality = cfg.locality.clone();
+        Engine {
+            shared,
+            tx,
+            swarms: HashMap::new(),
+            conns: HashMap::new(),
+            by_peer: HashMap::new(),
+            waiting: HashMap::new(),
+            live_cache,
+            vod_cache,
+            pending_candidates: Vec::new(),
+            locality,
+            tokens: HashMap::new(),
+            last_snapshot: Instant::ZERO,
+        }
+    }
+
+    /// Runs until [`Cmd::Shutdown`] or until every sender is gone.
+    pub(crate) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Cmd>) {
+        loop {
+            let deadline = self
+                .swarms
+                .values()
+                .filter_map(|s| s.swarm.poll_timeout())
+                .min()
+                .unwrap_or(Instant::MAX)
+                .min(now() + hive_core::time::Duration::from_millis(250));
+            let cmd = tokio::select! {
+                c = rx.recv() => match c {
+                    Some(c) => Some(c),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(to_tokio(deadline)) => None,
+            };
+            if let Some(cmd) = cmd {
+                if let Cmd::Shutdown(done) = cmd {
+                    self.shutdown();
+                    let _ = done.send(());
+                    return;
+                }
+                self.handle(cmd);
+                // Take what else is queued before the timers.
+                for _ in 0..256 {
+                    match rx.try_recv() {
+                        Ok(Cmd::Shutdown(done)) => {
+                            self.shutdown();
+                            let _ = done.send(());
+                            return;
+                        }
+                        Ok(c) => self.handle(c),
+                        Err(_) => break,
+                    }
+                }
+            }
+            self.timers();
+        }
+        self.shutdown();
+    }
+
+    fn timers(&mut self) {
+        let t = now();
+        let due: Vec<ContentId> = self
+            .swarms
+            .iter()
+            .filter(|(_, s)| s.swarm.poll_timeout().is_some_and(|d| d <= t))
+            .map(|(c, _)| *c)
+            .collect();
+        for c in due {
+            if let Some(s) = self.swarms.get_mut(&c) {
+                s.swarm.handle_timeout(t);
+            }
+            self.drain(c);
+        }
+        if t.saturating_duration_since(self.last_snapshot) >= Duration::from_millis(200) {
+            self.last_snapshot = t;
+            self.snapshot();
+        }
+    }
+
+    fn snapshot(&self) {
+        let per: Vec<ContentSnapshot> = self
+            .swarms
+            .iter()
+            .map(|(c, s)| ContentSnapshot {
+                content: *c,
+                live: s.live,
+                policy: s.swarm.policy_name(),
+                stats: s.swarm.stats(),
+                neighbours: s
+                    .swarm
+                    .neighbours()
+                    .iter()
+                    .map(|v| (v.info.id, v.bytes_from, v.bytes_to))
+                    .collect(),
+            })
+            .collect();
+        let cache = (self.live_cache.stats(), self.vod_cache.stats());
+        self.shared.metrics.publish(per, cache, self.conns.len());
+    }
+
+    fn swarm_for(&mut self, content: ContentId, live: bool) -> &mut Slot {
+        let shared = self.shared.clone();
+        let pending = &mut self.pending_candidates;
+        let tokens = &self.tokens;
+        let locality = &self.locality;
+        let live_cache = &self.live_cache;
+        let vod_cache = &self.vod_cache;
+        let tx = &self.tx;
+        self.swarms.entry(content).or_insert_with(|| {
+            let t = now();
+            let cache: Arc<dyn FragmentCache> = if let Some(c) = &shared.cache {
+                c.clone()
+            } else if live {
+                live_cache.clone()
+            } else {
+                vod_cache.clone()
+            };
+            let mut me = PeerInfo::new(shared.peer_id, PeerAddr::Memory(0));
+            me.addrs = shared.transport.local_addrs();
+            me.locality = locality.clone();
+            me.role = shared.cfg.role;
+            me.upload_kbps = shared.cfg.upload_kbps;
+            let mut cfg = shared.cfg.swarm.clone();
+            cfg.role = shared.cfg.role;
+            if let Some(tok) = tokens.get(&content) {
+                cfg.token = tok.clone();
+            }
+            let policy = (shared.policy)(content, shared.peer_id);
+            let mut swarm = Swarm::new(t, me, content, cfg, policy, cache);
+            let mut keep = Vec::new();
+            for (c, peers) in pending.drain(..) {
+                match c {
+                    Some(c) if c != content => keep.push((Some(c), peers)),
+                    _ => swarm.handle_candidates(t, peers),
+                }
+            }
+            *pending = keep;
+            tracing::info!(content = %content.short(), live, "joined swarm");
+            shared.joined(content, tx.clone());
+            Slot { swarm, live }
+        })
+    }
+
+    fn handle(&mut self, cmd: Cmd) {
+        let t = now();
+        match cmd {
+            Cmd::Fetch {
+                info,
+                live,
+                deadline,
+                reply,
+            } => {
+                let content = info.id.content;
+                let id = info.id;
+                self.waiting.entry(id).or_default().push(reply);
+                self.swarm_for(content, live)
+                    .swarm
+                    .handle_player_request(t, info, deadline);
+                self.drain(content);
+            }
+            Cmd::Publish {
+                content,
+                live,
+                fragments,
+            } => {
+                self.swarm_for(content, live)
+                    .swarm
+                    .handle_fragments_published(t, fragments);
+                self.drain(content);
+            }
+            Cmd::Inbound { conn, hello } => self.inbound(conn, hello),
+            Cmd::Dialled {
+                content,
+                info,
+                conn,
+            } => {
+                if !self.swarms.contains_key(&content) {
+                    conn.abort();
+                    return;
+                }
+                let mut info = info;
+                if let Some(a) = conn.remote_addr() {
+                    info.addrs = vec![PeerAddr::Socket(a)];
+                }
+                self.adopt(content, info, conn, true);
+            }
+            Cmd::DialFailed { content, peer } => {
+                if let Some(s) = self.swarms.get_mut(&content) {
+                    s.swarm.handle_connect_failed(t, peer);
+                    self.drain(content);
+                }
+            }
+            Cmd::Message { conn_id, message } => {
+                let Some(c) = self.conns.get(&conn_id) else {
+                    return;
+                };
+                let (content, peer) = (c.content, c.peer);
+                if let Message::Hello(h) = &message
+                    && !self.admit(h, peer)
+                {
+                    self.drop_conn(conn_id, true);
+                    return;
+                }
+                if let Some(s) = self.swarms.get_mut(&content) {
+                    s.swarm.handle_message(t, peer, message);
+                }
+                self.drain(content);
+            }
+            Cmd::Closed { conn_id } => self.drop_conn(conn_id, false),
+            Cmd::ProtocolError { conn_id } => self.drop_conn(conn_id, true),
+            Cmd::Sent { conn_id, bytes } => {
+                let Some(c) = self.conns.get(&conn_id) else {
+                    return;
+                };
+                let (content, peer) = (c.content, c.peer);
+                if let Some(s) = self.swarms.get_mut(&content) {
+                    s.swarm.handle_sent(t, peer, bytes);
+                }
+                self.drain(content);
+            }
+            Cmd::Origin {
+                content,
+                fragment,
+                result,
+            } => {
+                if let Some(s) = self.swarms.get_mut(&content) {
+                    s.swarm.handle_origin_result(t, fragment, result);
+                }
+                self.drain(content);
+            }
+            Cmd::Candidates { content, peers } => {
+                let targets: Vec<ContentId> = match content {
+                    Some(c) if self.swarms.contains_key(&c) => vec![c],
+                    Some(c) => {
+                        self.pending_candidates.push((Some(c), peers));
+                        return;
+                    }
+                    None if self.swarms.is_empty() => {
+                        self.pending_candidates.push((None, peers));
+                        return;
+                    }
+                    None => self.swarms.keys().copied().collect(),
+                };
+                for c in targets {
+                    if let Some(s) = self.swarms.get_mut(&c) {
+                        s.swarm.handle_candidates(t, peers.clone());
+                    }
+                    self.drain(c);
+                }
+            }
+            Cmd::Locality(l) => {
+                self.locality = l.clone();
+                for s in self.swarms.values_mut() {
+                    s.swarm.set_locality(l.clone());
+                }
+            }
+            Cmd::Token { content, token } => {
+                if let Some(s) = self.swarms.get_mut(&content) {
+                    s.swarm.set_token(token.clone());
+                }
+                self.tokens.insert(content, token);
+            }
+            Cmd::Forget(contents) => {
+                for c in contents {
+                    let ids: Vec<u64> = self
+                        .conns
+                        .iter()
+                        .filter(|(_, x)| x.content == c)
+                        .map(|(id, _)| *id)
+                        .collect();
+                    for id in ids {
+                        self.drop_conn(id, true);
+                    }
+                    self.swarms.remove(&c);
+                    self.shared.left(c);
+                }
+            }
+            Cmd::Shutdown(_) => {}
+        }
+    }
+
+    /// Whether a peer's Hello carries an admission token this agent accepts.
+    fn admit(&self, h: &Hello, peer: PeerId) -> bool {
+        match &self.shared.token_check {
+            None => true,
+            Some(check) => {
+                let ok = h.peer == peer && check(&h.token, h.peer, h.content);
+                if !ok {
+                    tracing::info!(peer = %peer.short(), "Hello without a valid token; refused");
+                }
+                ok
+            }
+        }
+    }
+
+    fn inbound(&mut self, conn: Arc<dyn Connection>, hello: Hello) {
+        let peer = conn.remote_peer_id();
+        if !self.swarms.contains_key(&hello.content) || !self.admit(&hello, peer) {
+            conn.abort();
+            return;
+        }
+        let mut info = PeerInfo::new(peer, PeerAddr::Memory(0));
+        info.addrs = conn
+            .remote_addr()
+            .map(|a| vec![PeerAddr::Socket(a)])
+            .unwrap_or_default();
+        info.role = hello.role;
+        info.upload_kbps = hello.upload_kbps;
+        info.locality = hello.locality.clone();
+        let content = hello.content;
+        if self.adopt(content, info, conn, false) {
+            let t = now();
+            if let Some(s) = self.swarms.get_mut(&content) {
+                s.swarm.handle_message(t, peer, Message::Hello(hello));
+            }
+            self.drain(content);
+        }
+    }
+
+    /// Registers a connection with its swarm; false when it was a duplicate and closed.
+    fn adopt(
+        &mut self,
+        content: ContentId,
+        info: PeerInfo,
+        conn: Arc<dyn Connection>,
+        dialled: bool,
+    ) -> bool {
+        let peer = info.id;
+        if let Some(&old) = self.by_peer.get(&(content, peer)) {
+            // Both sides dialled at once: keep the connection the smaller id dialled, on both
+            // sides, so exactly one survives.
+            let keep_new = (self.shared.peer_id < peer) == dialled;
+            let old_dialled = self.conns.get(&old).is_some_and(|c| c.dialled);
+            if !keep_new || old_dialled == dialled {
+                conn.abort();
+                return false;
+            }
+            if let Some(c) = self.conns.remove(&old) {
+                let _ = c.writer.send(WriterCmd::Close);
+            }
+        }
+        let conn_id = next_conn_id();
+        let writer = spawn_io(conn_id, conn, self.tx.clone(), self.shared.limits.clone());
+        self.conns.insert(
+            conn_id,
+            Conn {
+                content,
+                peer,
+                writer,
+                dialled,
+            },
+        );
+        let replaced = self.by_peer.insert((content, peer), conn_id).is_some();
+        if !replaced && let Some(s) = self.swarms.get_mut(&content) {
+            s.swarm.handle_peer_connected(now(), info);
+        }
+        self.drain(content);
+        true
+    }
+
+    fn drop_conn(&mut self, conn_id: u64, close: bool) {
+        let Some(c) = self.conns.remove(&conn_id) else {
+            return;
+        };
+        if close {
+            let _ = c.writer.send(WriterCmd::Close);
+        }
+        if self.by_peer.get(&(c.content, c.peer)) == Some(&conn_id) {
+            self.by_peer.remove(&(c.content, c.peer));
+            if let Some(s) = self.swarms.get_mut(&c.content) {
+                s.swarm.handle_peer_disconnected(now(), c.peer);
+            }
+            self.drain(c.content);
+        }
+    }
+
+    /// Carries out everything the swarm of `content` asks.
+    fn drain(&mut self, content: ContentId) {
+        loop {
+            let Some(out) = self
+                .swarms
+                .get_mut(&content)
+                .and_then(|s| s.swarm.poll_output())
+            else {
+                return;
+            };
+            match out {
+                Output::Send { to, message, class } => self.send(content, to, message, class),
+                Output::FetchOrigin { fragment, deadline } => {
+                    self.fetch_origin(content, fragment, deadline)
+                }
+                Output::Deliver { fragment, data } => {
+                    for r in self.waiting.remove(&fragment).unwrap_or_default() {
+                        let _ = r.send(Ok(data.clone()));
+                    }
+                }
+                Output::Failed { fragment } => {
+                    for r in self.waiting.remove(&fragment).unwrap_or_default() {
+                        let _ = r.send(Err("the fragment could not be fetched".into()));
+                    }
+                }
+                Output::Connect(info) => spawn_dial(
+                    self.shared.transport.clone(),
+                    content,
+                    info,
+                    self.tx.clone(),
+                    Duration::from_secs(10),
+                ),
+                Output::Disconnect { peer, reason } => {
+                    if let Some(id) = self.by_peer.remove(&(content, peer)) {
+                        tracing::debug!(peer = %peer.short(), ?reason, "disconnect");
+                        if let Some(c) = self.conns.remove(&id) {
+                            let _ = c.writer.send(WriterCmd::Close);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, content: ContentId, to: PeerId, message: Message, class: Class) {
+        let Some(id) = self.by_peer.get(&(content, to)) else {
+            return;
+        };
+        if let Some(c) = self.conns.get(id) {
+            let _ = c.writer.send(WriterCmd::Send(message, class));
+        }
+    }
+
+    fn fetch_origin(&mut self, content: ContentId, fragment: FragmentInfo, _deadline: Instant) {
+        let shared = self.shared.clone();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let id = fragment.id;
+            let result = shared
+                .fetcher
+                .get_once(&fragment.url, id.range, shared.cfg.origin_timeout)
+                .await
+                .map(|f| f.body)
+                .map_err(|e| e.to_string());
+            if let Err(e) = &result {
+                tracing::debug!(url = %fragment.url, error = %e, "origin fetch failed");
+            }
+            let _ = tx.send(Cmd::Origin {
+                content,
+                fragment: id,
+                result,
+            });
+        });
+    }
+
+    fn shutdown(&mut self) {
+        for (_, c) in self.conns.drain() {
+            let _ = c.writer.send(WriterCmd::Send(
+                Message::Bye(hive_core::wire::Bye {
+                    reason: ByeReason::Leaving,
+                    detail: "agent shutting down".into(),
+                }),
+                Class::Control,
+            ));
+            let _ = c.writer.send(WriterCmd::Close);
+        }
+        for (_, rs) in self.waiting.drain() {
+            for r in rs {
+                let _ = r.send(Err("agent shutting down".into()));
+            }
+        }
+        self.snapshot();
+    }
+}

@@ -1,0 +1,223 @@
+//! The agent's counters: Prometheus text at `/metrics`, JSON at `/status`.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hive_core::cache::CacheStats;
+use hive_core::{ContentId, PeerId};
+use hive_overlay::SwarmStats;
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+
+/// One swarm as last seen by the engine.
+#[derive(Clone, Debug)]
+pub(crate) struct ContentSnapshot {
+    pub(crate) content: ContentId,
+    pub(crate) live: bool,
+    pub(crate) policy: &'static str,
+    pub(crate) stats: SwarmStats,
+    /// Neighbour, bytes from it, bytes to it.
+    pub(crate) neighbours: Vec<(PeerId, u64, u64)>,
+}
+
+#[derive(Debug, Default)]
+struct Snapshot {
+    contents: Vec<ContentSnapshot>,
+    live_cache: CacheStats,
+    vod_cache: CacheStats,
+    connections: usize,
+}
+
+/// Counters an embedding application can read ([`crate::Agent::stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AgentStats {
+    /// Swarm engine counters summed over streams (fragment bytes from the origin and from
+    /// peers, uploads, deadline misses, ...).
+    pub swarm: SwarmStats,
+    /// Bytes passed through from the origin untouched (manifests, unknown URLs).
+    pub passthrough_bytes: u64,
+    /// Player requests answered.
+    pub player_requests: u64,
+    /// Player requests that failed (502/504).
+    pub player_errors: u64,
+    /// Connected neighbours over all swarms.
+    pub neighbours: usize,
+}
+
+/// The agent's metrics.
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    snapshot: Mutex<Snapshot>,
+    pub(crate) passthrough_bytes: AtomicU64,
+    pub(crate) player_requests: AtomicU64,
+    pub(crate) player_errors: AtomicU64,
+}
+
+impl Metrics {
+    pub(crate) fn publish(
+        &self,
+        contents: Vec<ContentSnapshot>,
+        cache: (CacheStats, CacheStats),
+        connections: usize,
+    ) {
+        let mut s = self.snapshot.lock();
+        s.contents = contents;
+        s.live_cache = cache.0;
+        s.vod_cache = cache.1;
+        s.connections = connections;
+    }
+
+    pub(crate) fn stats(&self) -> AgentStats {
+        let s = self.snapshot.lock();
+        let mut sw = SwarmStats::default();
+        let mut neighbours = 0;
+        for c in &s.contents {
+            let x = c.stats;
+            sw.origin_bytes += x.origin_bytes;
+            sw.peer_bytes += x.peer_bytes;
+            sw.player_bytes += x.player_bytes;
+            sw.uploaded_bytes += x.uploaded_bytes;
+            sw.deadline_misses += x.deadline_misses;
+            sw.delivered_in_time += x.delivered_in_time;
+            sw.bad_fragments += x.bad_fragments;
+            sw.peer_fallbacks += x.peer_fallbacks;
+            sw.prefetches += x.prefetches;
+            neighbours += c.neighbours.len();
+        }
+        AgentStats {
+            swarm: sw,
+            passthrough_bytes: self.passthrough_bytes.load(Ordering::Relaxed),
+            player_requests: self.player_requests.load(Ordering::Relaxed),
+            player_errors: self.player_errors.load(Ordering::Relaxed),
+            neighbours,
+        }
+    }
+
+    /// Prometheus text exposition (version 0.0.4).
+    pub(crate) fn prometheus(&self) -> String {
+        let a = self.stats();
+        let s = self.snapshot.lock();
+        let mut o = String::new();
+        let mut counter = |name: &str, help: &str, v: u64| {
+            let _ = write!(
+                o,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"
+            );
+        };
+        counter(
+            "hive_agent_origin_bytes_total",
+            "Fragment bytes fetched from the origin by the swarm engine.",
+            a.swarm.origin_bytes,
+        );
+        counter(
+            "hive_agent_passthrough_bytes_total",
+            "Bytes passed through from the origin (manifests, unknown URLs).",
+            a.passthrough_bytes,
+        );
+        counter(
+            "hive_agent_peer_bytes_total",
+            "Fragment bytes received from peers (verified).",
+            a.swarm.peer_bytes,
+        );
+        counter(
+            "hive_agent_uploaded_bytes_total",
+            "Fragment bytes uploaded to peers.",
+            a.swarm.uploaded_bytes,
+        );
+        counter(
+            "hive_agent_player_bytes_total",
+            "Fragment bytes handed to players.",
+            a.swarm.player_bytes,
+        );
+        counter(
+            "hive_agent_deadline_misses_total",
+            "Player fragment requests answered after their deadline.",
+            a.swarm.deadline_misses,
+        );
+        counter(
+            "hive_agent_bad_fragments_total",
+            "Fragments from peers that failed their hash.",
+            a.swarm.bad_fragments,
+        );
+        counter(
+            "hive_agent_peer_fallbacks_total",
+            "Peer requests abandoned for another source.",
+            a.swarm.peer_fallbacks,
+        );
+        counter(
+            "hive_agent_player_requests_total",
+            "Player requests answered.",
+            a.player_requests,
+        );
+        counter(
+            "hive_agent_player_errors_total",
+            "Player requests answered with an error.",
+            a.player_errors,
+        );
+        counter(
+            "hive_agent_cache_hits_total",
+            "Cache lookups that found the fragment.",
+            s.live_cache.hits + s.vod_cache.hits,
+        );
+        counter(
+            "hive_agent_cache_misses_total",
+            "Cache lookups that did not.",
+            s.live_cache.misses + s.vod_cache.misses,
+        );
+        let _ = write!(
+            o,
+            "# HELP hive_agent_neighbours Connected neighbours.\n# TYPE hive_agent_neighbours gauge\nhive_agent_neighbours {}\n\
+# HELP hive_agent_swarms Streams joined.\n# TYPE hive_agent_swarms gauge\nhive_agent_swarms {}\n\
+# HELP hive_agent_cache_bytes Bytes held by the caches.\n# TYPE hive_agent_cache_bytes gauge\nhive_agent_cache_bytes{{cache=\"live\"}} {}\nhive_agent_cache_bytes{{cache=\"vod\"}} {}\n\
+# HELP hive_agent_cache_entries Fragments held by the caches.\n# TYPE hive_agent_cache_entries gauge\nhive_agent_cache_entries{{cache=\"live\"}} {}\nhive_agent_cache_entries{{cache=\"vod\"}} {}\n",
+            a.neighbours,
+            s.contents.len(),
+            s.live_cache.bytes,
+            s.vod_cache.bytes,
+            s.live_cache.entries,
+            s.vod_cache.entries
+        );
+        o
+    }
+
+    /// The JSON status page.
+    pub(crate) fn status(&self, peer: PeerId, proxy: &str) -> Value {
+        let a = self.stats();
+        let s = self.snapshot.lock();
+        let contents: Vec<Value> = s
+            .contents
+            .iter()
+            .map(|c| {
+                json!({
+                    "content": c.content.to_string(),
+                    "live": c.live,
+                    "policy": c.policy,
+                    "origin_bytes": c.stats.origin_bytes,
+                    "peer_bytes": c.stats.peer_bytes,
+                    "uploaded_bytes": c.stats.uploaded_bytes,
+                    "player_bytes": c.stats.player_bytes,
+                    "deadline_misses": c.stats.deadline_misses,
+                    "neighbours": c.neighbours.iter().map(|(p, from, to)| json!({
+                        "peer": p.to_string(), "bytes_from": from, "bytes_to": to,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let total = a.swarm.origin_bytes + a.swarm.peer_bytes;
+        json!({
+            "peer": peer.to_string(),
+            "proxy": proxy,
+            "connections": s.connections,
+            "offload": if total == 0 { 0.0 } else { a.swarm.peer_bytes as f64 / total as f64 },
+            "origin_bytes": a.swarm.origin_bytes,
+            "passthrough_bytes": a.passthrough_bytes,
+            "peer_bytes": a.swarm.peer_bytes,
+            "uploaded_bytes": a.swarm.uploaded_bytes,
+            "player_bytes": a.swarm.player_bytes,
+            "player_requests": a.player_requests,
+            "player_errors": a.player_errors,
+            "cache": { "live_bytes": s.live_cache.bytes, "vod_bytes": s.vod_cache.bytes },
+            "swarms": contents,
+        })
+    }
+}

@@ -1,0 +1,314 @@
+//! The player-facing HTTP proxy.
+//!
+//! A request is mapped to an origin URL — `/<path>` under the configured origin (reverse-proxy
+//! mode), `/http://host/path` or `/https://host/path` (the player asks for the full origin
+//! URL), or `/.hive/o/<scheme>/<host>/<path>` (absolute URLs rewritten inside manifests) — then:
+//! - a fragment a known manifest lists goes to the swarm engine (peer or origin), and is
+//!   answered with verified bytes only;
+//! - anything else is fetched from the origin and passed through; manifests are parsed on the
+//!   way (so the swarm learns the fragments) and rewritten only when they hold absolute URLs.
+//!
+//! `/metrics` (Prometheus) and `/status` (JSON) are the agent's own.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use hive_core::ByteRange;
+use hive_manifest::parse_range_header;
+use hive_manifest::rewrite::Rewriter;
+use tokio::sync::oneshot;
+
+use crate::Shared;
+use crate::clock::now;
+use crate::engine::Cmd;
+use crate::error::FetchError;
+
+/// Path prefix of origin URLs rewritten inside manifests.
+pub const REWRITE_PREFIX: &str = "/.hive/o";
+
+/// Request header a player may set: milliseconds until it needs the fragment.
+pub const DEADLINE_HEADER: &str = "x-hive-deadline-ms";
+
+pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
+    axum::Router::new().fallback(handle).with_state(shared)
+}
+
+/// The origin URL a request path stands for.
+pub(crate) fn origin_url(base: Option<&str>, path_and_query: &str) -> Option<String> {
+    let p = path_and_query;
+    if let Some(rest) = p.strip_prefix('/')
+        && (rest.starts_with("http://") || rest.starts_with("https://"))
+    {
+        return Some(rest.to_string());
+    }
+    if let Some(u) = Rewriter::new(REWRITE_PREFIX).to_origin(p) {
+        return Some(u);
+    }
+    base.map(|b| format!("{}{}", b.trim_end_matches('/'), p))
+}
+
+fn reply(status: StatusCode, content_type: &str, body: Bytes) -> Response {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    r.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    r
+}
+
+fn error(status: StatusCode, msg: String) -> Response {
+    reply(status, "text/plain; charset=utf-8", Bytes::from(msg + "\n"))
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let method = req.method().clone();
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    match req.uri().path() {
+        "/metrics" => {
+            return reply(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                shared.metrics.prometheus().into(),
+            );
+        }
+        "/status" => {
+            let body = shared
+                .metrics
+                .status(shared.peer_id, &shared.proxy_url())
+                .to_string();
+            return reply(StatusCode::OK, "application/json", body.into());
+        }
+        _ => {}
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "the agent proxies GET and HEAD".into(),
+        );
+    }
+    let Some(url) = origin_url(shared.cfg.origin.as_deref(), &pq) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no origin configured: ask for /http://host{pq}"),
+        );
+    };
+    let range = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_range_header);
+    let resp = answer(&shared, &url, range, req.headers()).await;
+    shared
+        .metrics
+        .player_requests
+        .fetch_add(1, Ordering::Relaxed);
+    if resp.status().is_server_error() {
+        shared.metrics.player_errors.fetch_add(1, Ordering::Relaxed);
+    }
+    if method == Method::HEAD {
+        let (parts, _) = resp.into_parts();
+        return Response::from_parts(parts, Body::empty());
+    }
+    resp
+}
+
+async fn answer(
+    shared: &Arc<Shared>,
+    url: &str,
+    range: Option<ByteRange>,
+    headers: &HeaderMap,
+) -> Response {
+    let known = shared.contents.lock().classify(url, range);
+    if let Some((info, live)) = known {
+        let deadline = headers
+            .get(DEADLINE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(|ms| now() + Duration::from_millis(ms.min(600_000)));
+        let fragment_range = info.id.range;
+        let (tx, rx) = oneshot::channel();
+        if shared
+            .tx
+            .send(Cmd::Fetch {
+                info,
+                live,
+                deadline,
+                reply: tx,
+            })
+            .is_err()
+        {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "agent stopped".into());
+        }
+        return match tokio::time::timeout(shared.cfg.player_timeout, rx).await {
+            Ok(Ok(Ok(data))) => fragment_response(data, range, fragment_range),
+            Ok(Ok(Err(e))) => error(StatusCode::BAD_GATEWAY, e),
+            Ok(Err(_)) => error(StatusCode::SERVICE_UNAVAILABLE, "agent stopped".into()),
+            Err(_) => error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "fragment not obtained in time".into(),
+            ),
+        };
+    }
+    passthrough(shared, url, range).await
+}
+
+/// A fragment's bytes as the player asked for them: whole, or the requested range of it.
+fn fragment_response(
+    data: Bytes,
+    asked: Option<ByteRange>,
+    fragment_range: Option<ByteRange>,
+) -> Response {
+    let ct = "application/octet-stream";
+    match (asked, fragment_range) {
+        (None, _) => reply(StatusCode::OK, ct, data),
+        // The fragment is exactly the range asked for.
+        (Some(a), Some(f)) if a == f => {
+            let mut r = reply(StatusCode::PARTIAL_CONTENT, ct, data);
+            if let Ok(v) = HeaderValue::from_str(&format!(
+                "bytes {}-{}/*",
+                a.start,
+                a.end().saturating_sub(1)
+            )) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            r
+        }
+        // A range of a whole-resource fragment.
+        (Some(a), _) => {
+            let total = data.len() as u64;
+            if a.start >= total {
+                let mut r = error(StatusCode::RANGE_NOT_SATISFIABLE, "range".into());
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{total}")) {
+                    r.headers_mut().insert(header::CONTENT_RANGE, v);
+                }
+                return r;
+            }
+            let end = a.end().min(total);
+            let mut r = reply(
+                StatusCode::PARTIAL_CONTENT,
+                ct,
+                data.slice(a.start as usize..end as usize),
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{total}", a.start, end - 1))
+            {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            r
+        }
+    }
+}
+
+async fn passthrough(shared: &Arc<Shared>, url: &str, range: Option<ByteRange>) -> Response {
+    let fetched = match shared.fetcher.get(url, range).await {
+        Ok(f) => f,
+        Err(FetchError::Status { status, .. }) => {
+            let s = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            return error(s, format!("origin answered {status}"));
+        }
+        Err(e @ FetchError::BadUrl(_)) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => return error(StatusCode::BAD_GATEWAY, e.to_string()),
+    };
+    shared
+        .metrics
+        .passthrough_bytes
+        .fetch_add(fetched.body.len() as u64, Ordering::Relaxed);
+    let ct = fetched.content_type.clone();
+    let mut body = fetched.body;
+    if range.is_none() {
+        let learned = {
+            let mut c = shared.contents.lock();
+            if c.is_manifest(url, ct.as_deref(), &body) {
+                c.learn(url, ct.as_deref(), &body)
+            } else {
+                None
+            }
+        };
+        if let Some(l) = learned {
+            let _ = shared.tx.send(Cmd::Publish {
+                content: l.content,
+                live: l.live,
+                fragments: l.fragments,
+            });
+            let rw = Rewriter::new(REWRITE_PREFIX);
+            let head = body.get(..64).unwrap_or(&body);
+            let rewritten = if head.starts_with(b"#EXTM3U") {
+                rw.hls(&body).into_owned()
+            } else {
+                rw.dash(&body).into_owned()
+            };
+            if rewritten != body {
+                body = Bytes::from(rewritten);
+            }
+        }
+    }
+    let status = if range.is_some() {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    let mut r = reply(
+        status,
+        ct.as_deref().unwrap_or("application/octet-stream"),
+        body,
+    );
+    if let Some(a) = range
+        && let Ok(v) = HeaderValue::from_str(&format!(
+            "bytes {}-{}/*",
+            a.start,
+            a.end().saturating_sub(1)
+        ))
+    {
+        r.headers_mut().insert(header::CONTENT_RANGE, v);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_paths_map_to_origin_urls() {
+        let base = Some("http://o:8080/");
+        assert_eq!(
+            origin_url(base, "/live/master.m3u8?a=1").as_deref(),
+            Some("http://o:8080/live/master.m3u8?a=1")
+        );
+        assert_eq!(
+            origin_url(None, "/https://cdn.example/v/1.ts").as_deref(),
+            Some("https://cdn.example/v/1.ts")
+        );
+        assert_eq!(
+            origin_url(base, "/.hive/o/https/cdn.example/v/1.ts").as_deref(),
+            Some("https://cdn.example/v/1.ts")
+        );
+        assert_eq!(origin_url(None, "/live/master.m3u8"), None);
+    }
+
+    #[test]
+    fn ranges_of_whole_fragments_are_sliced() {
+        let data = Bytes::from_static(b"0123456789");
+        let r = fragment_response(data.clone(), Some(ByteRange { start: 2, len: 3 }), None);
+        assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+        assert_eq!(
+            r.headers().get(header::CONTENT_RANGE).map(|v| v.as_bytes()),
+            Some(&b"bytes 2-4/10"[..])
+        );
+        let r = fragment_response(data, Some(ByteRange { start: 20, len: 3 }), None);
+        assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    }
+}

@@ -1,0 +1,165 @@
+//! The agent between a player and the synthetic origin: manifests pass through, fragments come
+//! byte-identical, and a second agent gets them from the first instead of the origin.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hive_agent::{Agent, AgentConfig, PolicyKind};
+use hive_services::origin::{Origin, OriginConfig, serve};
+
+async fn origin() -> (Arc<Origin>, String) {
+    let origin = Arc::new(Origin::new(OriginConfig::default()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind origin");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(serve(listener, origin.clone(), std::future::pending()));
+    (origin, url)
+}
+
+async fn agent(origin: &str, policy: PolicyKind) -> Agent {
+    Agent::builder()
+        .config(AgentConfig {
+            origin: Some(origin.to_string()),
+            policy,
+            ..AgentConfig::default()
+        })
+        .build()
+        .await
+        .expect("agent starts")
+}
+
+/// Waits up to 3 s for `f` to hold.
+async fn eventually(what: &str, f: impl Fn() -> bool) {
+    for _ in 0..60 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what}: not within 3 s");
+}
+
+async fn get(url: &str) -> (u16, bytes::Bytes) {
+    let r = reqwest::get(url).await.expect("request");
+    let status = r.status().as_u16();
+    (status, r.bytes().await.expect("body"))
+}
+
+/// The newest fragment of `track` listed by the agent's playlist.
+async fn newest(proxy: &str, track: usize) -> u64 {
+    let (s, body) = get(&format!("{proxy}/live/{track}/index.m3u8")).await;
+    assert_eq!(s, 200);
+    let text = String::from_utf8(body.to_vec()).expect("utf-8");
+    text.lines()
+        .filter_map(|l| l.strip_suffix(".ts"))
+        .filter_map(|n| n.parse().ok())
+        .max()
+        .expect("a fragment")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fragments_pass_byte_identical_and_the_second_agent_gets_them_from_the_first() {
+    let (origin, url) = origin().await;
+    let a = agent(&url, PolicyKind::RandomMesh).await;
+    let b = agent(&url, PolicyKind::RandomMesh).await;
+    a.add_peers(None, vec![b.me()]);
+    b.add_peers(None, vec![a.me()]);
+
+    // A plays: master, media playlist, the newest fragment.
+    let (s, master) = get(&format!("{}/live/master.m3u8", a.proxy_url())).await;
+    assert_eq!(s, 200);
+    assert_eq!(master, origin.live().hls_master().as_bytes());
+    let seq = newest(&a.proxy_url(), 1).await;
+    let (s, data) = get(&format!("{}/live/1/{seq}.ts", a.proxy_url())).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        data,
+        origin.live().fragment(1, seq),
+        "byte-identical to the origin's"
+    );
+
+    // B joins the same stream; once connected, A's Have tells B where the fragment is.
+    let (s, _) = get(&format!("{}/live/master.m3u8", b.proxy_url())).await;
+    assert_eq!(s, 200);
+    let _ = newest(&b.proxy_url(), 1).await;
+    let mut connected = false;
+    for _ in 0..50 {
+        if a.stats().neighbours > 0 && b.stats().neighbours > 0 {
+            connected = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        connected,
+        "the agents became neighbours: {:?} / {:?}",
+        a.status(),
+        b.status()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = origin.stats().fragment_bytes;
+    let (s, data_b) = get(&format!("{}/live/1/{seq}.ts", b.proxy_url())).await;
+    assert_eq!(s, 200);
+    assert_eq!(data_b, data);
+    assert_eq!(
+        origin.stats().fragment_bytes,
+        before,
+        "B did not go to the origin"
+    );
+    let n = data.len() as u64;
+    eventually("B counted the peer bytes", || {
+        b.stats().swarm.peer_bytes == n
+    })
+    .await;
+    eventually("A counted the upload", || {
+        a.stats().swarm.uploaded_bytes == n
+    })
+    .await;
+    let metrics = reqwest::get(format!("{}/metrics", b.proxy_url()))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(&format!("hive_agent_peer_bytes_total {}", data.len())),
+        "{metrics}"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_url_mode_and_unknown_paths_pass_through() {
+    let (origin, url) = origin().await;
+    let a = Agent::builder()
+        .build()
+        .await
+        .expect("agent without an origin");
+    let (s, master) = get(&format!("{}/{url}/live/master.m3u8", a.proxy_url())).await;
+    assert_eq!(s, 200);
+    assert_eq!(master, origin.live().hls_master().as_bytes());
+    let (s, _) = get(&format!("{}/{url}/nothing-here", a.proxy_url())).await;
+    assert_eq!(s, 404, "origin's 404 passed on");
+    let (s, _) = get(&format!("{}/live/master.m3u8", a.proxy_url())).await;
+    assert_eq!(s, 404, "no origin configured");
+    let seq = {
+        let (_, body) = get(&format!("{}/{url}/live/0/index.m3u8", a.proxy_url())).await;
+        let text = String::from_utf8(body.to_vec()).expect("utf-8");
+        text.lines()
+            .filter_map(|l| l.strip_suffix(".ts"))
+            .filter_map(|n| n.parse::<u64>().ok())
+            .max()
+            .expect("a fragment")
+    };
+    let (s, data) = get(&format!("{}/{url}/live/0/{seq}.ts", a.proxy_url())).await;
+    assert_eq!(s, 200);
+    assert_eq!(data, origin.live().fragment(0, seq));
+    let n = data.len() as u64;
+    eventually("the engine fetched it", || {
+        a.stats().swarm.origin_bytes == n
+    })
+    .await;
+    a.shutdown().await;
+}
