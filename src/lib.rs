@@ -25,6 +25,23 @@
 
 pub use hive_core as core;
 
+#[cfg(all(
+    feature = "agent",
+    feature = "services",
+    feature = "sim",
+    feature = "hls"
+))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(all(
+        feature = "agent",
+        feature = "services",
+        feature = "sim",
+        feature = "hls"
+    )))
+)]
+pub mod demo;
+
 #[cfg(feature = "agent")]
 #[cfg_attr(docsrs, doc(cfg(feature = "agent")))]
 pub use hive_agent as agent;

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 #[cfg(all(feature = "udp", feature = "quic"))]
 mod bench;
 mod cc_arena;
+mod live_cmd;
 mod manifest_cmd;
 mod sim_cmd;
 
@@ -21,20 +22,21 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run an origin, a tracker and N agents with simulated players on loopback, end to end.
-    Demo,
+    /// Run an origin, peer discovery and N agents with simulated players on loopback, end to
+    /// end; print the QoE table (or --json).
+    Demo(live_cmd::DemoArgs),
     /// Run the deterministic swarm simulator on a named scenario.
     Sim(SimArgs),
     /// Race congestion controllers through a modelled bottleneck link.
     CcArena(CcArenaArgs),
     /// Run one agent between a player and an origin.
-    Agent,
+    Agent(live_cmd::AgentArgs),
     /// Run a tracker.
     Tracker,
     /// Run a registrar that signs admission tokens.
     Registrar,
-    /// Serve a synthetic live HLS/DASH origin.
-    Origin,
+    /// Serve a synthetic live HLS/DASH origin (and optionally a folder of real media).
+    Origin(live_cmd::OriginArgs),
     /// Inspect manifests (HLS, DASH, Smooth Streaming, HDS).
     Manifest(ManifestArgs),
     /// Benchmarks (needs the `udp` and `quic` features, both default).
@@ -165,11 +167,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::CcArena(args) => cc_arena::run(&args),
-        Command::Demo => not_built("demo", 7),
-        Command::Agent => not_built("agent", 7),
+        Command::Demo(args) => live_cmd::demo(&args),
+        Command::Agent(args) => live_cmd::agent(&args),
         Command::Tracker => not_built("tracker", 7),
         Command::Registrar => not_built("registrar", 7),
-        Command::Origin => not_built("origin", 7),
+        Command::Origin(args) => live_cmd::origin(&args),
         Command::Sim(args) => sim_cmd::run(&args),
         Command::Manifest(args) => manifest_cmd::run(&args),
         #[cfg(all(feature = "udp", feature = "quic"))]

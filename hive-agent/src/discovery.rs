@@ -119,3 +119,66 @@ pub(crate) async fn announce_loop(
         tokio::time::sleep(wait).await;
     }
 }
+
+/// An in-process registry of peers: every agent of one process that shares it finds the
+/// others (tests, `hive demo` without a tracker, an application embedding several agents).
+/// Same-site peers come first, then same-AS, then the rest, each tier rotated per call so
+/// that not everyone gets the same few.
+#[derive(Debug, Default)]
+pub struct MemoryDiscovery {
+    peers: parking_lot::Mutex<std::collections::HashMap<ContentId, Vec<PeerInfo>>>,
+    calls: std::sync::atomic::AtomicUsize,
+    /// Most peers returned per announce (0: 30).
+    pub want: usize,
+    /// Announce interval told to agents (zero: 5 s).
+    pub interval: Duration,
+}
+
+#[async_trait]
+impl Discovery for MemoryDiscovery {
+    async fn announce(
+        &self,
+        content: ContentId,
+        me: &PeerInfo,
+        _token: Option<&Bytes>,
+    ) -> Result<Announced, String> {
+        let want = if self.want == 0 { 30 } else { self.want };
+        let turn = self
+            .calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut map = self.peers.lock();
+        let list = map.entry(content).or_default();
+        match list.iter_mut().find(|p| p.id == me.id) {
+            Some(p) => *p = me.clone(),
+            None => list.push(me.clone()),
+        }
+        let mut tiers: [Vec<PeerInfo>; 3] = Default::default();
+        for p in list.iter().filter(|p| p.id != me.id) {
+            let d = me.locality.distance(&p.locality).min(2) as usize;
+            tiers[d].push(p.clone());
+        }
+        let mut peers = Vec::with_capacity(want);
+        for mut t in tiers {
+            if !t.is_empty() {
+                let k = turn % t.len();
+                t.rotate_left(k);
+            }
+            peers.extend(t.into_iter().take(want - peers.len()));
+        }
+        Ok(Announced {
+            peers,
+            interval: if self.interval.is_zero() {
+                Duration::from_secs(5)
+            } else {
+                self.interval
+            },
+            locality: None,
+        })
+    }
+
+    async fn leave(&self, content: ContentId, me: PeerId) {
+        if let Some(l) = self.peers.lock().get_mut(&content) {
+            l.retain(|p| p.id != me);
+        }
+    }
+}

@@ -70,7 +70,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use config::{AgentConfig, PolicyKind};
-pub use discovery::{Admission, Announced, Discovery, TokenCheck};
+pub use discovery::{Admission, Announced, Discovery, MemoryDiscovery, TokenCheck};
 pub use error::{AgentError, FetchError};
 pub use fetch::{Fetched, OriginFetcher};
 pub use metrics::AgentStats;

@@ -129,11 +129,33 @@ impl SimReport {
         max_link_copies: f64,
         wall: std::time::Duration,
     ) -> Self {
+        Self::from_metrics(
+            &s.name,
+            policy,
+            s.viewers(),
+            s.duration.as_secs_f64(),
+            m,
+            max_link_copies,
+            wall,
+        )
+    }
+
+    /// A report from gathered metrics: what `hive demo` uses with real agents and players, so
+    /// the demo and the simulator print the same table and JSON.
+    pub fn from_metrics(
+        scenario: &str,
+        policy: &str,
+        viewers: usize,
+        duration_s: f64,
+        m: &Metrics,
+        max_link_copies: f64,
+        wall: std::time::Duration,
+    ) -> Self {
         SimReport {
-            scenario: s.name.clone(),
+            scenario: scenario.to_string(),
             policy: policy.to_string(),
-            viewers: s.viewers(),
-            duration_s: s.duration.as_secs_f64(),
+            viewers,
+            duration_s,
             offload: if m.player_bytes == 0 {
                 0.0
             } else {

@@ -1,0 +1,287 @@
+//! `hive demo`, `hive origin` and `hive agent`: the live system on real sockets.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use hive::demo::{DemoConfig, DemoReport};
+
+/// A duration: `120s`, `2m`, `500ms`, `1h`, or plain seconds.
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (try 120s, 2m, 500ms)"))?;
+    let secs = match unit.trim() {
+        "" | "s" => v,
+        "ms" => v / 1000.0,
+        "m" | "min" => v * 60.0,
+        "h" => v * 3600.0,
+        u => return Err(format!("unknown unit `{u}` in `{s}` (ms, s, m, h)")),
+    };
+    if !secs.is_finite() || !(0.0..=86_400.0 * 365.0).contains(&secs) {
+        return Err(format!("`{s}` is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_policy(s: &str) -> Result<hive_agent::PolicyKind, String> {
+    hive_agent::PolicyKind::parse(s).ok_or_else(|| {
+        format!("unknown policy `{s}` (no-peer, random-mesh, private-hierarchy[:SITE])")
+    })
+}
+
+/// Arguments of `hive demo`.
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Viewers: one agent and one simulated player each.
+    #[arg(long, default_value_t = 30)]
+    viewers: usize,
+    /// How long to run (`120s`, `2m`).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Viewers join evenly over this span.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    join_over: Duration,
+    /// Overlay policy of the agents: random-mesh, no-peer, private-hierarchy[:SITE].
+    #[arg(long, default_value = "random-mesh", value_parser = parse_policy)]
+    policy: hive_agent::PolicyKind,
+    /// Seed of the agents' random choices.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print one JSON object on stdout (progress stays on stderr).
+    #[arg(long)]
+    json: bool,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("hive: cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        })
+}
+
+pub(crate) fn demo(args: &DemoArgs) -> ExitCode {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(c) => return c,
+    };
+    let cfg = DemoConfig {
+        viewers: args.viewers,
+        duration: args.duration,
+        join_over: args.join_over.min(args.duration),
+        policy: args.policy.clone(),
+        seed: args.seed,
+    };
+    eprintln!(
+        "hive demo: origin, discovery and {} agents with simulated players on loopback for {:.0} s ({} policy)",
+        cfg.viewers,
+        cfg.duration.as_secs_f64(),
+        args.policy_name()
+    );
+    let r = rt.block_on(hive::demo::run(cfg, |p| {
+        let mix: Vec<String> = p.per_rendition.iter().map(|n| n.to_string()).collect();
+        eprintln!(
+            "  t={:>4.0}s  viewers {:>4}  offload {:>6.2}%  stalled players {:>3} ({:.1} s)  renditions lo→hi {}",
+            p.elapsed_s,
+            p.viewers,
+            p.offload * 100.0,
+            p.stalled_players,
+            p.stall_s,
+            mix.join("/")
+        );
+    }));
+    let report = match r {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hive demo: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("hive demo: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        print_report(&report);
+    }
+    if report.corrupt_fragments > 0 {
+        eprintln!(
+            "hive demo: {} fragments differed from the origin's bytes",
+            report.corrupt_fragments
+        );
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+impl DemoArgs {
+    fn policy_name(&self) -> &'static str {
+        match self.policy {
+            hive_agent::PolicyKind::NoPeer => "no-peer",
+            hive_agent::PolicyKind::RandomMesh => "random-mesh",
+            hive_agent::PolicyKind::PrivateHierarchy(_) => "private-hierarchy",
+        }
+    }
+}
+
+fn print_report(r: &DemoReport) {
+    print!("{}", hive_sim::SimReport::table_header());
+    print!("{}", r.report.table_row());
+    println!(
+        "origin: {} fragment bytes, {} playlist bytes; players: {} bytes; from peers: {} bytes",
+        r.report.origin_bytes, r.origin_manifest_bytes, r.report.player_bytes, r.report.peer_bytes
+    );
+    println!(
+        "corrupt fragments: {}; failed player requests: {}; CPU: {:.1} s = {:.2} cores for the whole process (origin, agents, players)",
+        r.corrupt_fragments, r.player_errors, r.cpu_s, r.cpu_cores
+    );
+}
+
+/// Arguments of `hive origin`.
+#[derive(Debug, Args)]
+pub(crate) struct OriginArgs {
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Also serve this folder under /media/ (e.g. an HLS ladder made by ffmpeg).
+    #[arg(long)]
+    folder: Option<PathBuf>,
+    /// Fragment duration of the synthetic stream.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    fragment: Duration,
+}
+
+pub(crate) fn origin(args: &OriginArgs) -> ExitCode {
+    use hive_services::origin::{LiveConfig, Origin, OriginConfig, serve};
+    if let Some(f) = &args.folder
+        && !f.is_dir()
+    {
+        eprintln!("hive origin: {} is not a folder", f.display());
+        return ExitCode::from(2);
+    }
+    if args.fragment < Duration::from_millis(100) {
+        eprintln!("hive origin: --fragment must be at least 100ms");
+        return ExitCode::from(2);
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(c) => return c,
+    };
+    rt.block_on(async {
+        let origin = Arc::new(Origin::new(OriginConfig {
+            live: LiveConfig {
+                fragment: args.fragment,
+                ..LiveConfig::default()
+            },
+            folder: args.folder.clone(),
+        }));
+        let listener = match tokio::net::TcpListener::bind(args.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("hive origin: cannot listen on {}: {e}", args.listen);
+                return ExitCode::FAILURE;
+            }
+        };
+        let addr = listener.local_addr().unwrap_or(args.listen);
+        eprintln!("hive origin: live HLS at http://{addr}/live/master.m3u8, DASH at http://{addr}/live/manifest.mpd");
+        if args.folder.is_some() {
+            eprintln!("hive origin: folder at http://{addr}/media/");
+        }
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        match serve(listener, origin, shutdown).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("hive origin: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// Arguments of `hive agent`.
+#[derive(Debug, Args)]
+pub(crate) struct AgentArgs {
+    /// Where the player-facing proxy listens.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    listen: SocketAddr,
+    /// Origin base URL (reverse-proxy mode); without it players ask for /<full origin URL>.
+    #[arg(long)]
+    origin: Option<String>,
+    /// Where the UDP transport binds (use 0.0.0.0:PORT to share beyond this machine).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    udp: SocketAddr,
+    /// Overlay policy: random-mesh, no-peer, private-hierarchy[:SITE].
+    #[arg(long, default_value = "random-mesh", value_parser = parse_policy)]
+    policy: hive_agent::PolicyKind,
+    /// This agent's site (network segment), as the operator names it.
+    #[arg(long)]
+    site: Option<String>,
+    /// This agent's AS number.
+    #[arg(long)]
+    asn: Option<u32>,
+    /// Never upload to peers.
+    #[arg(long)]
+    consume_only: bool,
+    /// Upload capacity offered, kbit/s.
+    #[arg(long, default_value_t = 10_000)]
+    upload_kbps: u32,
+}
+
+pub(crate) fn agent(args: &AgentArgs) -> ExitCode {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(c) => return c,
+    };
+    rt.block_on(async {
+        let cfg = hive_agent::AgentConfig {
+            listen: args.listen,
+            origin: args.origin.clone(),
+            udp_listen: args.udp,
+            policy: args.policy.clone(),
+            locality: hive_core::Locality {
+                site: args.site.clone(),
+                asn: args.asn,
+                country: None,
+            },
+            role: if args.consume_only {
+                hive_core::Role::ConsumeOnly
+            } else {
+                hive_core::Role::Peer
+            },
+            upload_kbps: args.upload_kbps,
+            ..hive_agent::AgentConfig::default()
+        };
+        let agent = match hive_agent::Agent::builder().config(cfg).build().await {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("hive agent: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        eprintln!(
+            "hive agent {}: proxy at {} (metrics at /metrics, status at /status); Ctrl-C stops",
+            agent.peer_id().short(),
+            agent.proxy_url()
+        );
+        let _ = tokio::signal::ctrl_c().await;
+        agent.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
