@@ -82,6 +82,7 @@ pub(crate) fn demo(args: &DemoArgs) -> ExitCode {
         join_over: args.join_over.min(args.duration),
         policy: args.policy.clone(),
         seed: args.seed,
+        ..DemoConfig::default()
     };
     eprintln!(
         "hive demo: origin, discovery and {} agents with simulated players on loopback for {:.0} s ({} policy)",

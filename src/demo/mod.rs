@@ -7,12 +7,14 @@
 
 mod player;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use hive_agent::{Agent, AgentConfig, Discovery, MemoryDiscovery, PolicyKind};
+use hive_agent::{Agent, AgentBuilder, AgentConfig, Discovery, MemoryDiscovery, PolicyKind};
 use hive_services::origin::{Origin, OriginConfig, OriginStats};
 use hive_sim::SimReport;
 use hive_sim::report::Metrics;
@@ -20,7 +22,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 
 /// Settings of a demo run.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct DemoConfig {
     /// Viewers (one agent and one player each).
     pub viewers: usize,
@@ -32,6 +34,31 @@ pub struct DemoConfig {
     pub policy: PolicyKind,
     /// Seed of the agents' random choices.
     pub seed: u64,
+    /// Agents to kill (no goodbye, as a crash) and when, counted from the start: `(viewer, at)`.
+    /// Their players stop; they are left out of the QoE figures.
+    pub kills: Vec<(usize, Duration)>,
+    /// Customises the builder of agent `i` (a test wraps one agent's transport, say).
+    pub agent_hook: Option<AgentHook>,
+}
+
+/// Customises the builder of one agent: `(viewer index, builder) -> builder`, async because a
+/// hook may bind a transport.
+pub type AgentHook = Arc<
+    dyn Fn(usize, AgentBuilder) -> Pin<Box<dyn Future<Output = AgentBuilder> + Send>> + Send + Sync,
+>;
+
+impl std::fmt::Debug for DemoConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemoConfig")
+            .field("viewers", &self.viewers)
+            .field("duration", &self.duration)
+            .field("join_over", &self.join_over)
+            .field("policy", &self.policy)
+            .field("seed", &self.seed)
+            .field("kills", &self.kills)
+            .field("agent_hook", &self.agent_hook.is_some())
+            .finish()
+    }
 }
 
 impl Default for DemoConfig {
@@ -42,6 +69,8 @@ impl Default for DemoConfig {
             join_over: Duration::from_secs(10),
             policy: PolicyKind::RandomMesh,
             seed: 1,
+            kills: Vec::new(),
+            agent_hook: None,
         }
     }
 }
@@ -79,6 +108,10 @@ pub struct DemoReport {
     pub cpu_s: f64,
     /// `cpu_s / wall_s`: CPU cores the whole process used on average.
     pub cpu_cores: f64,
+    /// Viewers (indices) that stalled at least once, killed ones excluded.
+    pub stalled_viewers: Vec<usize>,
+    /// Fragments from peers that failed their hash, over all agents (the peer is dropped).
+    pub bad_fragments: u64,
 }
 
 fn cpu_s() -> f64 {
@@ -92,7 +125,8 @@ fn cpu_s() -> f64 {
 }
 
 struct Seat {
-    agent: Agent,
+    agent: Option<Agent>,
+    stop: tokio::sync::watch::Sender<bool>,
     viewer: Arc<Mutex<Option<player::Viewer>>>,
 }
 
@@ -132,28 +166,43 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
         let t = wall0.elapsed().as_secs_f64();
         // Join whoever is due.
         while seats.len() < cfg.viewers && seats.len() as f64 * gap <= t {
-            let agent = Agent::builder()
+            let mut builder = Agent::builder()
                 .config(AgentConfig {
                     origin: Some(origin_url.clone()),
                     policy: cfg.policy.clone(),
                     seed: cfg.seed,
                     ..AgentConfig::default()
                 })
-                .discovery(discovery.clone())
-                .build()
-                .await
-                .context("starting an agent")?;
+                .discovery(discovery.clone());
+            if let Some(hook) = &cfg.agent_hook {
+                builder = hook(seats.len(), builder).await;
+            }
+            let agent = builder.build().await.context("starting an agent")?;
             let viewer = Arc::new(Mutex::new(None));
+            let (own_stop, own_stop_rx) = tokio::sync::watch::channel(false);
             players.push(tokio::spawn(player::play(
                 client.clone(),
                 agent.proxy_url(),
                 origin.clone(),
                 epoch,
                 counters.clone(),
-                stop_rx.clone(),
+                own_stop_rx,
                 viewer.clone(),
             )));
-            seats.push(Seat { agent, viewer });
+            seats.push(Seat {
+                agent: Some(agent),
+                stop: own_stop,
+                viewer,
+            });
+        }
+        for &(i, at) in &cfg.kills {
+            if at.as_secs_f64() <= t
+                && let Some(seat) = seats.get_mut(i)
+                && let Some(agent) = seat.agent.take()
+            {
+                let _ = seat.stop.send(true);
+                agent.kill();
+            }
         }
         if t >= end {
             break;
@@ -164,24 +213,37 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let _ = stop_tx.send(true);
-    for p in players {
-        let _ = tokio::time::timeout(Duration::from_secs(20), p).await;
-    }
-    let wall = wall0.elapsed();
+    // The run ends now: playback is accounted up to this instant, not while players wind down.
     let now = hive_core::time::Instant::from_micros(epoch.elapsed().as_micros() as u64);
-    let mut m = Metrics::default();
     let live_edge_s = std::time::SystemTime::now()
         .duration_since(origin.live().epoch())
         .unwrap_or_default()
         .as_secs_f64();
-    let frag_s = origin.live().config().fragment.as_secs_f64();
+    let _ = stop_tx.send(true);
     for s in &seats {
-        let stats = s.agent.stats().swarm;
+        let _ = s.stop.send(true);
+    }
+    for p in players {
+        let _ = tokio::time::timeout(Duration::from_secs(20), p).await;
+    }
+    let wall = wall0.elapsed();
+    let mut m = Metrics::default();
+    let frag_s = origin.live().config().fragment.as_secs_f64();
+    let mut stalled_viewers = Vec::new();
+    let mut bad_fragments = 0;
+    for (i, s) in seats.iter().enumerate() {
+        let Some(agent) = &s.agent else {
+            continue;
+        };
+        let stats = agent.stats().swarm;
+        bad_fragments += stats.bad_fragments;
         if let Some(v) = s.viewer.lock().as_ref() {
             let mut p = v.player.lock();
             p.update(now);
             m.absorb(&stats, &p, now);
+            if !p.stalled.is_zero() {
+                stalled_viewers.push(i);
+            }
             if p.started.is_some() {
                 let media = (p.playhead_seq + 1) as f64 * frag_s - p.buffer();
                 m.live_delays.push((live_edge_s - media).max(0.0));
@@ -207,7 +269,9 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
     );
     let cpu = cpu_s() - cpu0;
     for s in seats {
-        s.agent.shutdown().await;
+        if let Some(a) = s.agent {
+            a.shutdown().await;
+        }
     }
     Ok(DemoReport {
         report,
@@ -216,6 +280,8 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
         origin_manifest_bytes: os.manifest_bytes,
         cpu_s: cpu,
         cpu_cores: cpu / wall.as_secs_f64().max(1e-9),
+        stalled_viewers,
+        bad_fragments,
     })
 }
 

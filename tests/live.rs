@@ -1,0 +1,183 @@
+//! End to end on loopback: a synthetic live origin, ≥ 20 real agents on Hive's UDP transport,
+//! and real-time players (`hive::demo`). Each test runs about half a minute.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use hive::demo::{AgentHook, DemoConfig, DemoReport, run};
+use hive_agent::PolicyKind;
+use hive_core::TransportError;
+use hive_core::transport::{Class, Connection, ConnectionStats, DialTarget, Transport};
+use hive_core::wire::{Decoded, Message, WireLimits, decode_frame};
+use hive_core::{PeerAddr, PeerId};
+
+fn config(viewers: usize, secs: u64) -> DemoConfig {
+    DemoConfig {
+        viewers,
+        duration: Duration::from_secs(secs),
+        join_over: Duration::from_secs(4),
+        policy: PolicyKind::RandomMesh,
+        seed: 7,
+        kills: Vec::new(),
+        agent_hook: None,
+    }
+}
+
+/// One demo at a time: each is tens of agents and players in real time, and the QoE they
+/// measure (stalls) must not depend on how many other tests share the two cores.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn demo(cfg: DemoConfig) -> DemoReport {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let r = run(cfg, |p| {
+        eprintln!(
+            "t={:.0}s viewers={} offload={:.1}% stalled={}",
+            p.elapsed_s,
+            p.viewers,
+            p.offload * 100.0,
+            p.stalled_players
+        )
+    })
+    .await
+    .expect("demo runs");
+    eprintln!("{}", serde_json::to_string(&r).expect("json"));
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_agents_every_fragment_byte_identical_and_shared() {
+    let r = demo(config(20, 24)).await;
+    assert_eq!(
+        r.corrupt_fragments, 0,
+        "a player got bytes unlike the origin's"
+    );
+    assert_eq!(r.report.viewers, 20);
+    // Every viewer started and played on (a 2 s fragment at most every ~2 s).
+    assert!(r.report.startup_s_p95 < 5.0, "{r:?}");
+    assert!(
+        r.report.player_bytes > 20 * 5 * 100_000,
+        "players received little: {r:?}"
+    );
+    assert!(r.report.peer_bytes > 0, "nothing was shared: {r:?}");
+    assert!(r.report.offload > 0.5, "offload {:.3}", r.report.offload);
+    assert!(r.report.rebuffer_ratio < 0.01, "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_killed_mid_stream_stalls_no_other_player() {
+    let mut cfg = config(20, 30);
+    cfg.kills = vec![(2, Duration::from_secs(12)), (9, Duration::from_secs(14))];
+    let r = demo(cfg).await;
+    assert_eq!(r.corrupt_fragments, 0);
+    assert!(
+        r.stalled_viewers.is_empty(),
+        "players stalled after two agents died: {:?}",
+        r.stalled_viewers
+    );
+    assert!(r.report.peer_bytes > 0);
+}
+
+/// A transport whose connections flip one byte in the payload of every `Data` message they
+/// send, keeping the declared hash: a peer serving corrupt data.
+#[derive(Debug)]
+struct Corrupting(Arc<dyn Transport>);
+
+#[derive(Debug)]
+struct CorruptingConn(Arc<dyn Connection>);
+
+fn corrupt(frame: Bytes) -> Bytes {
+    match decode_frame(&frame, &WireLimits::default()) {
+        Ok(Decoded::Message(Message::Data(mut d))) if !d.payload.is_empty() => {
+            let mut p = d.payload.to_vec();
+            p[0] ^= 0xff;
+            d.payload = Bytes::from(p);
+            Message::Data(d).to_bytes()
+        }
+        _ => frame,
+    }
+}
+
+#[async_trait]
+impl Connection for CorruptingConn {
+    fn remote_peer_id(&self) -> PeerId {
+        self.0.remote_peer_id()
+    }
+    fn remote_addr(&self) -> Option<std::net::SocketAddr> {
+        self.0.remote_addr()
+    }
+    fn max_message_size(&self) -> usize {
+        self.0.max_message_size()
+    }
+    async fn send(&self, message: Bytes, class: Class) -> Result<(), TransportError> {
+        self.0.send(corrupt(message), class).await
+    }
+    async fn recv(&self) -> Result<Option<Bytes>, TransportError> {
+        self.0.recv().await
+    }
+    fn stats(&self) -> ConnectionStats {
+        self.0.stats()
+    }
+    async fn close(&self) {
+        self.0.close().await
+    }
+    fn abort(&self) {
+        self.0.abort()
+    }
+}
+
+#[async_trait]
+impl Transport for Corrupting {
+    fn name(&self) -> &'static str {
+        "corrupting"
+    }
+    fn local_peer_id(&self) -> PeerId {
+        self.0.local_peer_id()
+    }
+    fn local_addrs(&self) -> Vec<PeerAddr> {
+        self.0.local_addrs()
+    }
+    async fn dial(&self, target: &DialTarget) -> Result<Arc<dyn Connection>, TransportError> {
+        let c = self.0.dial(target).await?;
+        Ok(Arc::new(CorruptingConn(c)))
+    }
+    async fn accept(&self) -> Result<Arc<dyn Connection>, TransportError> {
+        let c = self.0.accept().await?;
+        Ok(Arc::new(CorruptingConn(c)))
+    }
+    fn dead_peer_timeout(&self) -> std::time::Duration {
+        self.0.dead_peer_timeout()
+    }
+    async fn shutdown(&self) {
+        self.0.shutdown().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_serving_corrupt_data_is_caught_and_no_player_gets_a_corrupt_byte() {
+    let mut cfg = config(20, 24);
+    // The first agent to join (it fetches early, so others ask it) corrupts what it serves.
+    let hook: AgentHook = Arc::new(|i, builder| {
+        Box::pin(async move {
+            if i != 0 {
+                return builder;
+            }
+            let udp = hive_transport_udp::UdpTransport::bind(
+                "127.0.0.1:0".parse().expect("addr"),
+                hive_transport_udp::Config::default(),
+            )
+            .await
+            .expect("bind");
+            builder.transport(Arc::new(Corrupting(udp)))
+        })
+    });
+    cfg.agent_hook = Some(hook);
+    let r = demo(cfg).await;
+    assert_eq!(r.corrupt_fragments, 0, "a corrupt byte reached a player");
+    assert!(
+        r.bad_fragments > 0,
+        "nobody fetched from the corrupting peer, so the test proved nothing: {r:?}"
+    );
+    assert!(r.report.peer_bytes > 0, "honest peers still share");
+}
