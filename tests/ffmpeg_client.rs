@@ -29,7 +29,11 @@ fn make_ladder() -> PathBuf {
     let mut cmd = Command::new(ffmpeg());
     for a in args.split_whitespace() {
         // `var_stream_map` holds a space; it is written with `_` above.
-        cmd.arg(if a.starts_with("v:0,") { "v:0,a:0 v:1,a:1" } else { a });
+        cmd.arg(if a.starts_with("v:0,") {
+            "v:0,a:0 v:1,a:1"
+        } else {
+            a
+        });
     }
     cmd.arg("-hls_segment_filename")
         .arg(dir.join("s%v_%03d.ts"))
@@ -92,7 +96,11 @@ async fn ffmpeg_pulls_an_hls_stream_through_an_agent_without_error() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(fetched > 0, "no segment went through the engine: {}", agent.status());
+    assert!(
+        fetched > 0,
+        "no segment went through the engine: {}",
+        agent.status()
+    );
     assert_eq!(agent.stats().player_errors, 0);
     agent.shutdown().await;
     let _ = std::fs::remove_dir_all(dir);

@@ -110,7 +110,12 @@ pub(crate) struct Engine {
     locality: Locality,
     tokens: HashMap<ContentId, Bytes>,
     last_snapshot: Instant,
+    /// Something changed since the last snapshot of the counters.
+    dirty: bool,
 }
+
+/// The counters readers see are at most this old.
+const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
 
 impl Engine {
     pub(crate) fn new(shared: Arc<Shared>, tx: mpsc::UnboundedSender<Cmd>) -> Self {
@@ -131,6 +136,7 @@ impl Engine {
             locality,
             tokens: HashMap::new(),
             last_snapshot: Instant::ZERO,
+            dirty: false,
         }
     }
 
@@ -143,7 +149,11 @@ impl Engine {
                 .filter_map(|s| s.swarm.poll_timeout())
                 .min()
                 .unwrap_or(Instant::MAX)
-                .min(now() + hive_core::time::Duration::from_millis(250));
+                .min(if self.dirty {
+                    self.last_snapshot + SNAPSHOT_EVERY
+                } else {
+                    Instant::MAX
+                });
             let cmd = tokio::select! {
                 c = rx.recv() => match c {
                     Some(c) => Some(c),
@@ -190,8 +200,9 @@ impl Engine {
             }
             self.drain(c);
         }
-        if t.saturating_duration_since(self.last_snapshot) >= Duration::from_millis(200) {
+        if self.dirty && t.saturating_duration_since(self.last_snapshot) >= SNAPSHOT_EVERY {
             self.last_snapshot = t;
+            self.dirty = false;
             self.snapshot();
         }
     }
@@ -261,6 +272,7 @@ impl Engine {
     }
 
     fn handle(&mut self, cmd: Cmd) {
+        self.dirty = true;
         let t = now();
         match cmd {
             Cmd::Fetch {

@@ -190,7 +190,7 @@ impl Agent {
         self.shared.me()
     }
 
-    /// The counters (refreshed every 200 ms by the engine).
+    /// The counters (at most 100 ms old).
     pub fn stats(&self) -> AgentStats {
         self.shared.metrics.stats()
     }

@@ -25,10 +25,12 @@ pub use sim::run;
 pub const PACKET: u64 = 1500;
 
 /// One flow of a scenario.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct FlowSpec {
     /// Its controller.
     pub algo: Algorithm,
+    /// A controller of your own, raced instead of `algo` (see [`FlowSpec::custom`]).
+    pub custom: Option<std::sync::Arc<dyn hive_core::cc::CongestionControllerFactory>>,
     /// Base (propagation) round-trip time.
     pub rtt: Duration,
     /// When it starts sending.
@@ -44,11 +46,69 @@ impl FlowSpec {
     pub fn new(algo: Algorithm, rtt: Duration) -> Self {
         FlowSpec {
             algo,
+            custom: None,
             rtt,
             start: Instant::ZERO,
             stop: None,
             priority_changes: Vec::new(),
         }
+    }
+}
+
+impl FlowSpec {
+    /// A flow of your own controller over the whole run: the arena builds it from `factory`
+    /// and reports it under the factory's name.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use hive_cc::arena::{FlowSpec, Scenario, DEFAULT_RTT, run};
+    /// use hive_cc::{Algorithm, Factory};
+    ///
+    /// let mut s = Scenario::new("mine-vs-cubic", &[Algorithm::Cubic]);
+    /// s.duration = std::time::Duration::from_secs(5);
+    /// // Any `CongestionControllerFactory`; here NewReno's, under its own name.
+    /// s.flows.push(FlowSpec::custom(Arc::new(Factory(Algorithm::NewReno)), DEFAULT_RTT));
+    /// let report = run(&s);
+    /// assert_eq!(report.flows[1].algo, "newreno");
+    /// ```
+    pub fn custom(
+        factory: std::sync::Arc<dyn hive_core::cc::CongestionControllerFactory>,
+        rtt: Duration,
+    ) -> Self {
+        FlowSpec {
+            custom: Some(factory),
+            ..FlowSpec::new(Algorithm::NewReno, rtt)
+        }
+    }
+
+    pub(crate) fn build(&self) -> Box<dyn hive_core::cc::CongestionController> {
+        match &self.custom {
+            Some(f) => f.build(Instant::ZERO, PACKET),
+            None => self.algo.build(PACKET),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &'static str {
+        match &self.custom {
+            Some(f) => f.name(),
+            None => self.algo.name(),
+        }
+    }
+}
+
+impl PartialEq for FlowSpec {
+    fn eq(&self, other: &Self) -> bool {
+        let custom = match (&self.custom, &other.custom) {
+            (None, None) => true,
+            (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        custom
+            && self.algo == other.algo
+            && self.rtt == other.rtt
+            && self.start == other.start
+            && self.stop == other.stop
+            && self.priority_changes == other.priority_changes
     }
 }
 

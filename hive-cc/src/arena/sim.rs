@@ -77,7 +77,7 @@ pub fn run(s: &Scenario) -> Report {
             .flows
             .iter()
             .map(|f| Flow {
-                cc: f.algo.build(PACKET),
+                cc: f.build(),
                 active: false,
                 next_pkt: 0,
                 outstanding: BTreeMap::new(),
@@ -323,8 +323,12 @@ impl Sim<'_> {
                 let stop = spec.stop.map_or(secs, |t| t.as_secs_f64().min(secs));
                 let dur = (stop - start).max(1e-9);
                 FlowReport {
-                    algo: spec.algo.name().to_string(),
-                    priority: f.cc.priority().or(spec.algo.priority()),
+                    algo: spec.name().to_string(),
+                    priority: f.cc.priority().or(if spec.custom.is_some() {
+                        None
+                    } else {
+                        spec.algo.priority()
+                    }),
                     start_s: start,
                     stop_s: stop,
                     throughput_mbps: f.delivered_bytes as f64 * 8.0 / dur / 1e6,
