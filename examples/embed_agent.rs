@@ -47,8 +47,7 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let newest = media
         .lines()
-        .filter(|l| l.ends_with(".ts"))
-        .last()
+        .rfind(|l| l.ends_with(".ts"))
         .ok_or_else(|| anyhow::anyhow!("empty playlist"))?
         .to_string();
     let bytes = reqwest::get(format!("{base}/live/1/{newest}"))
