@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use hive_core::{ContentId, Locality, PeerAddr, PeerId, PeerInfo};
 
-use crate::tracker::TrackerStore;
+use std::sync::Arc;
+
+use crate::tracker::{StoredPeer, TrackerStore};
 
 /// A `redis-server` on a free loopback port, without persistence, killed on drop.
 #[derive(Debug)]
@@ -67,7 +69,7 @@ impl Drop for RedisServer {
     }
 }
 
-fn peer(n: u32, site: Option<&str>, asn: Option<u32>) -> PeerInfo {
+fn peer(n: u32, site: Option<&str>, asn: Option<u32>) -> Arc<StoredPeer> {
     let mut id = [0u8; 32];
     id[..4].copy_from_slice(&n.to_be_bytes());
     id[31] = 0xaa;
@@ -81,14 +83,14 @@ fn peer(n: u32, site: Option<&str>, asn: Option<u32>) -> PeerInfo {
         country: None,
     };
     p.upload_kbps = n;
-    p
+    Arc::new(StoredPeer::new(p))
 }
 
-fn ids(v: &[std::sync::Arc<PeerInfo>]) -> HashSet<PeerId> {
+fn ids(v: &[Arc<StoredPeer>]) -> HashSet<PeerId> {
     v.iter().map(|p| p.id).collect()
 }
 
-fn assert_distinct(v: &[std::sync::Arc<PeerInfo>]) {
+fn assert_distinct(v: &[Arc<StoredPeer>]) {
     assert_eq!(ids(v).len(), v.len(), "a sample holds a peer twice");
 }
 
@@ -107,7 +109,7 @@ pub async fn store_conformance(store: &dyn TrackerStore) {
         .await
         .expect("sample");
     assert_eq!(s.len(), 1, "one peer stored, one sampled");
-    assert_eq!(*s[0], p, "a peer comes back as stored");
+    assert_eq!(*s[0], *p, "a peer comes back as stored (info and JSON)");
     assert!(
         store
             .sample(
@@ -143,8 +145,9 @@ pub async fn store_conformance(store: &dyn TrackerStore) {
     );
 
     // Refresh: a second upsert extends the expiry and moves the peer to its new locality.
-    let mut moved = p.clone();
-    moved.locality.site = Some("lyon".into());
+    let mut moved_info = p.info().clone();
+    moved_info.locality.site = Some("lyon".into());
+    let moved = Arc::new(StoredPeer::new(moved_info));
     store
         .upsert(c, &moved, t0 + 10, t0 + 2 * ttl)
         .await
@@ -159,8 +162,8 @@ pub async fn store_conformance(store: &dyn TrackerStore) {
         .await
         .expect("sample");
     assert_eq!(
-        s.iter().map(|p| (**p).clone()).collect::<Vec<_>>(),
-        vec![moved.clone()],
+        s.iter().map(|p| p.info().clone()).collect::<Vec<_>>(),
+        vec![moved.info().clone()],
         "a refreshed peer lives on with its new locality"
     );
 
@@ -187,7 +190,7 @@ pub async fn store_conformance(store: &dyn TrackerStore) {
     let now = t0 + 1000;
     let mut n = 100;
     let mut add = |site: Option<&'static str>, asn: Option<u32>, count: u32| {
-        let v: Vec<PeerInfo> = (0..count).map(|i| peer(n + i, site, asn)).collect();
+        let v: Vec<Arc<StoredPeer>> = (0..count).map(|i| peer(n + i, site, asn)).collect();
         n += count;
         v
     };

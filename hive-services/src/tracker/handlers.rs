@@ -13,9 +13,9 @@ use bytes::Bytes;
 use hive_core::{ContentId, Locality, PeerId};
 use serde::Deserialize;
 
-use super::Tracker;
-use super::api::{AnnounceRequest, AnnounceResponse, LeaveRequest, PeerJson, PeersResponse};
+use super::api::{AnnounceRequest, LeaveRequest};
 use super::sample::rank;
+use super::{StoredPeer, Tracker};
 use crate::http::{ApiError, MAX_BODY, Observed, b64_decode, now_unix_ms, parse_json};
 
 /// Request and error counters for `/metrics`.
@@ -83,7 +83,7 @@ fn admit(
 
 async fn announce(State(t): State<Arc<Tracker>>, Observed(obs): Observed, body: Bytes) -> Response {
     match do_announce(&t, obs, &body).await {
-        Ok(r) => axum::Json(r).into_response(),
+        Ok(r) => json_response(r),
         Err(e) => count(&t, e).into_response(),
     }
 }
@@ -92,7 +92,7 @@ async fn do_announce(
     t: &Tracker,
     obs: Option<std::net::SocketAddr>,
     body: &[u8],
-) -> Result<AnnounceResponse, ApiError> {
+) -> Result<String, ApiError> {
     let req: AnnounceRequest = parse_json(body)?;
     let ip = obs.map(|a| a.ip());
     let (content, mut info) = req.parse(ip).map_err(ApiError::bad_request)?;
@@ -105,6 +105,7 @@ async fn do_announce(
     let now = now_unix_ms();
     let expires = now.saturating_add(t.cfg.ttl.as_millis() as u64);
     // Twice the reply in candidates, so the weighting within a tier has something to choose from.
+    let info = Arc::new(StoredPeer::new(info));
     let candidates = t
         .store
         .announce(content, &info, now, expires, want.saturating_mul(2))
@@ -115,15 +116,42 @@ async fn do_announce(
     t.metrics
         .peers_returned
         .fetch_add(peers.len() as u64, Ordering::Relaxed);
-    let loc = info.locality;
-    Ok(AnnounceResponse {
-        peers: peers.iter().map(|p| PeerJson::from_info(p)).collect(),
-        interval_s: t.interval().as_secs_f64(),
-        observed_addr: obs.map(|a| a.to_string()),
-        site: loc.site,
-        asn: loc.asn,
-        country: loc.country.map(super::api::country_text),
-    })
+    let loc = &info.locality;
+    // An AnnounceResponse, written by hand around the peers' stored JSON (the hot path).
+    let tail = serde_json::json!({
+        "interval_s": t.interval().as_secs_f64(),
+        "observed_addr": obs.map(|a| a.to_string()),
+        "site": loc.site,
+        "asn": loc.asn,
+        "country": loc.country.map(super::api::country_text),
+    });
+    Ok(peers_object(&peers, Some(&tail)))
+}
+
+/// `{"peers": [<stored JSON>, ...], <tail's fields>}`.
+fn peers_object(peers: &[Arc<StoredPeer>], tail: Option<&serde_json::Value>) -> String {
+    let mut s =
+        String::with_capacity(160 + peers.iter().map(|p| p.json().len() + 1).sum::<usize>());
+    s.push_str("{\"peers\":[");
+    for (i, p) in peers.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(p.json());
+    }
+    s.push(']');
+    match tail.map(|t| t.to_string()) {
+        Some(t) if t.len() > 2 => {
+            s.push(',');
+            s.push_str(&t[1..]);
+        }
+        _ => s.push('}'),
+    }
+    s
+}
+
+fn json_response(body: String) -> Response {
+    ([("content-type", "application/json")], body).into_response()
 }
 
 async fn leave(State(t): State<Arc<Tracker>>, body: Bytes) -> Response {
@@ -187,13 +215,11 @@ async fn peers(
             .map_err(|e| store_error(&t, e))?;
         bump(&t.metrics.peer_queries);
         let peers = rank(candidates, None, &near, limit);
-        Ok::<_, ApiError>(PeersResponse {
-            peers: peers.iter().map(|p| PeerJson::from_info(p)).collect(),
-        })
+        Ok::<_, ApiError>(peers_object(&peers, None))
     }
     .await;
     match r {
-        Ok(v) => axum::Json(v).into_response(),
+        Ok(v) => json_response(v),
         Err(e) => count(&t, e).into_response(),
     }
 }

@@ -6,21 +6,21 @@
 //! sampling and dropped by a sweep of the swarm at most once per TTL, triggered by announces
 //! (amortised O(1) per announce) or by [`TrackerStore::sweep`].
 
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use hive_core::{ContentId, Locality, PeerId, PeerInfo};
+use hive_core::{ContentId, Locality, PeerId};
 use parking_lot::Mutex;
 use rand::Rng;
 
 use super::sample::with_rng;
-use super::store::{StoreError, TrackerStore};
+use super::store::{StoreError, StoredPeer, TrackerStore};
 
 const SHARDS: usize = 64;
 
 type Seen = std::collections::HashSet<PeerId, foldhash::fast::RandomState>;
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The in-memory [`TrackerStore`].
 pub struct MemoryStore {
@@ -65,7 +65,7 @@ impl IdSet {
 }
 
 struct Entry {
-    info: Arc<PeerInfo>,
+    info: Arc<StoredPeer>,
     expires_ms: u64,
 }
 
@@ -97,7 +97,7 @@ impl Swarm {
         }
     }
 
-    fn upsert(&mut self, info: &PeerInfo, expires_ms: u64) {
+    fn upsert(&mut self, info: &Arc<StoredPeer>, expires_ms: u64) {
         let id = info.id;
         if let Some(old) = self.peers.get(&id).map(|e| e.info.clone()) {
             if old.locality != info.locality {
@@ -114,7 +114,7 @@ impl Swarm {
         self.peers.insert(
             id,
             Entry {
-                info: Arc::new(info.clone()),
+                info: info.clone(),
                 expires_ms,
             },
         );
@@ -147,10 +147,10 @@ impl Swarm {
         n: usize,
         now_ms: u64,
         seen: &mut Seen,
-        out: &mut Vec<Arc<PeerInfo>>,
+        out: &mut Vec<Arc<StoredPeer>>,
     ) {
         let target = out.len() + n;
-        let mut take = |id: PeerId, out: &mut Vec<Arc<PeerInfo>>| {
+        let mut take = |id: PeerId, out: &mut Vec<Arc<StoredPeer>>| {
             if let Some(e) = self.peers.get(&id).filter(|e| e.expires_ms > now_ms) {
                 if seen.insert(id) {
                     out.push(e.info.clone());
@@ -192,7 +192,7 @@ impl Swarm {
         });
     }
 
-    fn sample(&self, near: &Locality, per_tier: usize, now_ms: u64) -> Vec<Arc<PeerInfo>> {
+    fn sample(&self, near: &Locality, per_tier: usize, now_ms: u64) -> Vec<Arc<StoredPeer>> {
         let mut out = Vec::with_capacity(per_tier.min(self.peers.len()));
         let mut seen = Seen::default();
         if let Some(set) = near.site.as_ref().and_then(|s| self.by_site.get(s)) {
@@ -214,7 +214,9 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         MemoryStore {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::default()))
+                .collect(),
         }
     }
 
@@ -226,7 +228,7 @@ impl MemoryStore {
     fn with_upsert<T>(
         &self,
         content: ContentId,
-        peer: &PeerInfo,
+        peer: &Arc<StoredPeer>,
         now_ms: u64,
         expires_ms: u64,
         then: impl FnOnce(&Swarm) -> T,
@@ -251,7 +253,7 @@ impl TrackerStore for MemoryStore {
     async fn upsert(
         &self,
         content: ContentId,
-        peer: &PeerInfo,
+        peer: &Arc<StoredPeer>,
         now_ms: u64,
         expires_ms: u64,
     ) -> Result<(), StoreError> {
@@ -282,7 +284,7 @@ impl TrackerStore for MemoryStore {
         near: &Locality,
         per_tier: usize,
         now_ms: u64,
-    ) -> Result<Vec<Arc<PeerInfo>>, StoreError> {
+    ) -> Result<Vec<Arc<StoredPeer>>, StoreError> {
         let shard = self.shard(&content).lock();
         Ok(shard
             .get(&content)
@@ -293,11 +295,11 @@ impl TrackerStore for MemoryStore {
     async fn announce(
         &self,
         content: ContentId,
-        peer: &PeerInfo,
+        peer: &Arc<StoredPeer>,
         now_ms: u64,
         expires_ms: u64,
         per_tier: usize,
-    ) -> Result<Vec<Arc<PeerInfo>>, StoreError> {
+    ) -> Result<Vec<Arc<StoredPeer>>, StoreError> {
         Ok(self.with_upsert(content, peer, now_ms, expires_ms, |s| {
             s.sample(&peer.locality, per_tier, now_ms)
         }))

@@ -60,7 +60,7 @@ pub use locality::{LocalityTable, LocalityTableError};
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis_store::RedisStore;
-pub use store::{StoreError, TrackerStore};
+pub use store::{StoreError, StoredPeer, TrackerStore};
 
 use crate::registrar::TokenVerifier;
 

@@ -24,11 +24,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use hive_core::{ContentId, Locality, PeerId, PeerInfo};
+use hive_core::{ContentId, Locality, PeerId};
 use redis::aio::ConnectionManager;
 
-use super::api::PeerJson;
-use super::store::{StoreError, TrackerStore};
+use super::store::{StoreError, StoredPeer, TrackerStore};
 
 const SCRIPT: &str = include_str!("announce.lua");
 const NAME: &str = "redis";
@@ -94,15 +93,12 @@ impl RedisStore {
         near: &Locality,
         now_ms: u64,
         expires_ms: u64,
-        peer: Option<&PeerInfo>,
+        peer: Option<&StoredPeer>,
         per_tier: usize,
-    ) -> Result<Vec<Arc<PeerInfo>>, StoreError> {
+    ) -> Result<Vec<Arc<StoredPeer>>, StoreError> {
         let [all, info, site, asn] = keys(&content, near);
         let (id, blob) = match peer {
-            Some(p) => (
-                p.id.to_string(),
-                serde_json::to_string(&PeerJson::from_info(p)).map_err(backend)?,
-            ),
+            Some(p) => (p.id.to_string(), p.json().to_owned()),
             None => (String::new(), String::new()),
         };
         let mut inv = self.script.prepare_invoke();
@@ -123,9 +119,9 @@ impl RedisStore {
         blobs
             .iter()
             .map(|b| {
-                serde_json::from_slice::<PeerJson>(b)
+                std::str::from_utf8(b)
                     .map_err(|e| e.to_string())
-                    .and_then(|j| j.to_info())
+                    .and_then(StoredPeer::from_json)
                     .map(Arc::new)
                     .map_err(|message| StoreError::Corrupt {
                         store: NAME,
@@ -145,13 +141,20 @@ impl TrackerStore for RedisStore {
     async fn upsert(
         &self,
         content: ContentId,
-        peer: &PeerInfo,
+        peer: &Arc<StoredPeer>,
         now_ms: u64,
         expires_ms: u64,
     ) -> Result<(), StoreError> {
-        self.run(content, &peer.locality, now_ms, expires_ms, Some(peer), 0)
-            .await
-            .map(drop)
+        self.run(
+            content,
+            &peer.locality,
+            now_ms,
+            expires_ms,
+            Some(&**peer),
+            0,
+        )
+        .await
+        .map(drop)
     }
 
     async fn remove(
@@ -185,7 +188,7 @@ impl TrackerStore for RedisStore {
         near: &Locality,
         per_tier: usize,
         now_ms: u64,
-    ) -> Result<Vec<Arc<PeerInfo>>, StoreError> {
+    ) -> Result<Vec<Arc<StoredPeer>>, StoreError> {
         if per_tier == 0 {
             return Ok(Vec::new());
         }
@@ -195,17 +198,17 @@ impl TrackerStore for RedisStore {
     async fn announce(
         &self,
         content: ContentId,
-        peer: &PeerInfo,
+        peer: &Arc<StoredPeer>,
         now_ms: u64,
         expires_ms: u64,
         per_tier: usize,
-    ) -> Result<Vec<Arc<PeerInfo>>, StoreError> {
+    ) -> Result<Vec<Arc<StoredPeer>>, StoreError> {
         self.run(
             content,
             &peer.locality,
             now_ms,
             expires_ms,
-            Some(peer),
+            Some(&**peer),
             per_tier,
         )
         .await

@@ -10,6 +10,8 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use hive_core::{Locality, PeerId, PeerInfo, Role};
+
+use super::store::StoredPeer;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -44,12 +46,12 @@ pub(crate) fn weight(p: &PeerInfo) -> f64 {
 
 /// Orders `candidates` for a peer at `near` and keeps the first `want`, never `me`.
 pub(crate) fn rank(
-    candidates: Vec<Arc<PeerInfo>>,
+    candidates: Vec<Arc<StoredPeer>>,
     me: Option<PeerId>,
     near: &Locality,
     want: usize,
-) -> Vec<Arc<PeerInfo>> {
-    let mut keyed: Vec<(u8, f64, Arc<PeerInfo>)> = with_rng(|rng| {
+) -> Vec<Arc<StoredPeer>> {
+    let mut keyed: Vec<(u8, f64, Arc<StoredPeer>)> = with_rng(|rng| {
         candidates
             .into_iter()
             .filter(|p| Some(p.id) != me)
@@ -70,7 +72,7 @@ mod tests {
     use super::*;
     use hive_core::PeerAddr;
 
-    fn peer(n: u8, site: &str, asn: u32, kbps: u32, role: Role) -> Arc<PeerInfo> {
+    fn peer(n: u8, site: &str, asn: u32, kbps: u32, role: Role) -> Arc<StoredPeer> {
         let mut p = PeerInfo::new(PeerId::from_bytes([n; 32]), PeerAddr::Memory(n as u64));
         p.locality = Locality {
             asn: Some(asn),
@@ -79,7 +81,7 @@ mod tests {
         };
         p.upload_kbps = kbps;
         p.role = role;
-        Arc::new(p)
+        Arc::new(StoredPeer::new(p))
     }
 
     #[test]

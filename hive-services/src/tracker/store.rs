@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use hive_core::{ContentId, Locality, PeerId, PeerInfo};
+
+use super::api::PeerJson;
 use thiserror::Error;
 
 /// A store's failure.
@@ -26,6 +28,52 @@ pub enum StoreError {
         /// What is wrong with it.
         message: String,
     },
+}
+
+/// A peer as stores hold it: its info (with the locality the tracker assigned) and its JSON form
+/// as replies carry it, serialised once per announce rather than once per reply that lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredPeer {
+    info: PeerInfo,
+    json: Box<str>,
+}
+
+impl StoredPeer {
+    /// Wraps `info`, making its JSON form ([`PeerJson`]).
+    pub fn new(info: PeerInfo) -> Self {
+        let json = serde_json::to_string(&PeerJson::from_info(&info))
+            .unwrap_or_else(|_| String::from("{}"))
+            .into_boxed_str();
+        StoredPeer { info, json }
+    }
+
+    /// Parses (and checks) a stored JSON form.
+    pub fn from_json(json: &str) -> Result<Self, String> {
+        let info = serde_json::from_str::<PeerJson>(json)
+            .map_err(|e| e.to_string())?
+            .to_info()?;
+        Ok(StoredPeer {
+            info,
+            json: json.into(),
+        })
+    }
+
+    /// The peer.
+    pub fn info(&self) -> &PeerInfo {
+        &self.info
+    }
+
+    /// Its JSON form, a [`PeerJson`] object.
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+}
+
+impl std::ops::Deref for StoredPeer {
+    type Target = PeerInfo;
+    fn deref(&self) -> &PeerInfo {
+        &self.info
+    }
 }
 
 /// Storage of swarms behind the tracker: peers with an expiry, per content.
@@ -54,7 +102,7 @@ pub trait TrackerStore: Send + Sync + 'static {
     async fn upsert(
         &self,
         content: ContentId,
-        peer: &PeerInfo,
+        peer: &Arc<StoredPeer>,
         now_ms: u64,
         expires_ms: u64,
     ) -> Result<(), StoreError>;
@@ -74,18 +122,18 @@ pub trait TrackerStore: Send + Sync + 'static {
         near: &Locality,
         per_tier: usize,
         now_ms: u64,
-    ) -> Result<Vec<Arc<PeerInfo>>, StoreError>;
+    ) -> Result<Vec<Arc<StoredPeer>>, StoreError>;
 
     /// [`upsert`](Self::upsert) then [`sample`](Self::sample) around the peer's own locality: one
     /// announce. Stores override it to do both in one round trip.
     async fn announce(
         &self,
         content: ContentId,
-        peer: &PeerInfo,
+        peer: &Arc<StoredPeer>,
         now_ms: u64,
         expires_ms: u64,
         per_tier: usize,
-    ) -> Result<Vec<Arc<PeerInfo>>, StoreError> {
+    ) -> Result<Vec<Arc<StoredPeer>>, StoreError> {
         self.upsert(content, peer, now_ms, expires_ms).await?;
         self.sample(content, &peer.locality, per_tier, now_ms).await
     }
