@@ -211,9 +211,9 @@ pub fn country_text(c: [u8; 2]) -> String {
 
 /// Parses the peer fields shared by announces and stored entries.
 #[allow(clippy::too_many_arguments)]
-fn peer_from_parts(
+pub(crate) fn peer_from_parts(
     peer: &str,
-    addrs: &[String],
+    addrs: &[impl AsRef<str>],
     site: Option<&str>,
     asn: Option<u32>,
     country: Option<&str>,
@@ -227,7 +227,7 @@ fn peer_from_parts(
     }
     let addrs = addrs
         .iter()
-        .map(|a| parse_addr(a, observed))
+        .map(|a| parse_addr(a.as_ref(), observed))
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(s) = site {
         check_site(s)?;

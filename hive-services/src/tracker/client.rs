@@ -1,14 +1,17 @@
 //! The tracker's HTTP client, as agents use it.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use bytes::Bytes;
 use hive_core::{ContentId, Locality, PeerId, PeerInfo};
 use thiserror::Error;
 
+use serde::Deserialize;
+
 use super::api::{
-    AnnounceRequest, AnnounceResponse, LeaveRequest, PeerJson, PeersResponse, addr_text,
-    country_text, parse_country, role_name,
+    AnnounceRequest, LeaveRequest, addr_text, country_text, parse_country, peer_from_parts,
+    role_name,
 };
 use super::{Announce, AnnounceReply};
 use crate::http::{b64_encode, error_message};
@@ -107,7 +110,9 @@ impl TrackerClient {
             .json(&req)
             .send()
             .await?;
-        let r: AnnounceResponse = decode(resp).await?;
+        let body = body_of(resp).await?;
+        let r: AnnounceRef<'_> =
+            serde_json::from_slice(&body).map_err(|e| TrackerError::Decode(e.to_string()))?;
         let observed_addr = r
             .observed_addr
             .as_deref()
@@ -123,13 +128,13 @@ impl TrackerClient {
             .transpose()
             .map_err(TrackerError::Decode)?;
         Ok(AnnounceReply {
-            peers: peers_from_json(&r.peers)?,
+            peers: peers_from_json(r.peers)?,
             interval: Duration::try_from_secs_f64(r.interval_s)
                 .map_err(|e| TrackerError::Decode(format!("interval_s: {e}")))?,
             observed_addr,
             locality: Locality {
                 asn: r.asn,
-                site: r.site,
+                site: r.site.map(Cow::into_owned),
                 country,
             },
         })
@@ -159,8 +164,7 @@ impl TrackerClient {
             .json(&req)
             .send()
             .await?;
-        let _: serde_json::Value = decode(resp).await?;
-        Ok(())
+        body_of(resp).await.map(drop)
     }
 
     /// A sample of up to `limit` peers of a swarm (0 = the tracker's maximum), without announcing.
@@ -174,21 +178,79 @@ impl TrackerClient {
             .append_pair("content", &content.to_string())
             .append_pair("limit", &limit.to_string());
         let resp = self.http.get(url).send().await?;
-        let r: PeersResponse = decode(resp).await?;
-        peers_from_json(&r.peers)
+        let body = body_of(resp).await?;
+        let r: PeersRef<'_> =
+            serde_json::from_slice(&body).map_err(|e| TrackerError::Decode(e.to_string()))?;
+        peers_from_json(r.peers)
     }
 }
 
-fn peers_from_json(peers: &[PeerJson]) -> Result<Vec<PeerInfo>, TrackerError> {
+// Replies are read into borrowed views of the body (no String per field), then checked into
+// PeerInfo by the same code that checks announces: the agent decodes a reply per announce.
+
+/// A peer of a reply ([`PeerJson`](super::api::PeerJson)), borrowed from the body.
+#[derive(Deserialize)]
+struct PeerRef<'a> {
+    #[serde(borrow)]
+    peer: Cow<'a, str>,
+    #[serde(borrow, default)]
+    addrs: Vec<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    site: Option<Cow<'a, str>>,
+    #[serde(default)]
+    asn: Option<u32>,
+    #[serde(borrow, default)]
+    country: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    role: Option<Cow<'a, str>>,
+    #[serde(default)]
+    upload_kbps: u32,
+}
+
+/// An [`AnnounceResponse`](super::api::AnnounceResponse), borrowed from the body.
+#[derive(Deserialize)]
+struct AnnounceRef<'a> {
+    #[serde(borrow)]
+    peers: Vec<PeerRef<'a>>,
+    interval_s: f64,
+    #[serde(borrow, default)]
+    observed_addr: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    site: Option<Cow<'a, str>>,
+    #[serde(default)]
+    asn: Option<u32>,
+    #[serde(borrow, default)]
+    country: Option<Cow<'a, str>>,
+}
+
+/// A [`PeersResponse`](super::api::PeersResponse), borrowed from the body.
+#[derive(Deserialize)]
+struct PeersRef<'a> {
+    #[serde(borrow)]
+    peers: Vec<PeerRef<'a>>,
+}
+
+fn peers_from_json(peers: Vec<PeerRef<'_>>) -> Result<Vec<PeerInfo>, TrackerError> {
     peers
         .iter()
-        .map(|p| p.to_info().map_err(TrackerError::Decode))
+        .map(|p| {
+            peer_from_parts(
+                &p.peer,
+                &p.addrs,
+                p.site.as_deref(),
+                p.asn,
+                p.country.as_deref(),
+                p.role.as_deref(),
+                p.upload_kbps,
+                None,
+            )
+            .map_err(TrackerError::Decode)
+        })
         .collect()
 }
 
-async fn decode<T: serde::de::DeserializeOwned>(
-    resp: reqwest::Response,
-) -> Result<T, TrackerError> {
+/// The body of a successful reply; an error status becomes [`TrackerError::Status`].
+async fn body_of(resp: reqwest::Response) -> Result<bytes::Bytes, TrackerError> {
     let status = resp.status();
     let body = resp.bytes().await?;
     if !status.is_success() {
@@ -197,5 +259,5 @@ async fn decode<T: serde::de::DeserializeOwned>(
             message: error_message(&body),
         });
     }
-    serde_json::from_slice(&body).map_err(|e| TrackerError::Decode(e.to_string()))
+    Ok(body)
 }

@@ -1,8 +1,9 @@
 //! The in-memory store: the embedded default, one process, no dependencies.
 //!
 //! Swarms live in 64 shards (by content id) behind short `parking_lot` mutexes. Each swarm keeps its
-//! peers in a vector (uniform sampling by index) with a position map (O(1) update and removal),
-//! plus one such set per site and per AS for the locality tiers. Expired entries are skipped when
+//! peers (shared `Arc`s with their expiry) in a vector (uniform sampling by position, no hashing)
+//! with a position map (O(1) update and removal), plus one such set per site and per AS for the
+//! locality tiers. Expired entries are skipped when
 //! sampling and dropped by a sweep of the swarm at most once per TTL, triggered by announces
 //! (amortised O(1) per announce) or by [`TrackerStore::sweep`].
 
@@ -19,7 +20,6 @@ use super::store::{StoreError, StoredPeer, TrackerStore};
 
 const SHARDS: usize = 64;
 
-type Seen = std::collections::HashSet<PeerId, foldhash::fast::RandomState>;
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The in-memory [`TrackerStore`].
@@ -39,49 +39,54 @@ impl Default for MemoryStore {
     }
 }
 
-/// A set with uniform random choice and O(1) insert/remove.
-#[derive(Default)]
-struct IdSet {
-    ids: Vec<PeerId>,
-    pos: HashMap<PeerId, usize>,
-}
-
-impl IdSet {
-    fn insert(&mut self, id: PeerId) {
-        if !self.pos.contains_key(&id) {
-            self.pos.insert(id, self.ids.len());
-            self.ids.push(id);
-        }
-    }
-
-    fn remove(&mut self, id: &PeerId) {
-        if let Some(i) = self.pos.remove(id) {
-            self.ids.swap_remove(i);
-            if let Some(moved) = self.ids.get(i) {
-                self.pos.insert(*moved, i);
-            }
-        }
-    }
-}
-
-struct Entry {
-    info: Arc<StoredPeer>,
+/// A peer in a set, with its expiry.
+#[derive(Clone)]
+struct Member {
+    peer: Arc<StoredPeer>,
     expires_ms: u64,
 }
 
+/// Peers with uniform random choice by position and O(1) update and removal by id.
+#[derive(Default)]
+struct Set {
+    items: Vec<Member>,
+    pos: HashMap<PeerId, usize>,
+}
+
+impl Set {
+    fn put(&mut self, m: Member) {
+        match self.pos.get(&m.peer.id) {
+            Some(&i) => self.items[i] = m,
+            None => {
+                self.pos.insert(m.peer.id, self.items.len());
+                self.items.push(m);
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &PeerId) -> Option<Member> {
+        let i = self.pos.remove(id)?;
+        let m = self.items.swap_remove(i);
+        if let Some(moved) = self.items.get(i) {
+            self.pos.insert(moved.peer.id, i);
+        }
+        Some(m)
+    }
+}
+
+/// One swarm: every peer in `all`, and again in its site's and its AS's set (the tiers).
 #[derive(Default)]
 struct Swarm {
-    peers: HashMap<PeerId, Entry>,
-    all: IdSet,
-    by_site: HashMap<String, IdSet>,
-    by_asn: HashMap<u32, IdSet>,
+    all: Set,
+    by_site: HashMap<String, Set>,
+    by_asn: HashMap<u32, Set>,
     next_sweep_ms: u64,
 }
 
-fn index_remove<K: Hash + Eq>(map: &mut HashMap<K, IdSet>, key: &K, id: &PeerId) {
+fn set_remove<K: Hash + Eq>(map: &mut HashMap<K, Set>, key: &K, id: &PeerId) {
     if let Some(set) = map.get_mut(key) {
         set.remove(id);
-        if set.ids.is_empty() {
+        if set.items.is_empty() {
             map.remove(key);
         }
     }
@@ -90,49 +95,57 @@ fn index_remove<K: Hash + Eq>(map: &mut HashMap<K, IdSet>, key: &K, id: &PeerId)
 impl Swarm {
     fn unindex(&mut self, id: &PeerId, loc: &Locality) {
         if let Some(site) = &loc.site {
-            index_remove(&mut self.by_site, site, id);
+            set_remove(&mut self.by_site, site, id);
         }
         if let Some(asn) = loc.asn {
-            index_remove(&mut self.by_asn, &asn, id);
+            set_remove(&mut self.by_asn, &asn, id);
         }
     }
 
-    fn upsert(&mut self, info: &Arc<StoredPeer>, expires_ms: u64) {
-        let id = info.id;
-        if let Some(old) = self.peers.get(&id).map(|e| e.info.clone()) {
-            if old.locality != info.locality {
-                self.unindex(&id, &old.locality);
+    fn upsert(&mut self, peer: &Arc<StoredPeer>, expires_ms: u64) {
+        let m = Member {
+            peer: peer.clone(),
+            expires_ms,
+        };
+        let old = self
+            .all
+            .pos
+            .get(&peer.id)
+            .map(|&i| self.all.items[i].peer.clone());
+        if let Some(old) = old {
+            if old.locality != peer.locality {
+                self.unindex(&peer.id, &old.locality);
             }
         }
-        if let Some(site) = &info.locality.site {
-            self.by_site.entry(site.clone()).or_default().insert(id);
+        if let Some(site) = &peer.locality.site {
+            match self.by_site.get_mut(site) {
+                Some(set) => set.put(m.clone()),
+                None => {
+                    let mut set = Set::default();
+                    set.put(m.clone());
+                    self.by_site.insert(site.clone(), set);
+                }
+            }
         }
-        if let Some(asn) = info.locality.asn {
-            self.by_asn.entry(asn).or_default().insert(id);
+        if let Some(asn) = peer.locality.asn {
+            self.by_asn.entry(asn).or_default().put(m.clone());
         }
-        self.all.insert(id);
-        self.peers.insert(
-            id,
-            Entry {
-                info: info.clone(),
-                expires_ms,
-            },
-        );
+        self.all.put(m);
     }
 
-    fn remove(&mut self, id: &PeerId) -> Option<Entry> {
-        let e = self.peers.remove(id)?;
-        self.all.remove(id);
-        self.unindex(id, &e.info.locality);
-        Some(e)
+    fn remove(&mut self, id: &PeerId) -> Option<Member> {
+        let m = self.all.remove(id)?;
+        self.unindex(id, &m.peer.locality);
+        Some(m)
     }
 
     fn sweep(&mut self, now_ms: u64) -> u64 {
         let dead: Vec<PeerId> = self
-            .peers
+            .all
+            .items
             .iter()
-            .filter(|(_, e)| e.expires_ms <= now_ms)
-            .map(|(id, _)| *id)
+            .filter(|m| m.expires_ms <= now_ms)
+            .map(|m| m.peer.id)
             .collect();
         for id in &dead {
             self.remove(id);
@@ -140,74 +153,74 @@ impl Swarm {
         dead.len() as u64
     }
 
-    /// Up to `n` live members of `set` not yet in `seen`, uniformly at random, onto `out`.
-    fn pick(
-        &self,
-        set: &IdSet,
-        n: usize,
-        now_ms: u64,
-        seen: &mut Seen,
-        out: &mut Vec<Arc<StoredPeer>>,
-    ) {
-        let target = out.len() + n;
-        let mut take = |id: PeerId, out: &mut Vec<Arc<StoredPeer>>| {
-            if let Some(e) = self.peers.get(&id).filter(|e| e.expires_ms > now_ms) {
-                if seen.insert(id) {
-                    out.push(e.info.clone());
-                }
-            }
-        };
-        with_rng(|rng| {
-            if set.ids.len() <= n.saturating_mul(3) {
-                // Small set: a random permutation (Fisher-Yates), first live ones.
-                let mut ids = set.ids.clone();
-                for i in (1..ids.len()).rev() {
-                    ids.swap(i, rng.random_range(0..=i));
-                }
-                for id in ids {
-                    if out.len() >= target {
-                        break;
-                    }
-                    take(id, out);
-                }
-            } else {
-                // Large set: random positions, a bounded number of tries.
-                for _ in 0..n.saturating_mul(4) {
-                    if out.len() >= target {
-                        break;
-                    }
-                    take(set.ids[rng.random_range(0..set.ids.len())], out);
-                }
-                // Mostly expired entries (awaiting the swarm's sweep): scan from a random offset.
-                if out.len() < target {
-                    let start = rng.random_range(0..set.ids.len());
-                    for i in 0..set.ids.len() {
-                        if out.len() >= target {
-                            break;
-                        }
-                        take(set.ids[(start + i) % set.ids.len()], out);
-                    }
-                }
-            }
-        });
-    }
-
     fn sample(&self, near: &Locality, per_tier: usize, now_ms: u64) -> Vec<Arc<StoredPeer>> {
-        let mut out = Vec::with_capacity(per_tier.min(self.peers.len()));
-        let mut seen = Seen::default();
+        let mut out = Vec::with_capacity(per_tier.min(self.all.items.len()));
+        // A lower tier never takes a member of a higher one: those were all taken already (a tier
+        // is only left short when it has no more live members).
+        let in_site = |p: &StoredPeer| near.site.is_some() && p.locality.site == near.site;
+        let in_as = |p: &StoredPeer| near.asn.is_some() && p.locality.asn == near.asn;
         if let Some(set) = near.site.as_ref().and_then(|s| self.by_site.get(s)) {
-            self.pick(set, per_tier, now_ms, &mut seen, &mut out);
+            pick(set, per_tier, now_ms, |_| false, &mut out);
         }
         if out.len() < per_tier {
             if let Some(set) = near.asn.and_then(|a| self.by_asn.get(&a)) {
-                self.pick(set, per_tier, now_ms, &mut seen, &mut out);
+                pick(set, per_tier, now_ms, in_site, &mut out);
             }
         }
         if out.len() < per_tier {
-            self.pick(&self.all, per_tier, now_ms, &mut seen, &mut out);
+            pick(
+                &self.all,
+                per_tier,
+                now_ms,
+                |p| in_site(p) || in_as(p),
+                &mut out,
+            );
         }
         out
     }
+}
+
+/// Up to `n` live members of `set` not `skip`ped, uniformly at random, onto `out`. Draws twice
+/// `n` distinct positions; when those hold too few live members (the set is mostly expired,
+/// awaiting its sweep), scans the whole set from a random offset instead.
+fn pick(
+    set: &Set,
+    n: usize,
+    now_ms: u64,
+    skip: impl Fn(&StoredPeer) -> bool,
+    out: &mut Vec<Arc<StoredPeer>>,
+) {
+    let len = set.items.len();
+    if len == 0 || n == 0 {
+        return;
+    }
+    let start = out.len();
+    let wanted = |m: &Member| m.expires_ms > now_ms && !skip(&m.peer);
+    let draws = n.saturating_mul(2).min(len);
+    with_rng(|rng| {
+        for i in rand::seq::index::sample(rng, len, draws) {
+            if out.len() - start >= n {
+                return;
+            }
+            let m = &set.items[i];
+            if wanted(m) {
+                out.push(m.peer.clone());
+            }
+        }
+        if out.len() - start < n && draws < len {
+            out.truncate(start);
+            let offset = rng.random_range(0..len);
+            for i in 0..len {
+                if out.len() - start >= n {
+                    break;
+                }
+                let m = &set.items[(offset + i) % len];
+                if wanted(m) {
+                    out.push(m.peer.clone());
+                }
+            }
+        }
+    });
 }
 
 impl MemoryStore {
@@ -272,7 +285,7 @@ impl TrackerStore for MemoryStore {
             return Ok(false);
         };
         let removed = swarm.remove(&peer);
-        if swarm.peers.is_empty() {
+        if swarm.all.items.is_empty() {
             shard.remove(&content);
         }
         Ok(removed.is_some_and(|e| e.expires_ms > now_ms))
@@ -311,7 +324,7 @@ impl TrackerStore for MemoryStore {
             let shard = shard.lock();
             n += shard
                 .values()
-                .flat_map(|s| s.peers.values())
+                .flat_map(|s| s.all.items.iter())
                 .filter(|e| e.expires_ms > now_ms)
                 .count() as u64;
         }
@@ -325,7 +338,7 @@ impl TrackerStore for MemoryStore {
             for swarm in shard.values_mut() {
                 n += swarm.sweep(now_ms);
             }
-            shard.retain(|_, s| !s.peers.is_empty());
+            shard.retain(|_, s| !s.all.items.is_empty());
         }
         Ok(n)
     }
