@@ -1,11 +1,4 @@
-//! The in-memory store: the embedded default, one process, no dependencies.
-//!
-//! Swarms live in 64 shards (by content id) behind short `parking_lot` mutexes. Each swarm keeps its
-//! peers (shared `Arc`s with their expiry) in a vector (uniform sampling by position, no hashing)
-//! with a position map (O(1) update and removal), plus one such set per site and per AS for the
-//! locality tiers. Expired entries are skipped when
-//! sampling and dropped by a sweep of the swarm at most once per TTL, triggered by announces
-//! (amortised O(1) per announce) or by [`TrackerStore::sweep`].
+//! The in-memory tracker store; see [`MemoryStore`].
 
 use std::hash::Hash;
 use std::sync::Arc;
@@ -22,7 +15,14 @@ const SHARDS: usize = 64;
 
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
-/// The in-memory [`TrackerStore`].
+/// The in-memory store: the embedded default, one process, no dependencies.
+///
+/// Swarms live in 64 shards (by content id) behind short `parking_lot` mutexes. Each swarm keeps its
+/// peers (shared `Arc`s with their expiry) in a vector (uniform sampling by position, no hashing)
+/// with a position map (O(1) update and removal), plus one such set per site and per AS for the
+/// locality tiers. Expired entries are skipped when
+/// sampling and dropped by a sweep of the swarm at most once per TTL, triggered by announces
+/// (amortised O(1) per announce) or by [`TrackerStore::sweep`].
 pub struct MemoryStore {
     shards: Box<[Mutex<HashMap<ContentId, Swarm>>]>,
 }

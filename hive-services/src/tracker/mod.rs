@@ -6,7 +6,7 @@
 //! rest; within a tier a random order weighted towards upload capacity and supernodes, so that
 //! not every agent gets the same peers. The site and AS of an agent come from the operator's
 //! [`LocalityTable`] matched on the address the tracker sees, else from the agent's own
-//! configuration. With a [`TokenVerifier`](crate::registrar::TokenVerifier) configured, announces
+//! configuration. With a [`TokenVerifier`] configured, announces
 //! (and leaves) without a valid registrar token are refused.
 //!
 //! # HTTP/JSON API

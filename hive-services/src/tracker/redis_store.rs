@@ -1,31 +1,4 @@
-//! The Redis store: the way past one tracker machine.
-//!
-//! Key design (compatible with Redis Cluster: every key of a swarm carries the hash tag
-//! `{<content hex>}`, so all of a swarm lives in one slot and each pipeline touches one slot):
-//!
-//! | key | type | holds |
-//! |---|---|---|
-//! | `hive:{c}:all` | sorted set | peer id → expiry (unix ms) |
-//! | `hive:{c}:info` | hash | peer id → the peer's JSON ([`PeerJson`](super::api::PeerJson)) |
-//! | `hive:{c}:site:<site>` | sorted set | the site's peer ids → expiry |
-//! | `hive:{c}:asn:<asn>` | sorted set | the AS's peer ids → expiry |
-//!
-//! An announce is **two pipelined round trips** of plain commands:
-//! 1. `ZRANGEBYSCORE all -inf now LIMIT 0 1000` (the swarm's expired ids), `ZREMRANGEBYSCORE` on
-//!    the announcer's site and AS sets, the upsert (`ZADD` ×3, `HSET`, `PEXPIRE` 2 × TTL on every
-//!    key, so an abandoned swarm vanishes by itself), and `ZRANDMEMBER` draws of ids per tier;
-//! 2. `HMGET info` of the chosen ids (the expired ones left out), `HDEL`/`ZREM` of the expired.
-//!
-//! Draws carry no scores (formatting doubles as text dominated Redis' time): the expired ids
-//! of round 1 are excluded instead, and when more than 1000 expired at once, round 2 checks the
-//! chosen ids' scores (`ZMSCORE`). A first version ran all of this in one Lua script (one round
-//! trip), but Redis then spent ~200 µs a call copying the sampled JSON through Lua strings: the
-//! plain pipeline is several times cheaper for the server. Requests share a few multiplexed,
-//! auto-reconnecting connections (`TCP_NODELAY`), so concurrent announces are pipelined on the
-//! wire. Needs Redis ≥ 6.2 (`ZRANDMEMBER`, `ZMSCORE`).
-//!
-//! A leave removes the peer from `all` and `info`; its site and AS index entries stay until they
-//! expire and are skipped meanwhile (their `info` entry is gone).
+//! The Redis tracker store; see [`RedisStore`].
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -42,7 +15,34 @@ const CONNECTIONS: usize = 4;
 /// Expired entries forgotten per call, at most.
 const DEAD_BATCH: usize = 1000;
 
-/// The Redis [`TrackerStore`]; see the [module docs](self) for the key design.
+/// The Redis store: the way past one tracker machine.
+///
+/// Key design (compatible with Redis Cluster: every key of a swarm carries the hash tag
+/// `{<content hex>}`, so all of a swarm lives in one slot and each pipeline touches one slot):
+///
+/// | key | type | holds |
+/// |---|---|---|
+/// | `hive:{c}:all` | sorted set | peer id → expiry (unix ms) |
+/// | `hive:{c}:info` | hash | peer id → the peer's JSON ([`PeerJson`](super::api::PeerJson)) |
+/// | `hive:{c}:site:<site>` | sorted set | the site's peer ids → expiry |
+/// | `hive:{c}:asn:<asn>` | sorted set | the AS's peer ids → expiry |
+///
+/// An announce is **two pipelined round trips** of plain commands:
+/// 1. `ZRANGEBYSCORE all -inf now LIMIT 0 1000` (the swarm's expired ids), `ZREMRANGEBYSCORE` on
+///    the announcer's site and AS sets, the upsert (`ZADD` ×3, `HSET`, `PEXPIRE` 2 × TTL on every
+///    key, so an abandoned swarm vanishes by itself), and `ZRANDMEMBER` draws of ids per tier;
+/// 2. `HMGET info` of the chosen ids (the expired ones left out), `HDEL`/`ZREM` of the expired.
+///
+/// Draws carry no scores (formatting doubles as text dominated Redis' time): the expired ids
+/// of round 1 are excluded instead, and when more than 1000 expired at once, round 2 checks the
+/// chosen ids' scores (`ZMSCORE`). A first version ran all of this in one Lua script (one round
+/// trip), but Redis then spent ~200 µs a call copying the sampled JSON through Lua strings: the
+/// plain pipeline is several times cheaper for the server. Requests share a few multiplexed,
+/// auto-reconnecting connections (`TCP_NODELAY`), so concurrent announces are pipelined on the
+/// wire. Needs Redis ≥ 6.2 (`ZRANDMEMBER`, `ZMSCORE`).
+///
+/// A leave removes the peer from `all` and `info`; its site and AS index entries stay until they
+/// expire and are skipped meanwhile (their `info` entry is gone).
 #[derive(Clone)]
 pub struct RedisStore {
     /// A few multiplexed connections, used in turn: one connection's single reader task (reply
