@@ -7,9 +7,13 @@ use clap::{Args, Parser, Subcommand};
 
 #[cfg(all(feature = "udp", feature = "quic"))]
 mod bench;
+#[cfg(feature = "services")]
+mod bench_tracker;
 mod cc_arena;
 mod live_cmd;
 mod manifest_cmd;
+#[cfg(feature = "services")]
+mod services_cmd;
 mod sim_cmd;
 
 /// Hive: a software CDN for adaptive HTTP video.
@@ -31,15 +35,15 @@ enum Command {
     CcArena(CcArenaArgs),
     /// Run one agent between a player and an origin.
     Agent(live_cmd::AgentArgs),
-    /// Run a tracker.
-    Tracker,
-    /// Run a registrar that signs admission tokens.
-    Registrar,
+    /// Run a tracker: HTTP/JSON announces, nearest peers first (needs the `services` feature).
+    Tracker(TrackerArgs),
+    /// Run a registrar that signs admission tokens (needs the `services` feature).
+    Registrar(RegistrarArgs),
     /// Serve a synthetic live HLS/DASH origin (and optionally a folder of real media).
     Origin(live_cmd::OriginArgs),
     /// Inspect manifests (HLS, DASH, Smooth Streaming, HDS).
     Manifest(ManifestArgs),
-    /// Benchmarks (needs the `udp` and `quic` features, both default).
+    /// Benchmarks: transports (needs the `udp` and `quic` features) and the tracker (`services`).
     Bench(BenchArgs),
 }
 
@@ -56,6 +60,88 @@ pub(crate) enum BenchCommand {
     /// Move N bytes over loopback with Hive's UDP transport, kernel TCP and s2n-quic; report
     /// Gbit/s, CPU seconds per GiB (whole process, both ends) and handshake time of each.
     Transport(BenchTransportArgs),
+    /// Announces per second (and latency) against `hive tracker` started in a second process,
+    /// in memory or on Redis.
+    Tracker(BenchTrackerArgs),
+}
+
+/// Arguments of `hive bench tracker`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchTrackerArgs {
+    /// Run the tracker on Redis at this URL (`redis://127.0.0.1:6379/`), or `auto` to start a
+    /// private redis-server on a free port for the run. Without it: the in-memory store.
+    #[arg(long)]
+    pub(crate) redis: Option<String>,
+    /// Measured announces (after a warm-up that announces every peer once).
+    #[arg(long, default_value_t = 200_000)]
+    pub(crate) announces: u64,
+    /// Concurrent requests (about as many keep-alive connections).
+    #[arg(long, default_value_t = 64)]
+    pub(crate) concurrency: u64,
+    /// Distinct peers.
+    #[arg(long, default_value_t = 50_000)]
+    pub(crate) peers: u64,
+    /// Distinct contents (swarms); peers are spread evenly over them.
+    #[arg(long, default_value_t = 500)]
+    pub(crate) contents: u64,
+    /// Peers asked for per announce.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) want: usize,
+    /// Worker threads of this load generator.
+    #[arg(long, default_value_t = 2)]
+    pub(crate) client_threads: usize,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Arguments of `hive tracker`.
+#[derive(Debug, Args)]
+pub(crate) struct TrackerArgs {
+    /// Address to listen on (port 0: any free port; the chosen address is printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:7070")]
+    pub(crate) listen: String,
+    /// Keep swarms in Redis at this URL (`redis://host:port/db`) instead of in memory.
+    #[arg(long)]
+    pub(crate) redis: Option<String>,
+    /// How long an announce keeps a peer listed (agents re-announce every third of it).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub(crate) ttl: std::time::Duration,
+    /// The most peers in one reply.
+    #[arg(long, default_value_t = 50)]
+    pub(crate) max_reply: usize,
+    /// Address ranges to sites and ASes: lines `10.1.0.0/16 site=paris asn=64500`, or JSON.
+    #[arg(long)]
+    pub(crate) localities: Option<PathBuf>,
+    /// Require registrar tokens signed by this Ed25519 public key (64 hex digits, as `hive
+    /// registrar` prints it).
+    #[arg(long)]
+    pub(crate) registrar_key: Option<String>,
+}
+
+/// Arguments of `hive registrar`.
+#[derive(Debug, Args)]
+pub(crate) struct RegistrarArgs {
+    /// Address to listen on (port 0: any free port; the chosen address is printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:7071")]
+    pub(crate) listen: String,
+    /// The signing key: 64 hex digits in this file, made (mode 0600) when the file does not
+    /// exist. Without it, a fresh key for this run only.
+    #[arg(long)]
+    pub(crate) secret_file: Option<PathBuf>,
+    /// How long an issued token is valid.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub(crate) validity: std::time::Duration,
+}
+
+#[cfg(feature = "services")]
+use services_cmd::parse_duration;
+
+#[cfg(not(feature = "services"))]
+fn parse_duration(s: &str) -> Result<std::time::Duration, std::num::ParseIntError> {
+    s.trim_end_matches('s')
+        .parse()
+        .map(std::time::Duration::from_secs)
 }
 
 /// Arguments of `hive bench transport`.
@@ -152,36 +238,36 @@ pub(crate) enum ManifestCommand {
     },
 }
 
-fn not_built(name: &str, issue: u32) -> ExitCode {
-    eprintln!(
-        "hive: `{name}` is not built yet (tracked by issue #{issue}). What exists today: hive-core \
-         (ids, wire protocol, plug-in traits, caches, conformance kits), hive-cc with \
-         `hive cc-arena`, hive-manifest with `hive manifest inspect`, the UDP transport with \
-         `hive bench transport`, and the swarm engine with `hive sim`; run ./scripts/test.sh \
-         to check them."
-    );
-    ExitCode::from(2)
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::CcArena(args) => cc_arena::run(&args),
         Command::Demo(args) => live_cmd::demo(&args),
         Command::Agent(args) => live_cmd::agent(&args),
-        Command::Tracker => not_built("tracker", 7),
-        Command::Registrar => not_built("registrar", 7),
+        #[cfg(feature = "services")]
+        Command::Tracker(args) => services_cmd::tracker(&args),
+        #[cfg(feature = "services")]
+        Command::Registrar(args) => services_cmd::registrar(&args),
+        #[cfg(not(feature = "services"))]
+        Command::Tracker(_) | Command::Registrar(_) => without("services"),
         Command::Origin(args) => live_cmd::origin(&args),
         Command::Sim(args) => sim_cmd::run(&args),
         Command::Manifest(args) => manifest_cmd::run(&args),
-        #[cfg(all(feature = "udp", feature = "quic"))]
-        Command::Bench(BenchArgs {
-            command: BenchCommand::Transport(args),
-        }) => bench::transport(&args),
-        #[cfg(not(all(feature = "udp", feature = "quic")))]
-        Command::Bench(_) => {
-            eprintln!("hive bench: this binary was built without the `udp` and `quic` features");
-            ExitCode::from(2)
-        }
+        Command::Bench(BenchArgs { command }) => match command {
+            #[cfg(all(feature = "udp", feature = "quic"))]
+            BenchCommand::Transport(args) => bench::transport(&args),
+            #[cfg(not(all(feature = "udp", feature = "quic")))]
+            BenchCommand::Transport(_) => without("udp` and `quic"),
+            #[cfg(feature = "services")]
+            BenchCommand::Tracker(args) => bench_tracker::tracker(&args),
+            #[cfg(not(feature = "services"))]
+            BenchCommand::Tracker(_) => without("services"),
+        },
     }
+}
+
+#[allow(dead_code)] // used only in builds without some features
+fn without(features: &str) -> ExitCode {
+    eprintln!("hive: this binary was built without the `{features}` feature(s)");
+    ExitCode::from(2)
 }

@@ -1,12 +1,48 @@
 //! # hive-services
 //!
-//! The services around Hive agents: the tracker (in-memory or Redis), the registrar (signed
-//! tokens), and the synthetic live origin behind `hive origin` and `hive demo`.
+//! The services a Hive deployment runs beside its agents:
 //!
-//! | module | what |
-//! |---|---|
-//! | [`origin`] | a synthetic live HLS/DASH origin in real time, or a folder of real media |
+//! - [`tracker`]: introduces agents to each other over HTTP/JSON, nearest first (same site, then
+//!   same AS, capacity-aware), with entries expiring by TTL; storage behind the
+//!   [`TrackerStore`](tracker::TrackerStore) trait, in memory ([`MemoryStore`](tracker::MemoryStore))
+//!   or in Redis ([`RedisStore`](tracker::RedisStore), Redis Cluster-compatible keys, one round
+//!   trip per announce);
+//! - [`registrar`]: signs admission tokens with Ed25519 that bind a peer, a swarm and an expiry;
+//!   peers and the tracker verify them offline;
+//! - [`origin`]: a synthetic live HLS/DASH origin in real time (or a folder of real media), with
+//!   byte counters — what `hive origin`, `hive demo` and the end-to-end tests stream from.
+//!
+//! Both come with an HTTP client ([`TrackerClient`](tracker::TrackerClient),
+//! [`RegistrarClient`](registrar::RegistrarClient)) and a `serve` function; the `hive tracker` and
+//! `hive registrar` commands run them.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use hive_core::{ContentId, PeerAddr, PeerId, PeerInfo};
+//! use hive_services::tracker::{self, Announce, MemoryStore, Tracker, TrackerClient, TrackerConfig};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let url = format!("http://{}", listener.local_addr()?);
+//! let t = Arc::new(Tracker::new(TrackerConfig::default(), Arc::new(MemoryStore::new())));
+//! tokio::spawn(tracker::serve(listener, t, std::future::pending()));
+//!
+//! let client = TrackerClient::new(&url)?;
+//! let me = PeerInfo::new(PeerId::from_bytes([1; 32]), PeerAddr::Socket("0.0.0.0:4000".parse()?));
+//! let content = ContentId::derive("live/channel-1");
+//! let reply = client.announce(&Announce { content, peer: me, token: None, want: 30 }).await?;
+//! println!("{} peers, next announce in {:?}", reply.peers.len(), reply.interval);
+//! # Ok(()) }
+//! ```
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `redis` | yes | [`RedisStore`](tracker::RedisStore) (the `redis` crate, tokio) |
 
 #![forbid(unsafe_code)]
 
+mod http;
 pub mod origin;
+pub mod registrar;
+pub mod testkit;
+pub mod tracker;

@@ -1,0 +1,301 @@
+//! Test kits: a throw-away `redis-server`, and the conformance suite every
+//! [`TrackerStore`] must pass (run against [`MemoryStore`](crate::tracker::MemoryStore) and
+//! [`RedisStore`](crate::tracker::RedisStore) by this crate's tests; run it against yours).
+
+use std::collections::HashSet;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hive_core::{ContentId, Locality, PeerAddr, PeerId, PeerInfo};
+
+use std::sync::Arc;
+
+use crate::tracker::{StoredPeer, TrackerStore};
+
+/// A `redis-server` on a free loopback port, without persistence, killed on drop.
+#[derive(Debug)]
+pub struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl RedisServer {
+    /// Starts one; `Ok(None)` when `redis-server` is not installed (callers skip with a message).
+    pub fn start() -> io::Result<Option<Self>> {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+            .local_addr()?
+            .port();
+        let spawned = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(std::env::temp_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let child = match spawned {
+            Ok(c) => c,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut server = RedisServer { child, port };
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if let Some(status) = server.child.try_wait()? {
+                return Err(io::Error::other(format!("redis-server exited: {status}")));
+            }
+            if Instant::now() > deadline {
+                return Err(io::Error::other("redis-server did not listen within 10 s"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Some(server))
+    }
+
+    /// Its URL, `redis://127.0.0.1:<port>/`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn peer(n: u32, site: Option<&str>, asn: Option<u32>) -> Arc<StoredPeer> {
+    let mut id = [0u8; 32];
+    id[..4].copy_from_slice(&n.to_be_bytes());
+    id[31] = 0xaa;
+    let mut p = PeerInfo::new(
+        PeerId::from_bytes(id),
+        PeerAddr::Socket(([10, 0, 0, 1], 4000).into()),
+    );
+    p.locality = Locality {
+        asn,
+        site: site.map(str::to_owned),
+        country: None,
+    };
+    p.upload_kbps = n;
+    Arc::new(StoredPeer::new(p))
+}
+
+fn ids(v: &[Arc<StoredPeer>]) -> HashSet<PeerId> {
+    v.iter().map(|p| p.id).collect()
+}
+
+fn assert_distinct(v: &[Arc<StoredPeer>]) {
+    assert_eq!(ids(v).len(), v.len(), "a sample holds a peer twice");
+}
+
+/// Runs the [`TrackerStore`] contract against `store`, which must be empty. Panics on the first
+/// violation, with a message that says which.
+pub async fn store_conformance(store: &dyn TrackerStore) {
+    let t0 = 1_700_000_000_000u64;
+    let ttl = 60_000;
+    let c = ContentId::derive("conformance/one");
+
+    // An upserted peer is sampled, with what was stored.
+    let p = peer(1, Some("paris"), Some(64500));
+    store.upsert(c, &p, t0, t0 + ttl).await.expect("upsert");
+    let s = store
+        .sample(c, &Locality::default(), 10, t0 + 1)
+        .await
+        .expect("sample");
+    assert_eq!(s.len(), 1, "one peer stored, one sampled");
+    assert_eq!(*s[0], *p, "a peer comes back as stored (info and JSON)");
+    assert!(
+        store
+            .sample(
+                ContentId::derive("conformance/none"),
+                &Locality::default(),
+                10,
+                t0
+            )
+            .await
+            .expect("sample")
+            .is_empty(),
+        "an unknown swarm is empty"
+    );
+
+    // Expiry: live while now < expires, never returned after (counts first: a store may forget
+    // expired entries when it samples, and time only moves forward).
+    assert_eq!(
+        store.peer_count(t0 + ttl).await.expect("count"),
+        0,
+        "expired peers are not counted"
+    );
+    assert_eq!(
+        store.peer_count(t0).await.expect("count"),
+        1,
+        "peer_count counts live peers"
+    );
+    assert!(
+        store
+            .sample(c, &Locality::default(), 10, t0 + ttl)
+            .await
+            .expect("sample")
+            .is_empty(),
+        "an expired peer is never returned"
+    );
+
+    // Refresh: a second upsert extends the expiry and moves the peer to its new locality.
+    let mut moved_info = p.info().clone();
+    moved_info.locality.site = Some("lyon".into());
+    let moved = Arc::new(StoredPeer::new(moved_info));
+    store
+        .upsert(c, &moved, t0 + 10, t0 + 2 * ttl)
+        .await
+        .expect("upsert");
+    let near_lyon = Locality {
+        site: Some("lyon".into()),
+        asn: Some(64500),
+        country: None,
+    };
+    let s = store
+        .sample(c, &near_lyon, 10, t0 + ttl + 5)
+        .await
+        .expect("sample");
+    assert_eq!(
+        s.iter().map(|p| p.info().clone()).collect::<Vec<_>>(),
+        vec![moved.info().clone()],
+        "a refreshed peer lives on with its new locality"
+    );
+
+    // Remove.
+    assert!(
+        store.remove(c, moved.id, t0 + 20).await.expect("remove"),
+        "remove reports a live peer"
+    );
+    assert!(
+        !store.remove(c, moved.id, t0 + 20).await.expect("remove"),
+        "remove reports an absent peer"
+    );
+    assert!(
+        store
+            .sample(c, &near_lyon, 10, t0 + 30)
+            .await
+            .expect("sample")
+            .is_empty(),
+        "a removed peer is gone"
+    );
+
+    // Tiers in a big swarm: 5 in the site, 10 more in the AS, 300 elsewhere.
+    let big = ContentId::derive("conformance/big");
+    let now = t0 + 1000;
+    let mut n = 100;
+    let mut add = |site: Option<&'static str>, asn: Option<u32>, count: u32| {
+        let v: Vec<Arc<StoredPeer>> = (0..count).map(|i| peer(n + i, site, asn)).collect();
+        n += count;
+        v
+    };
+    let site_peers = add(Some("paris"), Some(64500), 5);
+    let as_peers = add(Some("lyon"), Some(64500), 10);
+    let others = add(Some("berlin"), Some(3320), 300);
+    for p in site_peers.iter().chain(&as_peers).chain(&others) {
+        store.upsert(big, p, now, now + ttl).await.expect("upsert");
+    }
+    let near = Locality {
+        site: Some("paris".into()),
+        asn: Some(64500),
+        country: None,
+    };
+    let s = store.sample(big, &near, 20, now + 1).await.expect("sample");
+    assert_distinct(&s);
+    let got = ids(&s);
+    assert!(
+        site_peers.iter().all(|p| got.contains(&p.id)),
+        "every same-site peer is found in a big swarm"
+    );
+    assert!(
+        as_peers.iter().all(|p| got.contains(&p.id)),
+        "every same-AS peer is found when the site has fewer than per_tier"
+    );
+    assert!(
+        s.len() >= 20 && s.len() <= 60,
+        "tiers fill up to per_tier each: got {}",
+        s.len()
+    );
+    // A site with more than per_tier peers fills the reply alone.
+    let near_berlin = Locality {
+        site: Some("berlin".into()),
+        asn: Some(3320),
+        country: None,
+    };
+    let s = store
+        .sample(big, &near_berlin, 10, now + 1)
+        .await
+        .expect("sample");
+    assert_distinct(&s);
+    assert_eq!(s.len(), 10, "per_tier peers from a large site");
+    assert!(
+        s.iter()
+            .all(|p| p.locality.site.as_deref() == Some("berlin")),
+        "a full site tier needs no other tier"
+    );
+    // No locality: a uniform sample of the whole swarm, different each time.
+    let mut seen = HashSet::new();
+    for _ in 0..20 {
+        let s = store
+            .sample(big, &Locality::default(), 5, now + 1)
+            .await
+            .expect("sample");
+        assert_eq!(s.len(), 5);
+        assert_distinct(&s);
+        seen.extend(ids(&s));
+    }
+    assert!(
+        seen.len() > 30,
+        "samples are random: only {} distinct peers in 20 samples of 5",
+        seen.len()
+    );
+
+    // Announce = upsert + sample around the announcer.
+    let newcomer = peer(9999, Some("paris"), Some(64500));
+    let s = store
+        .announce(big, &newcomer, now + 2, now + ttl, 5)
+        .await
+        .expect("announce");
+    assert_distinct(&s);
+    assert!(
+        s.iter()
+            .all(|p| p.locality.site.as_deref() == Some("paris")),
+        "an announce samples the announcer's site first"
+    );
+    assert_eq!(
+        store.peer_count(now + 3).await.expect("count"),
+        316,
+        "5 + 10 + 300 + the newcomer"
+    );
+
+    // Entries expiring at different times: only the live ones come back, and a sweep (or lazy
+    // cleanup) leaves the live ones alone.
+    let later = now + ttl - 1;
+    let stayer = peer(50_000, Some("paris"), Some(64500));
+    store
+        .upsert(big, &stayer, later, later + ttl)
+        .await
+        .expect("upsert");
+    let s = store
+        .sample(big, &near, 50, now + ttl)
+        .await
+        .expect("sample");
+    assert_eq!(
+        ids(&s),
+        HashSet::from([stayer.id]),
+        "only the one live peer after the others expire"
+    );
+    store.sweep(now + ttl).await.expect("sweep");
+    let s = store
+        .announce(big, &peer(50_001, None, None), now + ttl, now + 2 * ttl, 50)
+        .await
+        .expect("announce");
+    assert!(ids(&s).contains(&stayer.id), "cleanup keeps live peers");
+    assert_eq!(store.peer_count(now + ttl).await.expect("count"), 2);
+}

@@ -1,0 +1,191 @@
+//! The tracker: introduces agents to each other, nearest first.
+//!
+//! Agents announce themselves per swarm (content) every [`AnnounceReply::interval`]; the tracker
+//! stores them with a TTL in a [`TrackerStore`] ([`MemoryStore`] embedded, [`RedisStore`] to
+//! scale out) and answers with a sample of the swarm: same site first, then same AS, then the
+//! rest; within a tier a random order weighted towards upload capacity and supernodes, so that
+//! not every agent gets the same peers. The site and AS of an agent come from the operator's
+//! [`LocalityTable`] matched on the address the tracker sees, else from the agent's own
+//! configuration. With a [`TokenVerifier`] configured, announces
+//! (and leaves) without a valid registrar token are refused.
+//!
+//! # HTTP/JSON API
+//!
+//! | request | body / query | reply |
+//! |---|---|---|
+//! | `POST /v1/announce` | [`AnnounceRequest`](api::AnnounceRequest) | [`AnnounceResponse`](api::AnnounceResponse) |
+//! | `POST /v1/leave` | [`LeaveRequest`](api::LeaveRequest) | `{"removed": bool}` |
+//! | `GET /v1/peers?content=hex&limit=N` | | [`PeersResponse`](api::PeersResponse) |
+//! | `GET /metrics` | | Prometheus text: announces, leaves, rejects, peers stored, store errors |
+//! | `GET /healthz` | | `ok` |
+//!
+//! ```text
+//! POST /v1/announce
+//! {"content": "<64 hex>", "peer": "<64 hex>", "addrs": ["0.0.0.0:4000"], "site": "paris",
+//!  "asn": 64500, "country": "FR", "role": "peer", "upload_kbps": 5000,
+//!  "token": "<base64url>", "want": 30}
+//! -> {"peers": [{"peer": "<hex>", "addrs": ["10.1.2.3:4000"], "site": "paris", "asn": 64500,
+//!                "country": "FR", "role": "supernode", "upload_kbps": 20000}, ...],
+//!     "interval_s": 20.0, "observed_addr": "10.1.2.9:51234", "site": "paris", "asn": 64500,
+//!     "country": "FR"}
+//! ```
+//!
+//! `role` is `peer` (default), `supernode`, `consume-only` or `seeder`. An address `0.0.0.0:port`
+//! (or `[::]:port`) is stored with the ip the tracker saw. `want` is capped at `max_reply`
+//! (absent or 0 means `max_reply`). Bounds: 16 KiB bodies (413 beyond), ≤ 8 addresses, strings
+//! ≤ 64 bytes; anything malformed gets a 400 with `{"error": "..."}`, a missing or invalid token
+//! a 403, a store failure a 503.
+
+pub mod api;
+mod client;
+mod handlers;
+pub mod locality;
+mod memory;
+#[cfg(feature = "redis")]
+mod redis_store;
+mod sample;
+mod store;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hive_core::{ContentId, Locality, PeerInfo};
+use tokio::net::TcpListener;
+
+pub use client::{TrackerClient, TrackerError};
+pub use locality::{LocalityTable, LocalityTableError};
+pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use redis_store::RedisStore;
+pub use store::{StoreError, StoredPeer, TrackerStore};
+
+use crate::registrar::TokenVerifier;
+
+/// One announce, as an agent makes it.
+#[derive(Clone, Debug)]
+pub struct Announce {
+    /// The swarm.
+    pub content: ContentId,
+    /// The announcing peer: id, addresses, its own locality, role, capacity.
+    pub peer: PeerInfo,
+    /// Registrar token for this peer and content, if the agent has one.
+    pub token: Option<Bytes>,
+    /// How many peers to return (0 = the tracker's maximum).
+    pub want: usize,
+}
+
+/// The tracker's answer to an [`Announce`].
+#[derive(Clone, Debug)]
+pub struct AnnounceReply {
+    /// A locality-ordered sample of the swarm; never includes the announcer.
+    pub peers: Vec<PeerInfo>,
+    /// When to announce again.
+    pub interval: Duration,
+    /// The address the tracker saw the request come from.
+    pub observed_addr: Option<SocketAddr>,
+    /// The locality the tracker assigned (from its table, else the agent's own).
+    pub locality: Locality,
+}
+
+/// Tracker settings.
+#[derive(Clone, Debug)]
+pub struct TrackerConfig {
+    /// How long an announce keeps a peer listed (agents re-announce every TTL/3).
+    pub ttl: Duration,
+    /// The most peers one reply holds.
+    pub max_reply: usize,
+    /// Address ranges → site and AS.
+    pub locality_table: LocalityTable,
+    /// `Some`: announces and leaves without a valid registrar token are refused (403).
+    pub verifier: Option<TokenVerifier>,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        TrackerConfig {
+            ttl: Duration::from_secs(60),
+            max_reply: 50,
+            locality_table: LocalityTable::default(),
+            verifier: None,
+        }
+    }
+}
+
+/// The tracker service: configuration, a store and counters. Serve it with [`serve`] or mount
+/// [`Tracker::router`] in your own axum server.
+pub struct Tracker {
+    cfg: TrackerConfig,
+    store: Arc<dyn TrackerStore>,
+    metrics: handlers::Metrics,
+}
+
+impl std::fmt::Debug for Tracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracker")
+            .field("cfg", &self.cfg)
+            .field("store", &self.store.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tracker {
+    /// A tracker over `store`.
+    pub fn new(cfg: TrackerConfig, store: Arc<dyn TrackerStore>) -> Self {
+        Tracker {
+            cfg,
+            store,
+            metrics: handlers::Metrics::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TrackerConfig {
+        &self.cfg
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn TrackerStore> {
+        &self.store
+    }
+
+    /// How often agents are told to re-announce: a third of the TTL, so two announces may be lost
+    /// before an entry expires.
+    pub fn interval(&self) -> Duration {
+        self.cfg.ttl / 3
+    }
+
+    /// The HTTP API (see the [module docs](self)). Handlers see the client's address only under a
+    /// server that provides `ConnectInfo<SocketAddr>`, as [`serve`] does.
+    pub fn router(self: Arc<Self>) -> axum::Router {
+        handlers::router(self)
+    }
+}
+
+/// Serves `tracker` on `listener` until `shutdown` completes (in-flight requests finish), and
+/// sweeps expired entries from the store every TTL meanwhile.
+pub async fn serve(
+    listener: TcpListener,
+    tracker: Arc<Tracker>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let sweeper = {
+        let store = tracker.store.clone();
+        let every = tracker.cfg.ttl.max(Duration::from_millis(100));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = store.sweep(crate::http::now_unix_ms()).await {
+                    tracing::warn!("tracker sweep: {e}");
+                }
+            }
+        })
+    };
+    let result = crate::http::serve_router(listener, tracker.router(), shutdown).await;
+    sweeper.abort();
+    result
+}

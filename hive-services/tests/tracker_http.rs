@@ -1,0 +1,352 @@
+//! The tracker's HTTP API through TrackerClient, against a server on 127.0.0.1:0.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hive_core::{ContentId, Locality, PeerAddr, PeerId, PeerInfo, Role};
+use hive_services::registrar::{Registrar, TokenVerifier};
+use hive_services::tracker::{
+    self, Announce, LocalityTable, MemoryStore, Tracker, TrackerClient, TrackerConfig, TrackerError,
+};
+use tokio::sync::oneshot;
+
+struct Server {
+    url: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    async fn start(cfg: TrackerConfig) -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let t = Arc::new(Tracker::new(cfg, Arc::new(MemoryStore::new())));
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(tracker::serve(listener, t, async {
+            let _ = rx.await;
+        }));
+        Server {
+            url,
+            stop: Some(tx),
+            task,
+        }
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+fn peer(n: u8, site: Option<&str>, asn: Option<u32>) -> PeerInfo {
+    let mut p = PeerInfo::new(
+        PeerId::from_bytes([n; 32]),
+        PeerAddr::Socket(([127, 0, 0, 1], 4000 + n as u16).into()),
+    );
+    p.locality = Locality {
+        asn,
+        site: site.map(str::to_owned),
+        country: None,
+    };
+    p.upload_kbps = 1000;
+    p
+}
+
+fn ann(content: ContentId, peer: PeerInfo) -> Announce {
+    Announce {
+        content,
+        peer,
+        token: None,
+        want: 0,
+    }
+}
+
+#[tokio::test]
+async fn announce_returns_nearest_first_never_self() {
+    let s = Server::start(TrackerConfig::default()).await;
+    let c = TrackerClient::new(&s.url).unwrap();
+    let content = ContentId::derive("live/1");
+    let far = peer(1, Some("berlin"), Some(3320));
+    let same_as = peer(2, Some("lyon"), Some(64500));
+    let same_site = peer(3, Some("paris"), Some(64500));
+    for p in [&far, &same_as, &same_site] {
+        c.announce(&ann(content, p.clone())).await.unwrap();
+    }
+    let mut me = peer(4, Some("paris"), Some(64500));
+    me.role = Role::Supernode;
+    let r = c.announce(&ann(content, me.clone())).await.unwrap();
+    let ids: Vec<PeerId> = r.peers.iter().map(|p| p.id).collect();
+    assert_eq!(ids, vec![same_site.id, same_as.id, far.id]);
+    assert_eq!(r.peers[0], same_site, "peers come back as announced");
+    assert_eq!(r.interval, Duration::from_secs(20));
+    assert_eq!(
+        r.locality, me.locality,
+        "no table: the agent's own locality"
+    );
+    let observed = r.observed_addr.unwrap();
+    assert!(observed.ip().is_loopback());
+
+    // want caps the reply; peers() samples without announcing.
+    let r = c
+        .announce(&Announce {
+            want: 1,
+            ..ann(content, me.clone())
+        })
+        .await
+        .unwrap();
+    assert_eq!(r.peers.len(), 1);
+    assert_eq!(c.peers(content, 0).await.unwrap().len(), 4);
+    assert_eq!(c.peers(content, 2).await.unwrap().len(), 2);
+    assert!(
+        c.peers(ContentId::derive("nobody"), 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn locality_table_overrides_the_agents_own_and_unspecified_addrs_take_the_observed_ip() {
+    let table = LocalityTable::parse("127.0.0.0/8 site=loopback asn=65000 country=FR").unwrap();
+    let s = Server::start(TrackerConfig {
+        locality_table: table,
+        ..Default::default()
+    })
+    .await;
+    let c = TrackerClient::new(&format!("{}/", s.url)).unwrap();
+    let content = ContentId::derive("live/table");
+    let mut a = peer(1, Some("home"), Some(1));
+    a.addrs = vec![PeerAddr::Socket("0.0.0.0:5000".parse().unwrap())];
+    let r = c.announce(&ann(content, a)).await.unwrap();
+    assert_eq!(r.locality.site.as_deref(), Some("loopback"));
+    assert_eq!(r.locality.asn, Some(65000));
+    assert_eq!(r.locality.country, Some(*b"FR"));
+    let r = c
+        .announce(&ann(content, peer(2, None, None)))
+        .await
+        .unwrap();
+    assert_eq!(r.peers.len(), 1);
+    assert_eq!(r.peers[0].locality.site.as_deref(), Some("loopback"));
+    assert_eq!(
+        r.peers[0].addrs,
+        vec![PeerAddr::Socket("127.0.0.1:5000".parse().unwrap())]
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn entries_expire_by_ttl_and_leave_removes_at_once() {
+    let s = Server::start(TrackerConfig {
+        ttl: Duration::from_millis(600),
+        ..Default::default()
+    })
+    .await;
+    let c = TrackerClient::new(&s.url).unwrap();
+    let content = ContentId::derive("live/ttl");
+    c.announce(&ann(content, peer(1, None, None)))
+        .await
+        .unwrap();
+    c.announce(&ann(content, peer(2, None, None)))
+        .await
+        .unwrap();
+    let r = c
+        .announce(&ann(content, peer(3, None, None)))
+        .await
+        .unwrap();
+    assert_eq!(r.peers.len(), 2);
+    assert_eq!(r.interval, Duration::from_millis(200));
+
+    c.leave(content, PeerId::from_bytes([2; 32])).await.unwrap();
+    let ids: Vec<_> = c
+        .peers(content, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(!ids.contains(&PeerId::from_bytes([2; 32])));
+
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    c.announce(&ann(content, peer(3, None, None)))
+        .await
+        .unwrap(); // 3 refreshes, 1 does not
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ids: Vec<_> = c
+        .peers(content, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(
+        ids,
+        vec![PeerId::from_bytes([3; 32])],
+        "1 expired, 3 refreshed"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn tokens_are_required_and_checked_when_configured() {
+    let registrar = Registrar::generate();
+    let s = Server::start(TrackerConfig {
+        verifier: Some(TokenVerifier::new(registrar.verifying_key())),
+        ..Default::default()
+    })
+    .await;
+    let c = TrackerClient::new(&s.url).unwrap();
+    let content = ContentId::derive("live/paid");
+    let me = peer(1, None, None);
+    let far_future = 4_000_000_000;
+    let with = |token: Option<Bytes>| Announce {
+        token,
+        ..ann(content, me.clone())
+    };
+    fn forbidden<T>(r: Result<T, TrackerError>) {
+        match r {
+            Err(e) => assert!(e.is_forbidden(), "{e}"),
+            Ok(_) => panic!("accepted"),
+        }
+    }
+
+    forbidden(c.announce(&with(None)).await);
+    let valid = registrar.issue(me.id, content, far_future);
+    c.announce(&with(Some(valid.clone()))).await.unwrap();
+    // Expired.
+    forbidden(
+        c.announce(&with(Some(registrar.issue(me.id, content, 1))))
+            .await,
+    );
+    // Issued to another peer / for another content.
+    forbidden(
+        c.announce(&with(Some(registrar.issue(
+            PeerId::from_bytes([9; 32]),
+            content,
+            far_future,
+        ))))
+        .await,
+    );
+    forbidden(
+        c.announce(&with(Some(registrar.issue(
+            me.id,
+            ContentId::derive("x"),
+            far_future,
+        ))))
+        .await,
+    );
+    // Forged: signed by another key; or altered.
+    let forger = Registrar::generate();
+    forbidden(
+        c.announce(&with(Some(forger.issue(me.id, content, far_future))))
+            .await,
+    );
+    let mut altered = valid.to_vec();
+    altered[70] ^= 1;
+    forbidden(c.announce(&with(Some(Bytes::from(altered)))).await);
+    forbidden(c.announce(&with(Some(Bytes::from_static(b"junk")))).await);
+
+    // Leave needs the token too.
+    forbidden(c.leave(content, me.id).await);
+    c.leave_with_token(content, me.id, Some(&valid))
+        .await
+        .unwrap();
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_is_a_400_with_a_json_message() {
+    let s = Server::start(TrackerConfig::default()).await;
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: String| {
+        http.post(format!("{}{path}", s.url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let content = ContentId::derive("c").to_string();
+    let peer_hex = PeerId::from_bytes([1; 32]).to_string();
+    let addrs9: Vec<String> = (0..9).map(|i| format!("\"10.0.0.{i}:1\"")).collect();
+    let cases = [
+        ("/v1/announce", "{not json".to_owned()),
+        ("/v1/announce", "[]".to_owned()),
+        (
+            "/v1/announce",
+            format!(r#"{{"content": "zz", "peer": "{peer_hex}"}}"#),
+        ),
+        (
+            "/v1/announce",
+            format!(r#"{{"content": "{content}", "peer": "00"}}"#),
+        ),
+        (
+            "/v1/announce",
+            format!(
+                r#"{{"content": "{content}", "peer": "{peer_hex}", "addrs": [{}]}}"#,
+                addrs9.join(",")
+            ),
+        ),
+        (
+            "/v1/announce",
+            format!(
+                r#"{{"content": "{content}", "peer": "{peer_hex}", "site": "{}"}}"#,
+                "s".repeat(65)
+            ),
+        ),
+        (
+            "/v1/announce",
+            format!(r#"{{"content": "{content}", "peer": "{peer_hex}", "role": "king"}}"#),
+        ),
+        (
+            "/v1/announce",
+            format!(r#"{{"content": "{content}", "peer": "{peer_hex}", "upload_kbps": -1}}"#),
+        ),
+        ("/v1/leave", "{}".to_owned()),
+    ];
+    for (path, body) in cases {
+        let r = post(path, body.clone()).await.unwrap();
+        assert_eq!(r.status(), 400, "{path} {body}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert!(v["error"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    }
+    let r = http
+        .get(format!("{}/v1/peers?limit=3", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = post("/v1/announce", "x".repeat(100_000)).await.unwrap();
+    assert_eq!(r.status(), 413, "bodies are bounded");
+
+    // The tracker is still fine, and counts what it refused.
+    let ok = post(
+        "/v1/announce",
+        format!(r#"{{"content": "{content}", "peer": "{peer_hex}"}}"#),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.status(), 200);
+    let m = http
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("hive_tracker_announces_total 1"), "{m}");
+    assert!(
+        m.contains("hive_tracker_rejects_total{reason=\"bad_request\"} 10"),
+        "{m}"
+    );
+    assert!(
+        m.contains("hive_tracker_peers_stored{store=\"memory\"} 1"),
+        "{m}"
+    );
+    let h = http.get(format!("{}/healthz", s.url)).send().await.unwrap();
+    assert_eq!(h.text().await.unwrap(), "ok");
+    s.stop().await;
+}
