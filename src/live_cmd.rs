@@ -85,7 +85,7 @@ pub(crate) fn demo(args: &DemoArgs) -> ExitCode {
         ..DemoConfig::default()
     };
     eprintln!(
-        "hive demo: origin, discovery and {} agents with simulated players on loopback for {:.0} s ({} policy)",
+        "hive demo: origin, tracker and {} agents with simulated players on loopback for {:.0} s ({} policy)",
         cfg.viewers,
         cfg.duration.as_secs_f64(),
         args.policy_name()

@@ -26,8 +26,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run an origin, peer discovery and N agents with simulated players on loopback, end to
-    /// end; print the QoE table (or --json).
+    /// Run an origin, a tracker and N agents with simulated players on loopback, end to end;
+    /// print the QoE table (or --json).
     Demo(live_cmd::DemoArgs),
     /// Run the deterministic swarm simulator on a named scenario.
     Sim(SimArgs),

@@ -47,6 +47,8 @@ pub struct AgentConfig {
     pub tracker: Option<String>,
     /// Registrar base URL: the agent fetches an admission token per content and presents it.
     pub registrar: Option<String>,
+    /// With a registrar: refuse peers whose Hello carries no valid token from it. Default true.
+    pub require_tokens: bool,
     /// Where this agent sits (the tracker may override it from its address table).
     pub locality: Locality,
     /// Its role (consume-only agents never upload).
@@ -89,6 +91,7 @@ impl Default for AgentConfig {
             origin: None,
             tracker: None,
             registrar: None,
+            require_tokens: true,
             locality: Locality::default(),
             role: Role::Peer,
             upload_kbps: 10_000,

@@ -51,6 +51,7 @@ mod fetch;
 mod metrics;
 mod peers;
 pub mod proxy;
+pub mod services;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -367,8 +368,26 @@ impl AgentBuilder {
             Some(t) => t,
             None => Self::default_transport(&cfg).await?,
         };
-        let discovery = self.discovery;
-        let admission = self.admission;
+        let discovery: Option<Arc<dyn Discovery>> = match (self.discovery, &cfg.tracker) {
+            (Some(d), _) => Some(d),
+            (None, Some(url)) => Some(Arc::new(services::TrackerDiscovery::new(
+                url,
+                cfg.tracker_want,
+            )?)),
+            (None, None) => None,
+        };
+        let mut token_check = self.token_check;
+        let admission: Option<Arc<dyn Admission>> = match (self.admission, &cfg.registrar) {
+            (Some(a), _) => Some(a),
+            (None, Some(url)) => {
+                let r = services::RegistrarAdmission::new(url)?;
+                if token_check.is_none() && cfg.require_tokens {
+                    token_check = Some(r.token_check().await?);
+                }
+                Some(Arc::new(r))
+            }
+            (None, None) => None,
+        };
         let policy = self.policy.unwrap_or_else(|| default_policy(&cfg));
         let fetcher = OriginFetcher::new(cfg.origin_timeout, cfg.origin_retries, cfg.max_body)
             .map_err(|e| AgentError::Http(e.to_string()))?;
@@ -392,7 +411,7 @@ impl AgentBuilder {
             limits: WireLimits::default(),
             policy,
             cache: self.cache,
-            token_check: self.token_check,
+            token_check,
             discovery,
             admission,
             tx: tx.clone(),

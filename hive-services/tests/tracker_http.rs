@@ -1,4 +1,6 @@
-//! The tracker's HTTP API through TrackerClient, against a server on 127.0.0.1:0.
+//! The tracker's HTTP API through TrackerClient, against a server on 127.0.0.1:0 — every test
+//! twice: on the in-memory store and on Redis (a `redis-server` the test starts on a free port),
+//! so the Redis tracker is shown to behave as the in-memory one.
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
@@ -8,22 +10,41 @@ use std::time::Duration;
 use bytes::Bytes;
 use hive_core::{ContentId, Locality, PeerAddr, PeerId, PeerInfo, Role};
 use hive_services::registrar::{Registrar, TokenVerifier};
+use hive_services::testkit::RedisServer;
 use hive_services::tracker::{
-    self, Announce, LocalityTable, MemoryStore, Tracker, TrackerClient, TrackerConfig, TrackerError,
+    self, Announce, LocalityTable, MemoryStore, RedisStore, Tracker, TrackerClient, TrackerConfig,
+    TrackerError, TrackerStore,
 };
 use tokio::sync::oneshot;
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Memory,
+    Redis,
+}
 
 struct Server {
     url: String,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    _redis: Option<RedisServer>,
 }
 
 impl Server {
-    async fn start(cfg: TrackerConfig) -> Server {
+    async fn start(cfg: TrackerConfig, kind: Kind) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let t = Arc::new(Tracker::new(cfg, Arc::new(MemoryStore::new())));
+        let (store, redis): (Arc<dyn TrackerStore>, _) = match kind {
+            Kind::Memory => (Arc::new(MemoryStore::new()), None),
+            Kind::Redis => {
+                let server = RedisServer::start()
+                    .unwrap()
+                    .expect("redis-server is not installed (scripts/test.sh installs it)");
+                let store = RedisStore::connect(&server.url()).await.unwrap();
+                (Arc::new(store), Some(server))
+            }
+        };
+        let t = Arc::new(Tracker::new(cfg, store));
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(tracker::serve(listener, t, async {
             let _ = rx.await;
@@ -32,6 +53,7 @@ impl Server {
             url,
             stop: Some(tx),
             task,
+            _redis: redis,
         }
     }
 
@@ -64,9 +86,8 @@ fn ann(content: ContentId, peer: PeerInfo) -> Announce {
     }
 }
 
-#[tokio::test]
-async fn announce_returns_nearest_first_never_self() {
-    let s = Server::start(TrackerConfig::default()).await;
+async fn announce_returns_nearest_first_never_self(kind: Kind) {
+    let s = Server::start(TrackerConfig::default(), kind).await;
     let c = TrackerClient::new(&s.url).unwrap();
     let content = ContentId::derive("live/1");
     let far = peer(1, Some("berlin"), Some(3320));
@@ -109,13 +130,17 @@ async fn announce_returns_nearest_first_never_self() {
     s.stop().await;
 }
 
-#[tokio::test]
-async fn locality_table_overrides_the_agents_own_and_unspecified_addrs_take_the_observed_ip() {
+async fn locality_table_overrides_the_agents_own_and_unspecified_addrs_take_the_observed_ip(
+    kind: Kind,
+) {
     let table = LocalityTable::parse("127.0.0.0/8 site=loopback asn=65000 country=FR").unwrap();
-    let s = Server::start(TrackerConfig {
-        locality_table: table,
-        ..Default::default()
-    })
+    let s = Server::start(
+        TrackerConfig {
+            locality_table: table,
+            ..Default::default()
+        },
+        kind,
+    )
     .await;
     let c = TrackerClient::new(&format!("{}/", s.url)).unwrap();
     let content = ContentId::derive("live/table");
@@ -138,12 +163,14 @@ async fn locality_table_overrides_the_agents_own_and_unspecified_addrs_take_the_
     s.stop().await;
 }
 
-#[tokio::test]
-async fn entries_expire_by_ttl_and_leave_removes_at_once() {
-    let s = Server::start(TrackerConfig {
-        ttl: Duration::from_millis(600),
-        ..Default::default()
-    })
+async fn entries_expire_by_ttl_and_leave_removes_at_once(kind: Kind) {
+    let s = Server::start(
+        TrackerConfig {
+            ttl: Duration::from_millis(600),
+            ..Default::default()
+        },
+        kind,
+    )
     .await;
     let c = TrackerClient::new(&s.url).unwrap();
     let content = ContentId::derive("live/ttl");
@@ -191,13 +218,15 @@ async fn entries_expire_by_ttl_and_leave_removes_at_once() {
     s.stop().await;
 }
 
-#[tokio::test]
-async fn tokens_are_required_and_checked_when_configured() {
+async fn tokens_are_required_and_checked_when_configured(kind: Kind) {
     let registrar = Registrar::generate();
-    let s = Server::start(TrackerConfig {
-        verifier: Some(TokenVerifier::new(registrar.verifying_key())),
-        ..Default::default()
-    })
+    let s = Server::start(
+        TrackerConfig {
+            verifier: Some(TokenVerifier::new(registrar.verifying_key())),
+            ..Default::default()
+        },
+        kind,
+    )
     .await;
     let c = TrackerClient::new(&s.url).unwrap();
     let content = ContentId::derive("live/paid");
@@ -258,9 +287,8 @@ async fn tokens_are_required_and_checked_when_configured() {
     s.stop().await;
 }
 
-#[tokio::test]
-async fn bad_input_is_a_400_with_a_json_message() {
-    let s = Server::start(TrackerConfig::default()).await;
+async fn bad_input_is_a_400_with_a_json_message(kind: Kind) {
+    let s = Server::start(TrackerConfig::default(), kind).await;
     let http = reqwest::Client::new();
     let post = |path: &str, body: String| {
         http.post(format!("{}{path}", s.url))
@@ -342,11 +370,39 @@ async fn bad_input_is_a_400_with_a_json_message() {
         m.contains("hive_tracker_rejects_total{reason=\"bad_request\"} 10"),
         "{m}"
     );
+    let store = match kind {
+        Kind::Memory => "memory",
+        Kind::Redis => "redis",
+    };
     assert!(
-        m.contains("hive_tracker_peers_stored{store=\"memory\"} 1"),
+        m.contains(&format!("hive_tracker_peers_stored{{store=\"{store}\"}} 1")),
         "{m}"
     );
     let h = http.get(format!("{}/healthz", s.url)).send().await.unwrap();
     assert_eq!(h.text().await.unwrap(), "ok");
     s.stop().await;
 }
+
+/// Each test on both stores.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn memory() {
+                super::$name(super::Kind::Memory).await
+            }
+            #[tokio::test]
+            async fn redis() {
+                super::$name(super::Kind::Redis).await
+            }
+        }
+    )*};
+}
+
+on_both_stores!(
+    announce_returns_nearest_first_never_self,
+    locality_table_overrides_the_agents_own_and_unspecified_addrs_take_the_observed_ip,
+    entries_expire_by_ttl_and_leave_removes_at_once,
+    tokens_are_required_and_checked_when_configured,
+    bad_input_is_a_400_with_a_json_message
+);

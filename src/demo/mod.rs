@@ -1,5 +1,5 @@
-//! `hive demo`: a synthetic live origin, peer discovery and N agents, each with a simulated
-//! player, on loopback in one process — the whole system end to end, with the simulator's QoE
+//! `hive demo`: a synthetic live origin, a tracker and N agents, each with a simulated player,
+//! on loopback in one process — the whole system end to end, with the simulator's QoE
 //! table at the end.
 //!
 //! Offload is measured at the origin: `1 − fragment bytes the origin served / fragment bytes
@@ -14,8 +14,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use hive_agent::{Agent, AgentBuilder, AgentConfig, Discovery, MemoryDiscovery, PolicyKind};
+use hive_agent::{Agent, AgentBuilder, AgentConfig, PolicyKind};
 use hive_services::origin::{Origin, OriginConfig, OriginStats};
+use hive_services::tracker::{MemoryStore, Tracker, TrackerConfig};
 use hive_sim::SimReport;
 use hive_sim::report::Metrics;
 use parking_lot::Mutex;
@@ -149,7 +150,27 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
             let _ = origin_stop.changed().await;
         },
     ));
-    let discovery: Arc<dyn Discovery> = Arc::new(MemoryDiscovery::default());
+    // The tracker, over HTTP on loopback like the origin; its TTL keeps announces every 5 s so
+    // early joiners hear of later ones quickly.
+    let tracker_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the tracker")?;
+    let tracker_url = format!("http://{}", tracker_listener.local_addr()?);
+    let tracker = Arc::new(Tracker::new(
+        TrackerConfig {
+            ttl: Duration::from_secs(15),
+            ..TrackerConfig::default()
+        },
+        Arc::new(MemoryStore::new()),
+    ));
+    let mut tracker_stop = stop_rx.clone();
+    tokio::spawn(hive_services::tracker::serve(
+        tracker_listener,
+        tracker,
+        async move {
+            let _ = tracker_stop.changed().await;
+        },
+    ));
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(4)
@@ -166,14 +187,13 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
         let t = wall0.elapsed().as_secs_f64();
         // Join whoever is due.
         while seats.len() < cfg.viewers && seats.len() as f64 * gap <= t {
-            let mut builder = Agent::builder()
-                .config(AgentConfig {
-                    origin: Some(origin_url.clone()),
-                    policy: cfg.policy.clone(),
-                    seed: cfg.seed,
-                    ..AgentConfig::default()
-                })
-                .discovery(discovery.clone());
+            let mut builder = Agent::builder().config(AgentConfig {
+                origin: Some(origin_url.clone()),
+                tracker: Some(tracker_url.clone()),
+                policy: cfg.policy.clone(),
+                seed: cfg.seed,
+                ..AgentConfig::default()
+            });
             if let Some(hook) = &cfg.agent_hook {
                 builder = hook(seats.len(), builder).await;
             }
