@@ -225,6 +225,12 @@ pub(crate) struct AgentArgs {
     /// Origin base URL (reverse-proxy mode); without it players ask for /<full origin URL>.
     #[arg(long)]
     origin: Option<String>,
+    /// Tracker base URL (e.g. http://127.0.0.1:7070): how the agent finds peers.
+    #[arg(long)]
+    tracker: Option<String>,
+    /// Registrar base URL: the agent presents its tokens and refuses peers without one.
+    #[arg(long)]
+    registrar: Option<String>,
     /// Where the UDP transport binds (use 0.0.0.0:PORT to share beyond this machine).
     #[arg(long, default_value = "127.0.0.1:0")]
     udp: SocketAddr,
@@ -254,6 +260,8 @@ pub(crate) fn agent(args: &AgentArgs) -> ExitCode {
         let cfg = hive_agent::AgentConfig {
             listen: args.listen,
             origin: args.origin.clone(),
+            tracker: args.tracker.clone(),
+            registrar: args.registrar.clone(),
             udp_listen: args.udp,
             policy: args.policy.clone(),
             locality: hive_core::Locality {

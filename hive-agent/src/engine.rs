@@ -294,6 +294,11 @@ impl Engine {
                 live,
                 fragments,
             } => {
+                // A master playlist lists no fragments and does not say whether the stream is
+                // live: the swarm (and its cache) waits for a media playlist.
+                if fragments.is_empty() && !self.swarms.contains_key(&content) {
+                    return;
+                }
                 self.swarm_for(content, live)
                     .swarm
                     .handle_fragments_published(t, fragments);

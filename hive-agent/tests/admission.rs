@@ -1,0 +1,142 @@
+//! Registrar tokens end to end: agents fetch tokens from `hive registrar`'s server, present them
+//! in their Hello, and refuse a peer that has none; the tracker, configured to, refuses its
+//! announces too.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hive_agent::{Agent, AgentConfig, PolicyKind};
+use hive_services::origin::{Origin, OriginConfig};
+use hive_services::registrar::{Registrar, serve_registrar};
+use hive_services::tracker::{MemoryStore, Tracker, TrackerConfig};
+
+async fn listen() -> (tokio::net::TcpListener, String) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", l.local_addr().expect("addr"));
+    (l, url)
+}
+
+async fn get(url: &str) -> u16 {
+    reqwest::get(url)
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+async fn newest(proxy: &str) -> u64 {
+    let text = reqwest::get(format!("{proxy}/live/1/index.m3u8"))
+        .await
+        .expect("playlist")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .filter_map(|l| l.strip_suffix(".ts"))
+        .filter_map(|n| n.parse().ok())
+        .max()
+        .expect("a fragment")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_with_tokens_share_and_refuse_a_peer_without_one() {
+    let origin = Arc::new(Origin::new(OriginConfig::default()));
+    let (l, origin_url) = listen().await;
+    tokio::spawn(hive_services::origin::serve(
+        l,
+        origin.clone(),
+        std::future::pending(),
+    ));
+    let registrar = Arc::new(Registrar::generate());
+    let (l, registrar_url) = listen().await;
+    tokio::spawn(serve_registrar(
+        l,
+        registrar.clone(),
+        Duration::from_secs(3600),
+        std::future::pending(),
+    ));
+    // The tracker does not check tokens here, so the token-less agent is introduced and the
+    // agents' own check is what refuses it.
+    let tracker = Arc::new(Tracker::new(
+        TrackerConfig {
+            ttl: Duration::from_secs(6),
+            ..TrackerConfig::default()
+        },
+        Arc::new(MemoryStore::new()),
+    ));
+    let (l, tracker_url) = listen().await;
+    tokio::spawn(hive_services::tracker::serve(
+        l,
+        tracker,
+        std::future::pending(),
+    ));
+    let make = |registrar: Option<String>| {
+        let cfg = AgentConfig {
+            origin: Some(origin_url.clone()),
+            tracker: Some(tracker_url.clone()),
+            registrar,
+            policy: PolicyKind::RandomMesh,
+            ..AgentConfig::default()
+        };
+        async move { Agent::builder().config(cfg).build().await.expect("agent") }
+    };
+    let a = make(Some(registrar_url.clone())).await;
+    let b = make(Some(registrar_url.clone())).await;
+    let intruder = make(None).await;
+    for x in [&a, &b, &intruder] {
+        assert_eq!(
+            get(&format!("{}/live/master.m3u8", x.proxy_url())).await,
+            200
+        );
+        let _ = newest(&x.proxy_url()).await;
+    }
+    // Announces every 2 s: after a few, everyone has heard of everyone.
+    let mut ok = false;
+    for _ in 0..80 {
+        if a.stats().neighbours == 1 && b.stats().neighbours == 1 {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ok, "a and b connected: {} / {}", a.status(), b.status());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        a.stats().neighbours,
+        1,
+        "a refused the intruder: {}",
+        a.status()
+    );
+    assert_eq!(
+        b.stats().neighbours,
+        1,
+        "b refused the intruder: {}",
+        b.status()
+    );
+    assert_eq!(intruder.stats().neighbours, 0, "{}", intruder.status());
+    // Tokens in hand, a and b share.
+    let seq = newest(&a.proxy_url()).await;
+    assert_eq!(
+        get(&format!("{}/live/1/{seq}.ts", a.proxy_url())).await,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let before = origin.stats().fragment_bytes;
+    // b's player sees the fragment in its own playlist first.
+    assert!(newest(&b.proxy_url()).await >= seq);
+    assert_eq!(
+        get(&format!("{}/live/1/{seq}.ts", b.proxy_url())).await,
+        200
+    );
+    assert_eq!(
+        origin.stats().fragment_bytes,
+        before,
+        "b got it from a: {} / {}",
+        a.status(),
+        b.status()
+    );
+    for x in [a, b, intruder] {
+        x.shutdown().await;
+    }
+}
