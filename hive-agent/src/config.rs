@@ -59,7 +59,7 @@ pub struct AgentConfig {
     pub policy: PolicyKind,
     /// Swarm engine settings.
     pub swarm: SwarmConfig,
-    /// Media time kept per track by the live cache. Default 60 s.
+    /// Media time kept per track by the live cache. Default 30 s.
     pub live_window: Duration,
     /// Byte budget of the on-demand cache. Default 512 MiB.
     pub vod_cache_bytes: u64,
@@ -97,7 +97,7 @@ impl Default for AgentConfig {
             upload_kbps: 10_000,
             policy: PolicyKind::RandomMesh,
             swarm: SwarmConfig::default(),
-            live_window: Duration::from_secs(60),
+            live_window: Duration::from_secs(30),
             vod_cache_bytes: 512 << 20,
             origin_timeout: Duration::from_secs(10),
             origin_retries: 2,
