@@ -1,5 +1,5 @@
-//! The `hive` binary: jobs that exist work and speak the JSON of DESIGN.md; jobs that do not yet
-//! exist say so and fail.
+//! The `hive` binary: its jobs work, speak the JSON of DESIGN.md, and refuse bad input with a
+//! message.
 
 use std::process::Command;
 
@@ -100,10 +100,64 @@ fn cc_arena_rejects_bad_input_with_a_message() {
 }
 
 #[test]
-fn jobs_not_built_yet_say_so_and_fail() {
-    let out = hive(&["demo"]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
+fn demo_json_is_one_object_with_the_design_keys() {
+    let out = hive(&[
+        "demo",
+        "--viewers",
+        "3",
+        "--duration",
+        "8s",
+        "--join-over",
+        "1s",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is one JSON value");
+    for k in [
+        "scenario",
+        "policy",
+        "viewers",
+        "duration_s",
+        "offload",
+        "rebuffer_ratio",
+        "startup_s_p50",
+        "startup_s_p95",
+        "avg_bitrate_kbps",
+        "live_delay_s_p50",
+        "deadline_misses",
+        "origin_bytes",
+        "player_bytes",
+        "max_link_copies",
+        "wall_s",
+        "peak_rss_mib",
+    ] {
+        assert!(v.get(k).is_some(), "missing key {k}: {v}");
+    }
+    assert_eq!(v["viewers"], 3);
+    assert_eq!(v["corrupt_fragments"], 0);
+    assert!(v["player_bytes"].as_u64().unwrap_or(0) > 0, "{v}");
+    // Progress goes to stderr, never into the JSON.
+    assert!(String::from_utf8_lossy(&out.stderr).contains("offload"));
+}
+
+#[test]
+fn live_jobs_reject_bad_input_with_a_message() {
+    for args in [
+        &["demo", "--duration", "soon"][..],
+        &["demo", "--policy", "telepathy"][..],
+        &["agent", "--listen", "nowhere"][..],
+        &["origin", "--folder", "/nonexistent/hive"][..],
+    ] {
+        let out = hive(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
 }
 
 #[test]
