@@ -164,17 +164,19 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Playback is judged up to the end of the run: from then on players ask for nothing more,
+    // so their buffers drain while the last requests in flight finish — not a stall.
+    let now = hive_core::time::Instant::from_micros(epoch.elapsed().as_micros() as u64);
+    let live_edge_s = std::time::SystemTime::now()
+        .duration_since(origin.live().epoch())
+        .unwrap_or_default()
+        .as_secs_f64();
     let _ = stop_tx.send(true);
     for p in players {
         let _ = tokio::time::timeout(Duration::from_secs(20), p).await;
     }
     let wall = wall0.elapsed();
-    let now = hive_core::time::Instant::from_micros(epoch.elapsed().as_micros() as u64);
     let mut m = Metrics::default();
-    let live_edge_s = std::time::SystemTime::now()
-        .duration_since(origin.live().epoch())
-        .unwrap_or_default()
-        .as_secs_f64();
     let frag_s = origin.live().config().fragment.as_secs_f64();
     for s in &seats {
         let stats = s.agent.stats().swarm;
