@@ -21,8 +21,8 @@
 //!   same hash orders the agents for a second wave: the closer an agent came to being elected,
 //!   the earlier it gives up waiting and fetches from the origin (a few at half the slack, most
 //!   at the engine's last call). A region the first tier missed is so seeded by a handful of
-//!   agents rather than by all of them at once. A newcomer without neighbours waits briefly for
-//!   its first ones.
+//!   agents rather than by all of them at once. A newcomer (fewer than three neighbours that
+//!   announced anything) waits only briefly for its first ones.
 //! - **Minority bitrates go to the origin.** A viewer of a bitrate few of its neighbours watch
 //!   (under 30% of those that announced anything) fetches it from the origin at once: nobody
 //!   nearby would announce it in time, and waiting would collapse its player's throughput
@@ -92,10 +92,11 @@ const LOCAL_BONUS: f64 = 2.0;
 const SWAP_GAIN: f64 = 2.0;
 /// Share of the time left that a transfer from a holder may be expected to take.
 const FEASIBLE_SHARE: f64 = 0.7;
-/// How long an agent without neighbours waits for its first ones before using the origin.
+/// How long an agent with too few neighbours waits for their announcements before using the
+/// origin.
 const JOIN_WAIT: Duration = Duration::from_millis(300);
-/// Neighbours that must have announced something before a bitrate none of them watches is
-/// fetched from the origin at once.
+/// Neighbours that must have announced something before an agent waits for peers (fewer: it is
+/// new, and waits only [`JOIN_WAIT`]).
 const MIN_ACTIVE: usize = 3;
 /// Share of the active neighbours that must watch a bitrate for its fragments to be awaited
 /// from peers.
@@ -172,11 +173,8 @@ fn watched_track(n: &NeighbourView, content: hive_core::ContentId) -> Option<Tra
         .map(|(_, t)| t)
 }
 
-/// Whether the fragment's bitrate is watched by enough neighbours for them to spread it (or too
-/// few neighbours have announced anything to tell). Viewers of a bitrate few others watch are
-/// better served by the origin: their fragments are rarely nearby, and waiting for them makes
-/// their players' throughput estimate, and so their bitrate, collapse.
-fn watched_nearby(view: &LocalView<'_>, f: &FragmentId) -> bool {
+/// Neighbours that announced anything, and those of them watching `f`'s bitrate.
+fn audience(view: &LocalView<'_>, f: &FragmentId) -> (usize, usize) {
     let (mut active, mut watching) = (0, 0);
     for n in view.neighbours {
         if let Some(t) = watched_track(n, f.content) {
@@ -184,7 +182,7 @@ fn watched_nearby(view: &LocalView<'_>, f: &FragmentId) -> bool {
             watching += usize::from(t == f.track);
         }
     }
-    active < MIN_ACTIVE || watching as f64 >= MINORITY * active as f64
+    (active, watching)
 }
 
 /// The first-tier election for one bitrate, as this agent's view sees it.
@@ -410,16 +408,21 @@ impl OverlayPolicy for PublicMesh {
         if self.prefetched.contains(&f) {
             return FetchDecision::Origin;
         }
-        if view.neighbours.is_empty() {
-            // A newcomer: give its first connections a moment to announce what they hold.
+        let (active, watching) = audience(view, &f);
+        if active < MIN_ACTIVE {
+            // A newcomer (or an isolated agent): give its first neighbours a moment to announce
+            // what they hold, then the origin.
             let until = need.since + JOIN_WAIT;
-            if now < until {
-                return FetchDecision::WaitUntil(until);
-            }
-            return FetchDecision::Origin;
+            return if now < until {
+                FetchDecision::WaitUntil(until)
+            } else {
+                FetchDecision::Origin
+            };
         }
-        if !watched_nearby(view, &f) {
-            // No neighbour watches this bitrate: nobody will announce it nearby.
+        if (watching as f64) < MINORITY * active as f64 {
+            // Viewers of a bitrate few neighbours watch are better served by the origin: its
+            // fragments are rarely nearby, and waiting for them makes the player's throughput
+            // estimate, and so its bitrate, collapse.
             return FetchDecision::Origin;
         }
         let election = Election::new(&self.cfg, view, &f);
@@ -690,6 +693,26 @@ mod tests {
             p.fetch_source(Instant::ZERO, &v, &need(frag(1, 9), 4)),
             FetchDecision::Peer(_)
         ));
+    }
+
+    #[test]
+    fn a_newcomer_waits_briefly_for_its_first_neighbours() {
+        let me = peer(0, 1, 5000);
+        let quiet = [NeighbourView {
+            have: Default::default(),
+            ..nb(peer(1, 1, 5000), 0, 0..=0)
+        }];
+        let v = view(&me, &quiet, &[]);
+        let mut p = watching(0);
+        let n = need(frag(0, 5), 4);
+        assert_eq!(
+            p.fetch_source(Instant::ZERO, &v, &n),
+            FetchDecision::WaitUntil(Instant::ZERO + JOIN_WAIT)
+        );
+        assert_eq!(
+            p.fetch_source(Instant::ZERO + JOIN_WAIT, &v, &n),
+            FetchDecision::Origin
+        );
     }
 
     #[test]
