@@ -34,7 +34,9 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
 
 fn parse_policy(s: &str) -> Result<hive_agent::PolicyKind, String> {
     hive_agent::PolicyKind::parse(s).ok_or_else(|| {
-        format!("unknown policy `{s}` (no-peer, random-mesh, private-hierarchy[:SITE])")
+        format!(
+            "unknown policy `{s}` (no-peer, random-mesh, public-mesh, private-hierarchy[:SITE])"
+        )
     })
 }
 
@@ -50,7 +52,7 @@ pub(crate) struct DemoArgs {
     /// Viewers join evenly over this span.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     join_over: Duration,
-    /// Overlay policy of the agents: random-mesh, no-peer, private-hierarchy[:SITE].
+    /// Overlay policy of the agents: random-mesh, public-mesh, no-peer, private-hierarchy[:SITE].
     #[arg(long, default_value = "random-mesh", value_parser = parse_policy)]
     policy: hive_agent::PolicyKind,
     /// Seed of the agents' random choices.
@@ -135,6 +137,7 @@ impl DemoArgs {
         match self.policy {
             hive_agent::PolicyKind::NoPeer => "no-peer",
             hive_agent::PolicyKind::RandomMesh => "random-mesh",
+            hive_agent::PolicyKind::PublicMesh => "public-mesh",
             hive_agent::PolicyKind::PrivateHierarchy(_) => "private-hierarchy",
         }
     }
@@ -234,7 +237,7 @@ pub(crate) struct AgentArgs {
     /// Where the UDP transport binds (use 0.0.0.0:PORT to share beyond this machine).
     #[arg(long, default_value = "127.0.0.1:0")]
     udp: SocketAddr,
-    /// Overlay policy: random-mesh, no-peer, private-hierarchy[:SITE].
+    /// Overlay policy: random-mesh, public-mesh, no-peer, private-hierarchy[:SITE].
     #[arg(long, default_value = "random-mesh", value_parser = parse_policy)]
     policy: hive_agent::PolicyKind,
     /// This agent's site (network segment), as the operator names it.

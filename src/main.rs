@@ -197,7 +197,7 @@ pub(crate) struct SimArgs {
     /// A named scenario (`--list` shows them).
     #[arg(long, short, default_value = "corporate-130")]
     pub(crate) scenario: String,
-    /// The policy every agent runs: hierarchy, randommesh or nopeer. The baselines NoPeer and
+    /// The policy every agent runs: public-mesh, hierarchy, randommesh or nopeer. The baselines NoPeer and
     /// RandomMesh always run beside it on the same seed.
     #[arg(long, default_value = "hierarchy")]
     pub(crate) policy: String,

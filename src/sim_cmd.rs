@@ -12,6 +12,7 @@ fn policy(name: &str) -> Option<PolicyKind> {
         "hierarchy" | "privatehierarchy" => Some(PolicyKind::PrivateHierarchy),
         "randommesh" => Some(PolicyKind::RandomMesh),
         "nopeer" => Some(PolicyKind::NoPeer),
+        "public-mesh" | "publicmesh" => Some(PolicyKind::PublicMesh),
         _ => None,
     }
 }
@@ -19,7 +20,7 @@ fn policy(name: &str) -> Option<PolicyKind> {
 fn run_cmd(args: &SimArgs) -> Result<(SimReport, Vec<SimReport>), String> {
     let chosen = policy(&args.policy).ok_or_else(|| {
         format!(
-            "unknown policy {:?}: use hierarchy, randommesh or nopeer",
+            "unknown policy {:?}: use public-mesh, hierarchy, randommesh or nopeer",
             args.policy
         )
     })?;

@@ -13,17 +13,22 @@ pub enum PolicyKind {
     NoPeer,
     /// Random neighbours, no locality, no tiers (the baseline).
     RandomMesh,
+    /// The public internet: a small capacity-weighted first tier, self-elected per fragment,
+    /// races the origin and announces; the others pull from the fastest holder, same AS first.
+    PublicMesh,
     /// Enterprise networks: per-site supernodes fetch first and serve their site. The site
     /// that holds the internet gateway, if any.
     PrivateHierarchy(Option<String>),
 }
 
 impl PolicyKind {
-    /// Parses `no-peer`, `random-mesh`, `private-hierarchy` or `private-hierarchy:SITE`.
+    /// Parses `no-peer`, `random-mesh`, `public-mesh`, `private-hierarchy` or
+    /// `private-hierarchy:SITE`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "no-peer" | "nopeer" => Some(PolicyKind::NoPeer),
             "random-mesh" | "randommesh" => Some(PolicyKind::RandomMesh),
+            "public-mesh" | "publicmesh" => Some(PolicyKind::PublicMesh),
             "private-hierarchy" | "hierarchy" => Some(PolicyKind::PrivateHierarchy(None)),
             _ => s
                 .strip_prefix("private-hierarchy:")
@@ -123,6 +128,10 @@ mod tests {
     #[test]
     fn policy_names_parse() {
         assert_eq!(PolicyKind::parse("no-peer"), Some(PolicyKind::NoPeer));
+        assert_eq!(
+            PolicyKind::parse("public-mesh"),
+            Some(PolicyKind::PublicMesh)
+        );
         assert_eq!(
             PolicyKind::parse("private-hierarchy:hq"),
             Some(PolicyKind::PrivateHierarchy(Some("hq".into())))

@@ -65,7 +65,7 @@ use hive_core::overlay::OverlayPolicy;
 use hive_core::transport::Transport;
 use hive_core::wire::WireLimits;
 use hive_core::{ContentId, PeerAddr, PeerId, PeerInfo};
-use hive_overlay::{NoPeer, PrivateHierarchy, RandomMesh};
+use hive_overlay::{NoPeer, PrivateHierarchy, PublicMesh, RandomMesh};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -466,19 +466,21 @@ fn default_policy(cfg: &AgentConfig) -> PolicyFactory {
     let seed = cfg.seed;
     Arc::new(
         move |content: ContentId, me: PeerId| -> Box<dyn OverlayPolicy> {
+            // Each agent draws differently: the seed mixes the agent's and the stream's ids.
+            let agent_seed = || {
+                let h = blake3::Hasher::new()
+                    .update(&seed.to_le_bytes())
+                    .update(me.as_bytes())
+                    .update(content.as_bytes())
+                    .finalize();
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&h.as_bytes()[..8]);
+                u64::from_le_bytes(b)
+            };
             match &kind {
                 PolicyKind::NoPeer => Box::new(NoPeer),
-                PolicyKind::RandomMesh => {
-                    // Each agent draws differently: the seed mixes the agent's and the stream's ids.
-                    let h = blake3::Hasher::new()
-                        .update(&seed.to_le_bytes())
-                        .update(me.as_bytes())
-                        .update(content.as_bytes())
-                        .finalize();
-                    let mut b = [0u8; 8];
-                    b.copy_from_slice(&h.as_bytes()[..8]);
-                    Box::new(RandomMesh::new(u64::from_le_bytes(b)))
-                }
+                PolicyKind::RandomMesh => Box::new(RandomMesh::new(agent_seed())),
+                PolicyKind::PublicMesh => Box::new(PublicMesh::new(agent_seed())),
                 PolicyKind::PrivateHierarchy(site) => Box::new(PrivateHierarchy::new(site.clone())),
             }
         },

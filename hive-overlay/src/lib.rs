@@ -57,4 +57,4 @@ mod engine;
 pub mod policy;
 
 pub use engine::{FragmentInfo, Output, Swarm, SwarmConfig, SwarmStats};
-pub use policy::{NoPeer, PrivateHierarchy, RandomMesh};
+pub use policy::{NoPeer, PrivateHierarchy, PublicMesh, PublicMeshConfig, RandomMesh};

@@ -16,10 +16,9 @@
 //! assert_eq!(cdn.offload, 0.0);
 //! ```
 //!
-//! **Status:** runs `NoPeer`, `RandomMesh` and a first `PrivateHierarchy`; scaled-down runs
-//! only (the max-min allocation is recomputed over every flow per event, too slow for the
-//! full-size scenarios yet). `PublicMesh`, VoD scenarios, `--network` files, `hive sim` and plots
-//! are still to come (issue #6).
+//! **Status:** runs `NoPeer`, `RandomMesh`, `PublicMesh` and a first `PrivateHierarchy`;
+//! scaled-down runs only (too slow and too big for the full-size scenarios yet). VoD
+//! scenarios, `--network` files and plots are still to come (issue #6).
 
 #![forbid(unsafe_code)]
 

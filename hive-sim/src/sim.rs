@@ -14,7 +14,8 @@ use hive_core::{
     ContentId, FragmentId, KeyKind, Locality, PeerAddr, PeerId, PeerInfo, Role, TrackId,
 };
 use hive_overlay::{
-    FragmentInfo, NoPeer, Output, PrivateHierarchy, RandomMesh, Swarm, SwarmConfig,
+    FragmentInfo, NoPeer, Output, PrivateHierarchy, PublicMesh, PublicMeshConfig, RandomMesh,
+    Swarm, SwarmConfig,
 };
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
@@ -37,6 +38,9 @@ pub enum PolicyKind {
     RandomMesh,
     /// Supernodes per site (promoted by the tracker), pull-through across VPN links.
     PrivateHierarchy,
+    /// The public-internet mesh: a capacity-weighted first tier self-elected per fragment,
+    /// locality clustering, pulls from the fastest holder.
+    PublicMesh,
 }
 
 impl PolicyKind {
@@ -46,14 +50,29 @@ impl PolicyKind {
             PolicyKind::NoPeer => "nopeer",
             PolicyKind::RandomMesh => "randommesh",
             PolicyKind::PrivateHierarchy => "hierarchy",
+            PolicyKind::PublicMesh => "publicmesh",
         }
     }
 
-    fn build(self, seed: u64, gateway_site: Option<String>) -> Box<dyn OverlayPolicy> {
+    fn build(
+        self,
+        seed: u64,
+        s: &Scenario,
+        gateway_site: Option<String>,
+    ) -> Box<dyn OverlayPolicy> {
         match self {
             PolicyKind::NoPeer => Box::new(NoPeer),
             PolicyKind::RandomMesh => Box::new(RandomMesh::new(seed)),
             PolicyKind::PrivateHierarchy => Box::new(PrivateHierarchy::new(gateway_site)),
+            PolicyKind::PublicMesh => {
+                // The first tier must upload at least the stream's top bitrate.
+                let top_kbps = s.ladder_bps.iter().max().map_or(0, |b| b / 1000);
+                let cfg = PublicMeshConfig {
+                    min_tier_kbps: u32::try_from(top_kbps).unwrap_or(u32::MAX),
+                    ..PublicMeshConfig::default()
+                };
+                Box::new(PublicMesh::with_config(seed, cfg))
+            }
         }
     }
 }
@@ -104,6 +123,8 @@ struct Viewer {
     site: usize,
     id: PeerId,
     up: LinkId,
+    /// Upload capacity, kbit/s (what the agent advertises).
+    up_kbps: u32,
     down: LinkId,
     natted: bool,
     role: Role,
@@ -274,6 +295,7 @@ impl<'a> Sim<'a> {
             site,
             id,
             up,
+            up_kbps: u32::try_from(up_bps / 1000).unwrap_or(u32::MAX),
             down,
             natted,
             role: Role::Peer,
@@ -486,6 +508,7 @@ impl<'a> Sim<'a> {
             country: None,
         };
         p.role = self.viewers[v].role;
+        p.upload_kbps = self.viewers[v].up_kbps;
         p
     }
 
@@ -517,8 +540,16 @@ impl<'a> Sim<'a> {
             cfg.upload_slots = 32;
             cfg.max_neighbours = 96;
         }
+        if self.policy == PolicyKind::PublicMesh {
+            // As many upload slots as the uplink carries at four times the top bitrate (at
+            // least one): a fragment crosses in a quarter of its duration and its receiver can
+            // pass it on sooner, instead of many crawling in parallel.
+            let top = self.s.ladder_bps.iter().max().copied().unwrap_or(1).max(1);
+            let up = u64::from(self.viewers[v].up_kbps) * 1000;
+            cfg.upload_slots = usize::try_from(up / (4 * top)).unwrap_or(8).clamp(1, 8);
+        }
         let gateway = self.gateway_site().map(|i| self.s.sites[i].name.clone());
-        let policy = self.policy.build(self.s.seed ^ v as u64, gateway);
+        let policy = self.policy.build(self.s.seed ^ v as u64, self.s, gateway);
         let swarm = Swarm::new(
             now,
             me,

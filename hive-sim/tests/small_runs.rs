@@ -105,3 +105,42 @@ fn hierarchy_serves_an_office_from_one_supernode_fetch() {
         r.rebuffer_ratio
     );
 }
+
+#[test]
+fn public_mesh_beats_random_mesh_on_the_wan() {
+    let s = small("wan-6000", 0.01, 40);
+    let mesh = run(&s, PolicyKind::RandomMesh);
+    let public = run(&s, PolicyKind::PublicMesh);
+    eprintln!(
+        "{}{}{}",
+        SimReport::table_header(),
+        public.table_row(),
+        mesh.table_row()
+    );
+    assert!(
+        public.offload > mesh.offload + 0.2,
+        "public mesh {:.3} vs random mesh {:.3}",
+        public.offload,
+        mesh.offload
+    );
+    assert!(
+        public.rebuffer_ratio <= mesh.rebuffer_ratio,
+        "rebuffering {:.4} vs random mesh {:.4}",
+        public.rebuffer_ratio,
+        mesh.rebuffer_ratio
+    );
+    assert!(
+        public.rebuffer_ratio <= 0.005,
+        "{:.4}",
+        public.rebuffer_ratio
+    );
+    assert_eq!(public.deadline_misses, 0);
+    // Start-up within a second of a pure CDN's.
+    let cdn = run(&s, PolicyKind::NoPeer);
+    assert!(
+        public.startup_s_p95 <= cdn.startup_s_p95 + 1.0,
+        "start-up p95 {:.2} vs {:.2}",
+        public.startup_s_p95,
+        cdn.startup_s_p95
+    );
+}

@@ -276,6 +276,7 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
     let policy = match &cfg.policy {
         PolicyKind::NoPeer => "no-peer",
         PolicyKind::RandomMesh => "random-mesh",
+        PolicyKind::PublicMesh => "public-mesh",
         PolicyKind::PrivateHierarchy(_) => "private-hierarchy",
     };
     let report = SimReport::from_metrics(

@@ -8,7 +8,7 @@ use hive_core::cache::CachedFragment;
 use hive_core::overlay::{FetchContext, FetchDecision, LocalView, NeighbourView};
 use hive_core::time::{Duration, Instant};
 use hive_core::transport::Class;
-use hive_core::wire::{ByeReason, Cancel, Data, Message, Request};
+use hive_core::wire::{ByeReason, Cancel, Data, Message, RejectReason, Request};
 use hive_core::{ContentHash, FragmentId, PeerId};
 
 use super::{FragmentInfo, Output, Swarm};
@@ -67,6 +67,8 @@ pub(super) struct Want {
     /// Whether a player waits for it (else it is a prefetch).
     player: bool,
     tried: BTreeSet<PeerId>,
+    /// Neighbours that refused it as overloaded, hidden until then (they may have room later).
+    busy: Vec<(PeerId, Instant)>,
     since: Instant,
     state: State,
 }
@@ -154,6 +156,7 @@ impl Swarm {
                 deadline,
                 player,
                 tried: BTreeSet::new(),
+                busy: Vec::new(),
                 since: now,
                 state: State::Waiting { until: now },
             },
@@ -190,6 +193,10 @@ impl Swarm {
             .checked_sub(self.origin_budget(size))
             .unwrap_or(Instant::ZERO)
             .max(half);
+        // Hide the neighbours that failed us for this fragment, and those busy for a while.
+        let mut tried = w.tried.clone();
+        tried.extend(w.busy.iter().filter(|(_, t)| *t > now).map(|(p, _)| *p));
+        let busy_until = w.busy.iter().map(|(_, t)| *t).filter(|t| *t > now).min();
         let need = FetchContext {
             fragment: id,
             size_estimate: size,
@@ -197,12 +204,11 @@ impl Swarm {
             attempts: w.tried.len() as u32,
             since: w.since,
         };
-        let (player, tried) = (w.player, w.tried.clone());
+        let player = w.player;
         let decision = if tried.is_empty() {
             let (policy, view) = self.policy_and_view();
             policy.fetch_source(now, &view, &need)
         } else {
-            // Hide the neighbours that already failed us for this fragment.
             let views: Vec<NeighbourView> = self
                 .views
                 .iter()
@@ -222,9 +228,11 @@ impl Swarm {
             FetchDecision::Peer(p) if !self.links.contains_key(&p) || tried.contains(&p) => {
                 FetchDecision::Origin
             }
-            FetchDecision::WaitUntil(t) => {
-                FetchDecision::WaitUntil(t.min(last_call).max(now + Duration::from_millis(1)))
-            }
+            FetchDecision::WaitUntil(t) => FetchDecision::WaitUntil(
+                t.min(last_call)
+                    .min(busy_until.unwrap_or(t))
+                    .max(now + Duration::from_millis(1)),
+            ),
             d => d,
         };
         match decision {
@@ -421,7 +429,13 @@ impl Swarm {
         self.finish(now, id, data, d.hash);
     }
 
-    pub(super) fn on_reject(&mut self, now: Instant, from: PeerId, request_id: u64) {
+    pub(super) fn on_reject(
+        &mut self,
+        now: Instant,
+        from: PeerId,
+        request_id: u64,
+        reason: RejectReason,
+    ) {
         let Some(id) = self
             .links
             .get_mut(&from)
@@ -432,6 +446,19 @@ impl Swarm {
         self.with_view(from, |v| {
             v.inflight_requests = v.inflight_requests.saturating_sub(1)
         });
+        if reason == RejectReason::Overloaded {
+            // Busy now, not failed: ask others, and it again after a pause.
+            if let Some(w) = self.wants.get_mut(&id) {
+                if matches!(&w.state, State::FromPeer { peer, .. } if *peer == from) {
+                    w.busy.retain(|(p, _)| *p != from);
+                    w.busy.push((from, now + self.cfg.busy_retry));
+                    w.state = State::Waiting { until: now };
+                    self.stats.peer_fallbacks += 1;
+                    self.decide(now, id);
+                }
+            }
+            return;
+        }
         self.abandon_peer_request(now, id, from);
     }
 

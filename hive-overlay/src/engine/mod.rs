@@ -51,6 +51,9 @@ pub struct Swarm {
     uploads: VecDeque<Upload>,
     parked: Vec<Parked>,
     slot_freed: bool,
+    /// Uploads whose last chunk was emitted but not yet reported sent: (peer, bytes to that
+    /// peer still to be reported before it is). They hold their upload slot until then.
+    draining: Vec<(PeerId, u64)>,
     /// Data bytes emitted per peer and not yet reported sent by the driver.
     unsent: BTreeMap<PeerId, u64>,
     upload_tokens: f64,
@@ -104,6 +107,7 @@ impl Swarm {
             uploads: VecDeque::new(),
             parked: Vec::new(),
             slot_freed: false,
+            draining: Vec::new(),
             unsent: BTreeMap::new(),
             upload_tokens: 0.0,
             upload_last_refill: now,
@@ -274,6 +278,7 @@ impl Swarm {
         self.views.retain(|v| v.info.id != peer);
         self.uploads.retain(|u| u.to != peer);
         self.unsent.remove(&peer);
+        self.draining.retain(|(p, _)| *p != peer);
         for fragment in link.requests.into_values() {
             self.abandon_peer_request(now, fragment, peer);
         }
@@ -289,10 +294,8 @@ impl Swarm {
             Message::Have(h) => self.on_have(now, from, h),
             Message::Request(r) => self.on_request(now, from, r),
             Message::Data(d) => self.on_data(now, from, d),
-            Message::Cancel(c) => self
-                .uploads
-                .retain(|u| !(u.to == from && u.request_id == c.request_id)),
-            Message::Reject(r) => self.on_reject(now, from, r.request_id),
+            Message::Cancel(c) => self.on_cancel(from, c.request_id),
+            Message::Reject(r) => self.on_reject(now, from, r.request_id, r.reason),
             Message::Choke => self.with_view(from, |v| v.choked = true),
             Message::Unchoke => self.with_view(from, |v| v.choked = false),
             Message::PeerExchange(px) => self.handle_candidates(now, px.peers),

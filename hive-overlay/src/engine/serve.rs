@@ -55,7 +55,7 @@ impl Swarm {
         };
         // Upload slots bound the transfers served at once; a refused requester goes elsewhere
         // at once instead of waiting behind a queue it cannot see.
-        if self.uploads.len() >= self.cfg.upload_slots {
+        if self.slots_busy() >= self.cfg.upload_slots {
             self.send(from, reject(RejectReason::Overloaded), Class::Control);
             return;
         }
@@ -130,10 +130,18 @@ impl Swarm {
         }
     }
 
+    /// A neighbour cancelled a request: stop serving it, or drop it from the queue.
+    pub(super) fn on_cancel(&mut self, from: PeerId, request_id: u64) {
+        self.uploads
+            .retain(|u| !(u.to == from && u.request_id == request_id));
+        self.parked
+            .retain(|p| !(p.from == from && p.request.request_id == request_id));
+    }
+
     /// Serves parked requests whose fragment is now held, oldest first, while slots are free.
     pub(super) fn serve_parked(&mut self, now: Instant) {
         let mut i = 0;
-        while i < self.parked.len() && self.uploads.len() < self.cfg.upload_slots {
+        while i < self.parked.len() && self.slots_busy() < self.cfg.upload_slots {
             let p = &self.parked[i];
             if !self.links.contains_key(&p.from) {
                 self.parked.remove(i);
@@ -169,7 +177,24 @@ impl Swarm {
         if let Some(w) = self.unsent.get_mut(&peer) {
             *w = w.saturating_sub(bytes);
         }
+        let before = self.draining.len();
+        for (p, left) in &mut self.draining {
+            if *p == peer {
+                *left = left.saturating_sub(bytes);
+            }
+        }
+        self.draining.retain(|(_, left)| *left > 0);
+        if self.draining.len() < before {
+            self.slot_freed = true;
+        }
         self.pump_uploads(now);
+    }
+
+    /// Upload slots in use: transfers in progress, including those whose last bytes are still
+    /// in the transport (a slot bounds what crosses the uplink at once, not what the engine has
+    /// yet to hand over).
+    fn slots_busy(&self) -> usize {
+        self.uploads.len() + self.draining.len()
     }
 
     /// Emits upload chunks while each peer's send window and the upload cap allow. Chunks wait
@@ -225,13 +250,14 @@ impl Swarm {
                 };
                 u.offset += len;
                 let (to, done) = (u.to, u.offset >= u.data.len());
+                let unsent = self.unsent.entry(to).or_default();
+                *unsent += len as u64;
                 if done {
                     self.uploads.remove(i);
-                    self.slot_freed = true;
+                    self.draining.push((to, *unsent));
                 } else {
                     i += 1;
                 }
-                *self.unsent.entry(to).or_default() += len as u64;
                 self.stats.uploaded_bytes += len as u64;
                 self.with_view(to, |v| v.bytes_to += len as u64);
                 self.send(to, Message::Data(chunk), Class::Data);

@@ -114,6 +114,9 @@ pub struct SwarmConfig {
     pub assumed_origin_bps: u64,
     /// Most uploads served at once.
     pub upload_slots: usize,
+    /// A neighbour that refused a request as overloaded is asked again for that fragment after
+    /// this pause (others are asked meanwhile).
+    pub busy_retry: Duration,
     /// Data bytes emitted to one peer before the driver reports them sent with
     /// [`Swarm::handle_sent`](crate::Swarm::handle_sent).
     pub send_window: u64,
@@ -146,6 +149,7 @@ impl Default for SwarmConfig {
             origin_margin: Duration::from_millis(300),
             assumed_origin_bps: 20_000_000,
             upload_slots: 8,
+            busy_retry: Duration::from_millis(150),
             send_window: 256 * 1024,
             inbound_slack: 4,
             max_parked: 256,

@@ -4,10 +4,12 @@
 //! |---|---|---|---|
 //! | [`NoPeer`] | none | always the origin (a pure CDN: the baseline) | never |
 //! | [`RandomMesh`] | random candidates | a random holder, else wait a random part of the slack, then the origin | never |
+//! | [`PublicMesh`] | a few same-AS, a few high-capacity, the rest random; the slowest swapped for a much faster candidate | the holder expected to deliver soonest (same AS counts double), else wait for an announcement; a staggered second wave goes to the origin | a small, capacity-weighted first tier self-elected per fragment by hashing (the player's bitrate only) |
 //! | [`PrivateHierarchy`] | own site; supernodes also the gateway site's supernodes | a site holder, else the designated supernode (pull-through), which fetches from the origin or across the VPN | pull-through at supernodes |
 
 mod baseline;
 mod hierarchy;
+mod public;
 
 use hive_core::FragmentId;
 
@@ -22,3 +24,4 @@ fn fragment_hash(key: u64, f: &FragmentId) -> u64 {
 
 pub use baseline::{NoPeer, RandomMesh};
 pub use hierarchy::PrivateHierarchy;
+pub use public::{PublicMesh, PublicMeshConfig};
