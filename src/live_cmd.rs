@@ -52,8 +52,8 @@ pub(crate) struct DemoArgs {
     /// Viewers join evenly over this span.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     join_over: Duration,
-    /// Overlay policy of the agents: random-mesh, public-mesh, no-peer, private-hierarchy[:SITE].
-    #[arg(long, default_value = "random-mesh", value_parser = parse_policy)]
+    /// Overlay policy of the agents: public-mesh, random-mesh, no-peer, private-hierarchy[:SITE].
+    #[arg(long, default_value = "public-mesh", value_parser = parse_policy)]
     policy: hive_agent::PolicyKind,
     /// Seed of the agents' random choices.
     #[arg(long, default_value_t = 1)]
@@ -237,8 +237,8 @@ pub(crate) struct AgentArgs {
     /// Where the UDP transport binds (use 0.0.0.0:PORT to share beyond this machine).
     #[arg(long, default_value = "127.0.0.1:0")]
     udp: SocketAddr,
-    /// Overlay policy: random-mesh, public-mesh, no-peer, private-hierarchy[:SITE].
-    #[arg(long, default_value = "random-mesh", value_parser = parse_policy)]
+    /// Overlay policy: public-mesh, random-mesh, no-peer, private-hierarchy[:SITE].
+    #[arg(long, default_value = "public-mesh", value_parser = parse_policy)]
     policy: hive_agent::PolicyKind,
     /// This agent's site (network segment), as the operator names it.
     #[arg(long)]

@@ -38,7 +38,7 @@ impl PolicyKind {
 }
 
 /// Settings of an agent. `Default` gives an agent that proxies on an ephemeral loopback port,
-/// shares with random neighbours, and finds them through no tracker (set one).
+/// shares over a PublicMesh overlay, and finds peers through no tracker (set one).
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
     /// Where the player-facing HTTP proxy listens. Default `127.0.0.1:0`.
@@ -100,7 +100,7 @@ impl Default for AgentConfig {
             locality: Locality::default(),
             role: Role::Peer,
             upload_kbps: 10_000,
-            policy: PolicyKind::RandomMesh,
+            policy: PolicyKind::PublicMesh,
             swarm: SwarmConfig::default(),
             live_window: Duration::from_secs(30),
             vod_cache_bytes: 512 << 20,

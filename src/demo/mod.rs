@@ -68,7 +68,7 @@ impl Default for DemoConfig {
             viewers: 30,
             duration: Duration::from_secs(60),
             join_over: Duration::from_secs(10),
-            policy: PolicyKind::RandomMesh,
+            policy: PolicyKind::PublicMesh,
             seed: 1,
             kills: Vec::new(),
             agent_hook: None,
