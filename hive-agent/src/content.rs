@@ -195,6 +195,31 @@ fn info(track_bps: u64, f: &hive_core::manifest::Fragment) -> FragmentInfo {
     }
 }
 
+/// A live HLS playlist gives media times relative to its first listed segment (HLS has no
+/// clock without `EXT-X-PROGRAM-DATE-TIME`), so the same fragment's media time shifts with each
+/// refresh — and a cache that keeps "the newest 30 s" by media time would never evict. Live
+/// HLS fragments get a stable media time instead: sequence × their duration, the same on every
+/// refresh and every agent. An init segment takes the media time of the newest fragment listed
+/// with it, so it stays in the live window while its track plays.
+fn stable(
+    p: &Presentation,
+    t: &hive_core::manifest::Track,
+    mut info: FragmentInfo,
+) -> FragmentInfo {
+    if !(p.live && p.format == "hls") {
+        return info;
+    }
+    let seq = if info.id.sequence == hive_manifest::INIT_SEQUENCE {
+        t.fragments.last().map_or(0, |f| f.id.sequence)
+    } else {
+        info.id.sequence
+    };
+    info.media_time = info
+        .duration
+        .saturating_mul(seq.min(u32::MAX as u64) as u32);
+    info
+}
+
 fn infos(p: &Presentation, only: Option<TrackId>) -> Vec<FragmentInfo> {
     p.tracks
         .iter()
@@ -203,7 +228,7 @@ fn infos(p: &Presentation, only: Option<TrackId>) -> Vec<FragmentInfo> {
             t.init
                 .iter()
                 .chain(t.fragments.iter())
-                .map(move |f| info(t.bandwidth, f))
+                .map(move |f| stable(p, t, info(t.bandwidth, f)))
         })
         .collect()
 }
@@ -214,7 +239,7 @@ fn info_of(p: &Presentation, id: &FragmentId) -> Option<FragmentInfo> {
         .iter()
         .chain(t.fragments.iter())
         .find(|f| f.id == *id)
-        .map(|f| info(t.bandwidth, f))
+        .map(|f| stable(p, t, info(t.bandwidth, f)))
 }
 
 #[cfg(test)]
@@ -238,6 +263,16 @@ mod tests {
         assert!(hi.live);
         assert_eq!(hi.fragments.len(), 2);
         assert_eq!(hi.fragments[1].size_estimate, 400_000);
+        // Live HLS media times are stable across refreshes: sequence × duration.
+        assert_eq!(hi.fragments[1].media_time, Duration::from_secs(82));
+        let later = c
+            .learn(
+                "http://o/live/hi/index.m3u8",
+                None,
+                b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:41\n#EXTINF:2.0,\n41.ts\n#EXTINF:2.0,\n42.ts\n",
+            )
+            .expect("refresh");
+        assert_eq!(later.fragments[0].media_time, Duration::from_secs(82));
         let (info, live) = c.classify("http://o/live/hi/41.ts", None).expect("known");
         assert!(live);
         assert_eq!(
