@@ -76,6 +76,27 @@ fn keys(content: &ContentId, loc: &Locality) -> [String; 4] {
     ]
 }
 
+/// An array reply's bulk strings as bytes (`None` for nils), without the `String` conversions of
+/// `from_redis_value`.
+fn bulk_array(v: redis::Value) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+    use redis::Value;
+    let items = match v {
+        Value::Array(items) | Value::Set(items) => items,
+        Value::Nil => return Ok(Vec::new()),
+        Value::ServerError(e) => return Err(backend(format!("{e:?}"))),
+        other => return Err(backend(format!("expected an array reply, got {other:?}"))),
+    };
+    items
+        .into_iter()
+        .map(|item| match item {
+            Value::BulkString(b) => Ok(Some(b)),
+            Value::SimpleString(s) => Ok(Some(s.into_bytes())),
+            Value::Nil => Ok(None),
+            other => Err(backend(format!("expected a bulk string, got {other:?}"))),
+        })
+        .collect()
+}
+
 impl RedisStore {
     /// Connects to `url` (`redis://host:port/db`), checking the server answers.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
@@ -185,32 +206,34 @@ impl RedisStore {
         let mut con = self.con();
         let replies: Vec<redis::Value> = p.query_async(&mut con).await.map_err(backend)?;
         let mut replies = replies.into_iter();
-        let mut ids = || -> Result<Vec<String>, StoreError> {
-            let v = replies
+        let mut next = || {
+            replies
                 .next()
-                .ok_or_else(|| backend("short pipeline reply"))?;
-            redis::from_redis_value(v).map_err(backend)
+                .ok_or_else(|| backend("short pipeline reply"))
         };
-        let dead = ids()?;
-        let dead_set: HashSet<&str> = dead.iter().map(String::as_str).collect();
+        let dead = bulk_array(next()?)?;
+        let dead_set: HashSet<&[u8]> = dead.iter().filter_map(Option::as_deref).collect();
         // Candidates tier by tier, as the memory store picks them (see TrackerStore::sample).
-        let drawn: Vec<Vec<String>> = (0..tiers.len()).map(|_| ids()).collect::<Result<_, _>>()?;
-        let mut seen: HashSet<&str> = HashSet::new();
-        let mut chosen: Vec<&str> = Vec::new();
+        let drawn: Vec<Vec<Option<Vec<u8>>>> = (0..tiers.len())
+            .map(|_| next().and_then(bulk_array))
+            .collect::<Result<_, _>>()?;
+        let mut seen: HashSet<&[u8]> = HashSet::new();
+        let mut chosen: Vec<&[u8]> = Vec::new();
         for tier in &drawn {
             if chosen.len() >= per_tier {
                 break;
             }
             let target = chosen.len() + per_tier;
-            for id in tier {
+            for id in tier.iter().filter_map(Option::as_deref) {
                 if chosen.len() >= target {
                     break;
                 }
-                if !dead_set.contains(id.as_str()) && seen.insert(id) {
+                if !dead_set.contains(id) && seen.insert(id) {
                     chosen.push(id);
                 }
             }
         }
+        let dead: Vec<&[u8]> = dead.iter().filter_map(Option::as_deref).collect();
         // Round 2: the chosen peers' JSON; forget the expired ids found above. When the dead
         // batch was full, more expired ids may hide among the draws: check their scores too.
         let dirty = dead.len() >= DEAD_BATCH;
@@ -230,8 +253,8 @@ impl RedisStore {
         }
         let replies: Vec<redis::Value> = p.query_async(&mut con).await.map_err(backend)?;
         let mut replies = replies.into_iter();
-        let blobs: Vec<Option<Vec<u8>>> = match replies.next() {
-            Some(v) => redis::from_redis_value(v).map_err(backend)?,
+        let blobs = match replies.next() {
+            Some(v) => bulk_array(v)?,
             None => Vec::new(),
         };
         let scores: Option<Vec<Option<f64>>> = match (dirty, replies.next()) {
@@ -250,9 +273,10 @@ impl RedisStore {
             };
             // No JSON: the peer left (its id lingers in a site or AS set until it expires).
             if let (Some(b), true) = (blob, live) {
-                let peer = std::str::from_utf8(&b)
+                // Only the ranking fields are parsed: the reply splices the JSON as stored.
+                let peer = String::from_utf8(b)
                     .map_err(|e| e.to_string())
-                    .and_then(StoredPeer::from_json)
+                    .and_then(StoredPeer::from_json_string)
                     .map_err(|message| StoreError::Corrupt {
                         store: NAME,
                         message,

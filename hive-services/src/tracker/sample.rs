@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use hive_core::{Locality, PeerId, PeerInfo, Role};
+use hive_core::{Locality, PeerId, Role};
 
 use super::store::StoredPeer;
 use rand::rngs::SmallRng;
@@ -34,9 +34,9 @@ pub(crate) fn with_rng<T>(f: impl FnOnce(&mut SmallRng) -> T) -> T {
 }
 
 /// How strongly a peer is preferred within its tier.
-pub(crate) fn weight(p: &PeerInfo) -> f64 {
-    let capacity = 1.0 + (p.upload_kbps.min(10_000_000) as f64 / 1000.0).sqrt();
-    let role = match p.role {
+pub(crate) fn weight(role: Role, upload_kbps: u32) -> f64 {
+    let capacity = 1.0 + (upload_kbps.min(10_000_000) as f64 / 1000.0).sqrt();
+    let role = match role {
         Role::Supernode | Role::Seeder => 4.0,
         Role::ConsumeOnly => 0.05,
         _ => 1.0,
@@ -54,11 +54,13 @@ pub(crate) fn rank(
     let mut keyed: Vec<(u8, f64, Arc<StoredPeer>)> = with_rng(|rng| {
         candidates
             .into_iter()
-            .filter(|p| Some(p.id) != me)
+            .filter(|p| Some(p.id()) != me)
             .map(|p| {
                 // u in (0, 1]: ln(u) is finite and <= 0.
                 let u: f64 = 1.0 - rng.random::<f64>();
-                (near.distance(&p.locality), u.ln() / weight(&p), p)
+                // The ranking fields only: a peer read back from a store has not parsed the rest.
+                let w = weight(p.role(), p.upload_kbps());
+                (near.distance(p.locality()), u.ln() / w, p)
             })
             .collect()
     });
@@ -70,7 +72,7 @@ pub(crate) fn rank(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hive_core::PeerAddr;
+    use hive_core::{PeerAddr, PeerInfo};
 
     fn peer(n: u8, site: &str, asn: u32, kbps: u32, role: Role) -> Arc<StoredPeer> {
         let mut p = PeerInfo::new(PeerId::from_bytes([n; 32]), PeerAddr::Memory(n as u64));

@@ -1,11 +1,13 @@
 //! Where the tracker keeps its swarms: the [`TrackerStore`] contract.
 
-use std::sync::Arc;
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
-use hive_core::{ContentId, Locality, PeerId, PeerInfo};
+use hive_core::{ContentId, Locality, PeerId, PeerInfo, Role};
+use serde::Deserialize;
 
-use super::api::PeerJson;
+use super::api::{PeerJson, check_site, parse_country, parse_role};
 use thiserror::Error;
 
 /// A store's failure.
@@ -30,12 +32,52 @@ pub enum StoreError {
     },
 }
 
-/// A peer as stores hold it: its info (with the locality the tracker assigned) and its JSON form
-/// as replies carry it, serialised once per announce rather than once per reply that lists it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A peer as stores hold it: its JSON form as replies carry it (serialised once per announce
+/// rather than once per reply that lists it), the few fields ranking needs (id, locality, role,
+/// capacity), and its full info.
+///
+/// A peer read back from a store ([`from_json`](Self::from_json)) parses only the ranking fields
+/// of its JSON; the full [`PeerInfo`] (addresses) is parsed on first use of
+/// [`info`](Self::info), which the tracker's reply path never needs: it splices the JSON.
+#[derive(Clone, Debug)]
 pub struct StoredPeer {
-    info: PeerInfo,
+    id: PeerId,
+    locality: Locality,
+    role: Role,
+    upload_kbps: u32,
     json: Box<str>,
+    info: OnceLock<PeerInfo>,
+}
+
+impl PartialEq for StoredPeer {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.locality == other.locality
+            && self.role == other.role
+            && self.upload_kbps == other.upload_kbps
+            && self.json == other.json
+    }
+}
+
+impl Eq for StoredPeer {}
+
+/// The ranking fields of a [`PeerJson`], borrowed; the addresses are only checked to be JSON.
+#[derive(Deserialize)]
+struct PeerHead<'a> {
+    #[serde(borrow)]
+    peer: Cow<'a, str>,
+    #[allow(dead_code)]
+    addrs: serde::de::IgnoredAny,
+    #[serde(default, borrow)]
+    site: Option<Cow<'a, str>>,
+    #[serde(default)]
+    asn: Option<u32>,
+    #[serde(default, borrow)]
+    country: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    role: Option<Cow<'a, str>>,
+    #[serde(default)]
+    upload_kbps: u32,
 }
 
 impl StoredPeer {
@@ -44,23 +86,87 @@ impl StoredPeer {
         let json = serde_json::to_string(&PeerJson::from_info(&info))
             .unwrap_or_else(|_| String::from("{}"))
             .into_boxed_str();
-        StoredPeer { info, json }
+        StoredPeer {
+            id: info.id,
+            locality: info.locality.clone(),
+            role: info.role,
+            upload_kbps: info.upload_kbps,
+            json,
+            info: OnceLock::from(info),
+        }
     }
 
-    /// Parses (and checks) a stored JSON form.
+    /// Reads a stored JSON form: checks it is a JSON object and parses (and checks) the fields
+    /// ranking needs; the addresses wait until [`info`](Self::info) asks for them.
     pub fn from_json(json: &str) -> Result<Self, String> {
-        let info = serde_json::from_str::<PeerJson>(json)
-            .map_err(|e| e.to_string())?
-            .to_info()?;
+        Self::from_json_string(json.to_owned())
+    }
+
+    /// [`from_json`](Self::from_json), keeping `json`'s buffer.
+    pub fn from_json_string(json: String) -> Result<Self, String> {
+        let head: PeerHead<'_> = serde_json::from_str(&json).map_err(|e| e.to_string())?;
+        let id: PeerId = head.peer.parse().map_err(|e| format!("peer: {e}"))?;
+        if let Some(s) = &head.site {
+            check_site(s)?;
+        }
+        let locality = Locality {
+            asn: head.asn,
+            site: head.site.as_deref().map(str::to_owned),
+            country: head.country.as_deref().map(parse_country).transpose()?,
+        };
+        let role = match head.role.as_deref() {
+            Some(r) => parse_role(r)?,
+            None => Role::default(),
+        };
+        let upload_kbps = head.upload_kbps;
+        drop(head);
         Ok(StoredPeer {
-            info,
-            json: json.into(),
+            id,
+            locality,
+            role,
+            upload_kbps,
+            json: json.into_boxed_str(),
+            info: OnceLock::new(),
         })
     }
 
-    /// The peer.
+    /// Its id.
+    pub fn id(&self) -> PeerId {
+        self.id
+    }
+
+    /// Its locality.
+    pub fn locality(&self) -> &Locality {
+        &self.locality
+    }
+
+    /// Its role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Its upload capacity, kbit/s.
+    pub fn upload_kbps(&self) -> u32 {
+        self.upload_kbps
+    }
+
+    /// The peer. For a peer read back from a store, parsed from its JSON on first use; should its
+    /// addresses not parse (a store written by someone else), it has none.
     pub fn info(&self) -> &PeerInfo {
-        &self.info
+        self.info.get_or_init(|| {
+            let addrs = serde_json::from_str::<PeerJson>(&self.json)
+                .map_err(|e| e.to_string())
+                .and_then(|j| j.to_info())
+                .map(|i| i.addrs)
+                .unwrap_or_default();
+            PeerInfo {
+                id: self.id,
+                addrs,
+                locality: self.locality.clone(),
+                role: self.role,
+                upload_kbps: self.upload_kbps,
+            }
+        })
     }
 
     /// Its JSON form, a [`PeerJson`] object.
@@ -72,7 +178,7 @@ impl StoredPeer {
 impl std::ops::Deref for StoredPeer {
     type Target = PeerInfo;
     fn deref(&self) -> &PeerInfo {
-        &self.info
+        self.info()
     }
 }
 
