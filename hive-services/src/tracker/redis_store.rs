@@ -26,7 +26,7 @@ const DEAD_BATCH: usize = 1000;
 /// | key | type | holds |
 /// |---|---|---|
 /// | `hive:{c}:all` | sorted set | peer id → expiry (unix ms) |
-/// | `hive:{c}:info` | hash | peer id → the peer's JSON ([`PeerJson`](super::api::PeerJson)) |
+/// | `hive:{c}:info` | hash | peer id → the peer's ranking fields and JSON ([`PeerJson`](super::api::PeerJson)) (a short text head, then the JSON) |
 /// | `hive:{c}:site:<site>` | sorted set | the site's peer ids → expiry |
 /// | `hive:{c}:asn:<asn>` | sorted set | the AS's peer ids → expiry |
 ///
@@ -98,6 +98,88 @@ fn bulk_array(v: redis::Value) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
             other => Err(backend(format!("expected a bulk string, got {other:?}"))),
         })
         .collect()
+}
+
+/// Marks an `info` value in the stored form of [`encode`] (a bare JSON object is the older form).
+const HEAD: &str = "#1 ";
+
+/// A peer's `info` value: the ranking fields in a short text head, then its JSON as replies carry
+/// it, `#1 <role> <kbps> <asn|-> <country|-> <site bytes>:<site><json>`, so that reading it back
+/// ([`decode`]) parses no JSON: the reply splices the JSON as stored.
+fn encode(peer: &StoredPeer) -> String {
+    use std::fmt::Write;
+    let loc = peer.locality();
+    let site = loc.site.as_deref().unwrap_or("");
+    let mut s = String::with_capacity(40 + site.len() + peer.json().len());
+    s.push_str(HEAD);
+    s.push_str(super::api::role_name(peer.role()));
+    let _ = write!(s, " {} ", peer.upload_kbps());
+    match loc.asn {
+        Some(a) => {
+            let _ = write!(s, "{a} ");
+        }
+        None => s.push_str("- "),
+    }
+    match loc.country {
+        Some(c) => s.push_str(&super::api::country_text(c)),
+        None => s.push('-'),
+    }
+    let _ = write!(s, " {}:{site}", site.len());
+    s.push_str(peer.json());
+    s
+}
+
+/// Reads back an `info` value of peer `id` (hex): [`encode`]'s form, or a bare JSON object (the
+/// form before it), fully parsed.
+fn decode(id: &[u8], value: Vec<u8>) -> Result<StoredPeer, String> {
+    use super::api::{check_site, parse_country, parse_role};
+    let value = String::from_utf8(value).map_err(|e| e.to_string())?;
+    let Some(rest) = value.strip_prefix(HEAD) else {
+        return StoredPeer::from_json_string(value);
+    };
+    let bad = || format!("bad stored head {:?}", value.get(..80).unwrap_or(&value));
+    let mut fields = rest.splitn(5, ' ');
+    let mut next = || fields.next().ok_or_else(bad);
+    let role = parse_role(next()?)?;
+    let upload_kbps: u32 = next()?.parse().map_err(|_| bad())?;
+    let asn = match next()? {
+        "-" => None,
+        a => Some(a.parse::<u32>().map_err(|_| bad())?),
+    };
+    let country = match next()? {
+        "-" => None,
+        c => Some(parse_country(c)?),
+    };
+    let tail = next()?;
+    let (len, tail) = tail.split_once(':').ok_or_else(bad)?;
+    let len: usize = len.parse().map_err(|_| bad())?;
+    let (site, json) = (
+        tail.get(..len).ok_or_else(bad)?,
+        tail.get(len..).ok_or_else(bad)?,
+    );
+    let site = match site {
+        "" => None,
+        s => {
+            check_site(s)?;
+            Some(s.to_owned())
+        }
+    };
+    // The JSON is spliced into replies as it is: it must at least be an object.
+    if !(json.starts_with('{') && json.ends_with('}')) {
+        return Err(bad());
+    }
+    let id: PeerId = std::str::from_utf8(id)
+        .map_err(|e| e.to_string())?
+        .parse()
+        .map_err(|e| format!("peer: {e}"))?;
+    let locality = Locality { asn, site, country };
+    Ok(StoredPeer::from_parts(
+        id,
+        locality,
+        role,
+        upload_kbps,
+        json.into(),
+    ))
 }
 
 impl RedisStore {
@@ -181,7 +263,7 @@ impl RedisStore {
         if let Some(peer) = peer {
             let id = peer.id.to_string();
             p.cmd("ZADD").arg(&all).arg(expires_ms).arg(&id).ignore();
-            p.cmd("HSET").arg(&info).arg(&id).arg(peer.json()).ignore();
+            p.cmd("HSET").arg(&info).arg(&id).arg(encode(peer)).ignore();
             p.cmd("PEXPIRE").arg(&all).arg(life).ignore();
             p.cmd("PEXPIRE").arg(&info).arg(life).ignore();
             for (has, key) in [(has_site, &site), (has_asn, &asn)] {
@@ -280,14 +362,11 @@ impl RedisStore {
             };
             // No JSON: the peer left (its id lingers in a site or AS set until it expires).
             if let (Some(b), true) = (blob, live) {
-                // Only the ranking fields are parsed: the reply splices the JSON as stored.
-                let peer = String::from_utf8(b)
-                    .map_err(|e| e.to_string())
-                    .and_then(StoredPeer::from_json_string)
-                    .map_err(|message| StoreError::Corrupt {
-                        store: NAME,
-                        message,
-                    })?;
+                let id = chosen.get(i).copied().unwrap_or_default();
+                let peer = decode(id, b).map_err(|message| StoreError::Corrupt {
+                    store: NAME,
+                    message,
+                })?;
                 out.push(Arc::new(peer));
             }
         }
@@ -412,5 +491,53 @@ impl TrackerStore for RedisStore {
             total += counts.iter().sum::<u64>();
         }
         Ok(total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hive_core::{PeerAddr, PeerInfo, Role};
+
+    fn peer(site: Option<&str>, asn: Option<u32>, country: Option<[u8; 2]>) -> StoredPeer {
+        let mut info = PeerInfo::new(
+            PeerId::from_bytes([3; 32]),
+            PeerAddr::Socket("10.0.0.1:4000".parse().expect("addr")),
+        );
+        info.locality = Locality {
+            asn,
+            site: site.map(str::to_owned),
+            country,
+        };
+        info.role = Role::Supernode;
+        info.upload_kbps = 4000;
+        StoredPeer::new(info)
+    }
+
+    #[test]
+    fn stored_values_read_back_as_written_in_both_forms() {
+        for p in [
+            peer(Some("paris: left bank {x}"), Some(64500), Some(*b"FR")),
+            peer(None, None, None),
+        ] {
+            let id = p.id().to_string();
+            let back = decode(id.as_bytes(), encode(&p).into_bytes()).expect("decode");
+            assert_eq!(back, p);
+            assert_eq!(back.info(), p.info(), "the addresses parse on demand");
+            let legacy = decode(id.as_bytes(), p.json().as_bytes().to_vec()).expect("legacy");
+            assert_eq!(legacy, p);
+        }
+        let id = PeerId::from_bytes([3; 32]).to_string();
+        for bad in [
+            "#1 peer 5",
+            "#1 peer x - - 0:{}",
+            "#1 peer 1 - - 9:ab{}",
+            "#1 peer 1 - - 0:[]",
+        ] {
+            assert!(
+                decode(id.as_bytes(), bad.as_bytes().to_vec()).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

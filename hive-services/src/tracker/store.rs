@@ -130,6 +130,26 @@ impl StoredPeer {
         })
     }
 
+    /// Assembles a peer read back from a store that keeps the ranking fields beside the JSON
+    /// (which must be a [`PeerJson`] of the same peer; its addresses are parsed on first
+    /// [`info`](Self::info)).
+    pub(crate) fn from_parts(
+        id: PeerId,
+        locality: Locality,
+        role: Role,
+        upload_kbps: u32,
+        json: Box<str>,
+    ) -> Self {
+        StoredPeer {
+            id,
+            locality,
+            role,
+            upload_kbps,
+            json,
+            info: OnceLock::new(),
+        }
+    }
+
     /// Its id.
     pub fn id(&self) -> PeerId {
         self.id
