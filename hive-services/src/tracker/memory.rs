@@ -55,10 +55,10 @@ struct Set {
 
 impl Set {
     fn put(&mut self, m: Member) {
-        match self.pos.get(&m.peer.id) {
+        match self.pos.get(&m.peer.id()) {
             Some(&i) => self.items[i] = m,
             None => {
-                self.pos.insert(m.peer.id, self.items.len());
+                self.pos.insert(m.peer.id(), self.items.len());
                 self.items.push(m);
             }
         }
@@ -68,7 +68,7 @@ impl Set {
         let i = self.pos.remove(id)?;
         let m = self.items.swap_remove(i);
         if let Some(moved) = self.items.get(i) {
-            self.pos.insert(moved.peer.id, i);
+            self.pos.insert(moved.peer.id(), i);
         }
         Some(m)
     }
@@ -110,14 +110,14 @@ impl Swarm {
         let old = self
             .all
             .pos
-            .get(&peer.id)
+            .get(&peer.id())
             .map(|&i| self.all.items[i].peer.clone());
         if let Some(old) = old {
-            if old.locality != peer.locality {
-                self.unindex(&peer.id, &old.locality);
+            if old.locality != *peer.locality() {
+                self.unindex(&peer.id(), &old.locality);
             }
         }
-        if let Some(site) = &peer.locality.site {
+        if let Some(site) = &peer.locality().site {
             match self.by_site.get_mut(site) {
                 Some(set) => set.put(m.clone()),
                 None => {
@@ -127,7 +127,7 @@ impl Swarm {
                 }
             }
         }
-        if let Some(asn) = peer.locality.asn {
+        if let Some(asn) = peer.locality().asn {
             self.by_asn.entry(asn).or_default().put(m.clone());
         }
         self.all.put(m);
@@ -135,7 +135,7 @@ impl Swarm {
 
     fn remove(&mut self, id: &PeerId) -> Option<Member> {
         let m = self.all.remove(id)?;
-        self.unindex(id, &m.peer.locality);
+        self.unindex(id, m.peer.locality());
         Some(m)
     }
 
@@ -145,7 +145,7 @@ impl Swarm {
             .items
             .iter()
             .filter(|m| m.expires_ms <= now_ms)
-            .map(|m| m.peer.id)
+            .map(|m| m.peer.id())
             .collect();
         for id in &dead {
             self.remove(id);
@@ -157,8 +157,8 @@ impl Swarm {
         let mut out = Vec::with_capacity(per_tier.min(self.all.items.len()));
         // A lower tier never takes a member of a higher one: those were all taken already (a tier
         // is only left short when it has no more live members).
-        let in_site = |p: &StoredPeer| near.site.is_some() && p.locality.site == near.site;
-        let in_as = |p: &StoredPeer| near.asn.is_some() && p.locality.asn == near.asn;
+        let in_site = |p: &StoredPeer| near.site.is_some() && p.locality().site == near.site;
+        let in_as = |p: &StoredPeer| near.asn.is_some() && p.locality().asn == near.asn;
         if let Some(set) = near.site.as_ref().and_then(|s| self.by_site.get(s)) {
             pick(set, per_tier, now_ms, |_| false, &mut out);
         }
