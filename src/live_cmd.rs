@@ -9,28 +9,7 @@ use std::time::Duration;
 use clap::Args;
 use hive::demo::{DemoConfig, DemoReport};
 
-/// A duration: `120s`, `2m`, `500ms`, `1h`, or plain seconds.
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration (try 120s, 2m, 500ms)"))?;
-    let secs = match unit.trim() {
-        "" | "s" => v,
-        "ms" => v / 1000.0,
-        "m" | "min" => v * 60.0,
-        "h" => v * 3600.0,
-        u => return Err(format!("unknown unit `{u}` in `{s}` (ms, s, m, h)")),
-    };
-    if !secs.is_finite() || !(0.0..=86_400.0 * 365.0).contains(&secs) {
-        return Err(format!("`{s}` is out of range"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
+use crate::services_cmd::parse_duration;
 
 fn parse_policy(s: &str) -> Result<hive_agent::PolicyKind, String> {
     hive_agent::PolicyKind::parse(s).ok_or_else(|| {

@@ -3,6 +3,26 @@
 
 use std::process::Command;
 
+/// The keys DESIGN.md gives `hive sim` and `hive demo` JSON reports.
+const SIM_KEYS: [&str; 16] = [
+    "scenario",
+    "policy",
+    "viewers",
+    "duration_s",
+    "offload",
+    "rebuffer_ratio",
+    "startup_s_p50",
+    "startup_s_p95",
+    "avg_bitrate_kbps",
+    "live_delay_s_p50",
+    "deadline_misses",
+    "origin_bytes",
+    "player_bytes",
+    "max_link_copies",
+    "wall_s",
+    "peak_rss_mib",
+];
+
 fn hive(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_hive"))
         .args(args)
@@ -118,24 +138,7 @@ fn demo_json_is_one_object_with_the_design_keys() {
     );
     let v: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("stdout is one JSON value");
-    for k in [
-        "scenario",
-        "policy",
-        "viewers",
-        "duration_s",
-        "offload",
-        "rebuffer_ratio",
-        "startup_s_p50",
-        "startup_s_p95",
-        "avg_bitrate_kbps",
-        "live_delay_s_p50",
-        "deadline_misses",
-        "origin_bytes",
-        "player_bytes",
-        "max_link_copies",
-        "wall_s",
-        "peak_rss_mib",
-    ] {
+    for k in SIM_KEYS {
         assert!(v.get(k).is_some(), "missing key {k}: {v}");
     }
     assert_eq!(v["viewers"], 3);
@@ -251,16 +254,7 @@ fn sim_runs_a_scaled_scenario_with_its_baselines() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
-    for k in [
-        "scenario",
-        "policy",
-        "viewers",
-        "offload",
-        "rebuffer_ratio",
-        "max_link_copies",
-        "wall_s",
-        "peak_rss_mib",
-    ] {
+    for k in SIM_KEYS {
         assert!(v.get(k).is_some(), "missing {k}");
     }
     assert_eq!(v["policy"], "hierarchy");

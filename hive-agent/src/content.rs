@@ -55,12 +55,6 @@ impl Contents {
         }
     }
 
-    /// Whether `body` fetched from `url` is a manifest of a known format.
-    pub(crate) fn is_manifest(&self, url: &str, content_type: Option<&str>, body: &[u8]) -> bool {
-        self.extra.iter().any(|f| f.detect(url, content_type, body))
-            || self.manifests.detect(url, content_type, body).is_some()
-    }
-
     /// Parses a manifest that passed through the proxy. `None` when it is not one (or is
     /// malformed: it is passed through untouched all the same).
     pub(crate) fn learn(
@@ -105,6 +99,8 @@ impl Contents {
         };
         let p = match parsed {
             Ok(p) => p,
+            // Not a manifest at all (a segment, a key): nothing to learn, nothing to report.
+            Err(hive_core::ManifestError::NotThisFormat { .. }) => return None,
             Err(e) => {
                 tracing::debug!(%url, error = %e, "not a manifest the agent understands");
                 return None;
@@ -290,7 +286,9 @@ mod tests {
             c.learn("http://o/x.bin", None, b"\x00\x01garbage")
                 .is_none()
         );
-        assert!(!c.is_manifest("http://o/x.bin", None, b"\x00\x01garbage"));
-        assert!(c.is_manifest("http://o/a.m3u8", None, MASTER.as_bytes()));
+        assert!(
+            c.learn("http://o/a.m3u8", None, MASTER.as_bytes())
+                .is_some()
+        );
     }
 }

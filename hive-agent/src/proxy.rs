@@ -229,14 +229,8 @@ async fn passthrough(shared: &Arc<Shared>, url: &str, range: Option<ByteRange>) 
     let ct = fetched.content_type.clone();
     let mut body = fetched.body;
     if range.is_none() {
-        let learned = {
-            let mut c = shared.contents.lock();
-            if c.is_manifest(url, ct.as_deref(), &body) {
-                c.learn(url, ct.as_deref(), &body)
-            } else {
-                None
-            }
-        };
+        // `learn` detects the format itself: anything else (a segment, a key) is `None`.
+        let learned = shared.contents.lock().learn(url, ct.as_deref(), &body);
         if let Some(l) = learned {
             let _ = shared.tx.send(Cmd::Publish {
                 content: l.content,
