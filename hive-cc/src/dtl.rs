@@ -11,7 +11,10 @@
 //! T(p) = T₀ / (1 − p)^E  for p < 1,  ∞ for p ≥ 1     the delay threshold
 //!
 //! per RTT, in congestion avoidance:  cwnd += N · max(0, 1 − q / T(p))   segments
-//! congestion event — a loss, or q > T(p) — at most once per RTT:  cwnd ← cwnd / 2
+//! congestion event, at most once per RTT:
+//!   q > T(p):  cwnd ← cwnd / 2
+//!   a loss:    cwnd ← cwnd · β,  β = clamp(RTT_min / (RTT_min + q), ½, β_max(p))
+//!              β_max(p) = ½ + (0.7 − ½) · min(p, 1)
 //! ```
 //!
 //! - `p = 0`: LEDBAT's increase `GAIN · off_target` below the 100 ms target; above it the window
@@ -36,6 +39,18 @@
 //! third of a 10 Mbit/s link at 1% loss). Where flows compete, losses happen at a full drop-tail
 //! buffer, with a standing queue, so the exemption leaves the sharing above unchanged (the
 //! arena's `dtl-sweep` and `fair4` give the same shares with and without it).
+//!
+//! **The decrease on a loss** is the factor that leaves the link just busy once the queue has
+//! drained (Westwood's idea), never below Reno's ½ and never above Cubic's 0.7 (RFC 9438), and
+//! ½ for background priorities. Behind the deep buffers where flows compete (a queue longer than
+//! the base RTT) it is Reno's halving, so the shares above do not move. Behind a shallow buffer,
+//! or when a random loss comes with a small queue (10–30 ms), halving dropped the window far
+//! below the bandwidth-delay product: one flow on a 20 Mbit/s, 40 ms, 100 ms-buffer link with
+//! 1% loss used 89.5% of it with halving and 98.1% with this decrease (arena, 60 s). The price,
+//! measured on a 10 Mbit/s, 40 ms link with a 20 ms buffer (half the BDP): p = 1 takes 56% against
+//! Cubic (42% with halving) and 69% against NewReno (50%) — Cubic itself takes 59% there.
+//! From a 50 ms buffer up the shares are those of halving (51% against NewReno, 41% against
+//! Cubic).
 //!
 //! Every coefficient is continuous and monotone in `p`, and a change of `p` applies from the next
 //! ack. `E` spreads the thresholds: with `E = ½`, `T` is 115, 141 and 200 ms at p = ¼, ½, ¾ —
@@ -70,6 +85,11 @@ pub struct DtlConfig {
     /// Losses seen while the queuing delay is below this are treated as random, not as
     /// congestion (zero: every loss is congestion, as in Reno).
     pub random_loss_below: Duration,
+    /// The gentlest decrease on a loss: the window falls to `cwnd · β` with
+    /// `β = clamp(min RTT / RTT, ½, loss_beta_max)` — the factor that leaves the link just busy
+    /// once the queue has drained. `0.5` gives Reno's halving on every loss; the default 0.7 is
+    /// Cubic's β (RFC 9438), so DTL is never gentler than Cubic.
+    pub loss_beta_max: f64,
 }
 
 impl Default for DtlConfig {
@@ -79,6 +99,7 @@ impl Default for DtlConfig {
             delay_exponent: 0.5,
             min_cwnd: 2,
             random_loss_below: Duration::from_millis(10),
+            loss_beta_max: 0.7,
         }
     }
 }
@@ -93,6 +114,8 @@ pub struct Dtl {
     slow_start: bool,
     delay: DelayEstimator,
     last_reduction: Option<Instant>,
+    /// The path's minimum RTT, from the last ack.
+    min_rtt: Duration,
 }
 
 impl Dtl {
@@ -116,6 +139,7 @@ impl Dtl {
             slow_start: true,
             delay: DelayEstimator::new(),
             last_reduction: None,
+            min_rtt: Duration::ZERO,
         }
     }
 
@@ -154,10 +178,26 @@ impl Dtl {
         self.last_reduction.is_some_and(|r| sent_time <= r)
     }
 
-    fn congestion_event(&mut self, now: Instant) {
+    /// The decrease factor on a loss: `min RTT / (min RTT + queuing delay)`, clamped into
+    /// `[½, loss_beta_max]`. Behind a buffer deeper than the path's base RTT (the 250 ms access
+    /// buffers where flows compete) this is Reno's halving; behind a shallow one, or when a
+    /// random loss arrives with only a small queue, the window keeps the link busy instead of
+    /// falling far below the bandwidth-delay product (Westwood's idea, bounded by Cubic's β).
+    fn loss_beta(&self) -> f64 {
+        // Scaled with the priority up to p = 1, so that a background flow (p < 1) is never gentler
+        // than Reno on a loss, and every coefficient stays continuous and monotone in p.
+        let max = 0.5 + (self.cfg.loss_beta_max.clamp(0.5, 1.0) - 0.5) * self.priority.min(1.0);
+        let base = self.min_rtt.as_secs_f64();
+        match self.delay.queuing_delay() {
+            Some(q) if base > 0.0 => (base / (base + q.as_secs_f64())).clamp(0.5, max),
+            _ => 0.5,
+        }
+    }
+
+    fn congestion_event(&mut self, now: Instant, beta: f64) {
         self.slow_start = false;
         self.last_reduction = Some(now);
-        self.cwnd = (self.cwnd / 2.0).max(self.min_cwnd());
+        self.cwnd = (self.cwnd * beta).max(self.min_cwnd());
     }
 }
 
@@ -170,6 +210,7 @@ impl CongestionController for Dtl {
 
     fn on_ack(&mut self, now: Instant, ack: &AckEvent) {
         self.delay.on_ack(now, ack);
+        self.min_rtt = ack.min_rtt;
         let q = self
             .delay
             .queuing_delay()
@@ -186,7 +227,7 @@ impl CongestionController for Dtl {
             self.cwnd = (self.cwnd / 2.0).max(self.min_cwnd());
         } else if q > t {
             if !recovering {
-                self.congestion_event(now);
+                self.congestion_event(now, 0.5);
             }
         } else if recovering || ack.app_limited {
             // No growth during recovery nor on application-limited acks (RFC 9002 §7.3.2, §7.8).
@@ -206,15 +247,16 @@ impl CongestionController for Dtl {
 
     fn on_loss(&mut self, now: Instant, loss: &LossEvent) {
         if loss.persistent {
-            self.congestion_event(now);
+            self.congestion_event(now, 0.5);
             self.cwnd = self.min_cwnd();
         } else if !self.in_recovery(loss.sent_time) && !self.random_loss() {
-            self.congestion_event(now);
+            let beta = self.loss_beta();
+            self.congestion_event(now, beta);
         }
     }
 
     fn on_timeout(&mut self, now: Instant) {
-        self.congestion_event(now);
+        self.congestion_event(now, 0.5);
         self.cwnd = self.min_cwnd();
     }
 
@@ -240,5 +282,96 @@ impl CongestionController for Dtl {
         }
         self.priority = priority;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSS: u64 = 1200;
+
+    /// A controller out of slow start with a 100-segment window, after acks that showed a 40 ms
+    /// base RTT and then a standing queue of `queue`.
+    fn settled(priority: f64, queue: Duration) -> (Dtl, Instant) {
+        let mut d = Dtl::new(MSS, priority);
+        d.slow_start = false;
+        d.cwnd = (100 * MSS) as f64;
+        let base = Duration::from_millis(40);
+        let mut now = Instant::from_secs(1);
+        let samples = std::iter::once(base).chain(std::iter::repeat_n(base + queue, 10));
+        for rtt in samples {
+            now += Duration::from_millis(10);
+            let ack = AckEvent {
+                bytes_acked: MSS,
+                bytes_in_flight: 100 * MSS,
+                rtt,
+                min_rtt: base,
+                one_way_delay: None,
+                sent_time: now,
+                app_limited: true, // no growth: the test looks at the decrease alone
+            };
+            d.on_ack(now, &ack);
+        }
+        (d, now)
+    }
+
+    fn after_loss(priority: f64, queue: Duration) -> f64 {
+        let (mut d, now) = settled(priority, queue);
+        let before = d.window() as f64;
+        let loss = LossEvent {
+            bytes_lost: MSS,
+            bytes_in_flight: 99 * MSS,
+            sent_time: now,
+            persistent: false,
+        };
+        d.on_loss(now + Duration::from_millis(1), &loss);
+        d.window() as f64 / before
+    }
+
+    #[test]
+    fn a_loss_behind_a_short_queue_keeps_the_link_busy_at_p1() {
+        // 40 ms base RTT, 20 ms queue: min RTT / RTT = ⅔, inside [½, 0.7].
+        let r = after_loss(1.0, Duration::from_millis(20));
+        assert!((r - 2.0 / 3.0).abs() < 0.01, "{r}");
+        // 12 ms: 0.77, capped at Cubic's β.
+        let r = after_loss(1.0, Duration::from_millis(12));
+        assert!((r - 0.7).abs() < 0.01, "{r}");
+    }
+
+    #[test]
+    fn a_loss_at_a_deep_queue_halves_as_reno() {
+        let r = after_loss(1.0, Duration::from_millis(200));
+        assert!((r - 0.5).abs() < 0.01, "{r}");
+    }
+
+    #[test]
+    fn background_priorities_are_never_gentler_than_reno() {
+        let r = after_loss(0.0, Duration::from_millis(12));
+        assert!((r - 0.5).abs() < 0.01, "{r}");
+        // Halfway between at p = ½: the cap is 0.6.
+        let r = after_loss(0.5, Duration::from_millis(12));
+        assert!((r - 0.6).abs() < 0.01, "{r}");
+    }
+
+    #[test]
+    fn a_loss_with_no_standing_queue_is_random_and_ignored() {
+        let r = after_loss(1.0, Duration::from_millis(2));
+        assert_eq!(r, 1.0);
+    }
+
+    #[test]
+    fn loss_beta_max_of_a_half_is_reno() {
+        let (mut d, now) = settled(1.0, Duration::from_millis(20));
+        d.cfg.loss_beta_max = 0.5;
+        let before = d.window();
+        let loss = LossEvent {
+            bytes_lost: MSS,
+            bytes_in_flight: 99 * MSS,
+            sent_time: now,
+            persistent: false,
+        };
+        d.on_loss(now + Duration::from_millis(1), &loss);
+        assert_eq!(d.window(), before / 2);
     }
 }

@@ -64,12 +64,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(Emulator::start(server.local_addr(), dir, dir.with_seed(2)).await?)
     };
     let target = emu.as_ref().map_or(server.local_addr(), |e| e.addr());
+    // The dialler's view: its connection is open after one round trip (two with a cookie); the
+    // acceptor's opens half a round trip later, when the dialler's last handshake packet lands.
     let hs_start = StdInstant::now();
-    let (c, s) = tokio::join!(
-        client.dial_addr(target, server.local_peer_id()),
-        server.accept()
+    let ms = |t: StdInstant| t.elapsed().as_secs_f64() * 1e3;
+    let ((c, handshake_ms), (s, accept_ms)) = tokio::join!(
+        async {
+            (
+                client.dial_addr(target, server.local_peer_id()).await,
+                ms(hs_start),
+            )
+        },
+        async { (server.accept().await, ms(hs_start)) }
     );
-    let handshake_ms = hs_start.elapsed().as_secs_f64() * 1e3;
     let (c, s): (Arc<dyn Connection>, _) = (c?, s?);
     let msg = Bytes::from(vec![0x5a; 64 << 10]);
     let limit = if args.loopback { args.bytes } else { u64::MAX };
@@ -129,7 +136,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let es = emu.as_ref().map(|e| e.stats());
     eprintln!("sender stats: {st:?}\nemulator: {es:?}");
     println!(
-        "{{\"mode\":\"{}\",\"cc\":\"{}\",\"rate_mbps\":{},\"rtt_ms\":{},\"loss\":{},\"buffer_ms\":{},\"handshake_ms\":{handshake_ms:.1},\"seconds\":{secs:.2},\"bytes\":{bytes},\"goodput_mbps\":{mbps:.2},\"utilization\":{:.3},\"sender_loss_rate\":{loss_rate:.4},\"srtt_ms\":{:.1}}}",
+        "{{\"mode\":\"{}\",\"cc\":\"{}\",\"rate_mbps\":{},\"rtt_ms\":{},\"loss\":{},\"buffer_ms\":{},\"handshake_ms\":{handshake_ms:.1},\"accept_ms\":{accept_ms:.1},\"seconds\":{secs:.2},\"bytes\":{bytes},\"goodput_mbps\":{mbps:.2},\"utilization\":{:.3},\"sender_loss_rate\":{loss_rate:.4},\"srtt_ms\":{:.1}}}",
         if args.loopback {
             "loopback"
         } else {
