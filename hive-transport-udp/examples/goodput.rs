@@ -3,6 +3,7 @@
 //! Run with:
 //! `cargo run --release -p hive-transport-udp --example goodput -- --rate-mbps 20 --rtt-ms 40 --loss 0.01 --cc dtl:1 --secs 20`
 //! `cargo run --release -p hive-transport-udp --example goodput -- --loopback --bytes 536870912`
+//! `cargo run --release -p hive-transport-udp --example goodput -- --loss 0 --secs 2 --cookie` (handshake with a retry cookie)
 //!
 //! Prints one JSON object on stdout; progress goes to stderr.
 
@@ -39,6 +40,9 @@ struct Args {
     /// Skip the emulator: a plain loopback transfer of `--bytes`.
     #[arg(long)]
     loopback: bool,
+    /// The acceptor demands a stateless retry cookie (the handshake then takes 2 RTT).
+    #[arg(long)]
+    cookie: bool,
     /// Bytes to move in a loopback run.
     #[arg(long, default_value_t = 256 << 20)]
     bytes: u64,
@@ -52,7 +56,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Config::default()
     };
     let loopback = "127.0.0.1:0".parse()?;
-    let server = UdpTransport::bind(loopback, config).await?;
+    let server_config = Config {
+        require_retry: args.cookie,
+        ..config
+    };
+    let server = UdpTransport::bind(loopback, server_config).await?;
     let client = UdpTransport::bind(loopback, config).await?;
     let rate_bps = (args.rate_mbps * 1e6) as u64;
     let dir = Direction::new(rate_bps, Duration::from_millis(args.rtt_ms / 2))
