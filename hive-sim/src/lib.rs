@@ -28,5 +28,5 @@ pub mod report;
 pub mod scenario;
 mod sim;
 
-pub use report::SimReport;
+pub use report::{OriginFetches, SimReport};
 pub use sim::{PolicyKind, run};

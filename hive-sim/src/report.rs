@@ -36,6 +36,12 @@ pub struct Metrics {
     pub fragments: u64,
     /// Delay behind the live edge at the end, seconds, per viewer.
     pub live_delays: Vec<f64>,
+    /// Origin fetches the policies chose.
+    pub origin_by_policy: u64,
+    /// Origin fetches forced by the time budget (past a fragment's last call).
+    pub origin_last_call: u64,
+    /// Origin fetches because the peer a policy named was unusable.
+    pub origin_peer_unusable: u64,
 }
 
 impl Metrics {
@@ -45,6 +51,9 @@ impl Metrics {
         self.deadline_misses += s.deadline_misses;
         self.peer_bytes += s.peer_bytes;
         self.peer_fallbacks += s.peer_fallbacks;
+        self.origin_by_policy += s.origin_by_policy;
+        self.origin_last_call += s.origin_last_call;
+        self.origin_peer_unusable += s.origin_peer_unusable;
         match p.started {
             Some(t) => {
                 self.startups
@@ -103,10 +112,24 @@ pub struct SimReport {
     pub peer_fallbacks: u64,
     /// Worst copies per fragment per bitrate over any VPN or gateway link.
     pub max_link_copies: f64,
+    /// Why agents went to the origin: fetches the policy chose, fetches forced by the time
+    /// budget (a fragment past its last call), and fetches because the named peer was unusable.
+    pub origin_fetches: OriginFetches,
     /// Wall-clock seconds.
     pub wall_s: f64,
     /// Peak resident memory of the process, MiB.
     pub peak_rss_mib: f64,
+}
+
+/// Origin fetches by cause (counted when the fetch is decided; retries are not counted again).
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct OriginFetches {
+    /// The policy chose the origin.
+    pub policy: u64,
+    /// The time budget overrode the policy: the fragment was past its last call.
+    pub last_call: u64,
+    /// The peer the policy named was not connected or had already failed for this fragment.
+    pub peer_unusable: u64,
 }
 
 fn peak_rss_mib() -> f64 {
@@ -180,6 +203,11 @@ impl SimReport {
             peer_bytes: m.peer_bytes,
             peer_fallbacks: m.peer_fallbacks,
             max_link_copies,
+            origin_fetches: OriginFetches {
+                policy: m.origin_by_policy,
+                last_call: m.origin_last_call,
+                peer_unusable: m.origin_peer_unusable,
+            },
             wall_s: wall.as_secs_f64(),
             peak_rss_mib: peak_rss_mib(),
         }

@@ -538,7 +538,7 @@ impl<'a> Sim<'a> {
         if cfg.role == Role::Supernode {
             // Supernodes serve their site and, at the gateway site, every branch's supernodes.
             cfg.upload_slots = 32;
-            cfg.max_neighbours = 96;
+            cfg.max_neighbours = 320;
         }
         if self.policy == PolicyKind::PublicMesh {
             // As many upload slots as the uplink carries at four times the top bitrate (at

@@ -223,9 +223,17 @@ impl Swarm {
             policy.fetch_source(now, &view, &need)
         };
         let decision = match decision {
+            FetchDecision::Origin => {
+                self.stats.origin_by_policy += 1;
+                FetchDecision::Origin
+            }
             // The time budget overrides the policy: past the last call, only the origin is safe.
-            _ if now >= last_call && player => FetchDecision::Origin,
+            _ if now >= last_call && player => {
+                self.stats.origin_last_call += 1;
+                FetchDecision::Origin
+            }
             FetchDecision::Peer(p) if !self.links.contains_key(&p) || tried.contains(&p) => {
+                self.stats.origin_peer_unusable += 1;
                 FetchDecision::Origin
             }
             FetchDecision::WaitUntil(t) => FetchDecision::WaitUntil(

@@ -91,6 +91,12 @@ pub struct SwarmStats {
     pub peer_fallbacks: u64,
     /// Fragments fetched ahead of the player (first tier).
     pub prefetches: u64,
+    /// Origin fetches the policy chose.
+    pub origin_by_policy: u64,
+    /// Origin fetches forced by the time budget: a player's fragment past its last call.
+    pub origin_last_call: u64,
+    /// Origin fetches because the peer the policy named was not connected or had failed us.
+    pub origin_peer_unusable: u64,
 }
 
 /// Engine settings.

@@ -25,8 +25,21 @@ use hive_core::{FragmentId, PeerId, PeerInfo, Role};
 const FIRST_WAVE: usize = 2;
 /// How long the others wait before asking the supernode anyway.
 const SECOND_WAVE_DELAY: Duration = Duration::from_millis(300);
+/// How long an agent that knows site candidates but has no site neighbour yet (it has just
+/// joined) waits for its connections before a fragment goes to the origin.
+const JOIN_WAIT: Duration = Duration::from_millis(250);
 /// Gateway-site supernodes a branch supernode keeps as neighbours.
 const UPLINKS: usize = 4;
+/// Supernodes of its site an ordinary agent keeps as neighbours: enough to survive one leaving,
+/// few enough that a site of hundreds fits in the supernodes' neighbour limits.
+const SUPERNODE_LINKS: usize = 2;
+
+/// A fixed fragment for hashes that are about agents alone.
+const NO_FRAGMENT: FragmentId = FragmentId::new(
+    hive_core::ContentId::from_bytes([0; hive_core::ids::ID_LEN]),
+    hive_core::TrackId(0),
+    0,
+);
 
 /// The enterprise policy.
 #[derive(Clone, Debug)]
@@ -129,16 +142,35 @@ impl OverlayPolicy for PrivateHierarchy {
                 room -= 1;
             }
         }
-        // Then the site's supernodes, then the rest of the site.
+        // Then the site's supernodes (all of them for a supernode, which must know its peers to
+        // agree on the designated one; a few for the others, spread by rendezvous on their own
+        // id), then the rest of the site.
         let mut site: Vec<&PeerInfo> = view
             .candidates
             .iter()
             .filter(|c| same_site(me, c) && !connected(&c.id))
             .collect();
-        site.sort_by_key(|c| c.role != Role::Supernode);
+        let salt = salt_of(me.id.as_bytes());
+        site.sort_by_key(|c| {
+            (
+                c.role != Role::Supernode,
+                u64::MAX - super::fragment_hash(salt ^ salt_of(c.id.as_bytes()), &NO_FRAGMENT),
+            )
+        });
+        let mut supernodes = view
+            .neighbours
+            .iter()
+            .filter(|n| same_site(me, &n.info) && n.info.role == Role::Supernode)
+            .count();
         for c in site {
             if room == 0 {
                 break;
+            }
+            if c.role == Role::Supernode {
+                if !supernode && supernodes >= SUPERNODE_LINKS {
+                    continue;
+                }
+                supernodes += 1;
             }
             connect.push(c.id);
             room -= 1;
@@ -190,9 +222,23 @@ impl OverlayPolicy for PrivateHierarchy {
             return spread(ups.iter(), f, salt).map_or(FetchDecision::Origin, FetchDecision::Peer);
         }
         let Some(sn) = spread(site_supernodes.iter(), f, salt_of(me.id.as_bytes())) else {
-            // No supernode in reach: any holder, else the origin.
+            // No supernode in reach: any holder, else wait for a site neighbour to announce it
+            // (the engine's time budget sends us to the origin at the last call).
             let any = view.neighbours.iter().filter(|n| !n.choked && n.has(f));
-            return least_loaded(any, f).map_or(FetchDecision::Origin, FetchDecision::Peer);
+            if let Some(p) = least_loaded(any, f) {
+                return FetchDecision::Peer(p);
+            }
+            return if site_nb().next().is_some() {
+                FetchDecision::WaitUntil(need.deadline)
+            } else if need.attempts == 0
+                && now < need.since + JOIN_WAIT
+                && view.candidates.iter().any(|c| same_site(me, c))
+            {
+                // Just joined: the site's agents are known but not connected yet.
+                FetchDecision::WaitUntil(need.since + JOIN_WAIT)
+            } else {
+                FetchDecision::Origin
+            };
         };
         // The first wave (by rank among this neighbourhood) asks the supernode now; the rest
         // wait for their announcements, then ask it anyway.
