@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod net;
+mod payloads;
 pub mod player;
 pub mod report;
 pub mod scenario;

@@ -3,10 +3,9 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use hive_core::cache::LiveWindowCache;
 use hive_core::overlay::OverlayPolicy;
 use hive_core::time::{Duration, Instant};
 use hive_core::wire::Message;
@@ -22,6 +21,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::net::{FlowId, LinkId, Net};
+use crate::payloads::{Payloads, SharingCache};
 use crate::player::Player;
 use crate::report::{Metrics, SimReport};
 use crate::scenario::Scenario;
@@ -161,7 +161,8 @@ struct Sim<'a> {
     content: ContentId,
     t0: Instant,
     latest: Option<u64>,
-    payload_cache: BTreeMap<(u16, u64), Bytes>,
+    /// The origin's payloads, shared with every agent's cache (one copy per fragment).
+    origin_payloads: Arc<Mutex<Payloads>>,
     copies: BTreeMap<LinkId, Copies>,
     metrics: Metrics,
 }
@@ -227,7 +228,7 @@ impl<'a> Sim<'a> {
             content: ContentId::derive(&format!("sim/{}", s.name)),
             t0: Instant::ZERO,
             latest: None,
-            payload_cache: BTreeMap::new(),
+            origin_payloads: Arc::new(Mutex::new(Payloads::default())),
             copies: BTreeMap::new(),
             metrics: Metrics::default(),
         };
@@ -329,20 +330,13 @@ impl<'a> Sim<'a> {
     }
 
     fn payload(&mut self, id: FragmentId) -> Bytes {
-        let key = (id.track.0, id.sequence);
-        if let Some(b) = self.payload_cache.get(&key) {
-            return b.clone();
-        }
         let size = self.fragment_size(id.sequence, usize::from(id.track.0)) as usize;
-        let b = Bytes::from(vec![(id.sequence as u8) ^ (id.track.0 as u8); size]);
-        // Keep a sliding window of generated payloads.
-        if self.payload_cache.len() > 64 * self.s.ladder_bps.len() {
-            if let Some(k) = self.payload_cache.keys().next().copied() {
-                self.payload_cache.remove(&k);
-            }
+        let make = || Bytes::from(vec![(id.sequence as u8) ^ (id.track.0 as u8); size]);
+        match self.origin_payloads.lock() {
+            // The newest 64 of each track: more than any live window.
+            Ok(mut p) => p.get_or_make(id.track.0, id.sequence, 64, make),
+            Err(_) => make(),
         }
-        self.payload_cache.insert(key, b.clone());
-        b
     }
 
     fn path_origin(&self, v: usize) -> Vec<LinkId> {
@@ -556,7 +550,7 @@ impl<'a> Sim<'a> {
             self.content,
             cfg,
             policy,
-            Arc::new(LiveWindowCache::default()),
+            Arc::new(SharingCache::new(self.origin_payloads.clone())),
         );
         self.viewers[v].swarm = Some(swarm);
         // Start three fragments behind the live edge (as HLS players do), at the lowest bitrate.
