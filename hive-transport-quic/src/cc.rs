@@ -437,3 +437,258 @@ fn dyn_clone_box(algorithm: Algorithm, mss: u64) -> Box<dyn CloneController> {
         Algorithm::Dtl(p) => Box::new(hive_cc::Dtl::new(mss, p)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use s2n_quic_core::event::builder::{BbrState, SlowStartExitCause};
+    use s2n_quic_core::packet::number::PacketNumberSpace;
+    use s2n_quic_core::recovery::bandwidth::{Bandwidth, RateSample};
+    use s2n_quic_core::time::{Clock, NoopClock};
+
+    struct NoPublisher;
+    impl Publisher for NoPublisher {
+        fn on_slow_start_exited(&mut self, _: SlowStartExitCause, _: u32) {}
+        fn on_delivery_rate_sampled(&mut self, _: RateSample) {}
+        fn on_pacing_rate_updated(&mut self, _: Bandwidth, _: u32, _: num_rational::Ratio<u64>) {}
+        fn on_bbr_state_changed(&mut self, _: BbrState) {}
+    }
+
+    struct NoRandom;
+    impl RandomGenerator for NoRandom {
+        fn public_random_fill(&mut self, dest: &mut [u8]) {
+            dest.fill(4);
+        }
+        fn private_random_fill(&mut self, dest: &mut [u8]) {
+            dest.fill(4);
+        }
+    }
+
+    const MTU: u16 = 1200;
+
+    fn adapter<C: CongestionController + Clone + 'static>(cc: C) -> HiveCc<C> {
+        HiveCc::new(cc, MTU, Arc::new(Knob::default()))
+    }
+
+    fn rtt(latest: Duration, now: Timestamp) -> RttEstimator {
+        let mut r = RttEstimator::new(latest);
+        r.update_rtt(
+            Duration::ZERO,
+            latest,
+            now,
+            true,
+            PacketNumberSpace::ApplicationData,
+        );
+        r
+    }
+
+    /// Sends `n` full datagrams at `t`.
+    fn send<C: CongestionController + Clone + 'static>(
+        a: &mut HiveCc<C>,
+        t: Timestamp,
+        n: usize,
+        r: &RttEstimator,
+    ) -> PacketInfo {
+        let mut info = None;
+        for _ in 0..n {
+            info = Some(a.on_packet_sent(t, usize::from(MTU), Some(false), r, &mut NoPublisher));
+        }
+        info.unwrap_or_else(|| a.on_packet_sent(t, 0, None, r, &mut NoPublisher))
+    }
+
+    #[test]
+    fn the_window_is_the_hive_controllers_and_follows_the_same_events() {
+        let t0 = NoopClock.get_time();
+        let r = rtt(Duration::from_millis(40), t0);
+        let mut a = adapter(hive_cc::NewReno::new(u64::from(MTU)));
+        let mut twin = hive_cc::NewReno::new(u64::from(MTU));
+        assert_eq!(u64::from(a.congestion_window()), twin.window());
+        let info = send(&mut a, t0, 8, &r);
+        let t1 = t0 + Duration::from_millis(40);
+        a.on_ack(t0, 4800, info, &r, &mut NoRandom, t1, &mut NoPublisher);
+        // The twin gets what the adapter should have passed on.
+        let at = |d: u64| Instant::from_micros(1_000_000 + d);
+        for _ in 0..8 {
+            twin.on_sent(at(0), u64::from(MTU), 0);
+        }
+        twin.on_ack(
+            at(40_000),
+            &AckEvent {
+                bytes_acked: 4800,
+                bytes_in_flight: 4800,
+                rtt: Duration::from_millis(40),
+                min_rtt: Duration::from_millis(40),
+                one_way_delay: None,
+                sent_time: at(0),
+                app_limited: false,
+            },
+        );
+        assert_eq!(u64::from(a.congestion_window()), twin.window());
+        assert!(twin.window() > 12_000, "slow start grew the window");
+    }
+
+    #[test]
+    fn bytes_in_flight_follow_sends_acks_losses_and_discards() {
+        let t0 = NoopClock.get_time();
+        let r = rtt(Duration::from_millis(40), t0);
+        let mut a = adapter(hive_cc::Cubic::new(u64::from(MTU)));
+        let info = send(&mut a, t0, 10, &r);
+        assert_eq!(a.bytes_in_flight(), 12_000);
+        assert!(
+            a.is_congestion_limited(),
+            "10 datagrams fill a 12 000-byte window"
+        );
+        let t1 = t0 + Duration::from_millis(40);
+        a.on_ack(t0, 2400, info, &r, &mut NoRandom, t1, &mut NoPublisher);
+        assert_eq!(a.bytes_in_flight(), 9600);
+        a.on_packet_lost(1200, info, false, true, &mut NoRandom, t1, &mut NoPublisher);
+        assert_eq!(a.bytes_in_flight(), 8400);
+        a.on_packet_discarded(1200, &mut NoPublisher);
+        assert_eq!(a.bytes_in_flight(), 7200);
+        a.on_packet_discarded(1 << 20, &mut NoPublisher);
+        assert_eq!(a.bytes_in_flight(), 0, "never below zero");
+    }
+
+    #[test]
+    fn a_loss_opens_one_recovery_with_one_fast_retransmission() {
+        let t0 = NoopClock.get_time();
+        let r = rtt(Duration::from_millis(40), t0);
+        let mut a = adapter(hive_cc::NewReno::new(u64::from(MTU)));
+        let old = send(&mut a, t0, 10, &r);
+        let before = a.congestion_window();
+        let t1 = t0 + Duration::from_millis(50);
+        a.on_packet_lost(1200, old, false, true, &mut NoRandom, t1, &mut NoPublisher);
+        assert!(a.requires_fast_retransmission());
+        assert!(a.congestion_window() < before, "the window was reduced");
+        let reduced = a.congestion_window();
+        send(&mut a, t1, 1, &r);
+        assert!(!a.requires_fast_retransmission(), "one packet only");
+        // Another packet of the same flight lost: same recovery, no second reduction.
+        a.on_packet_lost(1200, old, false, false, &mut NoRandom, t1, &mut NoPublisher);
+        assert!(!a.requires_fast_retransmission());
+        assert_eq!(a.congestion_window(), reduced);
+    }
+
+    /// LEDBAT's queuing delay on QUIC is RTT − min RTT (the adapter passes every RTT sample; the
+    /// controller keeps the minimum): once the RTT sits 200 ms above the minimum it learnt, the
+    /// window must fall far behind a path without queuing.
+    #[test]
+    fn ledbat_reads_rtt_minus_min_rtt() {
+        let t0 = NoopClock.get_time();
+        let base = Duration::from_millis(40);
+        let run = |queuing: Duration| {
+            let mut r = rtt(base, t0);
+            let mut a = adapter(hive_cc::Ledbat::new(u64::from(MTU)));
+            let mut t = t0;
+            for round in 0..40 {
+                // Ten rounds on an empty path teach the controller the base delay.
+                let q = if round < 10 { Duration::ZERO } else { queuing };
+                let n = (a.congestion_window() / u32::from(MTU)).max(1) as usize;
+                let info = send(&mut a, t, n, &r);
+                t = t + base + q;
+                r.update_rtt(
+                    Duration::ZERO,
+                    base + q,
+                    t,
+                    true,
+                    PacketNumberSpace::ApplicationData,
+                );
+                let acked = a.bytes_in_flight() as usize;
+                a.on_ack(t0, acked, info, &r, &mut NoRandom, t, &mut NoPublisher);
+            }
+            assert_eq!(r.min_rtt(), base);
+            a.congestion_window()
+        };
+        let free = run(Duration::ZERO);
+        let queued = run(Duration::from_millis(200));
+        assert!(
+            queued < free / 2,
+            "200 ms over min RTT must hold LEDBAT back: {queued} vs {free} bytes"
+        );
+    }
+
+    #[test]
+    fn the_knob_reaches_dtl_at_its_next_event() {
+        let t0 = NoopClock.get_time();
+        let r = rtt(Duration::from_millis(40), t0);
+        let knob = Arc::new(Knob::default());
+        let mut a = HiveCc::new(hive_cc::Dtl::new(1200, 1.0), MTU, knob.clone());
+        assert!(knob.supported());
+        assert_eq!(knob.current(), Some(1.0));
+        knob.request(0.25);
+        assert_eq!(a.controller().priority(), Some(1.0), "applied lazily");
+        send(&mut a, t0, 1, &r);
+        assert_eq!(a.controller().priority(), Some(0.25));
+        assert_eq!(knob.current(), Some(0.25));
+
+        let knob = Arc::new(Knob::default());
+        let _cubic = HiveCc::new(hive_cc::Cubic::new(1200), MTU, knob.clone());
+        assert!(!knob.supported(), "Cubic has no priority");
+        assert_eq!(knob.current(), None);
+    }
+
+    #[test]
+    fn pacing_spreads_bursts_over_the_rtt_and_stays_off_on_short_paths() {
+        let t0 = NoopClock.get_time();
+        let slow = rtt(Duration::from_millis(100), t0);
+        let mut a = adapter(hive_cc::NewReno::new(u64::from(MTU)));
+        send(&mut a, t0, 1, &slow);
+        assert_eq!(
+            a.earliest_departure_time(),
+            Some(t0),
+            "the first burst leaves now"
+        );
+        send(
+            &mut a,
+            t0,
+            usize::try_from(BURST_PACKETS).unwrap_or(10),
+            &slow,
+        );
+        let next = a.earliest_departure_time().unwrap_or(t0);
+        assert!(next > t0, "the second burst waits");
+        assert!(next < t0 + Duration::from_millis(100));
+
+        let fast = rtt(Duration::from_micros(500), t0);
+        let mut b = adapter(hive_cc::NewReno::new(u64::from(MTU)));
+        send(&mut b, t0, 30, &fast);
+        assert_eq!(b.earliest_departure_time(), None);
+    }
+
+    #[test]
+    fn endpoint_builds_every_algorithm_and_clones_independently() {
+        let slot = KnobSlot::default();
+        let mut ep = HiveCcEndpoint::new(Algorithm::Dtl(0.5), slot.clone());
+        let knob = Arc::new(Knob::default());
+        *slot.lock() = Some(knob.clone());
+        let addr = s2n_quic_core::inet::SocketAddress::from(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            9,
+        )));
+        let cfg = s2n_quic_core::path::mtu::Config::default();
+        let mut cc = ep.new_congestion_controller(PathInfo::new(&cfg, &addr));
+        assert!(
+            slot.lock().is_none(),
+            "the controller took the connection's knob"
+        );
+        assert_eq!(knob.current(), Some(0.5));
+        assert_eq!(cc.controller().name(), "dtl");
+        let copy = cc.clone();
+        let t0 = NoopClock.get_time();
+        send(&mut cc, t0, 3, &rtt(Duration::from_millis(10), t0));
+        assert_eq!(copy.bytes_in_flight(), 0);
+        for a in Algorithm::ALL {
+            let mut ep = HiveCcEndpoint::new(a, KnobSlot::default());
+            let cc = ep.new_congestion_controller(PathInfo::new(&cfg, &addr));
+            assert_eq!(cc.controller().name(), a.name());
+        }
+    }
+
+    #[test]
+    fn congestion_names_parse() {
+        assert_eq!("s2n-cubic".parse(), Ok(Congestion::S2nCubic));
+        assert_eq!("ledbat".parse(), Ok(Congestion::Hive(Algorithm::Ledbat)));
+        assert_eq!("dtl:0".parse(), Ok(Congestion::Hive(Algorithm::Dtl(0.0))));
+        assert!("bbr".parse::<Congestion>().is_err());
+        assert_eq!(Congestion::Hive(Algorithm::Dtl(1.0)).label(), "dtl:1");
+    }
+}
