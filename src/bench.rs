@@ -1,5 +1,12 @@
-//! `hive bench transport`: moves N bytes over loopback with Hive's UDP transport, kernel TCP and
-//! s2n-quic, one after the other in this process, and reports goodput and CPU cost side by side.
+//! `hive bench transport`: moves N bytes over loopback with Hive's UDP transport, kernel TCP,
+//! s2n-quic, and Hive's QUIC transport (hive-transport-quic) with s2n-quic's Cubic and with each
+//! hive-cc controller inside, one after the other in this process, and reports goodput and CPU
+//! cost side by side.
+//!
+//! The `s2n-quic` row is plain s2n-quic (default TLS and limits, one bulk stream); the `quic-*`
+//! rows go through the `Transport` contract (`CHUNK`-byte Data messages on framed streams, rustls
+//! with certificate-bound peer ids) — `quic-s2n-cubic` with s2n-quic's Cubic, `quic-<algo>` with
+//! that hive-cc controller inside s2n-quic.
 //!
 //! How each transport is measured:
 //!
@@ -21,7 +28,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
+use hive_cc::Algorithm;
 use hive_core::transport::{Class, Connection, Transport};
+use hive_transport_quic::{Config as QuicConfig, Congestion, QuicTransport};
 use hive_transport_udp::{Config, UdpTransport};
 use nix::sys::resource::{UsageWho, getrusage};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -35,7 +44,7 @@ const GIB: f64 = (1u64 << 30) as f64;
 
 /// One transport's figures.
 struct Row {
-    name: &'static str,
+    name: String,
     handshake: Duration,
     transfer: Duration,
     cpu_user: Duration,
@@ -62,7 +71,7 @@ fn cpu_times() -> Result<(Duration, Duration)> {
 }
 
 /// Times `transfer` (wall and CPU) and checks it reports `bytes` received.
-async fn measure<F>(name: &'static str, bytes: u64, handshake: Duration, transfer: F) -> Result<Row>
+async fn measure<F>(name: &str, bytes: u64, handshake: Duration, transfer: F) -> Result<Row>
 where
     F: Future<Output = Result<u64>>,
 {
@@ -75,7 +84,7 @@ where
         bail!("{name}: the receiver counted {received} bytes, {bytes} were sent");
     }
     Ok(Row {
-        name,
+        name: name.to_string(),
         handshake,
         transfer: elapsed,
         cpu_user: u1.saturating_sub(u0),
@@ -83,20 +92,15 @@ where
     })
 }
 
-/// Hive's UDP transport, default [`Config`] (Noise-encrypted), `CHUNK`-byte Data messages over
-/// one connection.
-async fn hive_udp(bytes: u64) -> Result<Row> {
-    let loopback = "127.0.0.1:0".parse()?;
-    let server = UdpTransport::bind(loopback, Config::default()).await?;
-    let client = UdpTransport::bind(loopback, Config::default()).await?;
-    let t = Instant::now();
-    let (c, s) = tokio::join!(
-        client.dial_addr(server.local_addr(), server.local_peer_id()),
-        server.accept()
-    );
-    let (c, s): (Arc<dyn Connection>, Arc<dyn Connection>) = (c?, s?);
-    let handshake = t.elapsed();
-    let row = measure("hive-udp", bytes, handshake, async {
+/// `CHUNK`-byte Data messages from `c` to `s` over any `Transport`'s connection.
+async fn messages(
+    name: &str,
+    bytes: u64,
+    handshake: Duration,
+    c: Arc<dyn Connection>,
+    s: Arc<dyn Connection>,
+) -> Result<Row> {
+    measure(name, bytes, handshake, async {
         let msg = Bytes::from(vec![0x5a; CHUNK]);
         let sender = {
             let c = c.clone();
@@ -120,11 +124,60 @@ async fn hive_udp(bytes: u64) -> Result<Row> {
         sender.await??;
         Ok(got)
     })
-    .await?;
+    .await
+}
+
+/// Hive's UDP transport, default [`Config`] (Noise-encrypted), `CHUNK`-byte Data messages over
+/// one connection.
+async fn hive_udp(bytes: u64) -> Result<Row> {
+    let loopback = "127.0.0.1:0".parse()?;
+    let server = UdpTransport::bind(loopback, Config::default()).await?;
+    let client = UdpTransport::bind(loopback, Config::default()).await?;
+    let t = Instant::now();
+    let (c, s) = tokio::join!(
+        client.dial_addr(server.local_addr(), server.local_peer_id()),
+        server.accept()
+    );
+    let (c, s): (Arc<dyn Connection>, Arc<dyn Connection>) = (c?, s?);
+    let handshake = t.elapsed();
+    let row = messages("hive-udp", bytes, handshake, c.clone(), s).await?;
     c.close().await;
     client.shutdown().await;
     server.shutdown().await;
     Ok(row)
+}
+
+/// Hive's QUIC transport with `congestion` inside, default config otherwise, `CHUNK`-byte Data
+/// messages over one connection.
+async fn hive_quic(name: &str, bytes: u64, congestion: Congestion) -> Result<Row> {
+    let loopback = "127.0.0.1:0".parse()?;
+    let config = QuicConfig {
+        congestion,
+        ..QuicConfig::default()
+    };
+    let server = QuicTransport::bind(loopback, config).await?;
+    let client = QuicTransport::bind(loopback, config).await?;
+    let t = Instant::now();
+    let (c, s) = tokio::join!(
+        client.dial_addr(server.local_addr(), server.local_peer_id()),
+        server.accept()
+    );
+    let (c, s): (Arc<dyn Connection>, Arc<dyn Connection>) = (c?, s?);
+    let handshake = t.elapsed();
+    let row = messages(name, bytes, handshake, c.clone(), s).await?;
+    c.close().await;
+    client.shutdown().await;
+    server.shutdown().await;
+    Ok(row)
+}
+
+/// The QUIC transport's rows: s2n-quic's Cubic, then every hive-cc controller.
+fn quic_rows() -> Vec<(String, Congestion)> {
+    let mut rows = vec![("quic-s2n-cubic".to_string(), Congestion::S2nCubic)];
+    for a in Algorithm::ALL {
+        rows.push((format!("quic-{}", a.name()), Congestion::Hive(a)));
+    }
+    rows
 }
 
 /// Kernel TCP on loopback: `write_all` of `CHUNK`-byte buffers, a read loop into a `CHUNK` buffer.
@@ -175,12 +228,21 @@ async fn s2n_quic(bytes: u64) -> Result<Row> {
 
 async fn run_all(bytes: u64) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
-    for name in ["hive-udp", "tcp", "s2n-quic"] {
+    let mut names: Vec<String> = ["hive-udp", "tcp", "s2n-quic"].map(String::from).to_vec();
+    let quic = quic_rows();
+    names.extend(quic.iter().map(|(n, _)| n.clone()));
+    for name in &names {
         eprintln!("hive bench transport: {name}, {bytes} bytes ...");
-        let row = match name {
+        let row = match name.as_str() {
             "hive-udp" => hive_udp(bytes).await?,
             "tcp" => tcp(bytes).await?,
-            _ => s2n_quic(bytes).await?,
+            "s2n-quic" => s2n_quic(bytes).await?,
+            other => {
+                let Some((_, congestion)) = quic.iter().find(|(n, _)| n == other) else {
+                    bail!("unknown transport row {other}");
+                };
+                hive_quic(other, bytes, *congestion).await?
+            }
         };
         eprintln!(
             "hive bench transport: {name}: {:.2} Gbit/s, {:.2} CPU s/GiB",
@@ -200,12 +262,12 @@ fn print_table(bytes: u64, rows: &[Row], wall: Duration) {
         bytes as f64 / GIB
     );
     println!(
-        "{:<10} {:>8} {:>11} {:>9} {:>9} {:>12} {:>10}",
+        "{:<16} {:>8} {:>11} {:>9} {:>9} {:>12} {:>10}",
         "transport", "Gbit/s", "CPU s/GiB", "user s", "sys s", "transfer s", "handshake"
     );
     for r in rows {
         println!(
-            "{:<10} {:>8.2} {:>11.2} {:>9.2} {:>9.2} {:>12.2} {:>8.1}ms",
+            "{:<16} {:>8.2} {:>11.2} {:>9.2} {:>9.2} {:>12.2} {:>8.1}ms",
             r.name,
             r.gbit_s(bytes),
             r.cpu_s_per_gib(bytes),

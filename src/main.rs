@@ -57,8 +57,9 @@ pub(crate) struct BenchArgs {
 /// `hive bench` subcommands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum BenchCommand {
-    /// Move N bytes over loopback with Hive's UDP transport, kernel TCP and s2n-quic; report
-    /// Gbit/s, CPU seconds per GiB (whole process, both ends) and handshake time of each.
+    /// Move N bytes over loopback with Hive's UDP transport, kernel TCP, s2n-quic and Hive's QUIC
+    /// transport (s2n-quic's Cubic and each hive-cc controller inside); report Gbit/s, CPU
+    /// seconds per GiB (whole process, both ends) and handshake time of each.
     Transport(BenchTransportArgs),
     /// Announces per second (and latency) against `hive tracker` started in a second process,
     /// in memory or on Redis.

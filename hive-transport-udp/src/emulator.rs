@@ -3,9 +3,10 @@
 //! same model the CC arena uses — plus propagation delay and seeded reordering and duplication.
 //! The kernel here has no netem; tests and benchmarks share this one.
 //!
-//! The client dials [`Emulator::addr`] instead of the server; the server sees the relay's second
-//! socket as the client's address. One client address is relayed (the first one heard from); it
-//! may carry many connections.
+//! The client dials [`Emulator::addr`] instead of the server; the server sees one relay socket
+//! per client as that client's address. Up to [`MAX_CLIENTS`] client addresses are relayed (each
+//! may carry many connections); all of them share the two directions' bottlenecks, so flows of
+//! several clients compete for the link as they would behind one access link.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -38,7 +39,8 @@ use parking_lot::Mutex;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::net::UdpSocket;
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
 
 /// One direction of the emulated path.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -162,10 +164,9 @@ impl Emulator {
             ));
         }
         let front = UdpSocket::bind("127.0.0.1:0").await?;
-        let back = UdpSocket::bind("127.0.0.1:0").await?;
         let addr = front.local_addr()?;
         let stats = Arc::new(Mutex::new(EmulatorStats::default()));
-        let task = tokio::spawn(relay(front, back, server, forward, backward, stats.clone()));
+        let task = tokio::spawn(relay(front, server, forward, backward, stats.clone()));
         Ok(Emulator { addr, stats, task })
     }
 
@@ -180,13 +181,17 @@ impl Emulator {
     }
 }
 
-type Queue = BinaryHeap<Reverse<(Instant, u64, bool, Vec<u8>)>>;
+/// The most client addresses one emulator relays (datagrams from more are dropped).
+pub const MAX_CLIENTS: usize = 16;
+
+/// (delivery time, sequence, forward?, client index, datagram)
+type Queue = BinaryHeap<Reverse<(Instant, u64, bool, usize, Vec<u8>)>>;
 
 fn offer(
     path: &mut Path,
     stats: &mut DirectionStats,
     now: Instant,
-    fwd: bool,
+    (fwd, client): (bool, usize),
     d: Vec<u8>,
     q: &mut Queue,
     seq: &mut u64,
@@ -207,16 +212,16 @@ fn offer(
             at + Duration::from_micros(100),
             *seq,
             fwd,
+            client,
             d.clone(),
         )));
     }
     *seq += 1;
-    q.push(Reverse((at, *seq, fwd, d)));
+    q.push(Reverse((at, *seq, fwd, client, d)));
 }
 
 async fn relay(
     front: UdpSocket,
-    back: UdpSocket,
     server: SocketAddr,
     forward: Direction,
     backward: Direction,
@@ -230,10 +235,14 @@ async fn relay(
         rng: ChaCha8Rng::seed_from_u64(spec.link.seed ^ salt),
     };
     let (mut fwd, mut bwd) = (mk(forward, 0xF0), mk(backward, 0xB0));
-    let mut client: Option<SocketAddr> = None;
+    // One socket towards the server per client address; their readers feed `from_server`, and
+    // dropping the set (when the relay is aborted) stops them.
+    let mut clients: Vec<(SocketAddr, Arc<UdpSocket>)> = Vec::new();
+    let mut readers = JoinSet::new();
+    let (to_relay, mut from_server) = mpsc::channel::<(usize, SocketAddr, Vec<u8>)>(1024);
     let mut queue = Queue::new();
     let mut seq = 0u64;
-    let (mut b1, mut b2) = (vec![0u8; 65_536], vec![0u8; 65_536]);
+    let mut b1 = vec![0u8; 65_536];
     loop {
         let next = queue.peek().map(|Reverse((t, ..))| *t);
         let sleep = async {
@@ -247,33 +256,65 @@ async fn relay(
         tokio::select! {
             r = front.recv_from(&mut b1) => {
                 let Ok((n, from)) = r else { continue };
-                if client.is_none() { client = Some(from); }
-                if client == Some(from) {
-                    let mut s = stats.lock();
-                    offer(&mut fwd, &mut s.forward, now(), true, b1[..n].to_vec(), &mut queue, &mut seq);
-                }
+                let client = match clients.iter().position(|(a, _)| *a == from) {
+                    Some(i) => i,
+                    None if clients.len() < MAX_CLIENTS => {
+                        let Ok(back) = UdpSocket::bind("127.0.0.1:0").await else { continue };
+                        let back = Arc::new(back);
+                        let i = clients.len();
+                        readers.spawn(read_back(back.clone(), i, to_relay.clone()));
+                        clients.push((from, back));
+                        i
+                    }
+                    None => continue,
+                };
+                let mut s = stats.lock();
+                offer(&mut fwd, &mut s.forward, now(), (true, client), b1[..n].to_vec(), &mut queue, &mut seq);
             }
-            r = back.recv_from(&mut b2) => {
-                let Ok((n, from)) = r else { continue };
+            Some((client, from, d)) = from_server.recv() => {
                 if from == server {
                     let mut s = stats.lock();
-                    offer(&mut bwd, &mut s.backward, now(), false, b2[..n].to_vec(), &mut queue, &mut seq);
+                    offer(&mut bwd, &mut s.backward, now(), (false, client), d, &mut queue, &mut seq);
                 }
             }
             _ = sleep => {}
         }
         let t = now();
         while queue.peek().is_some_and(|Reverse((at, ..))| *at <= t) {
-            let Some(Reverse((_, _, is_fwd, d))) = queue.pop() else {
+            let Some(Reverse((_, _, is_fwd, client, d))) = queue.pop() else {
                 break;
+            };
+            let Some((addr, back)) = clients.get(client) else {
+                continue;
             };
             if is_fwd {
                 let _ = back.send_to(&d, server).await;
                 stats.lock().forward.delivered += 1;
-            } else if let Some(c) = client {
-                let _ = front.send_to(&d, c).await;
+            } else {
+                let _ = front.send_to(&d, *addr).await;
                 stats.lock().backward.delivered += 1;
             }
+        }
+    }
+}
+
+/// Reads what the server sends to one client's relay socket.
+async fn read_back(
+    back: Arc<UdpSocket>,
+    client: usize,
+    to_relay: mpsc::Sender<(usize, SocketAddr, Vec<u8>)>,
+) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let Ok((n, from)) = back.recv_from(&mut buf).await else {
+            continue;
+        };
+        if to_relay
+            .send((client, from, buf[..n].to_vec()))
+            .await
+            .is_err()
+        {
+            return;
         }
     }
 }
