@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 pub mod net;
+pub mod network;
 mod payloads;
 pub mod player;
 pub mod report;

@@ -1,5 +1,5 @@
-//! On-demand runs (vod-500, scaled down): the whole title is there from the start, viewers
-//! start anywhere, seek and leave; the per-second series of every run.
+//! On-demand runs (vod-500, scaled down) and network files: the whole title is there from the
+//! start, viewers start anywhere, seek and leave; the documented example network file runs.
 //!
 //! A longer run, for figures rather than checks:
 //! `cargo run --release -p hive -- sim -s vod-500 --scale 0.1 --policy public-mesh`.
@@ -81,4 +81,30 @@ fn peers_offload_on_demand_and_runs_repeat() {
         assert!(r.seeks > 0);
     }
     assert_eq!(strip(run(&s, PolicyKind::PublicMesh)), strip(public));
+}
+
+/// The commented example network file of the docs (`docs/sim/network-example.json`), scaled.
+#[test]
+fn the_documented_network_file_runs_scaled_down() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/sim/network-example.json"
+    );
+    let text = std::fs::read_to_string(path).expect("the example file");
+    let full = hive_sim::network::parse(&text, 3).expect("the example is valid");
+    assert_eq!(full.name, "all-hands");
+    assert_eq!(full.viewers(), 760);
+    assert!(full.sites[1..].iter().all(|x| x.vpn_bps.is_some()));
+    assert_eq!(full.ladder_bps, vec![500_000, 900_000, 1_400_000]);
+    let s = scenario::scaled(full, 0.05, Duration::from_secs(60));
+    let cdn = run(&s, PolicyKind::NoPeer);
+    let hierarchy = run(&s, PolicyKind::PrivateHierarchy);
+    assert_eq!(cdn.offload, 0.0);
+    assert!(
+        hierarchy.offload > 0.5,
+        "hierarchy offload {:.3}",
+        hierarchy.offload
+    );
+    assert!(hierarchy.player_bytes > 0 && hierarchy.max_link_copies > 0.0);
+    assert_eq!(hierarchy.origin_egress_bps.len(), 60);
 }
