@@ -17,8 +17,24 @@ const COLOURS: [RGBColor; 6] = [
     RGBColor(140, 86, 75),
 ];
 
-/// Draws the origin egress of every run (Mbit/s per second) and the viewers watching (from the
-/// first run: the same on every policy but for churn replacements) in two panels.
+/// At most this many points per line: longer runs are averaged over windows of whole seconds.
+const MAX_POINTS: usize = 400;
+
+/// `series` averaged over windows of `w` seconds: (window centre, mean).
+fn windows(series: &[f64], w: usize) -> Vec<(f64, f64)> {
+    series
+        .chunks(w.max(1))
+        .enumerate()
+        .map(|(i, c)| {
+            let mid = (i * w) as f64 + c.len() as f64 / 2.0;
+            (mid, c.iter().sum::<f64>() / c.len() as f64)
+        })
+        .collect()
+}
+
+/// Draws the origin egress of every run (Mbit/s, per second or averaged over a window for long
+/// runs) and the viewers watching (from the first run: the same on every policy but for churn
+/// replacements) in two panels. The first run is drawn last, on top.
 pub(crate) fn write_svg(runs: &[&SimReport], path: &Path) -> Result<(), String> {
     let Some(first) = runs.first() else {
         return Err("no run to plot".into());
@@ -27,17 +43,29 @@ pub(crate) fn write_svg(runs: &[&SimReport], path: &Path) -> Result<(), String> 
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let rows = root.split_evenly((2, 1));
     let t_max = first.duration_s.max(1.0);
-    let at = |k: usize| k as f64 + 0.5;
-    // Origin egress panel.
-    let top = runs
+    let longest = runs.iter().map(|r| r.origin_egress_bps.len()).max();
+    let w = longest.unwrap_or(0).div_ceil(MAX_POINTS).max(1);
+    let lines: Vec<Vec<(f64, f64)>> = runs
         .iter()
-        .flat_map(|r| r.origin_egress_bps.iter())
-        .map(|&b| b as f64 / 1e6)
-        .fold(0.1, f64::max)
-        * 1.05;
+        .map(|r| {
+            let mbps: Vec<f64> = r
+                .origin_egress_bps
+                .iter()
+                .map(|&b| b as f64 / 1e6)
+                .collect();
+            windows(&mbps, w)
+        })
+        .collect();
+    // Origin egress panel.
+    let top = lines.iter().flatten().map(|&(_, y)| y).fold(0.1, f64::max) * 1.05;
+    let per = if w == 1 {
+        "per second".to_string()
+    } else {
+        format!("mean over {w} s")
+    };
     let mut chart = ChartBuilder::on(&rows[0])
         .caption(
-            format!("{} — origin egress (Mbit/s)", first.scenario),
+            format!("{} — origin egress (Mbit/s, {per})", first.scenario),
             ("sans-serif", 16),
         )
         .margin(8)
@@ -50,15 +78,10 @@ pub(crate) fn write_svg(runs: &[&SimReport], path: &Path) -> Result<(), String> 
         .x_desc("time (s)")
         .draw()
         .map_err(|e| e.to_string())?;
-    for (k, r) in runs.iter().enumerate() {
+    for (k, (r, line)) in runs.iter().zip(&lines).enumerate().rev() {
         let colour = COLOURS[k % COLOURS.len()];
-        let points = r
-            .origin_egress_bps
-            .iter()
-            .enumerate()
-            .map(|(i, &b)| (at(i), b as f64 / 1e6));
         chart
-            .draw_series(LineSeries::new(points, &colour))
+            .draw_series(LineSeries::new(line.iter().copied(), &colour))
             .map_err(|e| e.to_string())?
             .label(format!("{} (offload {:.1}%)", r.policy, r.offload * 100.0))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour));
@@ -92,7 +115,7 @@ pub(crate) fn write_svg(runs: &[&SimReport], path: &Path) -> Result<(), String> 
                 .active_viewers
                 .iter()
                 .enumerate()
-                .map(|(i, &n)| (at(i), f64::from(n))),
+                .map(|(i, &n)| (i as f64 + 0.5, f64::from(n))),
             &BLACK,
         ))
         .map_err(|e| e.to_string())?;

@@ -31,9 +31,10 @@ fn on_demand_viewers_play_seek_and_the_series_add_up() {
     let s = small(0.1, 100);
     let cdn = run(&s, PolicyKind::NoPeer);
     assert_eq!(cdn.peer_bytes, 0);
-    // Players fetch at the origin what they then abandon when they seek: a pure CDN's offload
-    // is zero or a little below.
-    assert!(cdn.offload <= 0.0 && cdn.offload > -0.02, "{}", cdn.offload);
+    // No peers: the origin serves everything but fragments a viewer watches again after a seek
+    // back (its own cache has them), and also what a player abandoned when it seeked (the
+    // engine has no cancel). Over 100 s, both are small.
+    assert!(cdn.offload.abs() < 0.05, "{}", cdn.offload);
     assert!(cdn.seeks > 0, "viewers seek");
     assert!(cdn.seek_s_p50 > 0.0 && cdn.seek_s_p95 >= cdn.seek_s_p50);
     // Seeks stall the player for a moment, nothing else does on an idle CDN.
