@@ -15,6 +15,7 @@ mod manifest_cmd;
 #[cfg(feature = "services")]
 mod services_cmd;
 mod sim_cmd;
+mod sim_plot;
 
 /// Hive: a software CDN for adaptive HTTP video.
 #[derive(Debug, Parser)]
@@ -29,7 +30,8 @@ enum Command {
     /// Run an origin, a tracker and N agents with simulated players on loopback, end to end;
     /// print the QoE table (or --json).
     Demo(live_cmd::DemoArgs),
-    /// Run the deterministic swarm simulator on a named scenario.
+    /// Run the deterministic swarm simulator on a named scenario or on your own network
+    /// (--network FILE).
     Sim(SimArgs),
     /// Race congestion controllers through a modelled bottleneck link.
     CcArena(CcArenaArgs),
@@ -194,26 +196,37 @@ pub(crate) struct CcArenaArgs {
 
 /// Arguments of `hive sim`.
 #[derive(Debug, Args)]
+#[command(after_help = sim_cmd::NETWORK_HELP)]
 pub(crate) struct SimArgs {
     /// A named scenario (`--list` shows them).
     #[arg(long, short, default_value = "corporate-130")]
     pub(crate) scenario: String,
+    /// Your own network and event instead of a named scenario: a JSON file with `//` comment
+    /// lines (see below, and docs/sim/network-example.json).
+    #[arg(long, value_name = "FILE", conflicts_with = "scenario")]
+    pub(crate) network: Option<PathBuf>,
     /// The policy every agent runs: public-mesh, hierarchy, randommesh or nopeer. The baselines NoPeer and
     /// RandomMesh always run beside it on the same seed.
     #[arg(long, default_value = "hierarchy")]
     pub(crate) policy: String,
-    /// Shrink viewers and capacities by this factor (1 = full size).
-    #[arg(long, default_value_t = 0.1)]
-    pub(crate) scale: f64,
-    /// Simulated seconds.
-    #[arg(long, default_value_t = 120.0)]
-    pub(crate) duration: f64,
+    /// Shrink viewers and capacities by this factor (1 = full size) [default: 0.1 for a named
+    /// scenario, 1 for --network].
+    #[arg(long)]
+    pub(crate) scale: Option<f64>,
+    /// Simulated seconds [default: 120 for a live scenario, the scenario's own for vod-500
+    /// (5400: an hour of arrivals and a 30-min title) and the file's duration_s for --network].
+    #[arg(long)]
+    pub(crate) duration: Option<f64>,
     /// Seed of every random choice.
     #[arg(long, default_value_t = 1)]
     pub(crate) seed: u64,
     /// Print one JSON object on stdout instead of the table.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Draw the origin's egress over time (bit/s per second) for the policy and both baselines,
+    /// and the viewers watching, to this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub(crate) plot: Option<PathBuf>,
     /// List the named scenarios and exit.
     #[arg(long)]
     pub(crate) list: bool,

@@ -1,11 +1,41 @@
-//! `hive sim`: a named scenario with the chosen policy and the two baselines, side by side.
+//! `hive sim`: a named scenario or an operator's own network (`--network FILE`), with the chosen
+//! policy and the two baselines side by side; `--plot` draws the origin's egress over time.
 
 use std::process::ExitCode;
 
 use hive_core::time::Duration;
-use hive_sim::{PolicyKind, SimReport, scenario};
+use hive_sim::scenario::Scenario;
+use hive_sim::{PolicyKind, SimReport, network, scenario};
 
 use crate::SimArgs;
+use crate::sim_plot;
+
+/// The `hive sim --help` epilogue: the network file format.
+pub(crate) const NETWORK_HELP: &str = "\
+Network files (--network FILE) describe your own network and event, so you can predict the
+origin offload, the gateway and VPN links' load and the viewers' experience before it happens.
+JSON, in which whole lines starting with // are comments; capacities in Mbit/s, bitrates in
+kbit/s, times in seconds; unknown fields are refused. docs/sim/network-example.json is a
+commented example.
+
+  {
+    \"name\": \"all-hands\",                       (default \"network\")
+    \"sites\": [                                  (required; viewers >= 1 each)
+      { \"name\": \"head-office\", \"viewers\": 400 },
+      { \"name\": \"paris\", \"viewers\": 150, \"vpn_mbps\": 100 }
+    ],
+    \"gateway_mbps\": 300,    (the first site's internet gateway; branches reach it over
+                             their VPN link; leave out for the public internet, where sites
+                             are ASes with an optional \"asn\" and no VPN links)
+    \"access\": { \"down_mbps\": 100, \"up_mbps\": [100] },   (required; uploads drawn from the list)
+    \"ladder_kbps\": [500, 900, 1400],            (required; strictly ascending)
+    \"fragment_s\": 2, \"join_over_s\": 120, \"duration_s\": 600,     (defaults)
+    \"nat\": { \"fraction\": 0.0, \"pair_success\": 1.0 },  \"churn_per_min\": 0.0,
+    \"vod\": { \"title_s\": 1800, \"start_at_zero\": 0.7, \"seek_every_s\": 300,
+             \"watch_mean_s\": 1200, \"cache_mb\": 256 }     (optional: on demand, not live)
+  }
+
+A file runs at full size for its duration_s unless --scale or --duration say otherwise.";
 
 fn policy(name: &str) -> Option<PolicyKind> {
     match name {
@@ -17,6 +47,50 @@ fn policy(name: &str) -> Option<PolicyKind> {
     }
 }
 
+/// The scenario the arguments name, at the requested scale and duration.
+fn scenario_of(args: &SimArgs) -> Result<Scenario, String> {
+    let (full, from_file) = match &args.network {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let s =
+                network::parse(&text, args.seed).map_err(|e| format!("{}: {e}", path.display()))?;
+            (s, true)
+        }
+        None => {
+            let s = scenario::named(&args.scenario, args.seed).ok_or_else(|| {
+                format!(
+                    "unknown scenario {:?}; `hive sim --list` shows the names",
+                    args.scenario
+                )
+            })?;
+            (s, false)
+        }
+    };
+    let scale = args.scale.unwrap_or(if from_file { 1.0 } else { 0.1 });
+    if !(scale > 0.0 && scale <= 1.0) {
+        return Err(format!("--scale must be in (0, 1], got {scale}"));
+    }
+    let duration = match args.duration {
+        Some(d) => d,
+        // Named live scenarios: two minutes, as before; on demand and files: their own.
+        None if from_file || full.vod.is_some() => full.duration.as_secs_f64(),
+        None => 120.0,
+    };
+    if !(duration.is_finite() && duration > 0.0 && duration <= 86_400.0) {
+        return Err(format!(
+            "--duration must be in (0, 86400] seconds, got {duration}"
+        ));
+    }
+    let d = Duration::from_secs_f64(duration);
+    // A file at full size keeps its capacities exactly (`scaled` puts floors under links).
+    Ok(if from_file && scale == 1.0 {
+        scenario::with_duration(full, d)
+    } else {
+        scenario::scaled(full, scale, d)
+    })
+}
+
 fn run_cmd(args: &SimArgs) -> Result<(SimReport, Vec<SimReport>), String> {
     let chosen = policy(&args.policy).ok_or_else(|| {
         format!(
@@ -24,27 +98,13 @@ fn run_cmd(args: &SimArgs) -> Result<(SimReport, Vec<SimReport>), String> {
             args.policy
         )
     })?;
-    if !(args.scale > 0.0 && args.scale <= 1.0) {
-        return Err(format!("--scale must be in (0, 1], got {}", args.scale));
-    }
-    if !(args.duration.is_finite() && args.duration > 0.0 && args.duration <= 86_400.0) {
-        return Err(format!(
-            "--duration must be in (0, 86400] seconds, got {}",
-            args.duration
-        ));
-    }
-    let full = scenario::named(&args.scenario, args.seed).ok_or_else(|| {
-        format!(
-            "unknown scenario {:?}; `hive sim --list` shows the names",
-            args.scenario
-        )
-    })?;
-    let s = scenario::scaled(full, args.scale, Duration::from_secs_f64(args.duration));
+    let s = scenario_of(args)?;
     eprintln!(
-        "hive sim: {} ({} viewers, {:.0} s simulated)",
+        "hive sim: {} ({} viewers, {:.0} s simulated{})",
         s.name,
         s.viewers(),
-        args.duration
+        s.duration.as_secs_f64(),
+        if s.vod.is_some() { ", on demand" } else { "" }
     );
     let mut baselines = Vec::new();
     for p in [PolicyKind::NoPeer, PolicyKind::RandomMesh] {
@@ -55,6 +115,16 @@ fn run_cmd(args: &SimArgs) -> Result<(SimReport, Vec<SimReport>), String> {
     }
     eprintln!("  running {}", chosen.name());
     Ok((hive_sim::run(&s, chosen), baselines))
+}
+
+/// Mean and peak of a per-second series, Mbit/s.
+fn mean_peak_mbps(series: &[u64]) -> (f64, f64) {
+    if series.is_empty() {
+        return (0.0, 0.0);
+    }
+    let sum: f64 = series.iter().map(|&b| b as f64).sum();
+    let peak = series.iter().copied().max().unwrap_or(0) as f64;
+    (sum / series.len() as f64 / 1e6, peak / 1e6)
 }
 
 pub(crate) fn run(args: &SimArgs) -> ExitCode {
@@ -92,6 +162,29 @@ pub(crate) fn run(args: &SimArgs) -> ExitCode {
         for r in &baselines {
             print!("{}", r.table_row());
         }
+        // The load the origin (and, in an enterprise, the gateway) carries; seeks on demand.
+        for r in std::iter::once(&main).chain(&baselines) {
+            let (mean, peak) = mean_peak_mbps(&r.origin_egress_bps);
+            print!(
+                "{:<11} origin egress mean {mean:.1} Mbit/s, peak {peak:.1} Mbit/s",
+                r.policy
+            );
+            if r.seeks > 0 {
+                print!(
+                    "; {} seeks, wait p50 {:.2} s, p95 {:.2} s",
+                    r.seeks, r.seek_s_p50, r.seek_s_p95
+                );
+            }
+            println!();
+        }
+    }
+    if let Some(path) = &args.plot {
+        let runs: Vec<&SimReport> = std::iter::once(&main).chain(&baselines).collect();
+        if let Err(e) = sim_plot::write_svg(&runs, path) {
+            eprintln!("hive sim: cannot write plot {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+        eprintln!("plot written to {}", path.display());
     }
     ExitCode::SUCCESS
 }

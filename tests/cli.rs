@@ -263,3 +263,130 @@ fn sim_runs_a_scaled_scenario_with_its_baselines() {
     let bad = hive(&["sim", "--scenario", "nowhere"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// A scratch directory of this test process, named for the test.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("hive-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    dir
+}
+
+#[test]
+fn sim_vod_plots_origin_egress_of_the_policy_and_both_baselines() {
+    let dir = scratch("vod-plot");
+    let svg = dir.join("vod.svg");
+    let out = hive(&[
+        "sim",
+        "-s",
+        "vod-500",
+        "--scale",
+        "0.05",
+        "--duration",
+        "60",
+        "--policy",
+        "public-mesh",
+        "--json",
+        "--plot",
+        svg.to_str().expect("utf-8 path"),
+    ]);
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    for k in SIM_KEYS {
+        assert!(v.get(k).is_some(), "missing {k}");
+    }
+    assert_eq!(v["policy"], "publicmesh");
+    assert_eq!(v["duration_s"], 60.0);
+    for r in [&v, &v["baselines"]["nopeer"], &v["baselines"]["randommesh"]] {
+        let series = r["origin_egress_bps"].as_array().expect("series");
+        assert_eq!(series.len(), 60);
+        assert!(series.iter().any(|b| b.as_u64() > Some(0)));
+        assert_eq!(r["active_viewers"].as_array().map(Vec::len), Some(60));
+        assert!(r["seeks"].as_u64().is_some() && r["seek_s_p95"].as_f64().is_some());
+    }
+    let text = std::fs::read_to_string(&svg).expect("the plot is written");
+    assert!(text.trim_start().starts_with("<svg") && text.trim_end().ends_with("</svg>"));
+    for policy in ["publicmesh", "nopeer", "randommesh"] {
+        assert!(
+            text.contains(&format!("{policy} (offload")),
+            "no {policy} series"
+        );
+    }
+    // One line per policy, one for the viewers, besides the grid.
+    assert!(text.matches("<polyline").count() >= 4);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // An unwritable plot path is an error, not a panic.
+    let bad = hive(&[
+        "sim",
+        "--scale",
+        "0.02",
+        "--duration",
+        "5",
+        "--plot",
+        "/nonexistent/dir/x.svg",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+}
+
+#[test]
+fn sim_network_runs_the_documented_example_and_refuses_bad_files() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/sim/network-example.json");
+    let out = hive(&[
+        "sim",
+        "--network",
+        example,
+        "--scale",
+        "0.05",
+        "--duration",
+        "40",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    for k in SIM_KEYS {
+        assert!(v.get(k).is_some(), "missing {k}");
+    }
+    assert_eq!(v["scenario"], "all-hands@0.05");
+    assert_eq!(v["policy"], "hierarchy");
+    assert_eq!(v["duration_s"], 40.0);
+    assert!(v["baselines"].get("nopeer").is_some() && v["baselines"].get("randommesh").is_some());
+    assert!(v["offload"].as_f64() > v["baselines"]["nopeer"]["offload"].as_f64());
+
+    let dir = scratch("network");
+    let cases = [
+        ("{ not json", "line 1"),
+        (
+            r#"{"sites": [{"name": "a", "viewers": 0}], "access": {"down_mbps": 10, "up_mbps": [1]}, "ladder_kbps": [500]}"#,
+            "sites[0].viewers",
+        ),
+        (
+            r#"{"sites": [{"name": "a", "viewers": 5}], "access": {"down_mbps": 10, "up_mbps": [1]}, "ladder_kbps": [900, 500]}"#,
+            "ascending",
+        ),
+        (
+            r#"{"sites": [{"name": "a", "viewers": 5}, {"name": "b", "viewers": 5, "vpn_mbps": -1}], "gateway_mbps": 10, "access": {"down_mbps": 10, "up_mbps": [1]}, "ladder_kbps": [500]}"#,
+            "sites[1].vpn_mbps",
+        ),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let path = dir.join(format!("bad-{i}.json"));
+        std::fs::write(&path, text).expect("write");
+        let bad = hive(&["sim", "--network", path.to_str().expect("utf-8 path")]);
+        let err = String::from_utf8_lossy(&bad.stderr);
+        assert_eq!(bad.status.code(), Some(2), "{text}");
+        assert!(bad.stdout.is_empty());
+        assert!(err.contains(want), "{text}: {err}");
+    }
+    let missing = hive(&["sim", "--network", "/nonexistent/net.json"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -2,8 +2,9 @@
 //!
 //! A deterministic discrete-event simulator that runs one Hive swarm engine per viewer on
 //! virtual time: a flow-level network ([`net`]: links shared max-min fairly, latency per link,
-//! access links per viewer, VPN and gateway links for enterprises), simulated live players
-//! ([`player`]), a locality-aware tracker, NAT reachability and churn. Same seed, same result.
+//! access links per viewer, VPN and gateway links for enterprises), simulated players
+//! ([`player`]) of live streams or of an on-demand title (start anywhere, seek, leave), a
+//! locality-aware tracker, NAT reachability and churn. Same seed, same result.
 //!
 //! ```
 //! use hive_core::time::Duration;
@@ -17,12 +18,13 @@
 //! ```
 //!
 //! **Status:** runs `NoPeer`, `RandomMesh`, `PublicMesh` and a first `PrivateHierarchy`;
-//! scaled-down runs only (too slow and too big for the full-size scenarios yet). VoD
-//! scenarios, `--network` files and plots are still to come (issue #6).
+//! scaled-down runs only (too slow and too big for the full-size scenarios yet). On demand:
+//! `vod-500`; each report carries the origin's egress and the viewers watching, per second.
 
 #![forbid(unsafe_code)]
 
 pub mod net;
+pub mod network;
 mod payloads;
 pub mod player;
 pub mod report;

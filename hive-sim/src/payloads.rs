@@ -4,14 +4,15 @@
 //! but a real agent's copy lives on its own machine, while here thousands share one process. The
 //! origin's payloads are kept in one table, and [`SharingCache`] stores, in place of a received
 //! copy, the table's bytes when their hash matches (the engine has already checked the received
-//! bytes against that hash). Memory then grows with the fragments in flight, not with viewers ×
-//! live window. Nothing the engine sees changes: the bytes are equal.
+//! bytes against that hash). Memory then grows with the fragments in flight (live) or with the
+//! title (on demand), not with viewers × cache size. Nothing the engine sees changes: the bytes
+//! are equal.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use hive_core::cache::{CacheStats, CachedFragment, FragmentCache, InsertOutcome, LiveWindowCache};
+use hive_core::cache::{CacheStats, CachedFragment, FragmentCache, InsertOutcome};
 use hive_core::time::Instant;
 use hive_core::{ContentHash, ContentId, FragmentId, SeqSet, TrackId};
 
@@ -23,7 +24,7 @@ pub(crate) struct Payloads {
 
 impl Payloads {
     /// The payload of `(track, seq)`, made by `make` the first time; keeps the newest `keep`
-    /// sequences of each track.
+    /// sequences of each track (`u64::MAX`: all, for an on-demand title).
     pub(crate) fn get_or_make(
         &mut self,
         track: u16,
@@ -62,23 +63,21 @@ impl Payloads {
     }
 }
 
-/// A live-window cache that stores the simulation's one copy of a fragment's bytes.
+/// A cache (the live window, or the on-demand cache) that stores the simulation's one copy of a
+/// fragment's bytes.
 #[derive(Debug)]
-pub(crate) struct SharingCache {
-    inner: LiveWindowCache,
+pub(crate) struct SharingCache<C> {
+    inner: C,
     payloads: Arc<Mutex<Payloads>>,
 }
 
-impl SharingCache {
-    pub(crate) fn new(payloads: Arc<Mutex<Payloads>>) -> Self {
-        SharingCache {
-            inner: LiveWindowCache::default(),
-            payloads,
-        }
+impl<C: FragmentCache> SharingCache<C> {
+    pub(crate) fn new(inner: C, payloads: Arc<Mutex<Payloads>>) -> Self {
+        SharingCache { inner, payloads }
     }
 }
 
-impl FragmentCache for SharingCache {
+impl<C: FragmentCache> FragmentCache for SharingCache<C> {
     fn get(&self, id: &FragmentId) -> Option<CachedFragment> {
         self.inner.get(id)
     }
@@ -118,6 +117,7 @@ impl FragmentCache for SharingCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hive_core::cache::{LiveWindowCache, VodCache};
     use hive_core::time::Duration;
 
     #[test]
@@ -127,7 +127,7 @@ mod tests {
             .lock()
             .expect("lock")
             .get_or_make(1, 7, 64, || Bytes::from(vec![3u8; 1000]));
-        let cache = SharingCache::new(payloads.clone());
+        let cache = SharingCache::new(LiveWindowCache::default(), payloads.clone());
         let id = FragmentId::new(ContentId::derive("c"), TrackId(1), 7);
         let received = Bytes::from(vec![3u8; 1000]); // a separate, equal copy
         let f = CachedFragment {
@@ -157,6 +157,37 @@ mod tests {
         };
         cache.insert(Instant::from_secs(1), g);
         assert_eq!(cache.get(&id2).expect("held").data, other);
+    }
+
+    #[test]
+    fn an_on_demand_cache_shares_too_and_the_table_keeps_a_whole_title() {
+        let payloads = Arc::new(Mutex::new(Payloads::default()));
+        let cache = SharingCache::new(VodCache::new(64 << 20), payloads.clone());
+        let content = ContentId::derive("vod");
+        for seq in 0..900u64 {
+            let shared = payloads
+                .lock()
+                .expect("lock")
+                .get_or_make(0, seq, u64::MAX, || Bytes::from(vec![seq as u8; 100]));
+            let received = Bytes::from(vec![seq as u8; 100]);
+            let f = CachedFragment {
+                id: FragmentId::new(content, TrackId(0), seq),
+                hash: ContentHash::of(&received),
+                data: received,
+                media_time: Duration::from_secs(2 * seq),
+                duration: Duration::from_secs(2),
+            };
+            cache.insert(Instant::from_secs(seq), f);
+            let got = cache
+                .get(&FragmentId::new(content, TrackId(0), seq))
+                .expect("held");
+            assert_eq!(got.data.as_ptr(), shared.as_ptr());
+        }
+        assert_eq!(payloads.lock().expect("lock").map.len(), 900);
+        assert_eq!(cache.have(&content, TrackId(0)).len(), 900);
+        // Long after, the first fragment is still held (no live window).
+        cache.expire(Instant::from_secs(100_000));
+        assert!(cache.contains(&FragmentId::new(content, TrackId(0), 0)));
     }
 
     #[test]

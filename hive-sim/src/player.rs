@@ -1,4 +1,5 @@
-//! A simulated live player: start-up buffer, throughput-based ABR, stall accounting.
+//! A simulated player: start-up buffer, throughput-based ABR, stall accounting, and seeks (on
+//! demand).
 
 use hive_core::time::{Duration, Instant};
 
@@ -31,6 +32,10 @@ pub struct Player {
     pub playhead_seq: u64,
     /// Whether the viewer left.
     pub gone: bool,
+    /// When the pending seek was made (cleared by the first fragment after it).
+    seek_at: Option<Instant>,
+    /// Seconds from each seek to the first fragment after it (playback resumes).
+    pub seek_waits: Vec<f64>,
 }
 
 /// Seconds buffered before playback starts.
@@ -57,6 +62,22 @@ impl Player {
             fragments: 0,
             playhead_seq: seq,
             gone: false,
+            seek_at: None,
+            seek_waits: Vec::new(),
+        }
+    }
+
+    /// The viewer jumps to fragment `seq`: the buffer is dropped and the request in flight
+    /// abandoned; after start-up, the wait until the next fragment counts as a stall (and as a
+    /// seek wait).
+    pub fn seek(&mut self, now: Instant, seq: u64) {
+        self.update(now);
+        self.buffer = 0.0;
+        self.inflight = None;
+        self.next_seq = seq;
+        self.playhead_seq = seq;
+        if self.started.is_some() {
+            self.seek_at = Some(now);
         }
     }
 
@@ -103,6 +124,10 @@ impl Player {
         let sample = bytes as f64 * 8.0 / secs;
         self.throughput = Some(self.throughput.map_or(sample, |t| 0.7 * t + 0.3 * sample));
         self.buffer += fragment_s;
+        if let Some(t) = self.seek_at.take() {
+            self.seek_waits
+                .push(now.saturating_duration_since(t).as_secs_f64());
+        }
         self.bitrate_sum += track_bps as f64;
         self.fragments += 1;
         self.playhead_seq = seq;
@@ -166,6 +191,38 @@ mod tests {
             &ladder,
         );
         assert_eq!(p.stalled, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_seek_drops_the_buffer_and_its_wait_is_a_stall() {
+        let ladder = [500_000];
+        let t0 = Instant::from_secs(10);
+        let mut p = Player::new(t0, 0, 0);
+        p.inflight = Some((0, 0, t0));
+        p.on_fragment(
+            t0 + Duration::from_secs(1),
+            0,
+            500_000,
+            125_000,
+            2.0,
+            &ladder,
+        );
+        p.inflight = Some((1, 0, t0 + Duration::from_secs(1)));
+        // Seek 1 s into playback: the 1 s left in the buffer is gone, the request abandoned.
+        p.seek(t0 + Duration::from_secs(2), 400);
+        assert_eq!((p.next_seq, p.inflight, p.buffer()), (400, None, 0.0));
+        p.inflight = Some((400, 0, t0 + Duration::from_secs(2)));
+        p.on_fragment(
+            t0 + Duration::from_millis(3500),
+            400,
+            500_000,
+            125_000,
+            2.0,
+            &ladder,
+        );
+        assert_eq!(p.stalled, Duration::from_millis(1500));
+        assert_eq!(p.seek_waits, vec![1.5]);
+        assert_eq!(p.next_seq, 401);
     }
 
     #[test]

@@ -42,6 +42,22 @@ pub struct Metrics {
     pub origin_last_call: u64,
     /// Origin fetches because the peer a policy named was unusable.
     pub origin_peer_unusable: u64,
+    /// Seconds from each seek to the first fragment after it.
+    pub seek_waits: Vec<f64>,
+    /// Origin egress, bytes per one-second bucket since the start (empty: not recorded).
+    pub origin_egress: Vec<f64>,
+    /// Viewers joining (+) and leaving (−) per one-second bucket (empty: not recorded).
+    pub active_delta: Vec<i64>,
+}
+
+/// The one-second bucket of `t`, growing `v` to hold it.
+fn bucket<T: Default + Clone>(v: &mut Vec<T>, t: f64) -> &mut T {
+    // Bounded: simulations last at most a day.
+    let i = (t.max(0.0) as usize).min(10 * 86_400);
+    if v.len() <= i {
+        v.resize(i + 1, T::default());
+    }
+    &mut v[i]
 }
 
 impl Metrics {
@@ -65,6 +81,27 @@ impl Metrics {
         }
         self.bitrate_sum += p.bitrate_sum;
         self.fragments += p.fragments;
+        self.seek_waits.extend_from_slice(&p.seek_waits);
+    }
+
+    /// The origin sent `bytes` from `start` to `end`: spread evenly over the seconds it took.
+    pub fn add_origin_egress(&mut self, start: Instant, end: Instant, bytes: u64) {
+        let (s, e) = (start.as_secs_f64(), end.as_secs_f64());
+        if e - s < 1e-6 {
+            *bucket(&mut self.origin_egress, s) += bytes as f64;
+            return;
+        }
+        let mut t = s;
+        while t < e {
+            let next = (t.floor() + 1.0).min(e);
+            *bucket(&mut self.origin_egress, t) += bytes as f64 * (next - t) / (e - s);
+            t = next;
+        }
+    }
+
+    /// A viewer joined (`+1`) or left (`-1`) at `t`.
+    pub fn viewer_change(&mut self, t: Instant, delta: i64) {
+        *bucket(&mut self.active_delta, t.as_secs_f64()) += delta;
     }
 }
 
@@ -75,6 +112,18 @@ fn pct(xs: &[f64], p: f64) -> f64 {
     let mut v = xs.to_vec();
     v.sort_by(f64::total_cmp);
     v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+/// A per-second series over `duration_s` seconds, mapped by `f`; seconds past the recorded ones
+/// take `after`. Empty if nothing was recorded.
+fn series<T: Copy, U>(recorded: &[T], duration_s: f64, after: T, f: impl Fn(T) -> U) -> Vec<U> {
+    if recorded.is_empty() {
+        return Vec::new();
+    }
+    let n = (duration_s.ceil().max(1.0) as usize).min(10 * 86_400);
+    (0..n)
+        .map(|i| f(recorded.get(i).copied().unwrap_or(after)))
+        .collect()
 }
 
 /// One run's figures, with the keys of DESIGN.md.
@@ -119,6 +168,16 @@ pub struct SimReport {
     pub wall_s: f64,
     /// Peak resident memory of the process, MiB.
     pub peak_rss_mib: f64,
+    /// Seeks viewers made (on demand).
+    pub seeks: u64,
+    /// Median wait from a seek to the first fragment after it, s.
+    pub seek_s_p50: f64,
+    /// 95th percentile wait from a seek to the first fragment after it, s.
+    pub seek_s_p95: f64,
+    /// Origin egress in each second of the run, bit/s (empty when not recorded).
+    pub origin_egress_bps: Vec<u64>,
+    /// Viewers watching at the end of each second of the run (empty when not recorded).
+    pub active_viewers: Vec<u32>,
 }
 
 /// Origin fetches by cause (counted when the fetch is decided; retries are not counted again).
@@ -210,6 +269,26 @@ impl SimReport {
             },
             wall_s: wall.as_secs_f64(),
             peak_rss_mib: peak_rss_mib(),
+            seeks: m.seek_waits.len() as u64,
+            seek_s_p50: pct(&m.seek_waits, 0.5),
+            seek_s_p95: pct(&m.seek_waits, 0.95),
+            origin_egress_bps: series(&m.origin_egress, duration_s, 0.0, |b| {
+                (b * 8.0).round() as u64
+            }),
+            active_viewers: {
+                let mut n = 0i64;
+                let running: Vec<i64> = m
+                    .active_delta
+                    .iter()
+                    .map(|d| {
+                        n += d;
+                        n
+                    })
+                    .collect();
+                series(&running, duration_s, n, |n| {
+                    u32::try_from(n.max(0)).unwrap_or(0)
+                })
+            },
         }
     }
 

@@ -27,6 +27,24 @@ pub struct Access {
     pub up_bps: Vec<u64>,
 }
 
+/// On-demand content: the whole title exists from the start; viewers start at its beginning or
+/// at a random position, seek now and then, and leave at its end or after a random watch time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Vod {
+    /// Length of the title.
+    pub title: Duration,
+    /// Probability that a viewer starts at the beginning (otherwise at a uniformly random
+    /// fragment).
+    pub start_at_zero: f64,
+    /// Mean time between a viewer's seeks (exponential); zero: no seeks. A seek goes to a
+    /// uniformly random fragment.
+    pub seek_every: Duration,
+    /// Mean watch time (exponential); a viewer also leaves at the end of the title.
+    pub watch_mean: Duration,
+    /// Each agent's on-demand cache budget, bytes.
+    pub cache_bytes: u64,
+}
+
 /// A whole scenario.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scenario {
@@ -52,6 +70,8 @@ pub struct Scenario {
     pub nat_pair_success: f64,
     /// Fraction of viewers leaving (and replaced) per minute.
     pub churn_per_min: f64,
+    /// On-demand content; `None`: a live stream.
+    pub vod: Option<Vod>,
     /// Seed of every random choice.
     pub seed: u64,
 }
@@ -65,6 +85,13 @@ impl Scenario {
     /// Whether the network is an enterprise (sites behind one gateway).
     pub fn enterprise(&self) -> bool {
         self.gateway_bps.is_some()
+    }
+
+    /// Fragments per track of the on-demand title (`None` for live).
+    pub fn vod_fragments(&self) -> Option<u64> {
+        let v = self.vod.as_ref()?;
+        let n = (v.title.as_secs_f64() / self.fragment.as_secs_f64()).ceil();
+        Some((n as u64).max(1))
     }
 }
 
@@ -124,6 +151,7 @@ pub fn named(name: &str, seed: u64) -> Option<Scenario> {
             nat_fraction: 0.0,
             nat_pair_success: 1.0,
             churn_per_min: 0.0,
+            vod: None,
             seed,
         },
         "enterprise-2068" | "enterprise-3000" => {
@@ -162,6 +190,7 @@ pub fn named(name: &str, seed: u64) -> Option<Scenario> {
                 nat_fraction: 0.0,
                 nat_pair_success: 1.0,
                 churn_per_min: 0.0,
+                vod: None,
                 seed,
             }
         }
@@ -192,6 +221,46 @@ pub fn named(name: &str, seed: u64) -> Option<Scenario> {
                 nat_fraction: 0.78,
                 nat_pair_success: 0.85,
                 churn_per_min: 0.05,
+                vod: None,
+                seed,
+            }
+        }
+        "vod-500" => {
+            let sizes = skewed(500, 20, 5, None);
+            Scenario {
+                name: name.into(),
+                sites: sizes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| Site {
+                        name: format!("as{}", 64500 + i),
+                        viewers: v,
+                        vpn_bps: None,
+                        asn: 64500 + i as u32,
+                    })
+                    .collect(),
+                gateway_bps: None,
+                // wan-6000's access links: a fifth of the agents upload less than the lowest
+                // bitrate.
+                access: Access {
+                    down_bps: mbit(20.0),
+                    up_bps: vec![mbit(0.3), mbit(1.0), mbit(2.0), mbit(5.0), mbit(10.0)],
+                },
+                ladder_bps: vec![mbit(0.5), mbit(1.0), mbit(2.0)],
+                fragment: Duration::from_secs(2),
+                // An hour of arrivals, and the last arrivals' half hour of the title.
+                duration: Duration::from_secs(5400),
+                join_over: Duration::from_secs(3600),
+                nat_fraction: 0.78,
+                nat_pair_success: 0.85,
+                churn_per_min: 0.0,
+                vod: Some(Vod {
+                    title: Duration::from_secs(1800),
+                    start_at_zero: 0.7,
+                    seek_every: Duration::from_secs(300),
+                    watch_mean: Duration::from_secs(1200),
+                    cache_bytes: 256 << 20,
+                }),
                 seed,
             }
         }
@@ -218,11 +287,15 @@ pub const NAMES: &[(&str, &str)] = &[
         "wan-6000",
         "6000 viewers in 50 ASes, 700 kbit/s, 78% NATed, 5% churn per minute",
     ),
+    (
+        "vod-500",
+        "500 viewers of a 30-min on-demand title over 1 h, seeks every ~5 min, 0.5/1/2 Mbit/s",
+    ),
 ];
 
 /// A scenario shrunk by `factor` (viewers, sites' capacities and gateway scale together, so the
 /// ratio of demand without Hive to capacity stays; VPN links keep room for 1.5 copies of every
-/// bitrate, the floor any policy needs), and run for `duration`.
+/// bitrate, the floor any policy needs), and run for `duration` ([`with_duration`]).
 pub fn scaled(mut s: Scenario, factor: f64, duration: Duration) -> Scenario {
     let factor = factor.clamp(1e-3, 1.0);
     // A link must still carry one copy of every bitrate once the viewers behind it shrink:
@@ -240,10 +313,18 @@ pub fn scaled(mut s: Scenario, factor: f64, duration: Duration) -> Scenario {
     s.gateway_bps = s
         .gateway_bps
         .map(|b| ((b as f64 * factor) as u64).max(mbit(4.0)));
-    let k = duration.as_secs_f64() / s.duration.as_secs_f64();
+    s = with_duration(s, duration);
+    s.name = format!("{}@{factor}", s.name);
+    s
+}
+
+/// A scenario run for `duration` instead of its own: a shorter run compresses the join period in
+/// proportion, so every viewer still joins. Viewers' behaviour on demand (seeks, watch time) and
+/// the title are left as they are.
+pub fn with_duration(mut s: Scenario, duration: Duration) -> Scenario {
+    let k = duration.as_secs_f64() / s.duration.as_secs_f64().max(1e-9);
     s.join_over = s.join_over.mul_f64(k.min(1.0));
     s.duration = duration;
-    s.name = format!("{}@{factor}", s.name);
     s
 }
 
@@ -266,6 +347,17 @@ mod tests {
         );
         assert_eq!(named("enterprise-3000", 1).map(|s| s.viewers()), Some(3000));
         assert_eq!(named("wan-6000", 1).map(|s| s.viewers()), Some(6000));
+        let vod = named("vod-500", 1).unwrap();
+        assert_eq!(vod.viewers(), 500);
+        assert_eq!(vod.vod_fragments(), Some(900));
+        assert!(vod.ladder_bps.windows(2).all(|w| w[0] < w[1]));
+        let small = scaled(vod, 0.1, Duration::from_secs(540));
+        assert_eq!(small.join_over, Duration::from_secs(360));
+        assert_eq!(
+            small.vod_fragments(),
+            Some(900),
+            "the title keeps its length"
+        );
         assert!(named("nope", 1).is_none());
     }
 }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use hive_core::cache::{FragmentCache, LiveWindowCache, VodCache};
 use hive_core::overlay::OverlayPolicy;
 use hive_core::time::{Duration, Instant};
 use hive_core::wire::Message;
@@ -25,6 +26,8 @@ use crate::payloads::{Payloads, SharingCache};
 use crate::player::Player;
 use crate::report::{Metrics, SimReport};
 use crate::scenario::Scenario;
+
+mod vod;
 
 /// How often agents re-announce to the tracker.
 const ANNOUNCE_EVERY: Duration = Duration::from_secs(15);
@@ -85,7 +88,14 @@ enum Ev {
     Leave {
         v: usize,
         crash: bool,
+        /// Whether a newcomer replaces the viewer (churn) or not (on demand: it is done).
+        replace: bool,
     },
+    /// The viewer seeks to a random position (on demand).
+    Seek(usize),
+    /// Players whose buffer was full ask for more (on demand; live players are woken by each
+    /// new fragment).
+    Tick,
     Publish(u64),
     Msg {
         to: usize,
@@ -132,6 +142,8 @@ struct Viewer {
     role: Role,
     swarm: Option<Swarm>,
     player: Player,
+    /// On demand: the viewer has the title's last fragment and leaves when it is played.
+    ending: bool,
 }
 
 /// Per bottleneck link: bytes per track, and sizes of the distinct fragments that crossed.
@@ -166,6 +178,8 @@ struct Sim<'a> {
     /// The origin's payloads, shared with every agent's cache (one copy per fragment).
     origin_payloads: Arc<Mutex<Payloads>>,
     copies: BTreeMap<LinkId, Copies>,
+    /// Origin flows in progress: when each started and its bytes (the egress series).
+    origin_flows: BTreeMap<FlowId, (Instant, u64)>,
     metrics: Metrics,
 }
 
@@ -232,6 +246,7 @@ impl<'a> Sim<'a> {
             latest: None,
             origin_payloads: Arc::new(Mutex::new(Payloads::default())),
             copies: BTreeMap::new(),
+            origin_flows: BTreeMap::new(),
             metrics: Metrics::default(),
         };
         // Viewers, in join order spread over `join_over`.
@@ -249,10 +264,16 @@ impl<'a> Sim<'a> {
                 + s.join_over.mul_f64(sim.rng.random::<f64>());
             sim.at(at, Ev::Join(v));
         }
-        // Live fragments: one every fragment duration from t0.
-        let n = (s.duration.as_secs_f64() / s.fragment.as_secs_f64()).ceil() as u64 + 1;
-        for k in 0..n {
-            sim.at(sim.t0 + s.fragment * (k as u32 + 1), Ev::Publish(k));
+        if let Some(n) = s.vod_fragments() {
+            // On demand: the whole title exists from the start.
+            sim.latest = Some(n - 1);
+            sim.at(Instant::ZERO + s.fragment, Ev::Tick);
+        } else {
+            // Live fragments: one every fragment duration from t0.
+            let n = (s.duration.as_secs_f64() / s.fragment.as_secs_f64()).ceil() as u64 + 1;
+            for k in 0..n {
+                sim.at(sim.t0 + s.fragment * (k as u32 + 1), Ev::Publish(k));
+            }
         }
         // Churn: leaves spread over the run, each replaced by a newcomer at the same site.
         let leaves = (s.churn_per_min * s.viewers() as f64 * s.duration.as_secs_f64() / 60.0)
@@ -263,7 +284,14 @@ impl<'a> Sim<'a> {
                 + (s.duration.saturating_sub(s.join_over)).mul_f64(sim.rng.random::<f64>());
             let victim = sim.rng.random_range(0..sim.viewers.len());
             let crash = sim.rng.random_bool(0.5);
-            sim.at(at, Ev::Leave { v: victim, crash });
+            sim.at(
+                at,
+                Ev::Leave {
+                    v: victim,
+                    crash,
+                    replace: true,
+                },
+            );
         }
         sim
     }
@@ -304,6 +332,7 @@ impl<'a> Sim<'a> {
             role: Role::Peer,
             swarm: None,
             player: Player::new(Instant::ZERO, 0, 0),
+            ending: false,
         });
         v
     }
@@ -334,9 +363,10 @@ impl<'a> Sim<'a> {
     fn payload(&mut self, id: FragmentId) -> Bytes {
         let size = self.fragment_size(id.sequence, usize::from(id.track.0)) as usize;
         let make = || Bytes::from(vec![(id.sequence as u8) ^ (id.track.0 as u8); size]);
+        // The newest 64 of each track: more than any live window; on demand, the whole title.
+        let keep = if self.s.vod.is_some() { u64::MAX } else { 64 };
         match self.origin_payloads.lock() {
-            // The newest 64 of each track: more than any live window.
-            Ok(mut p) => p.get_or_make(id.track.0, id.sequence, 64, make),
+            Ok(mut p) => p.get_or_make(id.track.0, id.sequence, keep, make),
             Err(_) => make(),
         }
     }
@@ -420,7 +450,9 @@ impl<'a> Sim<'a> {
         let now = self.now;
         match ev {
             Ev::Join(v) => self.join(v),
-            Ev::Leave { v, crash } => self.leave(v, crash),
+            Ev::Leave { v, crash, replace } => self.leave(v, crash, replace),
+            Ev::Seek(v) => self.seek(v),
+            Ev::Tick => self.vod_tick(),
             Ev::Publish(k) => {
                 self.latest = Some(k);
                 let infos: Vec<FragmentInfo> = (0..self.s.ladder_bps.len())
@@ -552,18 +584,23 @@ impl<'a> Sim<'a> {
         }
         let gateway = self.gateway_site().map(|i| self.s.sites[i].name.clone());
         let policy = self.policy.build(self.s.seed ^ v as u64, self.s, gateway);
-        let swarm = Swarm::new(
-            now,
-            me,
-            self.content,
-            cfg,
-            policy,
-            Arc::new(SharingCache::new(self.origin_payloads.clone())),
-        );
+        let payloads = self.origin_payloads.clone();
+        let cache: Arc<dyn FragmentCache> = match &self.s.vod {
+            Some(vod) => Arc::new(SharingCache::new(VodCache::new(vod.cache_bytes), payloads)),
+            None => Arc::new(SharingCache::new(LiveWindowCache::default(), payloads)),
+        };
+        let swarm = Swarm::new(now, me, self.content, cfg, policy, cache);
         self.viewers[v].swarm = Some(swarm);
-        // Start three fragments behind the live edge (as HLS players do), at the lowest bitrate.
-        let start = self.latest.map_or(0, |k| k.saturating_sub(2));
+        self.metrics.viewer_change(now, 1);
+        // Live: start three fragments behind the live edge (as HLS players do); on demand, at
+        // the title's start or a random position. At the lowest bitrate.
+        let start = if self.s.vod.is_some() {
+            self.vod_start()
+        } else {
+            self.latest.map_or(0, |k| k.saturating_sub(2))
+        };
         self.viewers[v].player = Player::new(now, start, 0);
+        self.vod_joined(v);
         // The tracker: same site first, then anyone (random order).
         let candidates = self.tracker_sample(v);
         if let Some(s) = self.viewers[v].swarm.as_mut() {
@@ -615,10 +652,11 @@ impl<'a> Sim<'a> {
         picked.into_iter().map(|u| self.peer_info(u)).collect()
     }
 
-    fn leave(&mut self, v: usize, crash: bool) {
+    fn leave(&mut self, v: usize, crash: bool, replace: bool) {
         let Some(swarm) = self.viewers[v].swarm.take() else {
             return;
         };
+        self.metrics.viewer_change(self.now, -1);
         self.metrics
             .absorb(&swarm.stats(), &self.viewers[v].player, self.now);
         self.viewers[v].player.gone = true;
@@ -632,6 +670,9 @@ impl<'a> Sim<'a> {
                 self.at(self.now + detect, Ev::Disconnected { v: u, peer: v });
             }
         }
+        if !replace {
+            return;
+        }
         // A replacement viewer joins the same site at once.
         let site = self.viewers[v].site;
         let n = self.add_viewer(site);
@@ -641,14 +682,19 @@ impl<'a> Sim<'a> {
     fn maybe_request(&mut self, v: usize) {
         let now = self.now;
         let Some(latest) = self.latest else { return };
+        let vod = self.s.vod.is_some();
         let p = &mut self.viewers[v].player;
         p.update(now);
+        if p.next_seq > latest && vod && !p.gone {
+            self.vod_title_end(v);
+            return;
+        }
         if !p.wants_more() || p.next_seq > latest {
             return;
         }
         // Live sync, as hls.js and dash.js do: a player that fell far behind the live edge
         // jumps back to three fragments behind it.
-        if latest.saturating_sub(p.next_seq) > crate::player::LIVE_SYNC_FRAGMENTS {
+        if !vod && latest.saturating_sub(p.next_seq) > crate::player::LIVE_SYNC_FRAGMENTS {
             p.next_seq = latest.saturating_sub(2);
         }
         let (seq, track) = (p.next_seq, p.track);
@@ -696,6 +742,7 @@ impl<'a> Sim<'a> {
                         self.fragment_size(fragment.id.sequence, usize::from(fragment.id.track.0));
                     self.count_copies(&path, fragment.id, bytes, bytes);
                     let f = self.net.start(now, path.clone(), bytes);
+                    self.origin_flows.insert(f, (now, bytes));
                     self.flows
                         .insert(f, (FlowTag::Origin { v, id: fragment.id }, path));
                 }
@@ -800,6 +847,9 @@ impl<'a> Sim<'a> {
         let Some((tag, path)) = self.flows.remove(&flow) else {
             return;
         };
+        if let Some((start, bytes)) = self.origin_flows.remove(&flow) {
+            self.metrics.add_origin_egress(start, self.now, bytes);
+        }
         let lat = self.net.latency(&path);
         if let FlowTag::Data { from, to, msg } = &tag {
             let (from, to) = (*from, *to);
@@ -825,7 +875,7 @@ impl<'a> Sim<'a> {
                 self.metrics
                     .absorb(&s.stats(), &self.viewers[v].player, now);
                 let p = &self.viewers[v].player;
-                if p.started.is_some() {
+                if p.started.is_some() && self.s.vod.is_none() {
                     let edge = now.saturating_duration_since(self.t0).as_secs_f64();
                     let media =
                         (p.playhead_seq + 1) as f64 * self.s.fragment.as_secs_f64() - p.buffer();
