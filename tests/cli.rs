@@ -203,10 +203,11 @@ fn manifest_inspect_reads_a_master_and_its_media_playlists_from_files() {
 }
 
 /// `hive bench transport` with a small byte count: every transport must deliver every byte (the
-/// bench fails otherwise). No timing is asserted.
+/// bench fails otherwise) — Hive UDP, kernel TCP, plain s2n-quic, and Hive's QUIC transport with
+/// s2n-quic's Cubic and with each hive-cc controller. No timing is asserted.
 #[cfg(all(feature = "udp", feature = "quic"))]
 #[test]
-fn bench_transport_moves_every_byte_on_all_three_transports() {
+fn bench_transport_moves_every_byte_on_every_transport() {
     let out = hive(&["bench", "transport", "--bytes", "8MiB", "--json"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stderr: {stderr}");
@@ -225,7 +226,20 @@ fn bench_transport_moves_every_byte_on_all_three_transports() {
             t["name"].as_str().expect("name")
         })
         .collect();
-    assert_eq!(names, ["hive-udp", "tcp", "s2n-quic"]);
+    assert_eq!(
+        names,
+        [
+            "hive-udp",
+            "tcp",
+            "s2n-quic",
+            "quic-s2n-cubic",
+            "quic-newreno",
+            "quic-cubic",
+            "quic-ledbat",
+            "quic-ledbat++",
+            "quic-dtl"
+        ]
+    );
     assert!(stderr.contains("s2n-quic"), "progress goes to stderr");
 }
 

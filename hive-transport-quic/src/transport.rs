@@ -242,6 +242,34 @@ impl QuicTransport {
     }
 }
 
+/// Builds and starts an s2n-quic endpoint (server or client: their builders are different types
+/// with the same methods) with Hive's limits, event subscriber, halt switch and controller.
+macro_rules! start_endpoint {
+    ($builder:expr, $what:literal, $tls:expr, $addr:expr, $limits:expr, $congestion:expr, $halted:expr) => {{
+        let err = setup_error($what);
+        let slot = KnobSlot::default();
+        let builder = $builder
+            .with_tls($tls)
+            .map_err(|e| err(e.to_string()))?
+            .with_io($addr)
+            .map_err(|e| err(e.to_string()))?
+            .with_limits($limits)
+            .map_err(|e| err(e.to_string()))?
+            .with_event(Subscriber { slot: slot.clone() })
+            .map_err(|e| err(e.to_string()))?
+            .with_packet_interceptor(Halt($halted))
+            .map_err(|e| err(e.to_string()))?;
+        match $congestion {
+            Congestion::S2nCubic => builder.start(),
+            Congestion::Hive(a) => builder
+                .with_congestion_controller(HiveCcEndpoint::new(a, slot))
+                .map_err(|e| err(e.to_string()))?
+                .start(),
+        }
+        .map_err(|e| err(e.to_string()))
+    }};
+}
+
 fn start_server(
     addr: SocketAddr,
     tls: s2n_quic::provider::tls::rustls::Server,
@@ -249,27 +277,15 @@ fn start_server(
     congestion: Congestion,
     halted: Arc<AtomicBool>,
 ) -> Result<Server, TransportError> {
-    let err = setup_error("starting the QUIC server endpoint");
-    let slot = KnobSlot::default();
-    let builder = Server::builder()
-        .with_tls(tls)
-        .map_err(|e| err(e.to_string()))?
-        .with_io(addr)
-        .map_err(|e| err(e.to_string()))?
-        .with_limits(limits)
-        .map_err(|e| err(e.to_string()))?
-        .with_event(Subscriber { slot: slot.clone() })
-        .map_err(|e| err(e.to_string()))?
-        .with_packet_interceptor(Halt(halted))
-        .map_err(|e| err(e.to_string()))?;
-    match congestion {
-        Congestion::S2nCubic => builder.start(),
-        Congestion::Hive(a) => builder
-            .with_congestion_controller(HiveCcEndpoint::new(a, slot))
-            .map_err(|e| err(e.to_string()))?
-            .start(),
-    }
-    .map_err(|e| err(e.to_string()))
+    start_endpoint!(
+        Server::builder(),
+        "starting the QUIC server endpoint",
+        tls,
+        addr,
+        limits,
+        congestion,
+        halted
+    )
 }
 
 fn start_client(
@@ -279,27 +295,15 @@ fn start_client(
     congestion: Congestion,
     halted: Arc<AtomicBool>,
 ) -> Result<Client, TransportError> {
-    let err = setup_error("starting the QUIC client endpoint");
-    let slot = KnobSlot::default();
-    let builder = Client::builder()
-        .with_tls(tls)
-        .map_err(|e| err(e.to_string()))?
-        .with_io(addr)
-        .map_err(|e| err(e.to_string()))?
-        .with_limits(limits)
-        .map_err(|e| err(e.to_string()))?
-        .with_event(Subscriber { slot: slot.clone() })
-        .map_err(|e| err(e.to_string()))?
-        .with_packet_interceptor(Halt(halted))
-        .map_err(|e| err(e.to_string()))?;
-    match congestion {
-        Congestion::S2nCubic => builder.start(),
-        Congestion::Hive(a) => builder
-            .with_congestion_controller(HiveCcEndpoint::new(a, slot))
-            .map_err(|e| err(e.to_string()))?
-            .start(),
-    }
-    .map_err(|e| err(e.to_string()))
+    start_endpoint!(
+        Client::builder(),
+        "starting the QUIC client endpoint",
+        tls,
+        addr,
+        limits,
+        congestion,
+        halted
+    )
 }
 
 /// After the QUIC handshake: checks the proved id, opens our two streams with their headers,
