@@ -193,9 +193,15 @@ impl Swarm {
             .checked_sub(self.origin_budget(size))
             .unwrap_or(Instant::ZERO)
             .max(half);
-        // Hide the neighbours that failed us for this fragment, and those busy for a while.
-        let mut tried = w.tried.clone();
-        tried.extend(w.busy.iter().filter(|(_, t)| *t > now).map(|(p, _)| *p));
+        // Hide the neighbours that failed us for this fragment; show those busy for a while as
+        // choked (a policy may still count them, e.g. to agree on who fetches, but not ask them).
+        let tried = w.tried.clone();
+        let busy: BTreeSet<PeerId> = w
+            .busy
+            .iter()
+            .filter(|(_, t)| *t > now)
+            .map(|(p, _)| *p)
+            .collect();
         let busy_until = w.busy.iter().map(|(_, t)| *t).filter(|t| *t > now).min();
         let need = FetchContext {
             fragment: id,
@@ -205,7 +211,7 @@ impl Swarm {
             since: w.since,
         };
         let player = w.player;
-        let decision = if tried.is_empty() {
+        let decision = if tried.is_empty() && busy.is_empty() {
             let (policy, view) = self.policy_and_view();
             policy.fetch_source(now, &view, &need)
         } else {
@@ -213,7 +219,11 @@ impl Swarm {
                 .views
                 .iter()
                 .filter(|v| !tried.contains(&v.info.id))
-                .cloned()
+                .map(|v| {
+                    let mut v = v.clone();
+                    v.choked |= busy.contains(&v.info.id);
+                    v
+                })
                 .collect();
             let (policy, view) = self.policy_and_view();
             let view = LocalView {
@@ -232,7 +242,9 @@ impl Swarm {
                 self.stats.origin_last_call += 1;
                 FetchDecision::Origin
             }
-            FetchDecision::Peer(p) if !self.links.contains_key(&p) || tried.contains(&p) => {
+            FetchDecision::Peer(p)
+                if !self.links.contains_key(&p) || tried.contains(&p) || busy.contains(&p) =>
+            {
                 self.stats.origin_peer_unusable += 1;
                 FetchDecision::Origin
             }

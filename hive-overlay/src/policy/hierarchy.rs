@@ -199,10 +199,29 @@ impl OverlayPolicy for PrivateHierarchy {
             .map(|n| n.info.id)
             .collect();
         if me.role == Role::Supernode {
-            let mine = designated(site_supernodes.iter().chain(std::iter::once(&me.id)), f);
+            // Designation counts the site's busy (choked) supernodes too: otherwise a busy
+            // designated one would make another fetch the same fragment over the VPN or gateway.
+            let all_site_supernodes = view
+                .neighbours
+                .iter()
+                .filter(|n| same_site(me, &n.info) && n.info.role == Role::Supernode)
+                .map(|n| n.info.id);
+            let mine = designated(
+                all_site_supernodes
+                    .chain(std::iter::once(me.id))
+                    .collect::<Vec<_>>()
+                    .iter(),
+                f,
+            );
             if mine != Some(me.id) {
-                // Another supernode of this site is designated: pull through it.
-                return mine.map_or(FetchDecision::Origin, FetchDecision::Peer);
+                // Another supernode of this site is designated: pull through it, or wait while
+                // it is busy (the engine retries when its busy time ends, or goes to the origin
+                // at the last call).
+                return match mine {
+                    Some(p) if site_supernodes.contains(&p) => FetchDecision::Peer(p),
+                    Some(_) => FetchDecision::WaitUntil(need.deadline),
+                    None => FetchDecision::Origin,
+                };
             }
             if self.at_gateway(me) {
                 return FetchDecision::Origin;
@@ -219,7 +238,20 @@ impl OverlayPolicy for PrivateHierarchy {
             // designated to fetch from the origin, over the LAN).
             let ups: Vec<PeerId> = uplinks().map(|n| n.info.id).collect();
             let salt = salt_of(me.locality.site.as_deref().unwrap_or_default().as_bytes());
-            return spread(ups.iter(), f, salt).map_or(FetchDecision::Origin, FetchDecision::Peer);
+            if let Some(p) = spread(ups.iter(), f, salt) {
+                return FetchDecision::Peer(p);
+            }
+            // Every uplink is busy: wait for one (the origin is reached through the same VPN
+            // link and loads the gateway besides). No uplink at all: the origin.
+            let busy_uplink = view
+                .neighbours
+                .iter()
+                .any(|n| n.choked && n.info.role == Role::Supernode && self.at_gateway(&n.info));
+            return if busy_uplink {
+                FetchDecision::WaitUntil(need.deadline)
+            } else {
+                FetchDecision::Origin
+            };
         }
         let Some(sn) = spread(site_supernodes.iter(), f, salt_of(me.id.as_bytes())) else {
             // No supernode in reach: any holder, else wait for a site neighbour to announce it
