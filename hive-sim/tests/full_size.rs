@@ -1,0 +1,143 @@
+//! The issue's targets on the full-size scenarios (10 simulated minutes each). Slow: ignored by
+//! default. Run them all (release, one at a time, a few minutes each):
+//!
+//! ```sh
+//! cargo test --release -p hive-sim --test full_size -- --ignored --nocapture --test-threads 1
+//! ```
+//!
+//! Each prints the table of the policy beside NoPeer on the real topology and NoPeer on
+//! unconstrained links (the start-up reference), then asserts the targets. Not every target is
+//! met yet (issue #6 lists which); a failing assertion names the figure that misses.
+
+use hive_sim::{PolicyKind, SimReport, run, scenario};
+
+/// The same scenario with every shared link made effectively unlimited: NoPeer there is the
+/// start-up time a CDN gives.
+fn unconstrained(s: &scenario::Scenario) -> scenario::Scenario {
+    let mut free = s.clone();
+    let huge = 1_000_000_000_000; // 1 Tbit/s
+    free.gateway_bps = free.gateway_bps.map(|_| huge);
+    for site in &mut free.sites {
+        site.vpn_bps = site.vpn_bps.map(|_| huge);
+    }
+    free
+}
+
+fn check(name: &str, policy: PolicyKind, min_offload: f64, max_rebuffer: f64, copies: bool) {
+    let s = scenario::named(name, 1).expect("named scenario");
+    let started = std::time::Instant::now();
+    let r = run(&s, policy);
+    let wall = started.elapsed();
+    let cdn = run(&s, PolicyKind::NoPeer);
+    let free = run(&unconstrained(&s), PolicyKind::NoPeer);
+    eprint!(
+        "{}{}{}{}",
+        SimReport::table_header(),
+        r.table_row(),
+        cdn.table_row(),
+        free.table_row()
+    );
+    eprintln!(
+        "{name}: {:.1} s wall, peak RSS {:.0} MiB",
+        wall.as_secs_f64(),
+        r.peak_rss_mib
+    );
+    assert!(r.offload >= min_offload, "{name}: offload {:.4}", r.offload);
+    assert!(
+        r.rebuffer_ratio <= max_rebuffer,
+        "{name}: rebuffering {:.5}",
+        r.rebuffer_ratio
+    );
+    assert!(
+        r.startup_s_p95 <= free.startup_s_p95 + 1.0,
+        "{name}: start-up p95 {:.2} s vs unconstrained CDN {:.2} s",
+        r.startup_s_p95,
+        free.startup_s_p95
+    );
+    if copies {
+        assert!(
+            r.max_link_copies <= 1.05,
+            "{name}: {:.2} copies per fragment per bitrate on the worst VPN or gateway link",
+            r.max_link_copies
+        );
+    }
+}
+
+#[test]
+#[ignore = "full size, minutes in release: see the module docs"]
+fn corporate_130() {
+    check(
+        "corporate-130",
+        PolicyKind::PrivateHierarchy,
+        0.99,
+        0.001,
+        true,
+    );
+}
+
+#[test]
+#[ignore = "full size, minutes in release: see the module docs"]
+fn enterprise_2068() {
+    check(
+        "enterprise-2068",
+        PolicyKind::PrivateHierarchy,
+        0.99,
+        0.001,
+        true,
+    );
+}
+
+#[test]
+#[ignore = "full size, minutes in release: see the module docs"]
+fn enterprise_3000() {
+    check(
+        "enterprise-3000",
+        PolicyKind::PrivateHierarchy,
+        0.99,
+        0.001,
+        true,
+    );
+}
+
+#[test]
+#[ignore = "full size, minutes in release: see the module docs"]
+fn wan_6000() {
+    let started = std::time::Instant::now();
+    check("wan-6000", PolicyKind::PublicMesh, 0.97, 0.005, false);
+    // The policy run alone must take ≤ 60 s; check() also ran two baselines.
+    eprintln!(
+        "wan-6000 with both baselines: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+#[ignore = "full size, minutes in release: see the module docs"]
+fn wan_6000_runs_in_a_minute_and_4_gib() {
+    let s = scenario::named("wan-6000", 1).expect("named scenario");
+    let started = std::time::Instant::now();
+    let r = run(&s, PolicyKind::PublicMesh);
+    let wall = started.elapsed().as_secs_f64();
+    eprintln!(
+        "wan-6000 PublicMesh: {wall:.1} s wall, peak RSS {:.0} MiB",
+        r.peak_rss_mib
+    );
+    assert!(wall <= 60.0, "{wall:.1} s wall");
+    assert!(r.peak_rss_mib <= 4096.0, "{:.0} MiB", r.peak_rss_mib);
+}
+
+#[test]
+#[ignore = "full size, minutes in release: see the module docs"]
+fn vod_500() {
+    let s = scenario::named("vod-500", 1).expect("named scenario");
+    let r = run(&s, PolicyKind::PublicMesh);
+    let cdn = run(&s, PolicyKind::NoPeer);
+    eprint!(
+        "{}{}{}",
+        SimReport::table_header(),
+        r.table_row(),
+        cdn.table_row()
+    );
+    // The issue asks to report vod-500; the assertion is that peers carry most of it.
+    assert!(r.offload > 0.5, "vod-500 offload {:.4}", r.offload);
+}
