@@ -95,6 +95,21 @@ impl DialTarget {
     pub fn new(peer: PeerId, addrs: Vec<PeerAddr>) -> Self {
         DialTarget { peer, addrs }
     }
+
+    /// The first socket address, for transports that dial IP addresses; `Unreachable` when the
+    /// target has none.
+    pub fn socket_addr(&self) -> Result<SocketAddr, TransportError> {
+        self.addrs
+            .iter()
+            .find_map(|a| match a {
+                PeerAddr::Socket(s) => Some(*s),
+                _ => None,
+            })
+            .ok_or_else(|| TransportError::Unreachable {
+                peer: self.peer,
+                reason: "no socket address".into(),
+            })
+    }
 }
 
 /// Per-connection statistics. Fields a transport cannot know are `None` (WebRTC exposes an RTT

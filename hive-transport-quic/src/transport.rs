@@ -473,19 +473,8 @@ impl hive_core::transport::Transport for QuicTransport {
         &self,
         target: &DialTarget,
     ) -> Result<Arc<dyn hive_core::transport::Connection>, TransportError> {
-        let addr = target
-            .addrs
-            .iter()
-            .find_map(|a| match a {
-                PeerAddr::Socket(s) => Some(*s),
-                _ => None,
-            })
-            .ok_or_else(|| TransportError::Unreachable {
-                peer: target.peer,
-                reason: "no socket address".to_string(),
-            })?;
-        let c = self.dial_addr(addr, target.peer).await?;
-        Ok(c)
+        let addr = target.socket_addr()?;
+        Ok(self.dial_addr(addr, target.peer).await?)
     }
 
     async fn accept(&self) -> Result<Arc<dyn hive_core::transport::Connection>, TransportError> {

@@ -216,17 +216,7 @@ impl Transport for UdpTransport {
         &self,
         target: &DialTarget,
     ) -> Result<Arc<dyn hive_core::transport::Connection>, TransportError> {
-        let addr = target
-            .addrs
-            .iter()
-            .find_map(|a| match a {
-                PeerAddr::Socket(s) => Some(*s),
-                _ => None,
-            })
-            .ok_or_else(|| TransportError::Unreachable {
-                peer: target.peer,
-                reason: "no socket address".into(),
-            })?;
+        let addr = target.socket_addr()?;
         Ok(self.dial_addr(addr, target.peer).await?)
     }
 
