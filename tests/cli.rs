@@ -4,24 +4,7 @@
 use std::process::Command;
 
 /// The keys DESIGN.md gives `hive sim` and `hive demo` JSON reports.
-const SIM_KEYS: [&str; 16] = [
-    "scenario",
-    "policy",
-    "viewers",
-    "duration_s",
-    "offload",
-    "rebuffer_ratio",
-    "startup_s_p50",
-    "startup_s_p95",
-    "avg_bitrate_kbps",
-    "live_delay_s_p50",
-    "deadline_misses",
-    "origin_bytes",
-    "player_bytes",
-    "max_link_copies",
-    "wall_s",
-    "peak_rss_mib",
-];
+const SIM_KEYS: [&str; 16] = hive_sim::DESIGN_KEYS;
 
 fn hive(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_hive"))

@@ -126,6 +126,27 @@ fn series<T: Copy, U>(recorded: &[T], duration_s: f64, after: T, f: impl Fn(T) -
         .collect()
 }
 
+/// The JSON keys DESIGN.md gives `hive sim` and `hive demo` reports: an interface scripts rely
+/// on. [`SimReport`] may add keys, never drop these.
+pub const DESIGN_KEYS: [&str; 16] = [
+    "scenario",
+    "policy",
+    "viewers",
+    "duration_s",
+    "offload",
+    "rebuffer_ratio",
+    "startup_s_p50",
+    "startup_s_p95",
+    "avg_bitrate_kbps",
+    "live_delay_s_p50",
+    "deadline_misses",
+    "origin_bytes",
+    "player_bytes",
+    "max_link_copies",
+    "wall_s",
+    "peak_rss_mib",
+];
+
 /// One run's figures, with the keys of DESIGN.md.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct SimReport {

@@ -127,6 +127,28 @@ fn skewed(total: usize, n: usize, min: usize, first: Option<usize>) -> Vec<usize
     sizes
 }
 
+/// Public-internet ASes of the given sizes (AS numbers from 64500).
+fn public_ases(sizes: &[usize]) -> Vec<Site> {
+    sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| Site {
+            name: format!("as{}", 64500 + i),
+            viewers: v,
+            vpn_bps: None,
+            asn: 64500 + i as u32,
+        })
+        .collect()
+}
+
+/// Home access links on the public internet: 20 Mbit/s down; uploads drawn from 0.3 to 10 Mbit/s.
+fn public_access() -> Access {
+    Access {
+        down_bps: mbit(20.0),
+        up_bps: vec![mbit(0.3), mbit(1.0), mbit(2.0), mbit(5.0), mbit(10.0)],
+    }
+}
+
 /// The named scenarios, at full size. [`scaled`] shrinks one for tests.
 pub fn named(name: &str, seed: u64) -> Option<Scenario> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
@@ -198,22 +220,10 @@ pub fn named(name: &str, seed: u64) -> Option<Scenario> {
             let sizes = skewed(6000, 50, 20, None);
             Scenario {
                 name: name.into(),
-                sites: sizes
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &v)| Site {
-                        name: format!("as{}", 64500 + i),
-                        viewers: v,
-                        vpn_bps: None,
-                        asn: 64500 + i as u32,
-                    })
-                    .collect(),
+                sites: public_ases(&sizes),
                 gateway_bps: None,
                 // 20% of agents upload less than the 700 kbit/s stream.
-                access: Access {
-                    down_bps: mbit(20.0),
-                    up_bps: vec![mbit(0.3), mbit(1.0), mbit(2.0), mbit(5.0), mbit(10.0)],
-                },
+                access: public_access(),
                 ladder_bps: vec![mbit(0.35), mbit(0.7)],
                 fragment: Duration::from_secs(2),
                 duration: Duration::from_secs(600),
@@ -229,23 +239,11 @@ pub fn named(name: &str, seed: u64) -> Option<Scenario> {
             let sizes = skewed(500, 20, 5, None);
             Scenario {
                 name: name.into(),
-                sites: sizes
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &v)| Site {
-                        name: format!("as{}", 64500 + i),
-                        viewers: v,
-                        vpn_bps: None,
-                        asn: 64500 + i as u32,
-                    })
-                    .collect(),
+                sites: public_ases(&sizes),
                 gateway_bps: None,
                 // wan-6000's access links: a fifth of the agents upload less than the lowest
                 // bitrate.
-                access: Access {
-                    down_bps: mbit(20.0),
-                    up_bps: vec![mbit(0.3), mbit(1.0), mbit(2.0), mbit(5.0), mbit(10.0)],
-                },
+                access: public_access(),
                 ladder_bps: vec![mbit(0.5), mbit(1.0), mbit(2.0)],
                 fragment: Duration::from_secs(2),
                 // An hour of arrivals, and the last arrivals' half hour of the title.

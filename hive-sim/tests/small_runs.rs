@@ -64,24 +64,7 @@ fn every_viewer_starts_and_reports_are_sane() {
             r.avg_bitrate_kbps
         );
         let j = serde_json::to_value(&r).expect("json");
-        for k in [
-            "scenario",
-            "policy",
-            "viewers",
-            "duration_s",
-            "offload",
-            "rebuffer_ratio",
-            "startup_s_p50",
-            "startup_s_p95",
-            "avg_bitrate_kbps",
-            "live_delay_s_p50",
-            "deadline_misses",
-            "origin_bytes",
-            "player_bytes",
-            "max_link_copies",
-            "wall_s",
-            "peak_rss_mib",
-        ] {
+        for k in hive_sim::DESIGN_KEYS {
             assert!(j.get(k).is_some(), "missing key {k}");
         }
     }
