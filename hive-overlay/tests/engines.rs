@@ -437,3 +437,73 @@ fn upload_cap_paces_chunks() {
     assert_eq!(net.nodes[1].stats().deadline_misses, 0);
     assert_eq!(net.delivered[1].len(), 1);
 }
+
+/// A policy that prefetches everything and always waits far into the future.
+#[derive(Debug)]
+struct AlwaysWait;
+
+impl hive_core::overlay::OverlayPolicy for AlwaysWait {
+    fn name(&self) -> &'static str {
+        "always-wait"
+    }
+    fn plan_neighbours(
+        &mut self,
+        _now: Instant,
+        _view: &hive_core::overlay::LocalView<'_>,
+    ) -> hive_core::overlay::NeighbourPlan {
+        hive_core::overlay::NeighbourPlan::default()
+    }
+    fn fetch_source(
+        &mut self,
+        now: Instant,
+        _view: &hive_core::overlay::LocalView<'_>,
+        _need: &hive_core::overlay::FetchContext,
+    ) -> hive_core::overlay::FetchDecision {
+        hive_core::overlay::FetchDecision::WaitUntil(now + Duration::from_secs(60))
+    }
+    fn should_prefetch(
+        &mut self,
+        _now: Instant,
+        _view: &hive_core::overlay::LocalView<'_>,
+        _f: &FragmentId,
+    ) -> bool {
+        true
+    }
+}
+
+#[test]
+fn a_prefetch_nobody_waits_for_is_dropped_at_its_deadline_not_polled_every_millisecond() {
+    let start = Instant::from_secs(1);
+    let content = ContentId::derive("test/live");
+    let me = PeerInfo::new(
+        PeerId::from_public_key(KeyKind::X25519, &[1; 32]),
+        PeerAddr::Memory(1),
+    );
+    let cfg = SwarmConfig::default();
+    let deadline = start + cfg.default_deadline;
+    let mut s = Swarm::new(
+        start,
+        me,
+        content,
+        cfg,
+        Box::new(AlwaysWait),
+        Arc::new(LiveWindowCache::default()),
+    );
+    s.handle_fragments_published(start, vec![info(content, 1)]);
+    // Run the engine's own timers for 10 s, counting wake-ups.
+    let mut now = start;
+    let mut wakeups = 0;
+    while let Some(t) = s.poll_timeout() {
+        if t > start + Duration::from_secs(10) {
+            break;
+        }
+        now = t.max(now);
+        s.handle_timeout(now);
+        while s.poll_output().is_some() {}
+        wakeups += 1;
+        assert!(wakeups < 1_000, "woken {wakeups} times by {now}");
+    }
+    // The want is gone: nothing wakes the engine for it after its deadline.
+    assert!(s.poll_timeout().is_some_and(|t| t > deadline));
+    assert_eq!(s.stats().origin_bytes, 0);
+}

@@ -183,6 +183,13 @@ impl Swarm {
             self.finish(now, id, hit.data, hit.hash);
             return;
         }
+        if !w.player && now >= w.deadline {
+            // Nobody waits for it any more (a neighbour's request past its deadline, or a
+            // prefetch): drop it, and refuse what is parked on it.
+            self.wants.remove(&id);
+            self.release_parked(now, id, false);
+            return;
+        }
         let size = w.info.size_estimate;
         // The last moment the origin can still make the deadline — but peers always get the first
         // half of the slack: a slow origin is a congested one, and sending everyone there at
@@ -210,7 +217,7 @@ impl Swarm {
             attempts: w.tried.len() as u32,
             since: w.since,
         };
-        let player = w.player;
+        let (player, deadline) = (w.player, w.deadline);
         let decision = if tried.is_empty() && busy.is_empty() {
             let (policy, view) = self.policy_and_view();
             policy.fetch_source(now, &view, &need)
@@ -248,8 +255,10 @@ impl Swarm {
                 self.stats.origin_peer_unusable += 1;
                 FetchDecision::Origin
             }
+            // A player's fragment is decided again at its last call (the origin then); a
+            // neighbour's request or a prefetch can wait until its deadline, when it is dropped.
             FetchDecision::WaitUntil(t) => FetchDecision::WaitUntil(
-                t.min(last_call)
+                t.min(if player { last_call } else { deadline })
                     .min(busy_until.unwrap_or(t))
                     .max(now + Duration::from_millis(1)),
             ),
