@@ -205,14 +205,8 @@ impl OverlayPolicy for PrivateHierarchy {
                 .neighbours
                 .iter()
                 .filter(|n| same_site(me, &n.info) && n.info.role == Role::Supernode)
-                .map(|n| n.info.id);
-            let mine = designated(
-                all_site_supernodes
-                    .chain(std::iter::once(me.id))
-                    .collect::<Vec<_>>()
-                    .iter(),
-                f,
-            );
+                .map(|n| &n.info.id);
+            let mine = designated(all_site_supernodes.chain(std::iter::once(&me.id)), f);
             if mine != Some(me.id) {
                 // Another supernode of this site is designated: pull through it, or wait while
                 // it is busy (the engine retries when its busy time ends, or goes to the origin
