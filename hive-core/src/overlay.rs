@@ -54,7 +54,7 @@
 //! assert_eq!(Nearest.fetch_source(Instant::ZERO, &view, &need), FetchDecision::Origin);
 //! ```
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::have::SeqSet;
@@ -66,8 +66,9 @@ use crate::time::{Duration, Instant};
 pub struct NeighbourView {
     /// Who it is (locality, role, capacity).
     pub info: PeerInfo,
-    /// What it advertised with `Have`, per (content, track).
-    pub have: HashMap<(ContentId, TrackId), SeqSet>,
+    /// What it advertised with `Have`, per (content, track) (a sorted map: a neighbour announces
+    /// a track or two, which a comparison finds faster than a hash).
+    pub have: BTreeMap<(ContentId, TrackId), SeqSet>,
     /// Measured throughput from it, bits per second, if any transfer completed.
     pub throughput_bps: Option<u64>,
     /// Measured round-trip time.

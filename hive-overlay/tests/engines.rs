@@ -353,6 +353,52 @@ fn corrupt_peer_is_dropped_and_the_player_gets_good_bytes() {
 }
 
 #[test]
+fn a_fragment_sent_as_one_chunk_arrives_whole_and_is_still_checked() {
+    // Chunks larger than the fragment: the receiver keeps the one chunk as it is (no copy),
+    // and still checks it against its hash.
+    let big = |_| SwarmConfig {
+        chunk_size: 4 * FRAGMENT,
+        ..SwarmConfig::default()
+    };
+    let mut net = Net::new(2, |i| Box::new(RandomMesh::new(i as u64)), big);
+    net.introduce_all();
+    net.run_until(Instant::from_secs(2));
+    net.request(0, 5, Instant::from_secs(2));
+    net.request(1, 5, Instant::from_secs(4));
+    net.run_until(Instant::from_secs(8));
+    assert!(net.delivered[1][0].1 == origin_bytes(5));
+    assert_eq!(net.nodes[1].stats().peer_bytes, FRAGMENT as u64);
+
+    let mut net = Net::new(2, |i| Box::new(RandomMesh::new(i as u64)), big);
+    net.faults[0] = Fault::Corrupt;
+    net.introduce_all();
+    net.run_until(Instant::from_secs(2));
+    net.request(0, 9, Instant::from_secs(2));
+    net.request(1, 9, Instant::from_secs(4));
+    net.run_until(Instant::from_secs(8));
+    assert_eq!(net.nodes[1].stats().bad_fragments, 1);
+    assert!(net.delivered[1][0].1 == origin_bytes(9));
+}
+
+#[test]
+fn with_hash_checks_off_fragments_are_trusted() {
+    // Only a simulator, whose network cannot alter bytes, turns the checks off.
+    let trusting = |_| SwarmConfig {
+        verify_hashes: false,
+        ..SwarmConfig::default()
+    };
+    let mut net = Net::new(2, |i| Box::new(RandomMesh::new(i as u64)), trusting);
+    net.faults[0] = Fault::Corrupt;
+    net.introduce_all();
+    net.run_until(Instant::from_secs(2));
+    net.request(0, 9, Instant::from_secs(2));
+    net.request(1, 9, Instant::from_secs(4));
+    net.run_until(Instant::from_secs(8));
+    assert_eq!(net.nodes[1].stats().bad_fragments, 0);
+    assert_eq!(net.nodes[1].stats().peer_bytes, FRAGMENT as u64);
+}
+
+#[test]
 fn mute_peer_falls_back_to_origin_in_time() {
     let mut net = random_mesh(2);
     net.faults[0] = Fault::Mute;

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use bytes::{Bytes, BytesMut};
 use hive_core::cache::CachedFragment;
-use hive_core::overlay::{FetchContext, FetchDecision, LocalView, NeighbourView};
+use hive_core::overlay::{FetchContext, FetchDecision, NeighbourView};
 use hive_core::time::{Duration, Instant};
 use hive_core::transport::Class;
 use hive_core::wire::{ByeReason, Cancel, Data, Message, RejectReason, Request};
@@ -222,22 +222,30 @@ impl Swarm {
             let (policy, view) = self.policy_and_view();
             policy.fetch_source(now, &view, &need)
         } else {
-            let views: Vec<NeighbourView> = self
-                .views
-                .iter()
-                .filter(|v| !tried.contains(&v.info.id))
-                .map(|v| {
-                    let mut v = v.clone();
-                    v.choked |= busy.contains(&v.info.id);
-                    v
-                })
-                .collect();
+            // Lend the policy the views as they are, without copying their Have maps: set the
+            // tried ones aside and mark the busy ones choked, then put everything back.
+            let (shown, hidden): (Vec<NeighbourView>, Vec<NeighbourView>) =
+                std::mem::take(&mut self.views)
+                    .into_iter()
+                    .partition(|v| !tried.contains(&v.info.id));
+            self.views = shown;
+            let mut marked = Vec::new();
+            for (i, v) in self.views.iter_mut().enumerate() {
+                if !v.choked && busy.contains(&v.info.id) {
+                    v.choked = true;
+                    marked.push(i);
+                }
+            }
             let (policy, view) = self.policy_and_view();
-            let view = LocalView {
-                neighbours: &views,
-                ..view
-            };
-            policy.fetch_source(now, &view, &need)
+            let decision = policy.fetch_source(now, &view, &need);
+            for i in marked {
+                self.views[i].choked = false;
+            }
+            if !hidden.is_empty() {
+                self.views.extend(hidden);
+                self.views.sort_unstable_by_key(|v| v.info.id);
+            }
+            decision
         };
         let decision = match decision {
             FetchDecision::Origin => {
@@ -416,12 +424,16 @@ impl Swarm {
             self.drop_peer(now, from, ByeReason::ProtocolError, "Data out of order");
             return;
         }
-        if buf.is_empty() {
-            buf.reserve(d.total_len as usize);
+        // A chunk that is the whole fragment is kept as it is, without a copy.
+        let whole = buf.is_empty() && d.payload.len() as u64 == d.total_len;
+        if !whole {
+            if buf.is_empty() {
+                buf.reserve(d.total_len as usize);
+            }
+            buf.extend_from_slice(&d.payload);
         }
         *hash = Some(d.hash);
-        buf.extend_from_slice(&d.payload);
-        let (done, started) = (buf.len() as u64 == d.total_len, *started);
+        let (done, started) = (whole || buf.len() as u64 == d.total_len, *started);
         let taken = if done {
             std::mem::replace(&mut w.state, State::Waiting { until: now })
         } else {
@@ -431,7 +443,11 @@ impl Swarm {
         let State::FromPeer { buf, .. } = taken else {
             return;
         };
-        let data = buf.freeze();
+        let data = if whole {
+            d.payload.clone()
+        } else {
+            buf.freeze()
+        };
         if let Some(l) = self.links.get_mut(&from) {
             l.requests.remove(&d.request_id);
         }
@@ -445,7 +461,7 @@ impl Swarm {
             v.throughput_bps = Some(v.throughput_bps.map_or(bps, |o| (o * 3 + bps) / 4));
         });
         // Never cache, serve or deliver bytes that do not match their hash; drop who sent them.
-        if !d.hash.verify(&data) {
+        if self.cfg.verify_hashes && !d.hash.verify(&data) {
             self.stats.bad_fragments += 1;
             if let Some(w) = self.wants.get_mut(&id) {
                 w.tried.insert(from);

@@ -350,7 +350,19 @@ impl Swarm {
     fn on_have(&mut self, now: Instant, from: PeerId, h: Have) {
         let content = self.content;
         let snapshot = matches!(h.kind, hive_core::wire::HaveKind::Snapshot);
-        let mut touched = Vec::new();
+        // Fragments we are waiting for and that this announcement offers are decided again at
+        // once (others are decided at the time their policy asked to wait until).
+        let offered = |id: &FragmentId| {
+            h.tracks
+                .iter()
+                .any(|(t, th)| *t == id.track && th.seqs.contains(id.sequence))
+        };
+        let ready: Vec<FragmentId> = self
+            .wants
+            .iter()
+            .filter(|(id, w)| w.is_waiting() && offered(id))
+            .map(|(id, _)| *id)
+            .collect();
         self.with_view(from, |v| {
             if snapshot {
                 v.have.clear();
@@ -363,16 +375,8 @@ impl Swarm {
                 for r in th.seqs.ranges() {
                     set.insert_range(r);
                 }
-                touched.push(track);
             }
         });
-        // Fragments we are waiting for may now be available nearby.
-        let ready: Vec<FragmentId> = self
-            .wants
-            .iter()
-            .filter(|(id, w)| w.is_waiting() && touched.contains(&id.track))
-            .map(|(id, _)| *id)
-            .collect();
         for id in ready {
             self.decide(now, id);
         }

@@ -8,12 +8,20 @@ use hive_core::{ContentHash, FragmentId, PeerId, SeqSet};
 
 use super::Swarm;
 
+/// Share of a request's deadline that the wait for an upload slot and the transfer may take
+/// together for the request to be queued rather than refused (the requester gives up on a peer
+/// a little before its deadline, to leave the origin time).
+const QUEUE_SHARE: f64 = 0.6;
+
 /// A neighbour's request waiting for a fragment this agent is fetching.
 #[derive(Debug)]
 pub(super) struct Parked {
     from: PeerId,
     request: Request,
     expires: Instant,
+    /// Bytes to send once served, when the request waits for an upload slot (the fragment is
+    /// held); 0 when it waits for the fragment itself.
+    queued_bytes: u64,
 }
 
 impl Parked {
@@ -53,10 +61,27 @@ impl Swarm {
             self.park_or_refuse(now, from, r);
             return;
         };
-        // Upload slots bound the transfers served at once; a refused requester goes elsewhere
-        // at once instead of waiting behind a queue it cannot see.
+        // Upload slots bound the transfers served at once. When they are all taken, a request
+        // waits for one if this agent's uplink can still make its deadline with everything
+        // ahead of it; otherwise it is refused, and the requester goes elsewhere at once.
         if self.slots_busy() >= self.cfg.upload_slots {
-            self.send(from, reject(RejectReason::Overloaded), Class::Control);
+            let len = hit.data.len() as u64;
+            if self.cfg.queue_for_slots
+                && self.parked.len() < self.cfg.max_parked
+                && self
+                    .queue_wait(len)
+                    .is_some_and(|wait| wait <= r.deadline().mul_f64(QUEUE_SHARE))
+            {
+                let expires = now + r.deadline();
+                self.parked.push(Parked {
+                    from,
+                    request: r,
+                    expires,
+                    queued_bytes: len,
+                });
+            } else {
+                self.send(from, reject(RejectReason::Overloaded), Class::Control);
+            }
             return;
         }
         let offset = usize::try_from(r.resume_offset)
@@ -101,6 +126,7 @@ impl Swarm {
             from,
             request: r,
             expires,
+            queued_bytes: 0,
         });
         if through {
             if let Some(info) = self.known.get(&id).cloned() {
@@ -188,6 +214,25 @@ impl Swarm {
             self.slot_freed = true;
         }
         self.pump_uploads(now);
+    }
+
+    /// How long a transfer of `len` more bytes would take to finish behind everything this agent
+    /// is sending or has queued, at its advertised upload capacity; `None` when it advertised
+    /// none (such an agent never queues requests).
+    fn queue_wait(&self, len: u64) -> Option<Duration> {
+        let bps = u64::from(self.me.upload_kbps) * 1000;
+        if bps == 0 {
+            return None;
+        }
+        let sending: u64 = self
+            .uploads
+            .iter()
+            .map(|u| (u.data.len() - u.offset) as u64)
+            .sum();
+        let in_transport: u64 = self.draining.iter().map(|(_, left)| *left).sum();
+        let queued: u64 = self.parked.iter().map(|p| p.queued_bytes).sum();
+        let bits = (sending + in_transport + queued + len) as f64 * 8.0;
+        Some(Duration::from_secs_f64(bits / bps as f64))
     }
 
     /// Upload slots in use: transfers in progress, including those whose last bytes are still
@@ -289,11 +334,29 @@ impl Swarm {
         if pending.is_empty() {
             return;
         }
+        // A neighbour that announced every one of these fragments itself gains nothing from
+        // hearing of them (it will not ask for them): it is skipped, which in a live swarm
+        // saves a large share of the announcements.
+        let content = self.content;
+        let to: Vec<PeerId> = self
+            .views
+            .iter()
+            .filter(|v| {
+                pending.iter().any(|(track, seqs)| {
+                    let theirs = v.have.get(&(content, *track));
+                    seqs.iter()
+                        .any(|seq| !theirs.is_some_and(|t| t.contains(seq)))
+                })
+            })
+            .map(|v| v.info.id)
+            .collect();
+        // Each track's floor is the oldest fragment still held, so that neighbours forget what
+        // this agent's cache let go (their views stay as small as its live window).
         let mut have = Have::add();
         for (track, seqs) in pending {
-            have.insert(track, 0, seqs);
+            let floor = self.cache.have(&content, track).first().unwrap_or(0);
+            have.insert(track, floor, seqs);
         }
-        let to: Vec<PeerId> = self.views.iter().map(|v| v.info.id).collect();
         for peer in to {
             self.send(peer, Message::Have(have.clone()), Class::Control);
         }

@@ -128,12 +128,21 @@ pub struct SwarmConfig {
     pub send_window: u64,
     /// Inbound connections accepted beyond `max_neighbours`.
     pub inbound_slack: usize,
-    /// Most neighbour requests waiting for a fragment on its way.
+    /// Most neighbour requests waiting for a fragment on its way or for an upload slot.
     pub max_parked: usize,
+    /// Whether a request that finds every upload slot taken waits for one when this agent's
+    /// advertised upload capacity can still make its deadline (otherwise, and always when
+    /// false, it is refused as overloaded and the requester asks elsewhere).
+    pub queue_for_slots: bool,
     /// Upload cap in bytes per second (None: unlimited).
     pub upload_cap_bps: Option<u64>,
     /// Origin attempts before a fragment is declared failed.
     pub origin_attempts: u32,
+    /// Whether a fragment from a peer is checked against its hash before it is cached, served
+    /// or delivered (a fragment that fails is dropped, and so is the peer that sent it). Leave
+    /// it on: only a simulator, whose network cannot alter bytes, turns it off, because hashing
+    /// every copy of every fragment would cost more than the rest of the simulation.
+    pub verify_hashes: bool,
     /// Largest fragment accepted from a peer.
     pub max_fragment_len: u64,
     /// Most candidates remembered.
@@ -159,8 +168,10 @@ impl Default for SwarmConfig {
             send_window: 256 * 1024,
             inbound_slack: 4,
             max_parked: 256,
+            queue_for_slots: true,
             upload_cap_bps: None,
             origin_attempts: 3,
+            verify_hashes: true,
             max_fragment_len: 64 << 20,
             max_candidates: 200,
             token: bytes::Bytes::new(),

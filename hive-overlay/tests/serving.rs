@@ -1,0 +1,235 @@
+//! One engine serving its neighbours, driven message by message: upload slots and the queue
+//! behind them, and what its `Have` announcements carry and to whom.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hive_core::cache::{CachedFragment, FragmentCache, LiveWindowCache};
+use hive_core::time::{Duration, Instant};
+use hive_core::wire::{Have, Message, RejectReason, Request};
+use hive_core::{ContentId, FragmentId, KeyKind, PeerAddr, PeerId, PeerInfo, SeqSet, TrackId};
+use hive_overlay::{NoPeer, Output, RandomMesh, Swarm, SwarmConfig};
+
+const FRAGMENT: usize = 125_000; // 1 Mbit
+
+fn peer(n: u8) -> PeerInfo {
+    PeerInfo::new(
+        PeerId::from_public_key(KeyKind::X25519, &[n; 32]),
+        PeerAddr::Memory(u64::from(n)),
+    )
+}
+
+fn content() -> ContentId {
+    ContentId::derive("test/serving")
+}
+
+fn frag(seq: u64) -> FragmentId {
+    FragmentId::new(content(), TrackId(0), seq)
+}
+
+/// An engine (node 0) uploading at `upload_kbps` with one upload slot, holding fragments
+/// `held`, connected to nodes 1..=`neighbours`.
+fn server(upload_kbps: u32, queue: bool, held: &[u64], neighbours: u8) -> Swarm {
+    with_policy(
+        upload_kbps,
+        queue,
+        held,
+        neighbours,
+        Box::new(RandomMesh::new(1)),
+    )
+}
+
+fn with_policy(
+    upload_kbps: u32,
+    queue: bool,
+    held: &[u64],
+    neighbours: u8,
+    policy: Box<dyn hive_core::overlay::OverlayPolicy>,
+) -> Swarm {
+    let mut me = peer(0);
+    me.upload_kbps = upload_kbps;
+    let cache = Arc::new(LiveWindowCache::default());
+    for &seq in held {
+        let data = Bytes::from(vec![seq as u8; FRAGMENT]);
+        cache.insert(
+            Instant::from_secs(1),
+            CachedFragment::new(
+                frag(seq),
+                data,
+                Duration::from_secs(2 * seq),
+                Duration::from_secs(2),
+            ),
+        );
+    }
+    let cfg = SwarmConfig {
+        upload_slots: 1,
+        queue_for_slots: queue,
+        ..SwarmConfig::default()
+    };
+    let now = Instant::from_secs(1);
+    let mut s = Swarm::new(now, me, content(), cfg, policy, cache);
+    for n in 1..=neighbours {
+        s.handle_peer_connected(now, peer(n));
+    }
+    while s.poll_output().is_some() {}
+    s
+}
+
+fn request(id: u64, seq: u64, deadline_ms: u32) -> Message {
+    Message::Request(Request {
+        request_id: id,
+        fragment: frag(seq),
+        deadline_ms,
+        priority: 0,
+        resume_offset: 0,
+    })
+}
+
+/// What the engine answered, per neighbour: Data (request id, whole chunks) or Reject.
+#[derive(Debug, PartialEq)]
+enum Answer {
+    Data(u64),
+    Reject(u64, RejectReason),
+}
+
+fn answers(s: &mut Swarm) -> Vec<(PeerId, Answer)> {
+    let mut out = Vec::new();
+    while let Some(o) = s.poll_output() {
+        if let Output::Send { to, message, .. } = o {
+            match message {
+                Message::Data(d) if d.offset == 0 => out.push((to, Answer::Data(d.request_id))),
+                Message::Reject(r) => out.push((to, Answer::Reject(r.request_id, r.reason))),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_request_waits_for_a_slot_when_the_uplink_can_make_its_deadline() {
+    // 10 Mbit/s: a 1 Mbit fragment takes 0.1 s, so a second one is done 0.2 s after the first
+    // starts — well inside a 2 s deadline.
+    let mut s = server(10_000, true, &[5, 6], 2);
+    let now = Instant::from_secs(2);
+    s.handle_message(now, peer(1).id, request(1, 5, 2000));
+    s.handle_message(now, peer(2).id, request(2, 6, 2000));
+    assert_eq!(
+        answers(&mut s),
+        vec![(peer(1).id, Answer::Data(1))],
+        "one slot: the second request waits, neither refused nor served"
+    );
+    // The first transfer leaves the transport: the slot frees, the queued request is served.
+    s.handle_sent(
+        now + Duration::from_millis(100),
+        peer(1).id,
+        FRAGMENT as u64,
+    );
+    assert_eq!(answers(&mut s), vec![(peer(2).id, Answer::Data(2))]);
+}
+
+#[test]
+fn a_request_the_queue_would_make_late_is_refused_at_once() {
+    // 1 Mbit/s: the transfer in progress and this one take 2 s together, more than 60% of a
+    // 2 s deadline.
+    let mut s = server(1000, true, &[5, 6], 2);
+    let now = Instant::from_secs(2);
+    s.handle_message(now, peer(1).id, request(1, 5, 2000));
+    s.handle_message(now, peer(2).id, request(2, 6, 2000));
+    assert_eq!(
+        answers(&mut s),
+        vec![
+            (peer(1).id, Answer::Data(1)),
+            (peer(2).id, Answer::Reject(2, RejectReason::Overloaded))
+        ]
+    );
+}
+
+#[test]
+fn without_queueing_or_a_known_uplink_a_busy_agent_refuses() {
+    for (kbps, queue) in [(10_000, false), (0, true)] {
+        let mut s = server(kbps, queue, &[5, 6], 2);
+        let now = Instant::from_secs(2);
+        s.handle_message(now, peer(1).id, request(1, 5, 2000));
+        s.handle_message(now, peer(2).id, request(2, 6, 2000));
+        assert_eq!(
+            answers(&mut s)[1],
+            (peer(2).id, Answer::Reject(2, RejectReason::Overloaded)),
+            "upload {kbps} kbit/s, queueing {queue}"
+        );
+    }
+}
+
+#[test]
+fn a_queued_request_is_refused_when_its_deadline_passes_and_dropped_when_cancelled() {
+    let mut s = server(10_000, true, &[5, 6, 7], 3);
+    let now = Instant::from_secs(2);
+    s.handle_message(now, peer(1).id, request(1, 5, 2000));
+    s.handle_message(now, peer(2).id, request(2, 6, 2000));
+    s.handle_message(now, peer(3).id, request(3, 7, 2000));
+    assert_eq!(answers(&mut s).len(), 1);
+    s.handle_message(
+        now,
+        peer(3).id,
+        Message::Cancel(hive_core::wire::Cancel { request_id: 3 }),
+    );
+    // The first transfer never drains: the queued request expires at its deadline.
+    let late = now + Duration::from_millis(2001);
+    s.handle_timeout(late);
+    assert_eq!(
+        answers(&mut s),
+        vec![(peer(2).id, Answer::Reject(2, RejectReason::TooLate))],
+        "the cancelled one is gone without an answer"
+    );
+}
+
+/// The `Have` messages an engine sent, per neighbour.
+fn haves(s: &mut Swarm) -> Vec<(PeerId, Have)> {
+    let mut out = Vec::new();
+    while let Some(o) = s.poll_output() {
+        if let Output::Send {
+            to,
+            message: Message::Have(h),
+            ..
+        } = o
+        {
+            out.push((to, h));
+        }
+    }
+    out
+}
+
+#[test]
+fn announcements_skip_neighbours_that_hold_them_and_carry_the_oldest_fragment_held() {
+    // NoPeer: this agent fetches from the origin at once (it still serves and announces).
+    let mut s = with_policy(10_000, true, &[3, 4], 2, Box::new(NoPeer));
+    let now = Instant::from_secs(2);
+    // This agent's player asks for fragment 5: the origin.
+    let info = hive_overlay::FragmentInfo {
+        id: frag(5),
+        url: "http://origin/5.ts".into(),
+        media_time: Duration::from_secs(10),
+        duration: Duration::from_secs(2),
+        size_estimate: FRAGMENT as u64,
+    };
+    s.handle_player_request(now, info, Some(now + Duration::from_secs(2)));
+    let asked =
+        std::iter::from_fn(|| s.poll_output()).any(|o| matches!(o, Output::FetchOrigin { .. }));
+    assert!(asked, "NoPeer: the origin");
+    // Meanwhile neighbour 1 announces fragment 5; neighbour 2 announces nothing.
+    let mut theirs = Have::add();
+    let mut seqs = SeqSet::new();
+    seqs.insert(5);
+    theirs.insert(TrackId(0), 0, seqs);
+    s.handle_message(now, peer(1).id, Message::Have(theirs));
+    s.handle_origin_result(now, frag(5), Ok(Bytes::from(vec![5u8; FRAGMENT])));
+    let _ = haves(&mut s);
+    s.handle_timeout(now + Duration::from_secs(1));
+    let sent = haves(&mut s);
+    assert_eq!(sent.len(), 1, "only the neighbour without it: {sent:?}");
+    let (to, h) = &sent[0];
+    assert_eq!(*to, peer(2).id);
+    let t = &h.tracks[&TrackId(0)];
+    assert!(t.seqs.contains(5));
+    assert_eq!(t.floor, 3, "the oldest fragment held");
+}
