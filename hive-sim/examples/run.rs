@@ -1,48 +1,66 @@
-//! Run with: `cargo run -p hive-sim --release --example run -- SCENARIO [FACTOR] [SECONDS]`
+//! Run with:
+//! `cargo run -p hive-sim --release --example run -- SCENARIO [FACTOR] [SECONDS] [POLICY,...] [SEED]`
 //!
-//! Runs a named scenario, shrunk by FACTOR (default 0.1) for SECONDS (default 120), with
-//! `RandomMesh` and `NoPeer` side by side, and prints the QoE table.
+//! Runs a named scenario, shrunk by FACTOR (default 0.1) for SECONDS (default 120), with each
+//! policy listed (default `publicmesh`; also `hierarchy`, `randommesh`, `nopeer`), one after the
+//! other, and prints the QoE table with each run's wall time and where its origin fetches came
+//! from. `hive sim` is the tool for users (it always runs both baselines beside the policy); this
+//! one times and inspects a single policy.
 
 use hive_core::time::Duration;
 use hive_sim::{PolicyKind, SimReport, run, scenario};
 
-fn main() {
-    let mut args = std::env::args().skip(1);
-    let name = args.next().unwrap_or_else(|| "corporate-130".into());
-    let factor: f64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(0.1);
-    let secs: f64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(120.0);
-    let Some(full) = scenario::named(&name, 1) else {
-        eprintln!("unknown scenario {name:?}");
-        std::process::exit(2);
-    };
-    let mut s = scenario::scaled(full, factor, Duration::from_secs_f64(secs));
-    // Knobs for exploring one factor at a time.
-    if let Some(x) = std::env::var("HIVE_NAT").ok().and_then(|v| v.parse().ok()) {
-        s.nat_fraction = x;
-    }
-    if let Some(x) = std::env::var("HIVE_CHURN")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        s.churn_per_min = x;
-    }
-    if let Some(x) = std::env::var("HIVE_UP_MBIT")
-        .ok()
-        .and_then(|v| v.parse::<f64>().ok())
-    {
-        s.access.up_bps = vec![(x * 1e6) as u64];
-    }
-    print!("{}", SimReport::table_header());
-    for p in [
+fn policy(name: &str) -> Option<PolicyKind> {
+    [
+        PolicyKind::PublicMesh,
         PolicyKind::PrivateHierarchy,
         PolicyKind::RandomMesh,
         PolicyKind::NoPeer,
-    ] {
+    ]
+    .into_iter()
+    .find(|p| p.name() == name)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| args.get(i).map(String::as_str);
+    let name = arg(0).unwrap_or("wan-6000");
+    let factor: f64 = arg(1).and_then(|s| s.parse().ok()).unwrap_or(0.1);
+    let secs: f64 = arg(2).and_then(|s| s.parse().ok()).unwrap_or(120.0);
+    let seed: u64 = arg(4).and_then(|s| s.parse().ok()).unwrap_or(1);
+    let mut policies = Vec::new();
+    for p in arg(3).unwrap_or("publicmesh").split(',') {
+        match policy(p) {
+            Some(k) => policies.push(k),
+            None => {
+                eprintln!("unknown policy {p:?}: publicmesh, hierarchy, randommesh or nopeer");
+                std::process::exit(2);
+            }
+        }
+    }
+    let Some(full) = scenario::named(name, seed) else {
+        eprintln!("unknown scenario {name:?}");
+        std::process::exit(2);
+    };
+    let s = if factor >= 1.0 {
+        scenario::with_duration(full, Duration::from_secs_f64(secs))
+    } else {
+        scenario::scaled(full, factor, Duration::from_secs_f64(secs))
+    };
+    print!("{}", SimReport::table_header());
+    for p in policies {
+        let started = std::time::Instant::now();
         let r = run(&s, p);
         print!("{}", r.table_row());
-        eprintln!(
-            "  peer bytes {} fallbacks {} origin {} player {}",
-            r.peer_bytes, r.peer_fallbacks, r.origin_bytes, r.player_bytes
+        println!(
+            "  {:.1} s wall, peak RSS {:.0} MiB; origin fetches: policy {}, last call {}, \
+             peer unusable {}; peer fallbacks {}",
+            started.elapsed().as_secs_f64(),
+            r.peak_rss_mib,
+            r.origin_fetches.policy,
+            r.origin_fetches.last_call,
+            r.origin_fetches.peer_unusable,
+            r.peer_fallbacks,
         );
     }
 }
