@@ -300,12 +300,18 @@ pub fn scaled(mut s: Scenario, factor: f64, duration: Duration) -> Scenario {
     // demand without Hive scales with the viewers, the physical limit (one copy per bitrate in
     // use) does not.
     let one_copy_each: u64 = s.ladder_bps.iter().sum();
+    // Nor may a link become so thin that a fragment takes longer to cross it than at full
+    // size allows: a pull-through chain (gateway, VPN link, site) must still cross within a
+    // fragment's deadline. A link keeps at least ten times the top bitrate (a fragment crosses
+    // in a fifth of its duration), or its full-size capacity if that is less.
+    let top = s.ladder_bps.iter().copied().max().unwrap_or(0);
     for site in &mut s.sites {
         site.viewers = ((site.viewers as f64 * factor).round() as usize).max(1);
         site.vpn_bps = site.vpn_bps.map(|b| {
             ((b as f64 * factor) as u64)
                 .max(mbit(2.0))
                 .max(one_copy_each + one_copy_each / 2)
+                .max(b.min(10 * top))
         });
     }
     s.gateway_bps = s
