@@ -177,6 +177,22 @@ pub(crate) fn run(args: &SimArgs) -> ExitCode {
             }
             println!();
         }
+        // Copies per fragment over the VPN and gateway links: the worst few for the policy.
+        if !main.link_copies.is_empty() {
+            let n = main.link_copies.len();
+            println!(
+                "{} copies per fragment per bitrate, worst {} of {n} link × bitrate pairs \
+                 (--json lists all):",
+                main.policy,
+                n.min(5)
+            );
+            for c in main.link_copies.iter().take(5) {
+                println!(
+                    "  {:<24} {:>5} kbit/s  {:>5.2} copies of {} fragments",
+                    c.link, c.bitrate_kbps, c.copies, c.fragments
+                );
+            }
+        }
     }
     if let Some(path) = &args.plot {
         let runs: Vec<&SimReport> = std::iter::once(&main).chain(&baselines).collect();

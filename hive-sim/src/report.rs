@@ -182,6 +182,9 @@ pub struct SimReport {
     pub peer_fallbacks: u64,
     /// Worst copies per fragment per bitrate over any VPN or gateway link.
     pub max_link_copies: f64,
+    /// Copies per fragment on every VPN and gateway link, per bitrate that crossed it, worst
+    /// first (empty on the public internet and in `hive demo`).
+    pub link_copies: Vec<LinkCopies>,
     /// Why agents went to the origin: fetches the policy chose, fetches forced by the time
     /// budget (a fragment past its last call), and fetches because the named peer was unusable.
     pub origin_fetches: OriginFetches,
@@ -199,6 +202,19 @@ pub struct SimReport {
     pub origin_egress_bps: Vec<u64>,
     /// Viewers watching at the end of each second of the run (empty when not recorded).
     pub active_viewers: Vec<u32>,
+}
+
+/// The copies of one bitrate's fragments that crossed one bottleneck link.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct LinkCopies {
+    /// The link ("gateway:down", "vpn:branch-3:down", ...).
+    pub link: String,
+    /// The bitrate, kbit/s.
+    pub bitrate_kbps: u64,
+    /// Distinct fragments of that bitrate that crossed it.
+    pub fragments: u64,
+    /// Bytes that crossed it / bytes of those distinct fragments (1.0: each crossed once).
+    pub copies: f64,
 }
 
 /// Origin fetches by cause (counted when the fetch is decided; retries are not counted again).
@@ -283,6 +299,7 @@ impl SimReport {
             peer_bytes: m.peer_bytes,
             peer_fallbacks: m.peer_fallbacks,
             max_link_copies,
+            link_copies: Vec::new(),
             origin_fetches: OriginFetches {
                 policy: m.origin_by_policy,
                 last_call: m.origin_last_call,

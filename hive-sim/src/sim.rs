@@ -24,7 +24,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::net::{FlowId, LinkId, Net};
 use crate::payloads::{Payloads, SharingCache};
 use crate::player::Player;
-use crate::report::{Metrics, SimReport};
+use crate::report::{LinkCopies, Metrics, SimReport};
 use crate::scenario::Scenario;
 
 mod vod;
@@ -33,6 +33,8 @@ mod vod;
 const ANNOUNCE_EVERY: Duration = Duration::from_secs(15);
 /// Uploads a supernode serves at once (see `join`).
 const SUPERNODE_UPLOAD_SLOTS: usize = 8;
+/// Fragments a live playlist lists (per bitrate).
+const PLAYLIST_FRAGMENTS: u64 = 6;
 /// Data chunk size in the simulator: larger than any fragment (16 Mbit/s × 2 s), so that one
 /// fragment is one flow (see `join`).
 const SIM_CHUNK: usize = 4 << 20;
@@ -607,7 +609,19 @@ impl<'a> Sim<'a> {
             Some(vod) => Arc::new(SharingCache::new(VodCache::new(vod.cache_bytes), payloads)),
             None => Arc::new(SharingCache::new(LiveWindowCache::default(), payloads)),
         };
-        let swarm = Swarm::new(now, me, self.content, cfg, policy, cache);
+        let mut swarm = Swarm::new(now, me, self.content, cfg, policy, cache);
+        // Live: the agent reads the playlist, which lists the last few fragments of every
+        // bitrate, not only those published from now on. (Without them an agent that joined
+        // after a fragment's publication refused to pull it through for a neighbour, and
+        // branch supernodes went to the origin for it.)
+        if let (None, Some(latest)) = (&self.s.vod, self.latest) {
+            let listed: Vec<FragmentInfo> = (latest.saturating_sub(PLAYLIST_FRAGMENTS - 1)
+                ..=latest)
+                .flat_map(|k| (0..self.s.ladder_bps.len()).map(move |t| (k, t)))
+                .map(|(k, t)| self.info(k, t))
+                .collect();
+            swarm.handle_fragments_published(now, listed);
+        }
         self.viewers[v].swarm = Some(swarm);
         self.metrics.viewer_change(now, 1);
         // Live: start three fragments behind the live edge (as HLS players do); on demand, at
@@ -915,6 +929,34 @@ impl<'a> Sim<'a> {
                 })
             })
             .fold(0.0f64, f64::max);
-        SimReport::new(self.s, self.policy.name(), &self.metrics, max_copies, wall)
+        let mut report =
+            SimReport::new(self.s, self.policy.name(), &self.metrics, max_copies, wall);
+        report.link_copies = self
+            .copies
+            .iter()
+            .flat_map(|(l, c)| c.bytes.iter().map(move |(t, b)| (*l, *t, *b)))
+            .map(|(l, t, b)| {
+                let d = self.copies[&l].distinct.get(&t);
+                let distinct: u64 = d.map_or(0, |d| d.values().sum());
+                LinkCopies {
+                    link: self.net.links[l].name.clone(),
+                    bitrate_kbps: self
+                        .s
+                        .ladder_bps
+                        .get(usize::from(t.0))
+                        .map_or(0, |b| b / 1000),
+                    fragments: d.map_or(0, |d| d.len() as u64),
+                    copies: if distinct == 0 {
+                        0.0
+                    } else {
+                        b as f64 / distinct as f64
+                    },
+                }
+            })
+            .collect();
+        report
+            .link_copies
+            .sort_by(|a, b| b.copies.total_cmp(&a.copies).then(a.link.cmp(&b.link)));
+        report
     }
 }

@@ -194,6 +194,16 @@ impl OverlayPolicy for PrivateHierarchy {
         if let Some(p) = least_loaded(site_nb().filter(|n| n.has(f)), f) {
             return FetchDecision::Peer(p);
         }
+        if view.neighbours.is_empty()
+            && !view.candidates.is_empty()
+            && need.attempts == 0
+            && now < need.since + JOIN_WAIT
+        {
+            // Just joined (a supernode too): the agents it will connect to are known but not
+            // connected yet. Without this wait every supernode's first fragment crossed the
+            // VPN and gateway links on its own.
+            return FetchDecision::WaitUntil(need.since + JOIN_WAIT);
+        }
         let site_supernodes: Vec<PeerId> = site_nb()
             .filter(|n| n.info.role == Role::Supernode)
             .map(|n| n.info.id)
@@ -235,13 +245,18 @@ impl OverlayPolicy for PrivateHierarchy {
             if let Some(p) = spread(ups.iter(), f, salt) {
                 return FetchDecision::Peer(p);
             }
-            // Every uplink is busy: wait for one (the origin is reached through the same VPN
-            // link and loads the gateway besides). No uplink at all: the origin.
+            // Every uplink is busy, or none is connected yet but some are known: wait for one
+            // (the origin is reached through the same VPN link and loads the gateway besides;
+            // the engine still goes there at the last call). None known at all: the origin.
             let busy_uplink = view
                 .neighbours
                 .iter()
                 .any(|n| n.choked && n.info.role == Role::Supernode && self.at_gateway(&n.info));
-            return if busy_uplink {
+            let coming_uplink = view
+                .candidates
+                .iter()
+                .any(|c| c.role == Role::Supernode && self.at_gateway(c));
+            return if busy_uplink || coming_uplink {
                 FetchDecision::WaitUntil(need.deadline)
             } else {
                 FetchDecision::Origin
