@@ -47,8 +47,29 @@ impl KeyKind {
 /// let parsed: PeerId = id.to_string().parse().unwrap();
 /// assert_eq!(parsed, id);
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PeerId([u8; ID_LEN]);
+
+/// Ids are ordered byte by byte, as arrays are. The first 8 bytes, compared as one big-endian
+/// word, decide nearly always (ids are hashes), without a call to `memcmp`: engines keep their
+/// neighbours sorted by id and look them up on every message.
+fn cmp_ids(a: &[u8; ID_LEN], b: &[u8; ID_LEN]) -> std::cmp::Ordering {
+    let head =
+        |x: &[u8; ID_LEN]| u64::from_be_bytes([x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]]);
+    head(a).cmp(&head(b)).then_with(|| a[8..].cmp(&b[8..]))
+}
+
+impl Ord for PeerId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        cmp_ids(&self.0, &other.0)
+    }
+}
+
+impl PartialOrd for PeerId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl PeerId {
     /// Derives the id of the holder of `public_key`.
@@ -100,8 +121,20 @@ impl FromStr for PeerId {
 ///
 /// Derived from the manifest, never from player behaviour, and versioned: the derivation label
 /// includes a version so a future change of derivation never mixes two swarms.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ContentId([u8; ID_LEN]);
+
+impl Ord for ContentId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        cmp_ids(&self.0, &other.0)
+    }
+}
+
+impl PartialOrd for ContentId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl ContentId {
     /// Derives a content id from a canonical stream key (for example the normalised manifest URL
@@ -375,6 +408,18 @@ fn hex_val(c: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn ids_order_as_their_bytes(
+            a in proptest::array::uniform32(0u8..4),
+            b in proptest::array::uniform32(0u8..4),
+        ) {
+            // Few byte values, so that long shared prefixes are common.
+            proptest::prop_assert_eq!(PeerId(a).cmp(&PeerId(b)), a.cmp(&b));
+            proptest::prop_assert_eq!(ContentId(a).cmp(&ContentId(b)), a.cmp(&b));
+        }
+    }
 
     #[test]
     fn peer_id_depends_on_key_kind_and_key() {

@@ -11,7 +11,7 @@ use super::Swarm;
 /// Share of a request's deadline that the wait for an upload slot and the transfer may take
 /// together for the request to be queued rather than refused (the requester gives up on a peer
 /// a little before its deadline, to leave the origin time).
-const QUEUE_SHARE: f64 = 0.6;
+const QUEUE_SHARE: f64 = 0.4;
 
 /// A neighbour's request waiting for a fragment this agent is fetching.
 #[derive(Debug)]
