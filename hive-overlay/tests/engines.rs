@@ -208,6 +208,16 @@ impl Net {
         self.at(at, Ev::Request { node, seq });
     }
 
+    /// Two connected nodes: node 0's player asks for `seq` at 2 s (the origin), node 1's at 4 s
+    /// (from node 0, faults permitting); runs until 8 s.
+    fn second_asks_the_first(&mut self, seq: u64) {
+        self.introduce_all();
+        self.run_until(Instant::from_secs(2));
+        self.request(0, seq, Instant::from_secs(2));
+        self.request(1, seq, Instant::from_secs(4));
+        self.run_until(Instant::from_secs(8));
+    }
+
     fn run_until(&mut self, end: Instant) {
         loop {
             let next_timer = (0..self.nodes.len())
@@ -333,11 +343,7 @@ fn simultaneous_viewers_share_one_origin_fetch_mostly() {
 fn corrupt_peer_is_dropped_and_the_player_gets_good_bytes() {
     let mut net = random_mesh(2);
     net.faults[0] = Fault::Corrupt;
-    net.introduce_all();
-    net.run_until(Instant::from_secs(2));
-    net.request(0, 9, Instant::from_secs(2));
-    net.request(1, 9, Instant::from_secs(4));
-    net.run_until(Instant::from_secs(8));
+    net.second_asks_the_first(9);
     let s1 = net.nodes[1].stats();
     assert_eq!(s1.bad_fragments, 1);
     assert!(
@@ -361,21 +367,13 @@ fn a_fragment_sent_as_one_chunk_arrives_whole_and_is_still_checked() {
         ..SwarmConfig::default()
     };
     let mut net = Net::new(2, |i| Box::new(RandomMesh::new(i as u64)), big);
-    net.introduce_all();
-    net.run_until(Instant::from_secs(2));
-    net.request(0, 5, Instant::from_secs(2));
-    net.request(1, 5, Instant::from_secs(4));
-    net.run_until(Instant::from_secs(8));
+    net.second_asks_the_first(5);
     assert!(net.delivered[1][0].1 == origin_bytes(5));
     assert_eq!(net.nodes[1].stats().peer_bytes, FRAGMENT as u64);
 
     let mut net = Net::new(2, |i| Box::new(RandomMesh::new(i as u64)), big);
     net.faults[0] = Fault::Corrupt;
-    net.introduce_all();
-    net.run_until(Instant::from_secs(2));
-    net.request(0, 9, Instant::from_secs(2));
-    net.request(1, 9, Instant::from_secs(4));
-    net.run_until(Instant::from_secs(8));
+    net.second_asks_the_first(9);
     assert_eq!(net.nodes[1].stats().bad_fragments, 1);
     assert!(net.delivered[1][0].1 == origin_bytes(9));
 }
@@ -389,11 +387,7 @@ fn with_hash_checks_off_fragments_are_trusted() {
     };
     let mut net = Net::new(2, |i| Box::new(RandomMesh::new(i as u64)), trusting);
     net.faults[0] = Fault::Corrupt;
-    net.introduce_all();
-    net.run_until(Instant::from_secs(2));
-    net.request(0, 9, Instant::from_secs(2));
-    net.request(1, 9, Instant::from_secs(4));
-    net.run_until(Instant::from_secs(8));
+    net.second_asks_the_first(9);
     assert_eq!(net.nodes[1].stats().bad_fragments, 0);
     assert_eq!(net.nodes[1].stats().peer_bytes, FRAGMENT as u64);
 }
@@ -402,11 +396,7 @@ fn with_hash_checks_off_fragments_are_trusted() {
 fn mute_peer_falls_back_to_origin_in_time() {
     let mut net = random_mesh(2);
     net.faults[0] = Fault::Mute;
-    net.introduce_all();
-    net.run_until(Instant::from_secs(2));
-    net.request(0, 3, Instant::from_secs(2));
-    net.request(1, 3, Instant::from_secs(4));
-    net.run_until(Instant::from_secs(8));
+    net.second_asks_the_first(3);
     let s1 = net.nodes[1].stats();
     assert_eq!(s1.peer_fallbacks, 1);
     assert_eq!(
@@ -446,11 +436,7 @@ fn consume_only_agents_never_upload() {
             ..SwarmConfig::default()
         },
     );
-    net.introduce_all();
-    net.run_until(Instant::from_secs(2));
-    net.request(0, 4, Instant::from_secs(2));
-    net.request(1, 4, Instant::from_secs(4));
-    net.run_until(Instant::from_secs(8));
+    net.second_asks_the_first(4);
     assert_eq!(net.nodes[0].stats().uploaded_bytes, 0);
     assert_eq!(net.nodes[1].stats().origin_bytes, FRAGMENT as u64);
 }

@@ -31,5 +31,5 @@ pub mod report;
 pub mod scenario;
 mod sim;
 
-pub use report::{DESIGN_KEYS, LinkCopies, OriginFetches, SimReport};
+pub use report::{DESIGN_KEYS, LinkCopies, OriginFetches, SimReport, Targets};
 pub use sim::{PolicyKind, run};

@@ -204,6 +204,55 @@ pub struct SimReport {
     pub active_viewers: Vec<u32>,
 }
 
+/// The targets a run is held to (issue #6): offload, rebuffering, start-up within a second of a
+/// CDN's, and (enterprise) copies per fragment over the VPN and gateway links.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Targets {
+    /// Least offload.
+    pub min_offload: f64,
+    /// Most rebuffering ratio.
+    pub max_rebuffer: f64,
+    /// Most copies per fragment per bitrate over any VPN or gateway link (None: not checked).
+    pub max_link_copies: Option<f64>,
+}
+
+impl Targets {
+    /// The targets `r` misses, each as a sentence naming the figure; `cdn` is NoPeer on the same
+    /// scenario with unconstrained links (the start-up reference). Empty: every target met.
+    pub fn misses(&self, r: &SimReport, cdn: &SimReport) -> Vec<String> {
+        let mut out = Vec::new();
+        let name = &r.scenario;
+        if r.offload < self.min_offload {
+            out.push(format!(
+                "{name}: offload {:.4} < {}",
+                r.offload, self.min_offload
+            ));
+        }
+        if r.rebuffer_ratio > self.max_rebuffer {
+            out.push(format!(
+                "{name}: rebuffering {:.5} > {}",
+                r.rebuffer_ratio, self.max_rebuffer
+            ));
+        }
+        if r.startup_s_p95 > cdn.startup_s_p95 + 1.0 {
+            out.push(format!(
+                "{name}: start-up p95 {:.2} s > unconstrained CDN {:.2} s + 1 s",
+                r.startup_s_p95, cdn.startup_s_p95
+            ));
+        }
+        if let Some(max) = self.max_link_copies {
+            if r.max_link_copies > max {
+                out.push(format!(
+                    "{name}: {:.2} copies per fragment per bitrate on the worst VPN or gateway \
+                     link > {max}",
+                    r.max_link_copies
+                ));
+            }
+        }
+        out
+    }
+}
+
 /// The copies of one bitrate's fragments that crossed one bottleneck link.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct LinkCopies {

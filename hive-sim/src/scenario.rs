@@ -322,6 +322,18 @@ pub fn scaled(mut s: Scenario, factor: f64, duration: Duration) -> Scenario {
     s
 }
 
+/// The same scenario with its gateway and VPN links made effectively unlimited (1 Tbit/s):
+/// NoPeer there gives the start-up time of a CDN, the reference for "CDN-equal playback".
+pub fn unconstrained(s: &Scenario) -> Scenario {
+    let mut free = s.clone();
+    let huge = 1_000_000_000_000;
+    free.gateway_bps = free.gateway_bps.map(|_| huge);
+    for site in &mut free.sites {
+        site.vpn_bps = site.vpn_bps.map(|_| huge);
+    }
+    free
+}
+
 /// A scenario run for `duration` instead of its own: a shorter run compresses the join period in
 /// proportion, so every viewer still joins. Viewers' behaviour on demand (seeks, watch time) and
 /// the title are left as they are.
