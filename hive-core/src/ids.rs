@@ -50,13 +50,20 @@ impl KeyKind {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PeerId([u8; ID_LEN]);
 
-/// Ids are ordered byte by byte, as arrays are. The first 8 bytes, compared as one big-endian
-/// word, decide nearly always (ids are hashes), without a call to `memcmp`: engines keep their
-/// neighbours sorted by id and look them up on every message.
+/// Ids are ordered byte by byte, as arrays are, compared here as four big-endian words: the
+/// first decides nearly always between different ids (they are hashes), and equal ids (every
+/// fragment of a swarm has the same content id) cost four word compares, not a `memcmp` call.
+/// Engines keep neighbours and fragments in sorted maps and look them up on every message.
 fn cmp_ids(a: &[u8; ID_LEN], b: &[u8; ID_LEN]) -> std::cmp::Ordering {
-    let head =
-        |x: &[u8; ID_LEN]| u64::from_be_bytes([x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]]);
-    head(a).cmp(&head(b)).then_with(|| a[8..].cmp(&b[8..]))
+    let word = |x: &[u8; ID_LEN], i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&x[i * 8..i * 8 + 8]);
+        u64::from_be_bytes(w)
+    };
+    (0..ID_LEN / 8)
+        .map(|i| word(a, i).cmp(&word(b, i)))
+        .find(|o| o.is_ne())
+        .unwrap_or(std::cmp::Ordering::Equal)
 }
 
 impl Ord for PeerId {

@@ -393,6 +393,40 @@ fn with_hash_checks_off_fragments_are_trusted() {
 }
 
 #[test]
+fn a_cancelled_player_request_is_withdrawn_from_the_peer_and_never_delivered() {
+    let mut net = random_mesh(2);
+    net.faults[0] = Fault::Mute; // node 0 accepts the request but never sends the bytes
+    net.introduce_all();
+    net.run_until(Instant::from_secs(2));
+    net.request(0, 3, Instant::from_secs(2));
+    net.request(1, 3, Instant::from_secs(4));
+    net.run_until(Instant::from_secs(4) + Duration::from_millis(100));
+    let id = FragmentId::new(net.content, TrackId(0), 3);
+    let now = net.now;
+    net.nodes[1].handle_player_cancel(now, id);
+    let mut cancels = 0;
+    while let Some(o) = net.nodes[1].poll_output() {
+        if let Output::Send {
+            message: Message::Cancel(_),
+            ..
+        } = o
+        {
+            cancels += 1;
+        }
+    }
+    assert_eq!(cancels, 1, "the request to node 0 is cancelled");
+    let origin_before = net.origin_fetches;
+    net.run_until(Instant::from_secs(8));
+    assert!(
+        net.delivered[1].is_empty(),
+        "nothing delivered after the cancel"
+    );
+    assert_eq!(net.origin_fetches, origin_before, "and no origin fallback");
+    assert_eq!(net.nodes[1].stats().player_cancels, 1);
+    assert_eq!(net.nodes[1].stats().deadline_misses, 0);
+}
+
+#[test]
 fn mute_peer_falls_back_to_origin_in_time() {
     let mut net = random_mesh(2);
     net.faults[0] = Fault::Mute;

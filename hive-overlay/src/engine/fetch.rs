@@ -107,6 +107,44 @@ impl Swarm {
         }
     }
 
+    /// The player no longer wants `fragment` (it seeked elsewhere, or its viewer left): nothing
+    /// is delivered for it. A request to a peer is cancelled and the want dropped, unless a
+    /// neighbour's request waits here for the fragment (the fetch then goes on for it); an
+    /// origin fetch in progress completes into the cache (the driver owns that HTTP request).
+    pub fn handle_player_cancel(&mut self, _now: Instant, fragment: FragmentId) {
+        let parked = self.parked_for(&fragment);
+        let Some(w) = self.wants.get_mut(&fragment) else {
+            return;
+        };
+        if !w.player {
+            return;
+        }
+        w.player = false;
+        self.stats.player_cancels += 1;
+        if parked {
+            return;
+        }
+        match &w.state {
+            State::FromOrigin { .. } => {}
+            State::FromPeer {
+                peer, request_id, ..
+            } => {
+                let (peer, request_id) = (*peer, *request_id);
+                self.send(peer, Message::Cancel(Cancel { request_id }), Class::Control);
+                if let Some(l) = self.links.get_mut(&peer) {
+                    l.requests.remove(&request_id);
+                }
+                self.with_view(peer, |v| {
+                    v.inflight_requests = v.inflight_requests.saturating_sub(1)
+                });
+                self.wants.remove(&fragment);
+            }
+            State::Waiting { .. } | State::OriginBackoff { .. } => {
+                self.wants.remove(&fragment);
+            }
+        }
+    }
+
     /// The player asks for a fragment, needed by `deadline` (None: the configured default).
     /// The bytes come back as [`Output::Deliver`] — at once on a cache hit.
     pub fn handle_player_request(

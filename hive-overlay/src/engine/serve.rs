@@ -156,6 +156,11 @@ impl Swarm {
         }
     }
 
+    /// Whether a neighbour's request waits here for `id`.
+    pub(super) fn parked_for(&self, id: &FragmentId) -> bool {
+        self.parked.iter().any(|p| p.request.fragment == *id)
+    }
+
     /// A neighbour cancelled a request: stop serving it, or drop it from the queue.
     pub(super) fn on_cancel(&mut self, from: PeerId, request_id: u64) {
         self.uploads

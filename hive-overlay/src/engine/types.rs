@@ -97,6 +97,10 @@ pub struct SwarmStats {
     pub origin_last_call: u64,
     /// Origin fetches because the peer the policy named was not connected or had failed us.
     pub origin_peer_unusable: u64,
+    /// Player requests withdrawn before delivery ([`Swarm::handle_player_cancel`]).
+    ///
+    /// [`Swarm::handle_player_cancel`]: crate::Swarm::handle_player_cancel
+    pub player_cancels: u64,
 }
 
 /// Engine settings.

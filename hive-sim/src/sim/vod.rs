@@ -11,6 +11,7 @@
 //! Peer bytes (`peer_bytes`) separate what peers served from both.
 
 use hive_core::time::Duration;
+use hive_core::{FragmentId, TrackId};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -67,6 +68,14 @@ impl Sim<'_> {
         }
         let to = self.rng.random_range(0..n);
         let now = self.now;
+        // The request in flight is abandoned: the agent is told, and cancels its transfer.
+        if let Some((seq, track, _)) = self.viewers[v].player.inflight {
+            let id = FragmentId::new(self.content, TrackId(track as u16), seq);
+            if let Some(s) = self.viewers[v].swarm.as_mut() {
+                s.handle_player_cancel(now, id);
+            }
+            self.drain(v);
+        }
         self.viewers[v].player.seek(now, to);
         self.maybe_request(v);
         let at = now + exponential(&mut self.rng, seek_every);
