@@ -188,6 +188,23 @@ impl Engine {
 
     fn timers(&mut self) {
         let t = now();
+        // Players that went away (their HTTP request closed: a seek, a quality switch, a tab
+        // closed) withdraw their requests, so the swarm stops fetching for nobody.
+        let gone: Vec<FragmentId> = self
+            .waiting
+            .iter_mut()
+            .filter_map(|(id, replies)| {
+                replies.retain(|r| !r.is_closed());
+                replies.is_empty().then_some(*id)
+            })
+            .collect();
+        for id in gone {
+            self.waiting.remove(&id);
+            if let Some(s) = self.swarms.get_mut(&id.content) {
+                s.swarm.handle_player_cancel(t, id);
+            }
+            self.drain(id.content);
+        }
         let due: Vec<ContentId> = self
             .swarms
             .iter()
