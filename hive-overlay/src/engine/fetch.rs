@@ -130,13 +130,7 @@ impl Swarm {
                 peer, request_id, ..
             } => {
                 let (peer, request_id) = (*peer, *request_id);
-                self.send(peer, Message::Cancel(Cancel { request_id }), Class::Control);
-                if let Some(l) = self.links.get_mut(&peer) {
-                    l.requests.remove(&request_id);
-                }
-                self.with_view(peer, |v| {
-                    v.inflight_requests = v.inflight_requests.saturating_sub(1)
-                });
+                self.cancel_peer_request(peer, request_id);
                 self.wants.remove(&fragment);
             }
             State::Waiting { .. } | State::OriginBackoff { .. } => {
@@ -558,6 +552,17 @@ impl Swarm {
         }
     }
 
+    /// Withdraws a request sent to `peer`: tells it, and forgets the request.
+    fn cancel_peer_request(&mut self, peer: PeerId, request_id: u64) {
+        self.send(peer, Message::Cancel(Cancel { request_id }), Class::Control);
+        if let Some(l) = self.links.get_mut(&peer) {
+            l.requests.remove(&request_id);
+        }
+        self.with_view(peer, |v| {
+            v.inflight_requests = v.inflight_requests.saturating_sub(1)
+        });
+    }
+
     /// Timers of wanted fragments.
     pub(super) fn wake_wants(&mut self, now: Instant) {
         let due: Vec<FragmentId> = self
@@ -575,13 +580,7 @@ impl Swarm {
                     peer, request_id, ..
                 } => {
                     let (peer, request_id) = (*peer, *request_id);
-                    self.send(peer, Message::Cancel(Cancel { request_id }), Class::Control);
-                    if let Some(l) = self.links.get_mut(&peer) {
-                        l.requests.remove(&request_id);
-                    }
-                    self.with_view(peer, |v| {
-                        v.inflight_requests = v.inflight_requests.saturating_sub(1)
-                    });
+                    self.cancel_peer_request(peer, request_id);
                     self.abandon_peer_request(now, id, peer);
                 }
                 State::OriginBackoff { attempt, .. } => {
