@@ -59,8 +59,8 @@ struct Flow {
     /// When `remaining` was last brought up to date.
     since: Instant,
     rate: f64,
-    /// Bumped whenever the rate changes, to invalidate stale completion entries.
-    version: u64,
+    /// When it completes at its current rate (its entry in `Net::completions`).
+    due: Option<Instant>,
 }
 
 impl Flow {
@@ -88,7 +88,9 @@ pub struct Net {
     flows: BTreeMap<FlowId, Flow>,
     /// Flows crossing each link.
     on_link: Vec<BTreeSet<FlowId>>,
-    completions: BinaryHeap<Reverse<(Instant, FlowId, u64)>>,
+    /// Each flow's completion at its current rate, kept up to date (no stale entries: a swarm
+    /// re-rates thousands of flows per event, and stale heap entries piled up into millions).
+    completions: BTreeSet<(Instant, FlowId)>,
     next_id: FlowId,
     now: Instant,
 }
@@ -157,7 +159,7 @@ impl Net {
                 remaining: bytes.max(1) as f64,
                 since: self.now,
                 rate: 0.0,
-                version: 0,
+                due: None,
             },
         );
         self.reallocate(&seeds, Some(id));
@@ -174,6 +176,9 @@ impl Net {
 
     fn remove(&mut self, id: FlowId) -> Option<Flow> {
         let f = self.flows.remove(&id)?;
+        if let Some(t) = f.due {
+            self.completions.remove(&(t, id));
+        }
         for &l in &f.path {
             self.on_link[l].remove(&id);
         }
@@ -182,27 +187,22 @@ impl Net {
 
     /// When the next flow completes.
     pub fn next_completion(&mut self) -> Option<Instant> {
-        while let Some(Reverse((t, id, version))) = self.completions.peek().copied() {
-            if self.flows.get(&id).is_some_and(|f| f.version == version) {
-                return Some(t);
-            }
-            self.completions.pop();
-        }
-        None
+        self.completions.first().map(|(t, _)| *t)
     }
 
     /// Moves time to `now` and returns the flows that completed by then.
     pub fn advance(&mut self, now: Instant) -> Vec<FlowId> {
         self.now = self.now.max(now);
         let mut done = Vec::new();
-        while let Some(Reverse((t, id, version))) = self.completions.peek().copied() {
+        while let Some(&(t, id)) = self.completions.first() {
             if t > self.now {
                 break;
             }
-            self.completions.pop();
-            if self.flows.get(&id).is_some_and(|f| f.version == version) {
-                done.push(id);
+            self.completions.pop_first();
+            if let Some(f) = self.flows.get_mut(&id) {
+                f.due = None;
             }
+            done.push(id);
         }
         let mut seeds = Vec::new();
         for id in &done {
@@ -308,11 +308,17 @@ impl Net {
         }
         for (id, rate) in rates {
             if let Some(f) = self.flows.get_mut(&id) {
-                if f.rate != rate || f.version == 0 {
+                if f.rate != rate || f.due.is_none() {
                     f.rate = rate;
-                    f.version += 1;
-                    if let Some(t) = f.completion() {
-                        self.completions.push(Reverse((t, id, f.version)));
+                    let due = f.completion();
+                    if due != f.due {
+                        if let Some(old) = f.due {
+                            self.completions.remove(&(old, id));
+                        }
+                        if let Some(t) = due {
+                            self.completions.insert((t, id));
+                        }
+                        f.due = due;
                     }
                 }
             }
