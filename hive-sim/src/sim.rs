@@ -643,7 +643,10 @@ impl<'a> Sim<'a> {
             // when supernodes queue; 99.64%, 0% when they refuse.
             cfg.queue_for_slots = false;
         }
-        if self.policy == PolicyKind::PublicMesh {
+        if matches!(self.policy, PolicyKind::PublicMesh | PolicyKind::RandomMesh) {
+            // (The RandomMesh baseline gets the same engine settings: the comparison is of
+            // policies, and with eight slots per home uplink its transfers tied the whole swarm
+            // into one max-min computation — 440 s for wan-6000 at 0.1 scale, 600 s.)
             // As many upload slots as the uplink carries at eight times the top bitrate, at
             // least one: on wan-6000's access links (0.3 to 10 Mbit/s up, 700 kbit/s stream) one
             // each. A fragment then crosses at the whole uplink and its receiver passes it on
