@@ -25,9 +25,19 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).map(String::as_str);
     let name = arg(0).unwrap_or("wan-6000");
-    let factor: f64 = arg(1).and_then(|s| s.parse().ok()).unwrap_or(0.1);
-    let secs: f64 = arg(2).and_then(|s| s.parse().ok()).unwrap_or(120.0);
-    let seed: u64 = arg(4).and_then(|s| s.parse().ok()).unwrap_or(1);
+    fn number<T: std::str::FromStr>(text: Option<&str>, default: T, what: &str) -> T {
+        match text.map(str::parse) {
+            None => default,
+            Some(Ok(x)) => x,
+            Some(Err(_)) => {
+                eprintln!("{what}: not a number: {:?}", text.unwrap_or_default());
+                std::process::exit(2);
+            }
+        }
+    }
+    let factor: f64 = number(arg(1), 0.1, "FACTOR");
+    let secs: f64 = number(arg(2), 120.0, "SECONDS");
+    let seed: u64 = number(arg(4), 1, "SEED");
     let mut policies = Vec::new();
     for p in arg(3).unwrap_or("publicmesh").split(',') {
         match policy(p) {
