@@ -72,5 +72,11 @@ fn main() {
             r.origin_fetches.peer_unusable,
             r.peer_fallbacks,
         );
+        for c in r.link_copies.iter().take(3) {
+            println!(
+                "  {:<24} {:>5} kbit/s {:>6.2} copies of {} fragments",
+                c.link, c.bitrate_kbps, c.copies, c.fragments
+            );
+        }
     }
 }
