@@ -31,6 +31,10 @@ mod vod;
 
 /// How often agents re-announce to the tracker.
 const ANNOUNCE_EVERY: Duration = Duration::from_secs(15);
+/// How soon an agent with fewer than [`FEW_NEIGHBOURS`] neighbours re-announces.
+const ANNOUNCE_SOON: Duration = Duration::from_secs(2);
+/// Below this many neighbours an agent re-announces soon.
+const FEW_NEIGHBOURS: usize = 4;
 /// Uploads a supernode serves at once (see `join`).
 const SUPERNODE_UPLOAD_SLOTS: usize = 8;
 /// A site gets a supernode per this many viewers (at least 2, 4 at the gateway site): two
@@ -561,7 +565,8 @@ impl<'a> Sim<'a> {
                         s.handle_candidates(now, candidates);
                     }
                     self.drain(v);
-                    self.at(now + ANNOUNCE_EVERY, Ev::Announce(v));
+                    let next = self.next_announce(v);
+                    self.at(now + next, Ev::Announce(v));
                 }
             }
             Ev::Disconnected { v, peer } => {
@@ -705,7 +710,24 @@ impl<'a> Sim<'a> {
         }
         self.drain(v);
         self.maybe_request(v);
-        self.at(now + ANNOUNCE_EVERY, Ev::Announce(v));
+        let next = self.next_announce(v);
+        self.at(now + next, Ev::Announce(v));
+    }
+
+    /// When agent `v` asks the tracker again: soon while it has few neighbours (it may have
+    /// joined before the agents it needs, such as a branch supernode before any gateway-site
+    /// supernode, which then fetched from the origin until its next announce), else after
+    /// [`ANNOUNCE_EVERY`].
+    fn next_announce(&self, v: usize) -> Duration {
+        let few = self.viewers[v]
+            .swarm
+            .as_ref()
+            .is_some_and(|s| s.neighbours().len() < FEW_NEIGHBOURS);
+        if few {
+            ANNOUNCE_SOON
+        } else {
+            ANNOUNCE_EVERY
+        }
     }
 
     /// The site holding the internet gateway (enterprise: the first site).
