@@ -723,11 +723,7 @@ impl<'a> Sim<'a> {
             .swarm
             .as_ref()
             .is_some_and(|s| s.neighbours().len() < FEW_NEIGHBOURS);
-        if few {
-            ANNOUNCE_SOON
-        } else {
-            ANNOUNCE_EVERY
-        }
+        if few { ANNOUNCE_SOON } else { ANNOUNCE_EVERY }
     }
 
     /// The site holding the internet gateway (enterprise: the first site).
