@@ -1065,3 +1065,55 @@ impl<'a> Sim<'a> {
         report
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::TrackerIndex;
+
+    /// The index lists exactly the agents running, per site and in all, through any order of
+    /// joins and leaves (its swap-removals keep every place up to date).
+    #[test]
+    fn tracker_index_follows_joins_and_leaves() {
+        let mut t = TrackerIndex::default();
+        let mut running: std::collections::BTreeMap<usize, usize> = Default::default();
+        let mut x: u64 = 7;
+        for step in 0..2000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let v = (x >> 33) as usize % 50;
+            let site = v % 4;
+            if running.contains_key(&v) {
+                t.remove(v, site);
+                running.remove(&v);
+            } else {
+                t.add(v, site, v % 10 == 0);
+                running.insert(v, site);
+            }
+            if step % 50 == 0 {
+                let mut all = t.all.clone();
+                all.sort_unstable();
+                assert_eq!(all, running.keys().copied().collect::<Vec<_>>());
+                for s in 0..t.by_site.len() {
+                    let mut here = t.by_site[s].clone();
+                    here.sort_unstable();
+                    let want: Vec<usize> = running
+                        .iter()
+                        .filter(|(_, st)| **st == s)
+                        .map(|(&v, _)| v)
+                        .collect();
+                    assert_eq!(here, want, "site {s}");
+                    let mut sn = t.supernodes[s].clone();
+                    sn.sort_unstable();
+                    let want_sn: Vec<usize> =
+                        want.iter().copied().filter(|v| v % 10 == 0).collect();
+                    assert_eq!(sn, want_sn, "supernodes of site {s}");
+                }
+                for (&v, &(i, j)) in &t.place {
+                    assert_eq!(t.by_site[running[&v]][i], v);
+                    assert_eq!(t.all[j], v);
+                }
+            }
+        }
+    }
+}
