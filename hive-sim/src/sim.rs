@@ -1083,9 +1083,8 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             let v = (x >> 33) as usize % 50;
             let site = v % 4;
-            if running.contains_key(&v) {
+            if running.remove(&v).is_some() {
                 t.remove(v, site);
-                running.remove(&v);
             } else {
                 t.add(v, site, v % 10 == 0);
                 running.insert(v, site);
