@@ -1,21 +1,12 @@
 //! `hive sim --plot`: the origin's egress per second for each policy run on the same seed, and
-//! the viewers watching, as an SVG. Drawn the way `hive cc-arena --plot` draws its runs
-//! (hive-cc's `arena/plot.rs`: plotters' SVG backend, stacked panels, the same palette).
+//! the viewers watching, as an SVG, in panels drawn by `hive cc-arena --plot`'s
+//! [`hive_cc::arena::time_panel`] (same look, same palette).
 
 use std::path::Path;
 
+use hive_cc::arena::{COLOURS, Line, time_panel};
 use hive_sim::SimReport;
 use plotters::prelude::*;
-
-/// hive-cc's arena palette, so plots of both tools look alike.
-const COLOURS: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-];
 
 /// At most this many points per line: longer runs are averaged over windows of whole seconds.
 const MAX_POINTS: usize = 400;
@@ -56,69 +47,50 @@ pub(crate) fn write_svg(runs: &[&SimReport], path: &Path) -> Result<(), String> 
             windows(&mbps, w)
         })
         .collect();
-    // Origin egress panel.
+    // Origin egress panel; the first run is drawn last, on top.
     let top = lines.iter().flatten().map(|&(_, y)| y).fold(0.1, f64::max) * 1.05;
     let per = if w == 1 {
         "per second".to_string()
     } else {
         format!("mean over {w} s")
     };
-    let mut chart = ChartBuilder::on(&rows[0])
-        .caption(
-            format!("{} — origin egress (Mbit/s, {per})", first.scenario),
-            ("sans-serif", 16),
-        )
-        .margin(8)
-        .x_label_area_size(36)
-        .y_label_area_size(56)
-        .build_cartesian_2d(0.0..t_max, 0.0..top)
-        .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .x_desc("time (s)")
-        .draw()
-        .map_err(|e| e.to_string())?;
-    for (k, (r, line)) in runs.iter().zip(&lines).enumerate().rev() {
-        let colour = COLOURS[k % COLOURS.len()];
-        chart
-            .draw_series(LineSeries::new(line.iter().copied(), &colour))
-            .map_err(|e| e.to_string())?
-            .label(format!("{} (offload {:.1}%)", r.policy, r.offload * 100.0))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour));
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| e.to_string())?;
+    let egress: Vec<Line> = runs
+        .iter()
+        .zip(lines)
+        .enumerate()
+        .rev()
+        .map(|(k, (r, points))| Line {
+            points,
+            colour: COLOURS[k % COLOURS.len()],
+            label: Some(format!("{} (offload {:.1}%)", r.policy, r.offload * 100.0)),
+        })
+        .collect();
+    time_panel(
+        &rows[0],
+        &format!("{} — origin egress (Mbit/s, {per})", first.scenario),
+        t_max,
+        top,
+        &egress,
+    )?;
     // Viewers panel.
     let most = first.active_viewers.iter().copied().max().unwrap_or(0);
-    let mut chart = ChartBuilder::on(&rows[1])
-        .caption(
-            format!("{} — viewers watching", first.scenario),
-            ("sans-serif", 16),
-        )
-        .margin(8)
-        .x_label_area_size(36)
-        .y_label_area_size(56)
-        .build_cartesian_2d(0.0..t_max, 0.0..(f64::from(most) * 1.05).max(1.0))
-        .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .x_desc("time (s)")
-        .draw()
-        .map_err(|e| e.to_string())?;
-    chart
-        .draw_series(LineSeries::new(
-            first
-                .active_viewers
-                .iter()
-                .enumerate()
-                .map(|(i, &n)| (i as f64 + 0.5, f64::from(n))),
-            &BLACK,
-        ))
-        .map_err(|e| e.to_string())?;
+    let viewers = Line {
+        points: first
+            .active_viewers
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (i as f64 + 0.5, f64::from(n)))
+            .collect(),
+        colour: BLACK,
+        label: None,
+    };
+    time_panel(
+        &rows[1],
+        &format!("{} — viewers watching", first.scenario),
+        t_max,
+        (f64::from(most) * 1.05).max(1.0),
+        &[viewers],
+    )?;
     root.present().map_err(|e| e.to_string())?;
     Ok(())
 }

@@ -17,7 +17,7 @@ use hive_core::time::{Duration, Instant};
 use crate::Algorithm;
 use crate::link::{BufferLimit, LinkConfig};
 
-pub use plot::write_svg;
+pub use plot::{COLOURS, Line, time_panel, write_svg};
 pub use report::{FlowReport, LinkReport, Report};
 pub use sim::run;
 
