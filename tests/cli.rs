@@ -13,6 +13,21 @@ fn hive(args: &[&str]) -> std::process::Output {
         .expect("run hive")
 }
 
+/// Runs a `hive sim … --json` that must succeed; its one JSON object, checked for DESIGN's keys.
+fn sim_json(args: &[&str]) -> serde_json::Value {
+    let out = hive(args);
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    for k in SIM_KEYS {
+        assert!(v.get(k).is_some(), "missing {k}");
+    }
+    v
+}
+
 #[test]
 fn cc_arena_json_is_one_object_with_the_design_keys() {
     let out = hive(&[
@@ -235,7 +250,7 @@ fn bench_transport_rejects_a_bad_byte_count() {
 
 #[test]
 fn sim_runs_a_scaled_scenario_with_its_baselines() {
-    let out = hive(&[
+    let v = sim_json(&[
         "sim",
         "--scenario",
         "corporate-130",
@@ -245,15 +260,6 @@ fn sim_runs_a_scaled_scenario_with_its_baselines() {
         "20",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
-    for k in SIM_KEYS {
-        assert!(v.get(k).is_some(), "missing {k}");
-    }
     assert_eq!(v["policy"], "hierarchy");
     assert!(v["baselines"]["nopeer"]["offload"].as_f64() == Some(0.0));
     assert!(v["baselines"].get("randommesh").is_some());
@@ -272,7 +278,7 @@ fn scratch(name: &str) -> std::path::PathBuf {
 fn sim_vod_plots_origin_egress_of_the_policy_and_both_baselines() {
     let dir = scratch("vod-plot");
     let svg = dir.join("vod.svg");
-    let out = hive(&[
+    let v = sim_json(&[
         "sim",
         "-s",
         "vod-500",
@@ -286,15 +292,6 @@ fn sim_vod_plots_origin_egress_of_the_policy_and_both_baselines() {
         "--plot",
         svg.to_str().expect("utf-8 path"),
     ]);
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
-    for k in SIM_KEYS {
-        assert!(v.get(k).is_some(), "missing {k}");
-    }
     assert_eq!(v["policy"], "publicmesh");
     assert_eq!(v["duration_s"], 60.0);
     for r in [&v, &v["baselines"]["nopeer"], &v["baselines"]["randommesh"]] {
@@ -332,7 +329,7 @@ fn sim_vod_plots_origin_egress_of_the_policy_and_both_baselines() {
 #[test]
 fn sim_network_runs_the_documented_example_and_refuses_bad_files() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/sim/network-example.json");
-    let out = hive(&[
+    let v = sim_json(&[
         "sim",
         "--network",
         example,
@@ -342,15 +339,6 @@ fn sim_network_runs_the_documented_example_and_refuses_bad_files() {
         "40",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
-    for k in SIM_KEYS {
-        assert!(v.get(k).is_some(), "missing {k}");
-    }
     assert_eq!(v["scenario"], "all-hands@0.05");
     assert_eq!(v["policy"], "hierarchy");
     assert_eq!(v["duration_s"], 40.0);
