@@ -1,12 +1,13 @@
 //! One copy of each fragment's bytes for the whole simulation.
 //!
-//! Every simulated agent verifies and caches the fragments it receives, as a real agent does —
-//! but a real agent's copy lives on its own machine, while here thousands share one process. The
-//! origin's payloads are kept in one table, and [`SharingCache`] stores, in place of a received
-//! copy, the table's bytes when their hash matches (the engine has already checked the received
-//! bytes against that hash). Memory then grows with the fragments in flight (live) or with the
-//! title (on demand), not with viewers × cache size. Nothing the engine sees changes: the bytes
-//! are equal.
+//! Every simulated agent caches the fragments it receives, as a real agent does — but a real
+//! agent's copy lives on its own machine, while here thousands share one process. The origin's
+//! payloads are kept in one table, and [`SharingCache`] stores, in place of a received copy, the
+//! table's bytes when their hash matches the hash the fragment came with. (The simulator runs its
+//! engines with `verify_hashes` off, since its network cannot alter bytes; every received copy is
+//! a slice of the table's bytes, so the two are equal.) Memory then grows with the fragments in
+//! flight (live) or with the title (on demand), not with viewers × cache size. Nothing the
+//! engine sees changes: the bytes are equal.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
