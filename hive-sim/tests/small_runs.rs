@@ -82,11 +82,17 @@ fn hierarchy_serves_an_office_from_one_supernode_fetch() {
         r.offload,
         mesh.offload
     );
-    assert!(
-        r.rebuffer_ratio < 0.01,
-        "rebuffering {:.4}",
-        r.rebuffer_ratio
-    );
+    // Playback targets as at full size (13 viewers cannot reach 99% offload: one origin copy
+    // per bitrate is already 8% of what they watch), with one copy per fragment per bitrate
+    // through the gateway.
+    let free = run(&scenario::unconstrained(&s), PolicyKind::NoPeer);
+    let targets = Targets {
+        min_offload: 0.85,
+        max_rebuffer: 0.001,
+        max_link_copies: Some(1.05),
+    };
+    let missed = targets.misses(&r, &free);
+    assert!(missed.is_empty(), "{missed:#?}");
 }
 
 /// wan-6000 at a twentieth of its size (301 viewers, 2 simulated minutes, churn and NAT as at
