@@ -1,6 +1,5 @@
 //! Sets of fragment sequence numbers, as peers advertise them with `Have`.
 
-use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
 /// A set of sequence numbers stored as disjoint, non-adjacent inclusive ranges.
@@ -21,8 +20,10 @@ use std::ops::RangeInclusive;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SeqSet {
-    /// start -> end (inclusive).
-    ranges: BTreeMap<u64, u64>,
+    /// (start, end) inclusive, sorted, disjoint and non-adjacent. A sorted vector rather than a
+    /// tree: sets are one or a few ranges, looked up far more often than changed, and grow at the
+    /// end (new fragments); bulk changes go through [`SeqSet::union_with`], linear in both sizes.
+    ranges: Vec<(u64, u64)>,
 }
 
 impl SeqSet {
@@ -50,10 +51,8 @@ impl SeqSet {
 
     /// Whether `seq` is in the set.
     pub fn contains(&self, seq: u64) -> bool {
-        self.ranges
-            .range(..=seq)
-            .next_back()
-            .is_some_and(|(_, &e)| e >= seq)
+        let i = self.ranges.partition_point(|&(s, _)| s <= seq);
+        i > 0 && self.ranges[i - 1].1 >= seq
     }
 
     /// Adds one sequence number.
@@ -63,75 +62,96 @@ impl SeqSet {
 
     /// Adds an inclusive range; empty ranges are ignored.
     pub fn insert_range(&mut self, r: RangeInclusive<u64>) {
-        let (mut start, mut end) = (*r.start(), *r.end());
+        let (start, end) = (*r.start(), *r.end());
         if start > end {
             return;
         }
-        // Merge with a range that starts before and touches or overlaps.
-        if let Some((&s, &e)) = self.ranges.range(..=start).next_back() {
-            if e.saturating_add(1) >= start {
-                start = s;
-                end = end.max(e);
+        // The common case: past the end (a new fragment, a decoded list in order).
+        match self.ranges.last_mut() {
+            None => {
+                self.ranges.push((start, end));
+                return;
             }
+            Some(last) if last.1.saturating_add(1) < start => {
+                self.ranges.push((start, end));
+                return;
+            }
+            Some(last) if last.0 <= start => {
+                last.1 = last.1.max(end);
+                return;
+            }
+            Some(_) => {}
         }
-        // Absorb ranges that start inside or right after [start, end].
+        // Ranges i..j touch or overlap [start, end]: they become one.
+        let i = self
+            .ranges
+            .partition_point(|&(_, e)| e.saturating_add(1) < start);
+        let j = self
+            .ranges
+            .partition_point(|&(s, _)| s <= end.saturating_add(1));
+        if i == j {
+            self.ranges.insert(i, (start, end));
+        } else {
+            let merged = (start.min(self.ranges[i].0), end.max(self.ranges[j - 1].1));
+            self.ranges.splice(i..j, std::iter::once(merged));
+        }
+    }
+
+    /// Adds every element of `other`, in time linear in both sets' ranges.
+    pub fn union_with(&mut self, other: &SeqSet) {
+        if other.ranges.len() <= 4 {
+            for &(s, e) in &other.ranges {
+                self.insert_range(s..=e);
+            }
+            return;
+        }
+        let mine = std::mem::take(&mut self.ranges);
+        let mut out: Vec<(u64, u64)> = Vec::with_capacity(mine.len() + other.ranges.len());
+        let (mut a, mut b) = (mine.iter().peekable(), other.ranges.iter().peekable());
         loop {
-            let next = self.ranges.range(start..).next().map(|(&s, &e)| (s, e));
-            match next {
-                Some((s, e)) if s <= end.saturating_add(1) => {
-                    self.ranges.remove(&s);
-                    end = end.max(e);
-                }
-                _ => break,
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x.0 <= y.0 => a.next(),
+                (Some(_), Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, Some(_)) => b.next(),
+                (None, None) => break,
+            };
+            let Some(&(s, e)) = next else { break };
+            match out.last_mut() {
+                Some(last) if last.1.saturating_add(1) >= s => last.1 = last.1.max(e),
+                _ => out.push((s, e)),
             }
         }
-        self.ranges.insert(start, end);
+        self.ranges = out;
     }
 
     /// Removes one sequence number.
     pub fn remove(&mut self, seq: u64) {
-        if let Some((&s, &e)) = self.ranges.range(..=seq).next_back() {
-            if e < seq {
-                return;
-            }
-            self.ranges.remove(&s);
-            if s < seq {
-                self.ranges.insert(s, seq - 1);
-            }
-            if seq < e {
-                self.ranges.insert(seq + 1, e);
-            }
-        }
+        self.remove_range(seq..=seq);
     }
 
     /// Removes every sequence number below `floor` (live-window expiry).
     pub fn remove_below(&mut self, floor: u64) {
-        let keep = self.ranges.split_off(&floor);
-        let straddling = self
-            .ranges
-            .iter()
-            .next_back()
-            .map(|(_, &e)| e)
-            .filter(|&e| e >= floor);
-        self.ranges = keep;
-        if let Some(e) = straddling {
-            self.ranges.insert(floor, e);
+        let i = self.ranges.partition_point(|&(_, e)| e < floor);
+        self.ranges.drain(..i);
+        if let Some(first) = self.ranges.first_mut() {
+            first.0 = first.0.max(floor);
         }
     }
 
     /// The smallest element.
     pub fn first(&self) -> Option<u64> {
-        self.ranges.keys().next().copied()
+        self.ranges.first().map(|r| r.0)
     }
 
     /// The largest element.
     pub fn last(&self) -> Option<u64> {
-        self.ranges.values().next_back().copied()
+        self.ranges.last().map(|r| r.1)
     }
 
     /// The disjoint ranges in increasing order.
     pub fn ranges(&self) -> impl Iterator<Item = RangeInclusive<u64>> + '_ {
-        self.ranges.iter().map(|(&s, &e)| s..=e)
+        self.ranges.iter().map(|&(s, e)| s..=e)
     }
 
     /// Every element in increasing order.
@@ -139,13 +159,36 @@ impl SeqSet {
         self.ranges().flatten()
     }
 
-    /// The elements of `self` that are not in `other` (what `other` lacks).
+    /// The elements of `self` that are not in `other` (what `other` lacks), in time linear in
+    /// both sets' ranges.
     pub fn difference(&self, other: &SeqSet) -> SeqSet {
-        let mut out = self.clone();
-        for r in other.ranges() {
-            out.remove_range(r);
+        let mut out = Vec::with_capacity(self.ranges.len());
+        let mut j = 0;
+        for &(s, e) in &self.ranges {
+            // Skip other's ranges wholly below this one.
+            while j < other.ranges.len() && other.ranges[j].1 < s {
+                j += 1;
+            }
+            let mut cur = s;
+            let mut k = j;
+            let mut done = false;
+            while k < other.ranges.len() && other.ranges[k].0 <= e {
+                let (os, oe) = other.ranges[k];
+                if os > cur {
+                    out.push((cur, os - 1));
+                }
+                if oe >= e {
+                    done = true;
+                    break;
+                }
+                cur = cur.max(oe + 1);
+                k += 1;
+            }
+            if !done {
+                out.push((cur, e));
+            }
         }
-        out
+        SeqSet { ranges: out }
     }
 
     /// Removes an inclusive range.
@@ -154,22 +197,20 @@ impl SeqSet {
         if start > end {
             return;
         }
-        let overlapping: Vec<(u64, u64)> = self
-            .ranges
-            .range(..=end)
-            .rev()
-            .take_while(|(_, e)| **e >= start)
-            .map(|(&s, &e)| (s, e))
-            .collect();
-        for (s, e) in overlapping {
-            self.ranges.remove(&s);
-            if s < start {
-                self.ranges.insert(s, start - 1);
-            }
-            if e > end {
-                self.ranges.insert(end + 1, e);
-            }
+        let i = self.ranges.partition_point(|&(_, e)| e < start);
+        let j = self.ranges.partition_point(|&(s, _)| s <= end);
+        if i >= j {
+            return;
         }
+        let (first, last) = (self.ranges[i].0, self.ranges[j - 1].1);
+        let mut keep = Vec::with_capacity(2);
+        if first < start {
+            keep.push((first, start - 1));
+        }
+        if last > end {
+            keep.push((end + 1, last));
+        }
+        self.ranges.splice(i..j, keep);
     }
 }
 
@@ -191,14 +232,21 @@ mod tests {
 
     proptest! {
         #[test]
-        fn behaves_like_a_btreeset(ops in proptest::collection::vec((0u8..4, 0u64..200, 0u64..8), 0..200)) {
+        fn behaves_like_a_btreeset(ops in proptest::collection::vec((0u8..6, 0u64..200, 0u64..8), 0..200)) {
             let mut s = SeqSet::new();
             let mut model = BTreeSet::new();
             for (op, x, w) in ops {
                 match op {
                     0 => { s.insert_range(x..=x + w); model.extend(x..=x + w); }
                     1 => { s.remove(x); model.remove(&x); }
+                    4 => { s.insert(x); model.insert(x); }
                     2 => { s.remove_below(x); model = model.split_off(&x); }
+                    // Every other number from x: several ranges, so the linear merge runs.
+                    3 => {
+                        let other: SeqSet = (0..w * 3).map(|i| x + 2 * i).collect();
+                        s.union_with(&other);
+                        model.extend(other.iter());
+                    }
                     _ => { s.remove_range(x..=x + w); for y in x..=x + w { model.remove(&y); } }
                 }
                 prop_assert_eq!(s.iter().collect::<Vec<_>>(), model.iter().copied().collect::<Vec<_>>());

@@ -54,7 +54,6 @@
 //! assert_eq!(Nearest.fetch_source(Instant::ZERO, &view, &need), FetchDecision::Origin);
 //! ```
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::have::SeqSet;
@@ -66,9 +65,8 @@ use crate::time::{Duration, Instant};
 pub struct NeighbourView {
     /// Who it is (locality, role, capacity).
     pub info: PeerInfo,
-    /// What it advertised with `Have`, per (content, track) (a sorted map: a neighbour announces
-    /// a track or two, which a comparison finds faster than a hash).
-    pub have: BTreeMap<(ContentId, TrackId), SeqSet>,
+    /// What it advertised with `Have`, per (content, track).
+    pub have: HaveMap,
     /// Measured throughput from it, bits per second, if any transfer completed.
     pub throughput_bps: Option<u64>,
     /// Measured round-trip time.
@@ -89,8 +87,84 @@ impl NeighbourView {
     /// Whether it advertised the fragment.
     pub fn has(&self, f: &FragmentId) -> bool {
         self.have
-            .get(&(f.content, f.track))
+            .get(&f.content, f.track)
             .is_some_and(|s| s.contains(f.sequence))
+    }
+}
+
+/// The fragments a neighbour announced, per (content, track).
+///
+/// A short list rather than a map: a neighbour announces a track or two of one content, and
+/// policies ask "does it hold this fragment?" for every neighbour at every decision, so the
+/// lookup is a scan comparing the track first.
+///
+/// ```
+/// use hive_core::overlay::HaveMap;
+/// use hive_core::{ContentId, SeqSet, TrackId};
+/// let c = ContentId::derive("live");
+/// let mut h = HaveMap::default();
+/// h.entry(c, TrackId(1)).insert_range(10..=14);
+/// assert!(h.get(&c, TrackId(1)).is_some_and(|s| s.contains(12)));
+/// assert!(h.get(&c, TrackId(0)).is_none());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HaveMap {
+    entries: Vec<(TrackId, ContentId, SeqSet)>,
+}
+
+impl HaveMap {
+    /// The set announced for `(content, track)`, if any.
+    pub fn get(&self, content: &ContentId, track: TrackId) -> Option<&SeqSet> {
+        self.entries
+            .iter()
+            .find(|(t, c, _)| *t == track && c == content)
+            .map(|(_, _, s)| s)
+    }
+
+    /// The set for `(content, track)`, created empty if absent.
+    pub fn entry(&mut self, content: ContentId, track: TrackId) -> &mut SeqSet {
+        let i = match self
+            .entries
+            .iter()
+            .position(|(t, c, _)| *t == track && *c == content)
+        {
+            Some(i) => i,
+            None => {
+                self.entries.push((track, content, SeqSet::new()));
+                self.entries.len() - 1
+            }
+        };
+        &mut self.entries[i].2
+    }
+
+    /// Every (content, track) and its set, in the order first announced.
+    pub fn iter(&self) -> impl Iterator<Item = (ContentId, TrackId, &SeqSet)> + '_ {
+        self.entries.iter().map(|(t, c, s)| (*c, *t, s))
+    }
+
+    /// Forgets everything (a snapshot replaces what was announced).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// The number of (content, track) pairs announced.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing was announced.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+impl FromIterator<((ContentId, TrackId), SeqSet)> for HaveMap {
+    fn from_iter<I: IntoIterator<Item = ((ContentId, TrackId), SeqSet)>>(iter: I) -> Self {
+        let mut h = HaveMap::default();
+        for ((c, t), s) in iter {
+            h.entry(c, t).union_with(&s);
+        }
+        h
     }
 }
 

@@ -233,3 +233,32 @@ fn announcements_skip_neighbours_that_hold_them_and_carry_the_oldest_fragment_he
     assert!(t.seqs.contains(5));
     assert_eq!(t.floor, 3, "the oldest fragment held");
 }
+
+#[test]
+fn a_neighbour_announcing_scattered_fragments_keeps_a_bounded_view_of_its_newest() {
+    let mut s = server(10_000, true, &[], 1);
+    let now = Instant::from_secs(2);
+    // Every other fragment, in three announcements of 1000 ranges each: 3000 ranges.
+    for part in 0..3u64 {
+        let mut seqs = SeqSet::new();
+        for i in 0..1000 {
+            seqs.insert(2 * (part * 1000 + i));
+        }
+        let mut have = Have::add();
+        have.insert(TrackId(0), 0, seqs);
+        s.handle_message(now, peer(1).id, Message::Have(have));
+    }
+    let view = &s.neighbours()[0];
+    let set = view
+        .have
+        .get(&content(), TrackId(0))
+        .expect("the neighbour's announcements are kept");
+    assert!(
+        set.range_count() <= 1024,
+        "{} ranges kept",
+        set.range_count()
+    );
+    assert!(set.range_count() >= 1000, "the newest are kept");
+    assert_eq!(set.last(), Some(5998), "the newest fragment is kept");
+    assert!(view.has(&frag(5000)) && !view.has(&frag(0)) && !view.has(&frag(5001)));
+}

@@ -2,7 +2,7 @@
 //! tracker, NAT and churn, all on virtual time from one seed.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -133,6 +133,37 @@ enum Ev {
     },
 }
 
+/// Queued events' payloads, in slots reused as events are taken (the queue itself orders small
+/// (time, sequence, slot) entries).
+#[derive(Default)]
+struct Slab {
+    slots: Vec<Option<Ev>>,
+    free: Vec<usize>,
+}
+
+impl Slab {
+    fn put(&mut self, ev: Ev) -> usize {
+        match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(ev);
+                i
+            }
+            None => {
+                self.slots.push(Some(ev));
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    fn take(&mut self, i: usize) -> Option<Ev> {
+        let ev = self.slots.get_mut(i)?.take();
+        if ev.is_some() {
+            self.free.push(i);
+        }
+        ev
+    }
+}
+
 #[derive(Debug, Clone)]
 enum FlowTag {
     Origin {
@@ -159,6 +190,9 @@ struct Viewer {
     player: Player,
     /// On demand: the viewer has the title's last fragment and leaves when it is played.
     ending: bool,
+    /// The engine's wake-up time queued in `timers` (later entries for this viewer are stale
+    /// and skipped without asking the engine).
+    timer: Option<Instant>,
 }
 
 /// Per bottleneck link: bytes per track, and sizes of the distinct fragments that crossed.
@@ -179,9 +213,10 @@ struct Sim<'a> {
     gw_down: Option<LinkId>,
     vpn: Vec<Option<(LinkId, LinkId)>>,
     viewers: Vec<Viewer>,
-    ids: BTreeMap<PeerId, usize>,
-    events: BinaryHeap<Reverse<(Instant, u64)>>,
-    payloads: BTreeMap<u64, Ev>,
+    /// Viewer index by agent id (looked up for every message sent; never iterated).
+    ids: HashMap<PeerId, usize, foldhash::fast::FixedState>,
+    events: BinaryHeap<Reverse<(Instant, u64, usize)>>,
+    payloads: Slab,
     seq: u64,
     timers: BinaryHeap<Reverse<(Instant, usize)>>,
     flows: BTreeMap<FlowId, (FlowTag, Vec<LinkId>)>,
@@ -300,9 +335,9 @@ impl<'a> Sim<'a> {
             gw_down,
             vpn,
             viewers: Vec::new(),
-            ids: BTreeMap::new(),
+            ids: HashMap::default(),
             events: BinaryHeap::new(),
-            payloads: BTreeMap::new(),
+            payloads: Slab::default(),
             seq: 0,
             timers: BinaryHeap::new(),
             flows: BTreeMap::new(),
@@ -401,14 +436,15 @@ impl<'a> Sim<'a> {
             swarm: None,
             player: Player::new(Instant::ZERO, 0, 0),
             ending: false,
+            timer: None,
         });
         v
     }
 
     fn at(&mut self, t: Instant, ev: Ev) {
         self.seq += 1;
-        self.events.push(Reverse((t, self.seq)));
-        self.payloads.insert(self.seq, ev);
+        let slot = self.payloads.put(ev);
+        self.events.push(Reverse((t, self.seq, slot)));
     }
 
     fn info(&self, seq: u64, track: usize) -> FragmentInfo {
@@ -475,7 +511,7 @@ impl<'a> Sim<'a> {
     fn main_loop(&mut self) {
         let end = Instant::ZERO + self.s.duration;
         loop {
-            let t_ev = self.events.peek().map(|Reverse((t, _))| *t);
+            let t_ev = self.events.peek().map(|Reverse((t, _, _))| *t);
             let t_net = self.net.next_completion();
             let t_timer = self.timers.peek().map(|Reverse((t, _))| *t);
             let Some(t) = [t_ev, t_net, t_timer].into_iter().flatten().min() else {
@@ -490,24 +526,29 @@ impl<'a> Sim<'a> {
                     self.flow_done(flow);
                 }
             } else if t_ev == Some(t) {
-                let Some(Reverse((_, k))) = self.events.pop() else {
+                let Some(Reverse((_, _, slot))) = self.events.pop() else {
                     break;
                 };
-                if let Some(ev) = self.payloads.remove(&k) {
+                if let Some(ev) = self.payloads.take(slot) {
                     self.handle(ev);
                 }
-            } else if let Some(Reverse((_, v))) = self.timers.pop() {
+            } else if let Some(Reverse((at, v))) = self.timers.pop() {
+                if self.viewers[v].timer != Some(at) {
+                    continue;
+                }
+                self.viewers[v].timer = None;
                 let now = self.now;
-                let due = self.viewers[v]
-                    .swarm
-                    .as_ref()
-                    .and_then(|s| s.poll_timeout())
-                    .is_some_and(|x| x <= now);
-                if due {
+                let Some(next) = self.viewers[v].swarm.as_ref().and_then(Swarm::poll_timeout)
+                else {
+                    continue;
+                };
+                if next <= now {
                     if let Some(s) = self.viewers[v].swarm.as_mut() {
                         s.handle_timeout(now);
                     }
                     self.drain(v);
+                } else {
+                    self.arm(v, next);
                 }
             }
         }
@@ -927,7 +968,16 @@ impl<'a> Sim<'a> {
             }
         }
         if let Some(t) = self.viewers[v].swarm.as_ref().and_then(Swarm::poll_timeout) {
-            self.timers.push(Reverse((t.max(now), v)));
+            self.arm(v, t.max(now));
+        }
+    }
+
+    /// Queues viewer `v`'s wake-up at `t` unless an earlier one is queued already.
+    fn arm(&mut self, v: usize, t: Instant) {
+        let viewer = &mut self.viewers[v];
+        if viewer.timer.is_none_or(|armed| t < armed) {
+            viewer.timer = Some(t);
+            self.timers.push(Reverse((t, v)));
         }
     }
 

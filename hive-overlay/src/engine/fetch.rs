@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use bytes::{Bytes, BytesMut};
 use hive_core::cache::CachedFragment;
-use hive_core::overlay::{FetchContext, FetchDecision, NeighbourView};
+use hive_core::overlay::{FetchContext, FetchDecision};
 use hive_core::time::{Duration, Instant};
 use hive_core::transport::Class;
 use hive_core::wire::{ByeReason, Cancel, Data, Message, RejectReason, Request};
@@ -98,7 +98,7 @@ impl Swarm {
             if !new || self.cache.contains(&id) || self.wants.contains_key(&id) {
                 continue;
             }
-            let (policy, view) = self.policy_and_view();
+            let (policy, view) = self.policy_and_view(usize::MAX);
             if policy.should_prefetch(now, &view, &id) {
                 self.stats.prefetches += 1;
                 let deadline = now + self.cfg.default_deadline;
@@ -234,8 +234,7 @@ impl Swarm {
             .max(half);
         // Hide the neighbours that failed us for this fragment; show those busy for a while as
         // choked (a policy may still count them, e.g. to agree on who fetches, but not ask them).
-        let tried = w.tried.clone();
-        let busy: BTreeSet<PeerId> = w
+        let busy: Vec<PeerId> = w
             .busy
             .iter()
             .filter(|(_, t)| *t > now)
@@ -250,35 +249,43 @@ impl Swarm {
             since: w.since,
         };
         let (player, deadline) = (w.player, w.deadline);
-        let decision = if tried.is_empty() && busy.is_empty() {
-            let (policy, view) = self.policy_and_view();
+        let decision = if w.tried.is_empty() && busy.is_empty() {
+            let (policy, view) = self.policy_and_view(usize::MAX);
             policy.fetch_source(now, &view, &need)
         } else {
-            // Lend the policy the views as they are, without copying their Have maps: set the
-            // tried ones aside and mark the busy ones choked, then put everything back.
-            let (shown, hidden): (Vec<NeighbourView>, Vec<NeighbourView>) =
-                std::mem::take(&mut self.views)
-                    .into_iter()
-                    .partition(|v| !tried.contains(&v.info.id));
-            self.views = shown;
+            // Lend the policy the views in place: swap the tried ones past the end of the slice
+            // it sees and mark the busy ones choked, then undo both.
+            let mut hide: Vec<usize> = w
+                .tried
+                .iter()
+                .filter_map(|p| self.views.binary_search_by(|v| v.info.id.cmp(p)).ok())
+                .collect();
+            hide.sort_unstable_by(|a, b| b.cmp(a));
+            let mut end = self.views.len();
+            let mut swaps = Vec::with_capacity(hide.len());
+            for i in hide {
+                end -= 1;
+                self.views.swap(i, end);
+                swaps.push((i, end));
+            }
             let mut marked = Vec::new();
-            for (i, v) in self.views.iter_mut().enumerate() {
+            for (i, v) in self.views[..end].iter_mut().enumerate() {
                 if !v.choked && busy.contains(&v.info.id) {
                     v.choked = true;
                     marked.push(i);
                 }
             }
-            let (policy, view) = self.policy_and_view();
+            let (policy, view) = self.policy_and_view(end);
             let decision = policy.fetch_source(now, &view, &need);
             for i in marked {
                 self.views[i].choked = false;
             }
-            if !hidden.is_empty() {
-                self.views.extend(hidden);
-                self.views.sort_unstable_by_key(|v| v.info.id);
+            for (i, j) in swaps.into_iter().rev() {
+                self.views.swap(i, j);
             }
             decision
         };
+        let tried = |p: &PeerId| self.wants.get(&id).is_some_and(|w| w.tried.contains(p));
         let decision = match decision {
             FetchDecision::Origin => {
                 self.stats.origin_by_policy += 1;
@@ -290,7 +297,7 @@ impl Swarm {
                 FetchDecision::Origin
             }
             FetchDecision::Peer(p)
-                if !self.links.contains_key(&p) || tried.contains(&p) || busy.contains(&p) =>
+                if !self.links.contains_key(&p) || tried(&p) || busy.contains(&p) =>
             {
                 self.stats.origin_peer_unusable += 1;
                 FetchDecision::Origin

@@ -19,6 +19,10 @@ pub use types::{FragmentInfo, Output, SwarmConfig, SwarmStats};
 use fetch::Want;
 use serve::{Parked, Upload};
 
+/// Most disjoint ranges kept of one neighbour's announcements per track (a live window is one
+/// or a few; a peer announcing scattered fragments cannot make its view grow without bound).
+const MAX_VIEW_RANGES: usize = 1024;
+
 /// Per-neighbour state beyond what policies see.
 #[derive(Debug, Default)]
 struct Link {
@@ -368,12 +372,19 @@ impl Swarm {
                 v.have.clear();
             }
             for (track, th) in h.tracks {
-                let set = v.have.entry((content, track)).or_default();
+                let set = v.have.entry(content, track);
                 if th.floor > 0 {
                     set.remove_below(th.floor);
                 }
-                for r in th.seqs.ranges() {
-                    set.insert_range(r);
+                set.union_with(&th.seqs);
+                // A neighbour's view is bounded: past the limit, its oldest ranges go (the
+                // newest are what it will be asked for).
+                let excess = set.range_count().saturating_sub(MAX_VIEW_RANGES);
+                if excess > 0 {
+                    let floor = set.ranges().nth(excess).map(|r| *r.start());
+                    if let Some(floor) = floor {
+                        set.remove_below(floor);
+                    }
                 }
             }
         });
@@ -407,11 +418,12 @@ impl Swarm {
         }
     }
 
-    /// The policy, and the local view it decides on (disjoint borrows of `self`).
-    fn policy_and_view(&mut self) -> (&mut dyn OverlayPolicy, LocalView<'_>) {
+    /// The policy, and the local view it decides on (disjoint borrows of `self`), showing the
+    /// first `shown` neighbours (all of them with `usize::MAX`).
+    fn policy_and_view(&mut self, shown: usize) -> (&mut dyn OverlayPolicy, LocalView<'_>) {
         let view = LocalView {
             me: &self.me,
-            neighbours: &self.views,
+            neighbours: &self.views[..shown.min(self.views.len())],
             candidates: &self.candidates,
             max_neighbours: self.cfg.max_neighbours,
             origin_throughput_bps: self.origin_bps,
@@ -420,7 +432,7 @@ impl Swarm {
     }
 
     fn review_neighbours(&mut self, now: Instant) {
-        let (policy, view) = self.policy_and_view();
+        let (policy, view) = self.policy_and_view(usize::MAX);
         let plan = policy.plan_neighbours(now, &view);
         for peer in plan.drop {
             self.drop_peer(now, peer, ByeReason::Pruned, "pruned by policy");

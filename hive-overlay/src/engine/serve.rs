@@ -110,7 +110,7 @@ impl Swarm {
         };
         let coming = self.wants.contains_key(&id);
         let through = !coming && self.known.contains_key(&id) && {
-            let (policy, view) = self.policy_and_view();
+            let (policy, view) = self.policy_and_view(usize::MAX);
             policy.pull_through(now, &view, &id)
         };
         if !(coming || through) {
@@ -348,7 +348,7 @@ impl Swarm {
             .iter()
             .filter(|v| {
                 pending.iter().any(|(track, seqs)| {
-                    let theirs = v.have.get(&(content, *track));
+                    let theirs = v.have.get(&content, *track);
                     seqs.iter()
                         .any(|seq| !theirs.is_some_and(|t| t.contains(seq)))
                 })

@@ -122,7 +122,13 @@ pub struct PublicMesh {
     next_swap: Instant,
     /// The last few fragments' elections (see [`PublicMesh::election`]).
     elections: VecDeque<(FragmentId, Election)>,
+    /// The eligible agents known and their summed capacity, and when that was counted.
+    capacity: Option<(Instant, Capacity)>,
 }
+
+/// How long a count of the known agents' capacity is reused: it covers up to a few hundred
+/// candidates, and changes slowly.
+const CAPACITY_REFRESH: Duration = Duration::from_secs(5);
 
 impl PublicMesh {
     /// A policy with the default settings and its own seeded random source.
@@ -139,6 +145,7 @@ impl PublicMesh {
             prefetched: VecDeque::new(),
             next_swap: Instant::ZERO,
             elections: VecDeque::new(),
+            capacity: None,
         }
     }
 
@@ -150,11 +157,19 @@ impl PublicMesh {
     /// The election for `f`, computed once per fragment: it is asked for when the fragment is
     /// published and again each time its fetch is decided, and the view barely changes in
     /// between (the first answer also keeps the prefetch and the second wave consistent).
-    fn election(&mut self, view: &LocalView<'_>, f: &FragmentId) -> Election {
+    fn election(&mut self, now: Instant, view: &LocalView<'_>, f: &FragmentId) -> Election {
         if let Some((_, e)) = self.elections.iter().find(|(id, _)| id == f) {
             return *e;
         }
-        let e = Election::new(&self.cfg, view, f);
+        let capacity = match self.capacity {
+            Some((at, c)) if now < at + CAPACITY_REFRESH => c,
+            _ => {
+                let c = Capacity::count(&self.cfg, view);
+                self.capacity = Some((now, c));
+                c
+            }
+        };
+        let e = Election::with_capacity(&self.cfg, view, f, capacity);
         if self.elections.len() >= ELECTION_MEMORY {
             self.elections.pop_front();
         }
@@ -192,8 +207,8 @@ fn same_as(a: &PeerInfo, b: &PeerInfo) -> bool {
 fn watched_track(n: &NeighbourView, content: hive_core::ContentId) -> Option<TrackId> {
     n.have
         .iter()
-        .filter(|((c, _), s)| *c == content && !s.is_empty())
-        .filter_map(|((_, t), s)| s.last().map(|last| (last, *t)))
+        .filter(|(c, _, s)| *c == content && !s.is_empty())
+        .filter_map(|(_, t, s)| s.last().map(|last| (last, t)))
         .max()
         .map(|(_, t)| t)
 }
@@ -220,19 +235,44 @@ struct Election {
     min_kbps: u32,
 }
 
-impl Election {
-    fn new(cfg: &PublicMeshConfig, view: &LocalView<'_>, f: &FragmentId) -> Self {
+/// The agents an election draws from: those known (this one, neighbours, candidates) that may
+/// upload, and their summed capacity.
+#[derive(Clone, Copy, Debug)]
+struct Capacity {
+    n: usize,
+    sum_kbps: f64,
+}
+
+impl Capacity {
+    fn count(cfg: &PublicMeshConfig, view: &LocalView<'_>) -> Self {
         let eligible =
             |p: &PeerInfo| p.role != Role::ConsumeOnly && p.upload_kbps >= cfg.min_tier_kbps;
         let known = std::iter::once(view.me)
             .chain(view.neighbours.iter().map(|n| &n.info))
             .chain(view.candidates.iter())
             .filter(|p| eligible(p));
-        let (mut n, mut sum) = (0usize, 0f64);
+        let (mut n, mut sum_kbps) = (0usize, 0f64);
         for p in known {
             n += 1;
-            sum += f64::from(p.upload_kbps);
+            sum_kbps += f64::from(p.upload_kbps);
         }
+        Capacity { n, sum_kbps }
+    }
+}
+
+impl Election {
+    #[cfg(test)]
+    fn new(cfg: &PublicMeshConfig, view: &LocalView<'_>, f: &FragmentId) -> Self {
+        Self::with_capacity(cfg, view, f, Capacity::count(cfg, view))
+    }
+
+    fn with_capacity(
+        cfg: &PublicMeshConfig,
+        view: &LocalView<'_>,
+        f: &FragmentId,
+        capacity: Capacity,
+    ) -> Self {
+        let Capacity { n, sum_kbps: sum } = capacity;
         // The share of the neighbourhood watching this bitrate (this agent counts as one).
         let (mut watching, mut active) = (1usize, 1usize);
         for nb in view.neighbours {
@@ -455,7 +495,7 @@ impl OverlayPolicy for PublicMesh {
             // estimate, and so its bitrate, collapse.
             return FetchDecision::Origin;
         }
-        let election = self.election(view, &f);
+        let election = self.election(now, view, &f);
         let slack = need.deadline.saturating_duration_since(need.since);
         let until = match election.wave(view.me, &f, self.cfg.wave_shape) {
             Some(share) => need.since + slack.mul_f64(share),
@@ -469,12 +509,12 @@ impl OverlayPolicy for PublicMesh {
         }
     }
 
-    fn should_prefetch(&mut self, _now: Instant, view: &LocalView<'_>, f: &FragmentId) -> bool {
+    fn should_prefetch(&mut self, now: Instant, view: &LocalView<'_>, f: &FragmentId) -> bool {
         if view.me.role == Role::ConsumeOnly || self.player_track.is_none_or(|(t, _)| t != f.track)
         {
             return false;
         }
-        let elected = self.election(view, f).elected(view.me, f);
+        let elected = self.election(now, view, f).elected(view.me, f);
         if elected {
             if self.prefetched.len() >= PREFETCH_MEMORY {
                 self.prefetched.pop_front();
