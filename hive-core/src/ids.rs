@@ -55,6 +55,11 @@ pub struct PeerId([u8; ID_LEN]);
 /// fragment of a swarm has the same content id) cost four word compares, not a `memcmp` call.
 /// Engines keep neighbours and fragments in sorted maps and look them up on every message.
 fn cmp_ids(a: &[u8; ID_LEN], b: &[u8; ID_LEN]) -> std::cmp::Ordering {
+    // Equal ids are the common case in maps keyed by fragment (one content per swarm): one
+    // wide comparison settles it.
+    if a == b {
+        return std::cmp::Ordering::Equal;
+    }
     let word = |x: &[u8; ID_LEN], i: usize| {
         let mut w = [0u8; 8];
         w.copy_from_slice(&x[i * 8..i * 8 + 8]);
