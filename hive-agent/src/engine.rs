@@ -269,6 +269,10 @@ impl Engine {
             me.upload_kbps = shared.cfg.upload_kbps;
             let mut cfg = shared.cfg.swarm.clone();
             cfg.role = shared.cfg.role;
+            if !live {
+                // An on-demand title's listing is kept whole: any part may be asked for.
+                cfg.known_window = None;
+            }
             if let Some(tok) = tokens.get(&content) {
                 cfg.token = tok.clone();
             }

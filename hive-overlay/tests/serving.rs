@@ -262,3 +262,95 @@ fn a_neighbour_announcing_scattered_fragments_keeps_a_bounded_view_of_its_newest
     assert_eq!(set.last(), Some(5998), "the newest fragment is kept");
     assert!(view.has(&frag(5000)) && !view.has(&frag(0)) && !view.has(&frag(5001)));
 }
+
+#[test]
+fn a_freed_slot_goes_to_a_waiting_supernode_before_ordinary_agents_that_asked_first() {
+    let mut s = server(10_000, true, &[5, 6, 7], 2);
+    let now = Instant::from_secs(2);
+    let mut supernode = peer(3);
+    supernode.role = hive_core::Role::Supernode;
+    s.handle_peer_connected(now, supernode.clone());
+    while s.poll_output().is_some() {}
+    s.handle_message(now, peer(1).id, request(1, 5, 2000));
+    s.handle_message(now, peer(2).id, request(2, 6, 2000));
+    s.handle_message(now, supernode.id, request(3, 7, 2000));
+    assert_eq!(answers(&mut s), vec![(peer(1).id, Answer::Data(1))]);
+    // The slot frees: the supernode, which passes the fragment on to its site, goes first.
+    let t = now + Duration::from_millis(100);
+    s.handle_sent(t, peer(1).id, FRAGMENT as u64);
+    assert_eq!(answers(&mut s), vec![(supernode.id, Answer::Data(3))]);
+    s.handle_sent(t, supernode.id, FRAGMENT as u64);
+    assert_eq!(answers(&mut s), vec![(peer(2).id, Answer::Data(2))]);
+}
+
+/// A supernode (it fetches what a neighbour asks for and does not hold) that was told of
+/// fragments 0..100 of 2 s each.
+fn supernode_told_of_100_fragments(cfg: SwarmConfig) -> Swarm {
+    // One site (the policy keeps only neighbours of its own site).
+    let site = |mut p: PeerInfo| {
+        p.locality.site = Some("office".into());
+        p
+    };
+    let mut me = site(peer(0));
+    me.role = hive_core::Role::Supernode;
+    let cfg = SwarmConfig {
+        role: hive_core::Role::Supernode,
+        ..cfg
+    };
+    let now = Instant::from_secs(1);
+    let cache = Arc::new(LiveWindowCache::default());
+    let policy = Box::new(hive_overlay::PrivateHierarchy::new(None));
+    let mut s = Swarm::new(now, me, content(), cfg, policy, cache);
+    s.handle_peer_connected(now, site(peer(1)));
+    let listed = (0..100)
+        .map(|seq| hive_overlay::FragmentInfo {
+            id: frag(seq),
+            url: format!("http://origin/{seq}.ts"),
+            media_time: Duration::from_secs(2 * seq),
+            duration: Duration::from_secs(2),
+            size_estimate: FRAGMENT as u64,
+        })
+        .collect();
+    s.handle_fragments_published(now, listed);
+    while s.poll_output().is_some() {}
+    s
+}
+
+/// Whether the engine fetches `seq` from the origin for a neighbour's request, or refuses it.
+fn pulled_through(s: &mut Swarm, now: Instant, request_id: u64, seq: u64) -> bool {
+    s.handle_message(now, peer(1).id, request(request_id, seq, 2000));
+    let mut fetched = false;
+    while let Some(o) = s.poll_output() {
+        match o {
+            Output::FetchOrigin { fragment, .. } if fragment.id == frag(seq) => fetched = true,
+            Output::Send {
+                message: Message::Reject(r),
+                ..
+            } if r.request_id == request_id => {
+                assert_eq!(r.reason, RejectReason::NotFound);
+            }
+            _ => {}
+        }
+    }
+    fetched
+}
+
+#[test]
+fn a_live_swarm_forgets_listed_fragments_two_minutes_behind_the_newest_and_on_demand_keeps_all() {
+    // The newest fragment ends at 200 s: after the next expiry tick, fragments ending before
+    // 80 s are forgotten (a neighbour's request for one is refused), newer ones are not.
+    let mut live = supernode_told_of_100_fragments(SwarmConfig::default());
+    let later = Instant::from_secs(3);
+    live.handle_timeout(later);
+    assert!(!pulled_through(&mut live, later, 1, 10), "forgotten");
+    assert!(pulled_through(&mut live, later, 2, 90), "still listed");
+    let mut vod = supernode_told_of_100_fragments(SwarmConfig {
+        known_window: None,
+        ..SwarmConfig::default()
+    });
+    vod.handle_timeout(later);
+    assert!(
+        pulled_through(&mut vod, later, 1, 10),
+        "an on-demand title is kept whole"
+    );
+}

@@ -107,6 +107,51 @@ impl Swarm {
         }
     }
 
+    /// Live swarms: forgets what the manifest listed once it is `known_window` of media behind
+    /// the newest fragment listed of its track, unless it is still wanted or a neighbour waits
+    /// for it here. Fragments of a track are ordered by sequence, and sequences by media time,
+    /// so each track is trimmed from its front.
+    pub(super) fn forget_old_fragments(&mut self) {
+        let Some(window) = self.cfg.known_window else {
+            return;
+        };
+        let mut doomed = Vec::new();
+        let mut next = self.known.keys().next().copied();
+        while let Some(first) = next {
+            let last = FragmentId {
+                sequence: u64::MAX,
+                range: Some(hive_core::ByteRange {
+                    start: u64::MAX,
+                    len: u64::MAX,
+                }),
+                ..first
+            };
+            let track = self.known.range(first..=last);
+            let newest_end = track
+                .clone()
+                .next_back()
+                .map(|(_, i)| i.media_time.saturating_add(i.duration))
+                .unwrap_or_default();
+            let cutoff = newest_end.saturating_sub(window);
+            for (id, info) in track {
+                if info.media_time.saturating_add(info.duration) >= cutoff {
+                    break;
+                }
+                if !self.wants.contains_key(id) && !self.parked_for(id) {
+                    doomed.push(*id);
+                }
+            }
+            next = self
+                .known
+                .range((std::ops::Bound::Excluded(last), std::ops::Bound::Unbounded))
+                .next()
+                .map(|(id, _)| *id);
+        }
+        for id in doomed {
+            self.known.remove(&id);
+        }
+    }
+
     /// The player no longer wants `fragment` (it seeked elsewhere, or its viewer left): nothing
     /// is delivered for it. A request to a peer is cancelled and the want dropped, unless a
     /// neighbour's request waits here for the fragment (the fetch then goes on for it); an

@@ -199,6 +199,7 @@ impl Swarm {
         if now >= self.next_expire {
             self.next_expire = now + Duration::from_secs(1);
             self.cache.expire(now);
+            self.forget_old_fragments();
             self.connecting
                 .retain(|_, t| now.saturating_duration_since(*t) < Duration::from_secs(10));
         }

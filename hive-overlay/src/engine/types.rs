@@ -151,6 +151,11 @@ pub struct SwarmConfig {
     pub max_fragment_len: u64,
     /// Most candidates remembered.
     pub max_candidates: usize,
+    /// Live swarms: what the manifest listed is forgotten once its media end is this far behind
+    /// the newest fragment listed of its track (it can no longer be fetched for a neighbour, and
+    /// a long event would otherwise grow the engine by every fragment it ever listed). `None`
+    /// keeps everything, as an on-demand title needs.
+    pub known_window: Option<Duration>,
     /// Admission token presented in this agent's `Hello` (a registrar's signature binding the
     /// agent's id and the content); empty when the swarm admits anyone.
     pub token: bytes::Bytes,
@@ -178,6 +183,7 @@ impl Default for SwarmConfig {
             verify_hashes: true,
             max_fragment_len: 64 << 20,
             max_candidates: 200,
+            known_window: Some(Duration::from_secs(120)),
             token: bytes::Bytes::new(),
         }
     }
