@@ -33,6 +33,7 @@ impl SeqSet {
     }
 
     /// Whether the set is empty.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.ranges.is_empty()
     }
@@ -45,22 +46,26 @@ impl SeqSet {
     }
 
     /// The number of disjoint ranges.
+    #[inline]
     pub fn range_count(&self) -> usize {
         self.ranges.len()
     }
 
     /// Whether `seq` is in the set.
+    #[inline]
     pub fn contains(&self, seq: u64) -> bool {
         let i = self.ranges.partition_point(|&(s, _)| s <= seq);
         i > 0 && self.ranges[i - 1].1 >= seq
     }
 
     /// Adds one sequence number.
+    #[inline]
     pub fn insert(&mut self, seq: u64) {
         self.insert_range(seq..=seq);
     }
 
     /// Adds an inclusive range; empty ranges are ignored.
+    #[inline]
     pub fn insert_range(&mut self, r: RangeInclusive<u64>) {
         let (start, end) = (*r.start(), *r.end());
         if start > end {
@@ -140,11 +145,13 @@ impl SeqSet {
     }
 
     /// The smallest element.
+    #[inline]
     pub fn first(&self) -> Option<u64> {
         self.ranges.first().map(|r| r.0)
     }
 
     /// The largest element.
+    #[inline]
     pub fn last(&self) -> Option<u64> {
         self.ranges.last().map(|r| r.1)
     }

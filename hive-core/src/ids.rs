@@ -54,6 +54,7 @@ pub struct PeerId([u8; ID_LEN]);
 /// first decides nearly always between different ids (they are hashes), and equal ids (every
 /// fragment of a swarm has the same content id) cost four word compares, not a `memcmp` call.
 /// Engines keep neighbours and fragments in sorted maps and look them up on every message.
+#[inline]
 fn cmp_ids(a: &[u8; ID_LEN], b: &[u8; ID_LEN]) -> std::cmp::Ordering {
     // Equal ids are the common case in maps keyed by fragment (one content per swarm): one
     // wide comparison settles it.
@@ -72,6 +73,7 @@ fn cmp_ids(a: &[u8; ID_LEN], b: &[u8; ID_LEN]) -> std::cmp::Ordering {
 }
 
 impl Ord for PeerId {
+    #[inline]
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         cmp_ids(&self.0, &other.0)
     }
@@ -137,6 +139,7 @@ impl FromStr for PeerId {
 pub struct ContentId([u8; ID_LEN]);
 
 impl Ord for ContentId {
+    #[inline]
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         cmp_ids(&self.0, &other.0)
     }

@@ -85,6 +85,7 @@ pub struct NeighbourView {
 
 impl NeighbourView {
     /// Whether it advertised the fragment.
+    #[inline]
     pub fn has(&self, f: &FragmentId) -> bool {
         self.have
             .get(&f.content, f.track)
@@ -114,6 +115,7 @@ pub struct HaveMap {
 
 impl HaveMap {
     /// The set announced for `(content, track)`, if any.
+    #[inline]
     pub fn get(&self, content: &ContentId, track: TrackId) -> Option<&SeqSet> {
         self.entries
             .iter()
@@ -122,6 +124,7 @@ impl HaveMap {
     }
 
     /// The set for `(content, track)`, created empty if absent.
+    #[inline]
     pub fn entry(&mut self, content: ContentId, track: TrackId) -> &mut SeqSet {
         let i = match self
             .entries

@@ -60,6 +60,10 @@ conformance!(
     live_long_window,
     LiveWindowCache::new(std::time::Duration::from_secs(3600))
 );
+conformance!(
+    live_one_shard,
+    LiveWindowCache::with_shards(hive_core::cache::DEFAULT_LIVE_WINDOW, 1)
+);
 conformance!(vod, VodCache::new(1 << 20));
 conformance!(vod_sharded, VodCache::with_shards(1 << 20, 4));
 

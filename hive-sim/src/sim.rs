@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use hive_core::cache::{FragmentCache, LiveWindowCache, VodCache};
+use hive_core::cache::{DEFAULT_LIVE_WINDOW, FragmentCache, LiveWindowCache, VodCache};
 use hive_core::overlay::OverlayPolicy;
 use hive_core::time::{Duration, Instant};
 use hive_core::wire::Message;
@@ -489,6 +489,26 @@ impl<'a> Sim<'a> {
         p
     }
 
+    /// The one-way latency from one viewer to another: that of [`Sim::path_peer`], without
+    /// building the path (it is asked for every message).
+    fn peer_latency(&self, from: usize, to: usize) -> Duration {
+        let (a, b) = (&self.viewers[from], &self.viewers[to]);
+        let mut lat = self.net.link_latency(a.up) + self.net.link_latency(b.down);
+        if a.site != b.site {
+            if self.s.enterprise() {
+                if let Some((_, up)) = self.vpn[a.site] {
+                    lat += self.net.link_latency(up);
+                }
+                if let Some((down, _)) = self.vpn[b.site] {
+                    lat += self.net.link_latency(down);
+                }
+            } else {
+                lat += self.net.link_latency(self.core_link);
+            }
+        }
+        lat
+    }
+
     fn path_peer(&self, from: usize, to: usize) -> Vec<LinkId> {
         let (a, b) = (&self.viewers[from], &self.viewers[to]);
         let mut p = vec![a.up];
@@ -678,6 +698,12 @@ impl<'a> Sim<'a> {
             // fragment on once it holds all of it), at a third of the events. wan-6000 at 0.1
             // scale, 300 s: 94.07% offload in 9.5 s wall with 60 KiB chunks, 94.17% in 6.1 s.
             chunk_size: SIM_CHUNK,
+            // An on-demand title's listing is kept whole.
+            known_window: if self.s.vod.is_some() {
+                None
+            } else {
+                SwarmConfig::default().known_window
+            },
             ..SwarmConfig::default()
         };
         if cfg.role == Role::Supernode {
@@ -716,7 +742,11 @@ impl<'a> Sim<'a> {
         let payloads = self.origin_payloads.clone();
         let cache: Arc<dyn FragmentCache> = match &self.s.vod {
             Some(vod) => Arc::new(SharingCache::new(VodCache::new(vod.cache_bytes), payloads)),
-            None => Arc::new(SharingCache::new(LiveWindowCache::default(), payloads)),
+            // One agent, one thread: one shard.
+            None => Arc::new(SharingCache::new(
+                LiveWindowCache::with_shards(DEFAULT_LIVE_WINDOW, 1),
+                payloads,
+            )),
         };
         let mut swarm = Swarm::new(now, me, self.content, cfg, policy, cache);
         // Live: the agent reads the playlist, which lists the last few fragments of every
@@ -903,7 +933,7 @@ impl<'a> Sim<'a> {
                             .push_back(message);
                         self.pump_pair(v, u);
                     } else {
-                        let lat = self.net.latency(&self.path_peer(v, u));
+                        let lat = self.peer_latency(v, u);
                         self.at(
                             now + lat,
                             Ev::Msg {
@@ -956,12 +986,12 @@ impl<'a> Sim<'a> {
                         continue;
                     };
                     let ok = self.can_connect(v, u);
-                    let rtt = self.net.latency(&self.path_peer(v, u)) * 3;
+                    let rtt = self.peer_latency(v, u) * 3;
                     self.at(now + rtt, Ev::Connected { a: v, b: u, ok });
                 }
                 Output::Disconnect { peer, .. } => {
                     if let Some(&u) = self.ids.get(&peer) {
-                        let lat = self.net.latency(&self.path_peer(v, u));
+                        let lat = self.peer_latency(v, u);
                         self.at(now + lat, Ev::Disconnected { v: u, peer: v });
                     }
                 }

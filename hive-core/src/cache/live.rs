@@ -142,9 +142,18 @@ impl ShardState {
 impl LiveWindowCache {
     /// A cache that keeps the newest `window` of media of each track.
     pub fn new(window: Duration) -> Self {
+        Self::with_shards(window, SHARDS)
+    }
+
+    /// A cache with `shards` independently locked shards (rounded up to a power of two, at
+    /// least one). One shard suits a cache that only one thread uses, such as each of a
+    /// simulator's thousands of agents: 2 KiB of locks and counters less per cache, and its
+    /// state in fewer cache lines.
+    pub fn with_shards(window: Duration, shards: usize) -> Self {
+        let n = shards.max(1).next_power_of_two();
         LiveWindowCache {
             window,
-            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            shards: (0..n).map(|_| Shard::default()).collect(),
         }
     }
 
@@ -158,8 +167,8 @@ impl LiveWindowCache {
         let b = content.as_bytes();
         let h = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
             ^ u64::from(track.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        // SHARDS is a power of two.
-        &self.shards[(h as usize) & (SHARDS - 1)]
+        // The number of shards is a power of two.
+        &self.shards[(h as usize) & (self.shards.len() - 1)]
     }
 }
 
