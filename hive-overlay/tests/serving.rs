@@ -354,3 +354,19 @@ fn a_live_swarm_forgets_listed_fragments_two_minutes_behind_the_newest_and_on_de
         "an on-demand title is kept whole"
     );
 }
+
+#[test]
+fn among_waiting_agents_of_one_kind_the_earliest_deadline_is_served_first() {
+    let mut s = server(10_000, true, &[5, 6, 7], 3);
+    let now = Instant::from_secs(2);
+    s.handle_message(now, peer(1).id, request(1, 5, 2000));
+    // Peer 2 asked first but can wait 4 s; peer 3's player needs its fragment within 2.5 s.
+    s.handle_message(now, peer(2).id, request(2, 6, 4000));
+    s.handle_message(now, peer(3).id, request(3, 7, 2500));
+    assert_eq!(answers(&mut s), vec![(peer(1).id, Answer::Data(1))]);
+    let t = now + Duration::from_millis(100);
+    s.handle_sent(t, peer(1).id, FRAGMENT as u64);
+    assert_eq!(answers(&mut s), vec![(peer(3).id, Answer::Data(3))]);
+    s.handle_sent(t, peer(3).id, FRAGMENT as u64);
+    assert_eq!(answers(&mut s), vec![(peer(2).id, Answer::Data(2))]);
+}

@@ -74,7 +74,7 @@ fn main() {
         );
         for c in r.link_copies.iter().take(3) {
             println!(
-                "  {:<24} {:>5} kbit/s {:>6.2} copies of {} fragments",
+                "  {:<24} {:>5} kbit/s {:>6.3} copies of {} fragments",
                 c.link, c.bitrate_kbps, c.copies, c.fragments
             );
         }
