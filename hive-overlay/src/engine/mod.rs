@@ -23,6 +23,11 @@ use serve::{Parked, Upload};
 /// or a few; a peer announcing scattered fragments cannot make its view grow without bound).
 const MAX_VIEW_RANGES: usize = 1024;
 
+/// How often the cache expires idle tracks, old listings are forgotten and stale connection
+/// attempts are dropped: as often as the default neighbour review, so that an agent wakes once
+/// for both (the simulator's thousands of agents each woke 1.5 times a second for them).
+const HOUSEKEEPING: Duration = Duration::from_secs(2);
+
 /// Per-neighbour state beyond what policies see.
 #[derive(Debug, Default)]
 struct Link {
@@ -117,7 +122,7 @@ impl Swarm {
             upload_last_refill: now,
             upload_wake_at: now,
             next_review: now,
-            next_expire: now + Duration::from_secs(1),
+            next_expire: now + HOUSEKEEPING,
             origin_bps: None,
             stats: SwarmStats::default(),
             cfg,
@@ -197,7 +202,7 @@ impl Swarm {
             self.review_neighbours(now);
         }
         if now >= self.next_expire {
-            self.next_expire = now + Duration::from_secs(1);
+            self.next_expire = now + HOUSEKEEPING;
             self.cache.expire(now);
             self.forget_old_fragments();
             self.connecting
