@@ -2,6 +2,11 @@
 
 use std::ops::RangeInclusive;
 
+use smallvec::SmallVec;
+
+/// Ranges kept inline (without a heap allocation): a live window is one or two.
+type Ranges = SmallVec<[(u64, u64); 2]>;
+
 /// A set of sequence numbers stored as disjoint, non-adjacent inclusive ranges.
 ///
 /// Live swarms hold a sliding window of consecutive fragments, so a set is usually one or a few
@@ -21,9 +26,10 @@ use std::ops::RangeInclusive;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SeqSet {
     /// (start, end) inclusive, sorted, disjoint and non-adjacent. A sorted vector rather than a
-    /// tree: sets are one or a few ranges, looked up far more often than changed, and grow at the
-    /// end (new fragments); bulk changes go through [`SeqSet::union_with`], linear in both sizes.
-    ranges: Vec<(u64, u64)>,
+    /// tree, its first two ranges inline: sets are one or a few ranges, looked up far more often
+    /// than changed (every neighbour's, at every decision), and grow at the end (new
+    /// fragments); bulk changes go through [`SeqSet::union_with`], linear in both sizes.
+    ranges: Ranges,
 }
 
 impl SeqSet {
@@ -98,7 +104,8 @@ impl SeqSet {
             self.ranges.insert(i, (start, end));
         } else {
             let merged = (start.min(self.ranges[i].0), end.max(self.ranges[j - 1].1));
-            self.ranges.splice(i..j, std::iter::once(merged));
+            self.ranges[i] = merged;
+            self.ranges.drain(i + 1..j);
         }
     }
 
@@ -111,7 +118,7 @@ impl SeqSet {
             return;
         }
         let mine = std::mem::take(&mut self.ranges);
-        let mut out: Vec<(u64, u64)> = Vec::with_capacity(mine.len() + other.ranges.len());
+        let mut out = Ranges::with_capacity(mine.len() + other.ranges.len());
         let (mut a, mut b) = (mine.iter().peekable(), other.ranges.iter().peekable());
         loop {
             let next = match (a.peek(), b.peek()) {
@@ -169,7 +176,7 @@ impl SeqSet {
     /// The elements of `self` that are not in `other` (what `other` lacks), in time linear in
     /// both sets' ranges.
     pub fn difference(&self, other: &SeqSet) -> SeqSet {
-        let mut out = Vec::with_capacity(self.ranges.len());
+        let mut out = Ranges::with_capacity(self.ranges.len());
         let mut j = 0;
         for &(s, e) in &self.ranges {
             // Skip other's ranges wholly below this one.
@@ -210,14 +217,15 @@ impl SeqSet {
             return;
         }
         let (first, last) = (self.ranges[i].0, self.ranges[j - 1].1);
-        let mut keep = Vec::with_capacity(2);
+        self.ranges.drain(i..j);
+        let mut at = i;
         if first < start {
-            keep.push((first, start - 1));
+            self.ranges.insert(at, (first, start - 1));
+            at += 1;
         }
         if last > end {
-            keep.push((end + 1, last));
+            self.ranges.insert(at, (end + 1, last));
         }
-        self.ranges.splice(i..j, keep);
     }
 }
 

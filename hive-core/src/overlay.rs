@@ -110,7 +110,8 @@ impl NeighbourView {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HaveMap {
-    entries: Vec<(TrackId, ContentId, SeqSet)>,
+    /// Two tracks inline: a neighbour's announcements sit in its view, not behind a pointer.
+    entries: smallvec::SmallVec<[(TrackId, ContentId, SeqSet); 2]>,
 }
 
 impl HaveMap {

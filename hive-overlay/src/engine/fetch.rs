@@ -256,10 +256,8 @@ impl Swarm {
         if matches!(w.state, State::FromPeer { .. } | State::FromOrigin { .. }) {
             return;
         }
-        if let Some(hit) = self.cache.get(&id) {
-            self.finish(now, id, hit.data, hit.hash);
-            return;
-        }
+        // (A want is only made for a fragment the cache lacks, and leaves when the fragment is
+        // stored: the cache is not asked again at every decision.)
         if !w.player && now >= w.deadline {
             // Nobody waits for it any more (a neighbour's request past its deadline, or a
             // prefetch): drop it, and refuse what is parked on it.
