@@ -198,6 +198,11 @@ impl Engine {
                 replies.is_empty().then_some(*id)
             })
             .collect();
+        // What timers change is published too (the counters were refreshed only after a
+        // command, so a cancel or a timeout alone never reached the stats).
+        if !gone.is_empty() {
+            self.dirty = true;
+        }
         for id in gone {
             self.waiting.remove(&id);
             if let Some(s) = self.swarms.get_mut(&id.content) {
@@ -211,6 +216,9 @@ impl Engine {
             .filter(|(_, s)| s.swarm.poll_timeout().is_some_and(|d| d <= t))
             .map(|(c, _)| *c)
             .collect();
+        if !due.is_empty() {
+            self.dirty = true;
+        }
         for c in due {
             if let Some(s) = self.swarms.get_mut(&c) {
                 s.swarm.handle_timeout(t);

@@ -72,16 +72,9 @@ impl Metrics {
         let mut sw = SwarmStats::default();
         let mut neighbours = 0;
         for c in &s.contents {
-            let x = c.stats;
-            sw.origin_bytes += x.origin_bytes;
-            sw.peer_bytes += x.peer_bytes;
-            sw.player_bytes += x.player_bytes;
-            sw.uploaded_bytes += x.uploaded_bytes;
-            sw.deadline_misses += x.deadline_misses;
-            sw.delivered_in_time += x.delivered_in_time;
-            sw.bad_fragments += x.bad_fragments;
-            sw.peer_fallbacks += x.peer_fallbacks;
-            sw.prefetches += x.prefetches;
+            // Every counter (a field-by-field sum here left the origin-fetch causes and the
+            // player cancels at zero).
+            sw += c.stats;
             neighbours += c.neighbours.len();
         }
         AgentStats {
@@ -143,6 +136,21 @@ impl Metrics {
             "hive_agent_peer_fallbacks_total",
             "Peer requests abandoned for another source.",
             a.swarm.peer_fallbacks,
+        );
+        counter(
+            "hive_agent_player_cancels_total",
+            "Player fragment requests withdrawn before delivery (the player's HTTP request closed).",
+            a.swarm.player_cancels,
+        );
+        counter(
+            "hive_agent_origin_fetches_by_policy_total",
+            "Origin fetches the overlay policy chose.",
+            a.swarm.origin_by_policy,
+        );
+        counter(
+            "hive_agent_origin_fetches_last_call_total",
+            "Origin fetches forced by a player's deadline (no peer delivered in time).",
+            a.swarm.origin_last_call,
         );
         counter(
             "hive_agent_player_requests_total",

@@ -163,3 +163,78 @@ async fn full_url_mode_and_unknown_paths_pass_through() {
     .await;
     a.shutdown().await;
 }
+
+/// An origin in front of `real` that serves its playlists but never answers a fragment request.
+async fn stalling_origin(real: String) -> String {
+    use axum::http::{StatusCode, Uri, header};
+    use axum::response::IntoResponse;
+    let handler = move |uri: Uri| {
+        let real = real.clone();
+        async move {
+            if uri.path().ends_with(".ts") || uri.path().ends_with(".m4s") {
+                std::future::pending::<()>().await;
+            }
+            let url = format!("{real}{}", uri.path());
+            match reqwest::get(&url).await {
+                Ok(r) => {
+                    let status = StatusCode::from_u16(r.status().as_u16())
+                        .unwrap_or(StatusCode::BAD_GATEWAY);
+                    let kind = r
+                        .headers()
+                        .get(header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("application/octet-stream")
+                        .to_string();
+                    let body = r.bytes().await.unwrap_or_default();
+                    (status, [(header::CONTENT_TYPE, kind)], body).into_response()
+                }
+                Err(_) => StatusCode::BAD_GATEWAY.into_response(),
+            }
+        }
+    };
+    let app = axum::Router::new().fallback(handler);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind stalling origin");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_that_gives_up_on_a_fragment_withdraws_its_request_from_the_swarm() {
+    let (_origin, real) = origin().await;
+    let url = stalling_origin(real).await;
+    let a = agent(&url, PolicyKind::NoPeer).await;
+    let (s, _) = get(&format!("{}/live/master.m3u8", a.proxy_url())).await;
+    assert_eq!(s, 200);
+    let seq = newest(&a.proxy_url(), 1).await;
+    // The fragment never comes: the player closes its request (a seek, a quality switch).
+    let client = reqwest::Client::new();
+    let r = client
+        .get(format!("{}/live/1/{seq}.ts", a.proxy_url()))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(r.is_err(), "the stalled fragment did not arrive: {r:?}");
+    assert_eq!(a.stats().swarm.player_cancels, 0, "not before it closed");
+    // The agent notices at its next timer (the engine wakes at least every 2 s).
+    let mut withdrawn = false;
+    for _ in 0..100 {
+        if a.stats().swarm.player_cancels == 1 {
+            withdrawn = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(withdrawn, "the request was withdrawn: {:?}", a.stats());
+    assert!(
+        a.metrics_text()
+            .contains("hive_agent_player_cancels_total 1"),
+        "{}",
+        a.metrics_text()
+    );
+    a.shutdown().await;
+}

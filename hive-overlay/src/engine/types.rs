@@ -103,6 +103,41 @@ pub struct SwarmStats {
     pub player_cancels: u64,
 }
 
+/// Sums counters (an agent's streams, a simulation's agents). Every field is named, so a new
+/// counter cannot be left out of the sum.
+impl std::ops::AddAssign for SwarmStats {
+    fn add_assign(&mut self, other: SwarmStats) {
+        let SwarmStats {
+            origin_bytes,
+            peer_bytes,
+            player_bytes,
+            uploaded_bytes,
+            deadline_misses,
+            delivered_in_time,
+            bad_fragments,
+            peer_fallbacks,
+            prefetches,
+            origin_by_policy,
+            origin_last_call,
+            origin_peer_unusable,
+            player_cancels,
+        } = other;
+        self.origin_bytes += origin_bytes;
+        self.peer_bytes += peer_bytes;
+        self.player_bytes += player_bytes;
+        self.uploaded_bytes += uploaded_bytes;
+        self.deadline_misses += deadline_misses;
+        self.delivered_in_time += delivered_in_time;
+        self.bad_fragments += bad_fragments;
+        self.peer_fallbacks += peer_fallbacks;
+        self.prefetches += prefetches;
+        self.origin_by_policy += origin_by_policy;
+        self.origin_last_call += origin_last_call;
+        self.origin_peer_unusable += origin_peer_unusable;
+        self.player_cancels += player_cancels;
+    }
+}
+
 /// Engine settings.
 #[derive(Clone, Debug)]
 pub struct SwarmConfig {
