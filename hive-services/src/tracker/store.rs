@@ -133,6 +133,7 @@ impl StoredPeer {
     /// Assembles a peer read back from a store that keeps the ranking fields beside the JSON
     /// (which must be a [`PeerJson`] of the same peer; its addresses are parsed on first
     /// [`info`](Self::info)).
+    #[cfg(feature = "redis")]
     pub(crate) fn from_parts(
         id: PeerId,
         locality: Locality,
