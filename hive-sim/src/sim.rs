@@ -489,43 +489,42 @@ impl<'a> Sim<'a> {
         p
     }
 
-    /// The one-way latency from one viewer to another: that of [`Sim::path_peer`], without
-    /// building the path (it is asked for every message).
-    fn peer_latency(&self, from: usize, to: usize) -> Duration {
+    /// The links from one viewer to another, in order: its uplink, the VPN links between their
+    /// sites (enterprise) or the core (public internet) when the sites differ, the receiver's
+    /// downlink. A fixed array, so that a message's latency needs no allocation.
+    fn peer_hops(&self, from: usize, to: usize) -> ([LinkId; 4], usize) {
         let (a, b) = (&self.viewers[from], &self.viewers[to]);
-        let mut lat = self.net.link_latency(a.up) + self.net.link_latency(b.down);
+        let mut hops = [a.up; 4];
+        let mut n = 1;
+        let mut push = |l: LinkId| {
+            hops[n] = l;
+            n += 1;
+        };
         if a.site != b.site {
             if self.s.enterprise() {
                 if let Some((_, up)) = self.vpn[a.site] {
-                    lat += self.net.link_latency(up);
+                    push(up);
                 }
                 if let Some((down, _)) = self.vpn[b.site] {
-                    lat += self.net.link_latency(down);
+                    push(down);
                 }
             } else {
-                lat += self.net.link_latency(self.core_link);
+                push(self.core_link);
             }
         }
-        lat
+        push(b.down);
+        (hops, n)
+    }
+
+    /// The one-way latency from one viewer to another (asked for every message).
+    fn peer_latency(&self, from: usize, to: usize) -> Duration {
+        let (hops, n) = self.peer_hops(from, to);
+        self.net.latency(&hops[..n])
     }
 
     fn path_peer(&self, from: usize, to: usize) -> Vec<LinkId> {
-        let (a, b) = (&self.viewers[from], &self.viewers[to]);
-        let mut p = vec![a.up];
-        if a.site != b.site {
-            if self.s.enterprise() {
-                if let Some((_, up)) = self.vpn[a.site] {
-                    p.push(up);
-                }
-                if let Some((down, _)) = self.vpn[b.site] {
-                    p.push(down);
-                }
-            } else {
-                p.push(self.core_link);
-            }
-        }
-        p.push(b.down);
-        p
+        let (hops, n) = self.peer_hops(from, to);
+        hops[..n].to_vec()
     }
 
     fn main_loop(&mut self) {
@@ -807,6 +806,7 @@ impl<'a> Sim<'a> {
     /// (RandomMesh), 40 agents drawn from all. Random order within each group.
     fn tracker_sample(&mut self, v: usize) -> Vec<PeerInfo> {
         let site = self.viewers[v].site;
+        let gateway = self.gateway_site();
         let t = &self.tracker;
         let rng = &mut self.rng;
         let mut picked: Vec<usize> = Vec::with_capacity(40);
@@ -839,7 +839,7 @@ impl<'a> Sim<'a> {
             }
             // Other sites: the gateway site's supernodes, then agents drawn from all (those of
             // this site skipped).
-            let mut other: Vec<usize> = match self.s.enterprise().then_some(0) {
+            let mut other: Vec<usize> = match gateway {
                 Some(g) if g != site => t.supernodes.get(g).cloned().unwrap_or_default(),
                 _ => Vec::new(),
             };
