@@ -178,25 +178,23 @@ impl Swarm {
     pub(super) fn serve_parked(&mut self, now: Instant) {
         let links = &self.links;
         self.parked.retain(|p| links.contains_key(&p.from));
-        for supernodes in [true, false] {
-            while self.slots_busy() < self.cfg.upload_slots {
-                let next = self
-                    .parked
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, p)| {
-                        let from_supernode = self
-                            .views
-                            .binary_search_by(|v| v.info.id.cmp(&p.from))
-                            .is_ok_and(|k| self.views[k].info.role == Role::Supernode);
-                        from_supernode == supernodes && self.cache.contains(&p.request.fragment)
-                    })
-                    .min_by_key(|(i, p)| (p.expires, *i))
-                    .map(|(i, _)| i);
-                let Some(i) = next else { break };
-                let p = self.parked.remove(i);
-                self.on_request(now, p.from, p.request);
-            }
+        while self.slots_busy() < self.cfg.upload_slots {
+            let next = self
+                .parked
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| self.cache.contains(&p.request.fragment))
+                .min_by_key(|(i, p)| {
+                    let from_supernode = self
+                        .views
+                        .binary_search_by(|v| v.info.id.cmp(&p.from))
+                        .is_ok_and(|k| self.views[k].info.role == Role::Supernode);
+                    (!from_supernode, p.expires, *i)
+                })
+                .map(|(i, _)| i);
+            let Some(i) = next else { break };
+            let p = self.parked.remove(i);
+            self.on_request(now, p.from, p.request);
         }
     }
 
