@@ -50,14 +50,12 @@ impl KeyKind {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PeerId([u8; ID_LEN]);
 
-/// Ids are ordered byte by byte, as arrays are, compared here as four big-endian words: the
-/// first decides nearly always between different ids (they are hashes), and equal ids (every
-/// fragment of a swarm has the same content id) cost four word compares, not a `memcmp` call.
-/// Engines keep neighbours and fragments in sorted maps and look them up on every message.
+/// Ids are ordered byte by byte, as arrays are. Engines keep neighbours and fragments in sorted
+/// maps and look them up on every message: equal ids (every fragment of a swarm has the same
+/// content id) are settled by one wide equality test, different ones (hashes) nearly always by
+/// the first of four big-endian words.
 #[inline]
 fn cmp_ids(a: &[u8; ID_LEN], b: &[u8; ID_LEN]) -> std::cmp::Ordering {
-    // Equal ids are the common case in maps keyed by fragment (one content per swarm): one
-    // wide comparison settles it.
     if a == b {
         return std::cmp::Ordering::Equal;
     }
@@ -72,18 +70,25 @@ fn cmp_ids(a: &[u8; ID_LEN], b: &[u8; ID_LEN]) -> std::cmp::Ordering {
         .unwrap_or(std::cmp::Ordering::Equal)
 }
 
-impl Ord for PeerId {
-    #[inline]
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        cmp_ids(&self.0, &other.0)
-    }
+/// `Ord` and `PartialOrd` of an id type through [`cmp_ids`].
+macro_rules! ordered_by_bytes {
+    ($($id:ty),*) => {$(
+        impl Ord for $id {
+            #[inline]
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                cmp_ids(&self.0, &other.0)
+            }
+        }
+
+        impl PartialOrd for $id {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+    )*};
 }
 
-impl PartialOrd for PeerId {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
+ordered_by_bytes!(PeerId, ContentId);
 
 impl PeerId {
     /// Derives the id of the holder of `public_key`.
@@ -137,19 +142,6 @@ impl FromStr for PeerId {
 /// includes a version so a future change of derivation never mixes two swarms.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ContentId([u8; ID_LEN]);
-
-impl Ord for ContentId {
-    #[inline]
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        cmp_ids(&self.0, &other.0)
-    }
-}
-
-impl PartialOrd for ContentId {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
 
 impl ContentId {
     /// Derives a content id from a canonical stream key (for example the normalised manifest URL
