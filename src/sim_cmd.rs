@@ -188,7 +188,7 @@ pub(crate) fn run(args: &SimArgs) -> ExitCode {
             );
             for c in main.link_copies.iter().take(5) {
                 println!(
-                    "  {:<24} {:>5} kbit/s  {:>5.2} copies of {} fragments",
+                    "  {:<24} {:>5} kbit/s  {:>6.3} copies of {} fragments",
                     c.link, c.bitrate_kbps, c.copies, c.fragments
                 );
             }

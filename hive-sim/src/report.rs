@@ -243,7 +243,7 @@ impl Targets {
         if let Some(max) = self.max_link_copies {
             if r.max_link_copies > max {
                 out.push(format!(
-                    "{name}: {:.2} copies per fragment per bitrate on the worst VPN or gateway \
+                    "{name}: {:.3} copies per fragment per bitrate on the worst VPN or gateway \
                      link > {max}",
                     r.max_link_copies
                 ));

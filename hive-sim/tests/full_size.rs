@@ -36,7 +36,7 @@ fn check(
     );
     for c in r.link_copies.iter().take(5) {
         eprintln!(
-            "  {:<24} {:>5} kbit/s {:>5.2} copies of {} fragments",
+            "  {:<24} {:>5} kbit/s {:>6.3} copies of {} fragments",
             c.link, c.bitrate_kbps, c.copies, c.fragments
         );
     }
