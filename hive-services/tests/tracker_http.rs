@@ -94,7 +94,12 @@ async fn announce_returns_nearest_first_never_self(kind: Kind) {
     let same_as = peer(2, Some("lyon"), Some(64500));
     let same_site = peer(3, Some("paris"), Some(64500));
     for p in [&far, &same_as, &same_site] {
-        c.announce(&ann(content, p.clone())).await.unwrap();
+        let r = c.announce(&ann(content, p.clone())).await.unwrap();
+        // The first is alone in the swarm: it is told to come back soon, to meet the next.
+        let alone = p.id == far.id;
+        assert_eq!(r.peers.is_empty(), alone);
+        let want = if alone { 2 } else { 20 };
+        assert_eq!(r.interval, Duration::from_secs(want), "{:?}", p.locality);
     }
     let mut me = peer(4, Some("paris"), Some(64500));
     me.role = Role::Supernode;

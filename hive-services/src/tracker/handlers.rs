@@ -119,7 +119,7 @@ async fn do_announce(
     let loc = &info.locality;
     // An AnnounceResponse, written by hand around the peers' stored JSON (the hot path).
     let tail = serde_json::json!({
-        "interval_s": t.interval().as_secs_f64(),
+        "interval_s": t.interval_for(peers.len()).as_secs_f64(),
         "observed_addr": obs.map(|a| a.to_string()),
         "site": loc.site,
         "asn": loc.asn,

@@ -64,6 +64,9 @@ pub use store::{StoreError, StoredPeer, TrackerStore};
 
 use crate::registrar::TokenVerifier;
 
+/// The longest interval told to an agent that the tracker knows no other peer for.
+pub const LONELY_INTERVAL: Duration = Duration::from_secs(2);
+
 /// One announce, as an agent makes it.
 #[derive(Clone, Debug)]
 pub struct Announce {
@@ -155,6 +158,18 @@ impl Tracker {
     /// before an entry expires.
     pub fn interval(&self) -> Duration {
         self.cfg.ttl / 3
+    }
+
+    /// The interval told to an agent whose reply holds `peers` peers: an agent alone in its
+    /// swarm (the first to join, or the first after a gap) comes back within
+    /// [`LONELY_INTERVAL`], so that it learns of those who join next as soon as they do rather
+    /// than a whole interval later; the others every [`interval`](Self::interval).
+    pub fn interval_for(&self, peers: usize) -> Duration {
+        if peers == 0 {
+            self.interval().min(LONELY_INTERVAL)
+        } else {
+            self.interval()
+        }
     }
 
     /// The HTTP API (see the [module docs](self)). Handlers see the client's address only under a
