@@ -316,11 +316,20 @@ fn supernode_told_of_100_fragments(cfg: SwarmConfig) -> Swarm {
     s
 }
 
-/// Whether the engine fetches `seq` from the origin for a neighbour's request, or refuses it.
+/// Whether the engine fetches `seq` from the origin for a neighbour's request (at once or
+/// within a second: the policy may first wait for the site's agents), or refuses it.
 fn pulled_through(s: &mut Swarm, now: Instant, request_id: u64, seq: u64) -> bool {
     s.handle_message(now, peer(1).id, request(request_id, seq, 2000));
     let mut fetched = false;
+    let mut outputs = Vec::new();
     while let Some(o) = s.poll_output() {
+        outputs.push(o);
+    }
+    s.handle_timeout(now + Duration::from_secs(1));
+    while let Some(o) = s.poll_output() {
+        outputs.push(o);
+    }
+    for o in outputs {
         match o {
             Output::FetchOrigin { fragment, .. } if fragment.id == frag(seq) => fetched = true,
             Output::Send {

@@ -35,6 +35,11 @@ const ANNOUNCE_EVERY: Duration = Duration::from_secs(15);
 const ANNOUNCE_SOON: Duration = Duration::from_secs(2);
 /// Below this many neighbours an agent re-announces soon.
 const FEW_NEIGHBOURS: usize = 4;
+/// How soon a branch agent re-announces while the tracker knows no gateway-site supernode, during
+/// its first [`JOINING`].
+const ANNOUNCE_JOINING: Duration = Duration::from_millis(200);
+/// How long after joining an agent re-announces at [`ANNOUNCE_JOINING`].
+const JOINING: Duration = Duration::from_secs(5);
 /// Uploads a supernode serves at once (see `join`).
 const SUPERNODE_UPLOAD_SLOTS: usize = 8;
 /// A site gets a supernode per this many viewers (at least 2, 4 at the gateway site): two
@@ -789,6 +794,17 @@ impl<'a> Sim<'a> {
     /// supernode, which then fetched from the origin until its next announce), else after
     /// [`ANNOUNCE_EVERY`].
     fn next_announce(&self, v: usize) -> Duration {
+        // A branch agent that has just joined while the tracker knows no gateway-site supernode
+        // asks again quickly: until it knows one, its supernode's fragments cross the gateway
+        // on their own (a copy too many for each fragment the gateway site fetches again).
+        let viewer = &self.viewers[v];
+        if let Some(g) = self.gateway_site()
+            && viewer.site != g
+            && self.tracker.supernodes.get(g).is_none_or(Vec::is_empty)
+            && self.now < viewer.player.joined + JOINING
+        {
+            return ANNOUNCE_JOINING;
+        }
         let few = self.viewers[v]
             .swarm
             .as_ref()

@@ -27,6 +27,9 @@ const MAX_VIEW_RANGES: usize = 1024;
 /// attempts are dropped: as often as the default neighbour review, so that an agent wakes once
 /// for both (the simulator's thousands of agents each woke 1.5 times a second for them).
 const HOUSEKEEPING: Duration = Duration::from_secs(2);
+/// An agent with fewer neighbours (connected or being dialled) reviews its neighbourhood as soon
+/// as new candidates arrive, not at the next review.
+const FEW: usize = 4;
 
 /// Per-neighbour state beyond what policies see.
 #[derive(Debug, Default)]
@@ -225,8 +228,10 @@ impl Swarm {
             }
             self.candidates.push(p);
         }
-        if before == 0 && !self.candidates.is_empty() && self.views.is_empty() {
-            // First candidates: build the neighbourhood now rather than at the next review.
+        if self.candidates.len() > before && self.views.len() + self.connecting.len() < FEW {
+            // New candidates for an agent with hardly any neighbours (it has just joined, or
+            // came before the agents it needs, such as a branch supernode before any at the
+            // gateway site): build the neighbourhood now rather than at the next review.
             self.review_neighbours(now);
         }
     }

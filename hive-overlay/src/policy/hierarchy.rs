@@ -28,6 +28,11 @@ const SECOND_WAVE_DELAY: Duration = Duration::from_millis(300);
 /// How long an agent that knows site candidates but has no site neighbour yet (it has just
 /// joined) waits for its connections before a fragment goes to the origin.
 const JOIN_WAIT: Duration = Duration::from_millis(250);
+/// How long after its first fragment a branch supernode that knows no gateway-site supernode
+/// waits for one (until each fragment's last call) instead of fetching through the gateway.
+const JOINING: Duration = Duration::from_secs(5);
+/// How often a branch supernode waiting for an uplink looks again.
+const UPLINK_POLL: Duration = Duration::from_millis(100);
 /// Gateway-site supernodes a branch supernode keeps as neighbours.
 const UPLINKS: usize = 4;
 /// Supernodes of its site an ordinary agent keeps as neighbours: enough to survive one leaving,
@@ -45,13 +50,18 @@ const NO_FRAGMENT: FragmentId = FragmentId::new(
 #[derive(Clone, Debug)]
 pub struct PrivateHierarchy {
     gateway_site: Option<String>,
+    /// When this agent first looked for a fragment: the start of its [`JOINING`] period.
+    started: Option<Instant>,
 }
 
 impl PrivateHierarchy {
     /// A policy for a network whose internet gateway is at `gateway_site` (None: every site
     /// reaches the origin directly).
     pub fn new(gateway_site: Option<String>) -> Self {
-        PrivateHierarchy { gateway_site }
+        PrivateHierarchy {
+            gateway_site,
+            started: None,
+        }
     }
 
     fn at_gateway(&self, p: &PeerInfo) -> bool {
@@ -186,6 +196,8 @@ impl OverlayPolicy for PrivateHierarchy {
     ) -> FetchDecision {
         let me = view.me;
         let f = &need.fragment;
+        let started = *self.started.get_or_insert(now);
+        let joining = now < started + JOINING;
         let site_nb = || {
             view.neighbours
                 .iter()
@@ -194,14 +206,19 @@ impl OverlayPolicy for PrivateHierarchy {
         if let Some(p) = least_loaded(site_nb().filter(|n| n.has(f)), f) {
             return FetchDecision::Peer(p);
         }
-        if view.neighbours.is_empty()
-            && !view.candidates.is_empty()
-            && need.attempts == 0
+        let no_site_neighbour = !view.neighbours.iter().any(|n| same_site(me, &n.info));
+        if need.attempts == 0
             && now < need.since + JOIN_WAIT
+            && (now < started + JOIN_WAIT
+                || (view.neighbours.is_empty() && !view.candidates.is_empty())
+                || (no_site_neighbour && view.candidates.iter().any(|c| same_site(me, c))))
         {
-            // Just joined (a supernode too): the agents it will connect to are known but not
-            // connected yet. Without this wait every supernode's first fragment crossed the
-            // VPN and gateway links on its own.
+            // Just joined (a supernode too), or the agents it will connect to are known but not
+            // connected yet: the site's agents that joined just before or after it may be
+            // fetching the same fragment, and announce it within this wait. Without it every
+            // supernode's first fragment crossed the VPN and gateway links on its own, and two
+            // supernodes of a branch joining a few tens of milliseconds apart each fetched it
+            // (each was designated while it knew only itself).
             return FetchDecision::WaitUntil(need.since + JOIN_WAIT);
         }
         let site_supernodes: Vec<PeerId> = site_nb()
@@ -245,9 +262,13 @@ impl OverlayPolicy for PrivateHierarchy {
             if let Some(p) = spread(ups.iter(), f, salt) {
                 return FetchDecision::Peer(p);
             }
-            // Every uplink is busy, or none is connected yet but some are known: wait for one
-            // (the origin is reached through the same VPN link and loads the gateway besides;
-            // the engine still goes there at the last call). None known at all: the origin.
+            // Every uplink is busy: wait for one (the origin is reached through the same VPN
+            // link and loads the gateway besides; the engine retries when the busy time ends,
+            // and still goes to the origin at the last call). None connected yet but some
+            // known, or none known while this agent is joining (it may have come before anyone
+            // at the gateway site, or before the tracker told it of them): look again shortly,
+            // until the last call. Otherwise the origin: a copy over the gateway that the
+            // gateway site's supernodes would fetch again.
             let busy_uplink = view
                 .neighbours
                 .iter()
@@ -256,8 +277,10 @@ impl OverlayPolicy for PrivateHierarchy {
                 .candidates
                 .iter()
                 .any(|c| c.role == Role::Supernode && self.at_gateway(c));
-            return if busy_uplink || coming_uplink {
+            return if busy_uplink {
                 FetchDecision::WaitUntil(need.deadline)
+            } else if coming_uplink || joining {
+                FetchDecision::WaitUntil((now + UPLINK_POLL).min(need.deadline))
             } else {
                 FetchDecision::Origin
             };
@@ -349,6 +372,51 @@ mod tests {
             })
             .collect();
         assert!(picks.len() >= 4);
+    }
+
+    #[test]
+    fn a_branch_supernode_alone_waits_for_the_gateway_site_while_joining_then_goes_to_the_origin() {
+        let me = peer(1, "branch", Role::Supernode);
+        let mut p = PrivateHierarchy::new(Some("hq".into()));
+        let view = LocalView {
+            me: &me,
+            neighbours: &[],
+            candidates: &[],
+            max_neighbours: 8,
+            origin_throughput_bps: None,
+        };
+        let t0 = Instant::ZERO + Duration::from_secs(4);
+        let need = |now: Instant, seq: u64| FetchContext {
+            fragment: FragmentId::new(ContentId::derive("c"), TrackId(0), seq),
+            size_estimate: 100_000,
+            deadline: now + Duration::from_secs(2),
+            attempts: 0,
+            since: now,
+        };
+        // Just started: wait for the site's agents that join beside it to announce it.
+        let d = p.fetch_source(t0, &view, &need(t0, 0));
+        assert_eq!(d, FetchDecision::WaitUntil(t0 + JOIN_WAIT));
+        // Joining, nobody known: look again shortly (the tracker may name a gateway-site
+        // supernode), never past the deadline.
+        let t = t0 + JOIN_WAIT;
+        let d = p.fetch_source(t, &view, &need(t0, 0));
+        assert_eq!(d, FetchDecision::WaitUntil(t + UPLINK_POLL));
+        let late = t0 + Duration::from_millis(1950);
+        let d = p.fetch_source(late, &view, &need(t0, 0));
+        assert_eq!(d, FetchDecision::WaitUntil(t0 + Duration::from_secs(2)));
+        // Once the gateway site's supernode is a candidate, still wait for the connection.
+        let hq = peer(2, "hq", Role::Supernode);
+        let cands = [hq.clone()];
+        let with_candidate = LocalView {
+            candidates: &cands,
+            ..view
+        };
+        let t = t0 + Duration::from_millis(300);
+        let d = p.fetch_source(t, &with_candidate, &need(t0, 1));
+        assert_eq!(d, FetchDecision::WaitUntil(t + UPLINK_POLL));
+        // Past the joining period, alone: the origin at once.
+        let t = t0 + JOINING;
+        assert_eq!(p.fetch_source(t, &view, &need(t, 5)), FetchDecision::Origin);
     }
 
     #[test]
