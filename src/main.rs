@@ -120,6 +120,21 @@ pub(crate) struct TrackerArgs {
     /// registrar` prints it).
     #[arg(long)]
     pub(crate) registrar_key: Option<String>,
+    /// Promote agents to supernodes, at least this many per site (what the `hierarchy` policy
+    /// needs: sites come from --localities or the agents' own). Off unless this or
+    /// --gateway-site is given: agents then keep the role they announce.
+    #[arg(long)]
+    pub(crate) supernodes_per_site: Option<usize>,
+    /// The site holding the internet gateway: it gets --supernodes-at-gateway (turns promotion
+    /// on, two per other site unless --supernodes-per-site says otherwise).
+    #[arg(long)]
+    pub(crate) gateway_site: Option<String>,
+    /// With promotion: supernodes at the gateway site, at least.
+    #[arg(long, default_value_t = 4)]
+    pub(crate) supernodes_at_gateway: usize,
+    /// With promotion: one more supernode per this many live agents of a site (0: none).
+    #[arg(long, default_value_t = 20)]
+    pub(crate) peers_per_supernode: usize,
 }
 
 /// Arguments of `hive registrar`.

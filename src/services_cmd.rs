@@ -100,6 +100,16 @@ async fn run_tracker(args: &TrackerArgs) -> Result<()> {
             LocalityTable::parse(&text).with_context(|| format!("parsing {}", path.display()))?;
         tracing::info!(ranges = cfg.locality_table.len(), "locality table loaded");
     }
+    if args.supernodes_per_site.is_some() || args.gateway_site.is_some() {
+        let plan = tracker::SupernodePlan {
+            per_site: args.supernodes_per_site.unwrap_or(2),
+            gateway_site: args.gateway_site.clone(),
+            at_gateway: args.supernodes_at_gateway,
+            peers_per_supernode: args.peers_per_supernode,
+        };
+        tracing::info!(?plan, "promoting supernodes per site");
+        cfg.supernodes = Some(plan);
+    }
     if let Some(hex) = &args.registrar_key {
         let key = parse_verifying_key(hex)
             .map_err(anyhow::Error::msg)

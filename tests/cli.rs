@@ -375,3 +375,70 @@ fn sim_network_runs_the_documented_example_and_refuses_bad_files() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn tracker_promotes_supernodes_per_site_when_asked() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hive"))
+        .args([
+            "tracker",
+            "--listen",
+            "127.0.0.1:0",
+            "--gateway-site",
+            "hq",
+            "--supernodes-per-site",
+            "1",
+            "--supernodes-at-gateway",
+            "2",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run hive tracker");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the listening line");
+    let url = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .expect("an address")
+        .to_owned();
+    let content = "ab".repeat(32);
+    let announce = |n: u8, site: &str| -> String {
+        let body = serde_json::json!({
+            "content": content,
+            "peer": format!("{n:02x}").repeat(32),
+            "addrs": ["127.0.0.1:4000"],
+            "site": site,
+        });
+        let text = ureq::post(&format!("{url}/v1/announce"))
+            .header("content-type", "application/json")
+            .send(body.to_string())
+            .expect("announce")
+            .body_mut()
+            .read_to_string()
+            .expect("a reply");
+        let reply: serde_json::Value = serde_json::from_str(&text).expect("JSON reply");
+        reply["role"].as_str().expect("a role").to_owned()
+    };
+    let roles: Vec<String> = [
+        (1, "hq"),
+        (2, "hq"),
+        (3, "hq"),
+        (4, "branch"),
+        (5, "branch"),
+    ]
+    .into_iter()
+    .map(|(n, site)| announce(n, site))
+    .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        roles,
+        ["supernode", "supernode", "peer", "supernode", "peer"],
+        "two at the gateway site, one per branch"
+    );
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use hive_core::{ContentId, Locality, PeerId, PeerInfo};
+use hive_core::{ContentId, Locality, PeerId, PeerInfo, Role};
 use tokio::sync::mpsc;
 
 use crate::engine::Cmd;
@@ -21,6 +21,10 @@ pub struct Announced {
     pub interval: Duration,
     /// Where the service placed this agent, if it knows better than the agent.
     pub locality: Option<Locality>,
+    /// The role the service lists this agent with, if it assigns roles (a tracker with a
+    /// supernode plan promotes ordinary peers to [`Role::Supernode`]). The agent adopts a
+    /// promotion for this stream; it never becomes or stops being consume-only this way.
+    pub role: Option<Role>,
 }
 
 /// Finds peers for a stream (a tracker, a DHT, a static list).
@@ -52,7 +56,7 @@ pub type TokenCheck = Arc<dyn Fn(&[u8], PeerId, ContentId) -> bool + Send + Sync
 /// interval the service asks for, backing off on errors.
 pub(crate) async fn announce_loop(
     content: ContentId,
-    me: PeerInfo,
+    mut me: PeerInfo,
     discovery: Option<Arc<dyn Discovery>>,
     admission: Option<Arc<dyn Admission>>,
     engine: mpsc::UnboundedSender<Cmd>,
@@ -97,6 +101,17 @@ pub(crate) async fn announce_loop(
                     && engine.send(Cmd::Locality(l)).is_err()
                 {
                     return;
+                }
+                if let Some(role) = a.role
+                    && role != me.role
+                    && me.role != Role::ConsumeOnly
+                    && role != Role::ConsumeOnly
+                {
+                    // Announce with it from now on, so the service counts it.
+                    me.role = role;
+                    if engine.send(Cmd::Role { content, role }).is_err() {
+                        return;
+                    }
                 }
                 if engine
                     .send(Cmd::Candidates {
@@ -173,6 +188,7 @@ impl Discovery for MemoryDiscovery {
                 self.interval
             },
             locality: None,
+            role: None,
         })
     }
 

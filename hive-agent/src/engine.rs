@@ -12,7 +12,7 @@ use hive_core::cache::{FragmentCache, LiveWindowCache, VodCache};
 use hive_core::time::Instant;
 use hive_core::transport::{Class, Connection};
 use hive_core::wire::{ByeReason, Hello, Message};
-use hive_core::{ContentId, FragmentId, Locality, PeerAddr, PeerId, PeerInfo};
+use hive_core::{ContentId, FragmentId, Locality, PeerAddr, PeerId, PeerInfo, Role};
 use hive_overlay::{FragmentInfo, Output, Swarm};
 use tokio::sync::{mpsc, oneshot};
 
@@ -73,6 +73,8 @@ pub(crate) enum Cmd {
     },
     /// Where the tracker placed this agent.
     Locality(Locality),
+    /// The role the tracker lists this agent with in a swarm (it promoted it to supernode).
+    Role { content: ContentId, role: Role },
     /// An admission token for a swarm.
     Token { content: ContentId, token: Bytes },
     /// Streams no player uses any more.
@@ -417,6 +419,12 @@ impl Engine {
                 self.locality = l.clone();
                 for s in self.swarms.values_mut() {
                     s.swarm.set_locality(l.clone());
+                }
+            }
+            Cmd::Role { content, role } => {
+                if let Some(s) = self.swarms.get_mut(&content) {
+                    tracing::info!(content = %content.short(), ?role, "the tracker set this agent's role");
+                    s.swarm.set_role(t, role);
                 }
             }
             Cmd::Token { content, token } => {

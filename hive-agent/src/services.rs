@@ -53,6 +53,7 @@ impl Discovery for TrackerDiscovery {
             interval: reply.interval,
             // The tracker's table of address ranges, else what the agent said: authoritative.
             locality: Some(reply.locality),
+            role: reply.role,
         })
     }
 

@@ -1,6 +1,7 @@
-//! Registrar tokens end to end: agents fetch tokens from `hive registrar`'s server, present them
-//! in their Hello, and refuse a peer that has none; the tracker, configured to, refuses its
-//! announces too.
+//! The services end to end. Registrar tokens: agents fetch tokens from `hive registrar`'s
+//! server, present them in their Hello, and refuse a peer that has none; the tracker, configured
+//! to, refuses its announces too. Roles: an agent the tracker promotes to supernode adopts the
+//! role and announces with it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -139,4 +140,73 @@ async fn agents_with_tokens_share_and_refuse_a_peer_without_one() {
     for x in [a, b, intruder] {
         x.shutdown().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_the_tracker_promotes_adopts_the_role_and_announces_with_it() {
+    let origin = Arc::new(Origin::new(OriginConfig::default()));
+    let (l, origin_url) = listen().await;
+    tokio::spawn(hive_services::origin::serve(
+        l,
+        origin.clone(),
+        std::future::pending(),
+    ));
+    // One supernode per site; agents re-announce every second (a third of the TTL).
+    let tracker = Arc::new(Tracker::new(
+        TrackerConfig {
+            ttl: Duration::from_secs(3),
+            supernodes: Some(hive_services::tracker::SupernodePlan {
+                per_site: 1,
+                peers_per_supernode: 0,
+                ..Default::default()
+            }),
+            ..TrackerConfig::default()
+        },
+        Arc::new(MemoryStore::new()),
+    ));
+    let (l, tracker_url) = listen().await;
+    tokio::spawn(hive_services::tracker::serve(
+        l,
+        tracker,
+        std::future::pending(),
+    ));
+    let mut agents = Vec::new();
+    for _ in 0..2 {
+        let cfg = AgentConfig {
+            origin: Some(origin_url.clone()),
+            tracker: Some(tracker_url.clone()),
+            locality: hive_core::Locality {
+                site: Some("office".into()),
+                ..Default::default()
+            },
+            policy: PolicyKind::RandomMesh,
+            ..AgentConfig::default()
+        };
+        let agent = Agent::builder().config(cfg).build().await.expect("agent");
+        assert_eq!(
+            get(&format!("{}/live/master.m3u8", agent.proxy_url())).await,
+            200
+        );
+        let _ = newest(&agent.proxy_url()).await;
+        agents.push(agent);
+    }
+    // Three announces each: an agent that did not adopt its promotion would be promoted again
+    // at every one (the tracker counts the site's supernodes without the announcer).
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let metrics = reqwest::get(format!("{tracker_url}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let announces = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("hive_tracker_announces_total "))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(announces >= 6, "three announces each: {metrics}");
+    assert!(
+        metrics.contains("hive_tracker_promotions_total 1\n"),
+        "one promotion, kept: {metrics}"
+    );
 }

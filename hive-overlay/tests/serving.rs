@@ -379,3 +379,43 @@ fn among_waiting_agents_of_one_kind_the_earliest_deadline_is_served_first() {
     s.handle_sent(t, peer(3).id, FRAGMENT as u64);
     assert_eq!(answers(&mut s), vec![(peer(2).id, Answer::Data(2))]);
 }
+
+#[test]
+fn a_promoted_agent_greets_its_neighbours_again_with_its_new_role() {
+    let mut s = server(10_000, true, &[], 2);
+    while s.poll_output().is_some() {}
+    let hellos = |s: &mut Swarm| {
+        let mut to = Vec::new();
+        while let Some(o) = s.poll_output() {
+            if let Output::Send {
+                to: peer,
+                message: Message::Hello(h),
+                ..
+            } = o
+            {
+                to.push((peer, h.role));
+            }
+        }
+        to.sort_by_key(|(p, _)| *p);
+        to
+    };
+    let now = Instant::from_secs(5);
+    s.set_role(now, hive_core::Role::Supernode);
+    assert_eq!(s.me().role, hive_core::Role::Supernode);
+    let mut want = vec![
+        (peer(1).id, hive_core::Role::Supernode),
+        (peer(2).id, hive_core::Role::Supernode),
+    ];
+    want.sort_by_key(|(p, _)| *p);
+    assert_eq!(
+        hellos(&mut s),
+        want,
+        "every neighbour hears of the new role"
+    );
+    s.set_role(now, hive_core::Role::Supernode);
+    assert!(hellos(&mut s).is_empty(), "the same role again: nothing");
+    // A consume-only agent never becomes an uploader this way, nor the reverse.
+    s.set_role(now, hive_core::Role::ConsumeOnly);
+    assert_eq!(s.me().role, hive_core::Role::Supernode);
+    assert!(hellos(&mut s).is_empty());
+}

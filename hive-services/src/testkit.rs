@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hive_core::{ContentId, Locality, PeerAddr, PeerId, PeerInfo};
+use hive_core::{ContentId, Locality, PeerAddr, PeerId, PeerInfo, Role};
 
 use std::sync::Arc;
 
@@ -298,4 +298,71 @@ pub async fn store_conformance(store: &dyn TrackerStore) {
         .expect("announce");
     assert!(ids(&s).contains(&stayer.id), "cleanup keeps live peers");
     assert_eq!(store.peer_count(now + ttl).await.expect("count"), 2);
+
+    // Site counts: live peers of the site other than the one asking, and which are supernodes
+    // (a peer that re-announces as an ordinary peer is no longer one).
+    let sites = ContentId::derive("conformance/sites");
+    let supernode = |n: u32, site: &str| {
+        let mut p = peer(n, Some(site), Some(1)).info().clone();
+        p.role = Role::Supernode;
+        Arc::new(StoredPeer::new(p))
+    };
+    let t = now;
+    for p in [
+        supernode(60_000, "lyon"),
+        supernode(60_001, "lyon"),
+        peer(60_002, Some("lyon"), Some(1)),
+        peer(60_003, Some("lyon"), Some(1)),
+        supernode(60_004, "nice"),
+    ] {
+        store.upsert(sites, &p, t, t + ttl).await.expect("upsert");
+    }
+    // One that expires early, one that leaves.
+    let short = supernode(60_005, "lyon");
+    store
+        .upsert(sites, &short, t, t + 10)
+        .await
+        .expect("upsert");
+    store
+        .remove(sites, supernode(60_001, "lyon").id, t + 20)
+        .await
+        .expect("remove");
+    let asker = peer(60_003, Some("lyon"), Some(1)).id;
+    let count = store
+        .site_count(sites, "lyon", asker, t + 20)
+        .await
+        .expect("site count");
+    assert_eq!(
+        count.supernodes, 1,
+        "one live supernode in lyon (one expired, one left): {count:?}"
+    );
+    assert!(
+        count.peers == 2 || count.peers == 3,
+        "lyon: 60 000 and 60 002 live besides the asker (a store may count the one that left \
+         until it expires): {count:?}"
+    );
+    let stranger = peer(99_999, None, None).id;
+    let all = store
+        .site_count(sites, "lyon", stranger, t + 20)
+        .await
+        .expect("site count");
+    assert_eq!(
+        all.peers,
+        count.peers + 1,
+        "the asker is left out, not another"
+    );
+    store
+        .upsert(sites, &peer(60_000, Some("lyon"), Some(1)), t + 30, t + ttl)
+        .await
+        .expect("upsert");
+    let after = store
+        .site_count(sites, "lyon", stranger, t + 30)
+        .await
+        .expect("site count");
+    assert_eq!(after.supernodes, 0, "re-announced as a peer: {after:?}");
+    let none = store
+        .site_count(sites, "marseille", stranger, t + 30)
+        .await
+        .expect("site count");
+    assert_eq!(none, crate::tracker::SiteCount::default());
 }

@@ -388,6 +388,94 @@ async fn bad_input_is_a_400_with_a_json_message(kind: Kind) {
     s.stop().await;
 }
 
+async fn a_supernode_plan_promotes_the_first_peers_of_each_site_and_replaces_those_that_leave(
+    kind: Kind,
+) {
+    let s = Server::start(
+        TrackerConfig {
+            supernodes: Some(tracker::SupernodePlan {
+                per_site: 2,
+                gateway_site: Some("hq".into()),
+                at_gateway: 3,
+                peers_per_supernode: 2,
+            }),
+            ..Default::default()
+        },
+        kind,
+    )
+    .await;
+    let c = TrackerClient::new(&s.url).unwrap();
+    let content = ContentId::derive("live/plan");
+    let mut roles = Vec::new();
+    for n in 1..=4 {
+        let r = c
+            .announce(&ann(content, peer(n, Some("branch"), None)))
+            .await
+            .unwrap();
+        roles.push(r.role.unwrap());
+    }
+    use Role::{Peer, Supernode};
+    assert_eq!(roles, [Supernode, Supernode, Peer, Peer], "two per branch");
+    // A promoted agent announces with its new role: still two.
+    let mut again = peer(1, Some("branch"), None);
+    again.role = Supernode;
+    assert_eq!(
+        c.announce(&ann(content, again)).await.unwrap().role,
+        Some(Supernode)
+    );
+    let r = c
+        .announce(&ann(content, peer(3, Some("branch"), None)))
+        .await
+        .unwrap();
+    assert_eq!(r.role, Some(Peer));
+    // The fifth peer makes the branch need a third (one per two peers).
+    let r = c
+        .announce(&ann(content, peer(5, Some("branch"), None)))
+        .await
+        .unwrap();
+    assert_eq!(r.role, Some(Supernode), "five peers: three supernodes");
+    // The gateway site has a floor of three; a consume-only agent is never promoted.
+    let mut watcher = peer(10, Some("hq"), None);
+    watcher.role = Role::ConsumeOnly;
+    let r = c.announce(&ann(content, watcher)).await.unwrap();
+    assert_eq!(r.role, Some(Role::ConsumeOnly));
+    let mut hq = Vec::new();
+    for n in 11..=14 {
+        let r = c
+            .announce(&ann(content, peer(n, Some("hq"), None)))
+            .await
+            .unwrap();
+        hq.push(r.role.unwrap());
+    }
+    assert_eq!(hq, [Supernode, Supernode, Supernode, Peer]);
+    // A supernode that leaves is replaced by the next ordinary peer of its site to announce.
+    c.leave(content, PeerId::from_bytes([11; 32]))
+        .await
+        .unwrap();
+    let r = c
+        .announce(&ann(content, peer(14, Some("hq"), None)))
+        .await
+        .unwrap();
+    assert_eq!(r.role, Some(Supernode), "replaces the one that left");
+    // No site: no promotion.
+    let r = c
+        .announce(&ann(content, peer(20, None, None)))
+        .await
+        .unwrap();
+    assert_eq!(r.role, Some(Peer));
+    let listed = c.peers(content, 0).await.unwrap();
+    let supernodes = listed.iter().filter(|p| p.role == Supernode).count();
+    assert_eq!(supernodes, 6, "{listed:?}");
+    let m = reqwest::get(format!("{}/metrics", s.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("hive_tracker_promotions_total 7"), "{m}");
+    s.stop().await;
+}
+
 /// Each test on both stores.
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {$(
@@ -409,5 +497,6 @@ on_both_stores!(
     locality_table_overrides_the_agents_own_and_unspecified_addrs_take_the_observed_ip,
     entries_expire_by_ttl_and_leave_removes_at_once,
     tokens_are_required_and_checked_when_configured,
-    bad_input_is_a_400_with_a_json_message
+    bad_input_is_a_400_with_a_json_message,
+    a_supernode_plan_promotes_the_first_peers_of_each_site_and_replaces_those_that_leave
 );

@@ -213,6 +213,21 @@ impl Swarm {
         }
     }
 
+    /// This agent's role changed (a tracker promoted it to supernode): the policy sees the new
+    /// role from now on, and every neighbour is greeted again so that its view shows it. A
+    /// consume-only agent stays one (it never uploads), and an unchanged role changes nothing.
+    pub fn set_role(&mut self, _now: Instant, role: Role) {
+        if role == self.me.role || self.me.role == Role::ConsumeOnly || role == Role::ConsumeOnly {
+            return;
+        }
+        self.me.role = role;
+        self.cfg.role = role;
+        let peers: Vec<PeerId> = self.views.iter().map(|v| v.info.id).collect();
+        for peer in peers {
+            self.send(peer, Message::Hello(self.hello()), Class::Control);
+        }
+    }
+
     /// Peers to consider (from the tracker or peer exchange).
     pub fn handle_candidates(&mut self, now: Instant, peers: Vec<PeerInfo>) {
         let before = self.candidates.len();

@@ -89,6 +89,9 @@ pub struct AnnounceResponse {
     /// The country the tracker assigned.
     #[serde(default)]
     pub country: Option<String>,
+    /// The role the tracker lists the announcer with (`supernode` when it promoted it).
+    #[serde(default)]
+    pub role: Option<String>,
 }
 
 /// `POST /v1/leave` body.

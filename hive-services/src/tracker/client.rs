@@ -10,8 +10,8 @@ use thiserror::Error;
 use serde::Deserialize;
 
 use super::api::{
-    AnnounceRequest, LeaveRequest, addr_text, country_text, parse_country, peer_from_parts,
-    role_name,
+    AnnounceRequest, LeaveRequest, addr_text, country_text, parse_country, parse_role,
+    peer_from_parts, role_name,
 };
 use super::{Announce, AnnounceReply};
 use crate::http::{b64_encode, error_message};
@@ -127,7 +127,14 @@ impl TrackerClient {
             .map(parse_country)
             .transpose()
             .map_err(TrackerError::Decode)?;
+        let role = r
+            .role
+            .as_deref()
+            .map(parse_role)
+            .transpose()
+            .map_err(TrackerError::Decode)?;
         Ok(AnnounceReply {
+            role,
             peers: peers_from_json(r.peers)?,
             interval: Duration::try_from_secs_f64(r.interval_s)
                 .map_err(|e| TrackerError::Decode(format!("interval_s: {e}")))?,
@@ -221,6 +228,8 @@ struct AnnounceRef<'a> {
     asn: Option<u32>,
     #[serde(borrow, default)]
     country: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    role: Option<Cow<'a, str>>,
 }
 
 /// A [`PeersResponse`](super::api::PeersResponse), borrowed from the body.

@@ -10,7 +10,7 @@ use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
-use hive_core::{ContentId, Locality, PeerId};
+use hive_core::{ContentId, Locality, PeerId, Role};
 use serde::Deserialize;
 
 use super::api::{AnnounceRequest, LeaveRequest};
@@ -25,6 +25,7 @@ pub(crate) struct Metrics {
     leaves: AtomicU64,
     peer_queries: AtomicU64,
     peers_returned: AtomicU64,
+    promotions: AtomicU64,
     rejected_bad_request: AtomicU64,
     rejected_forbidden: AtomicU64,
     rejected_store: AtomicU64,
@@ -103,6 +104,20 @@ async fn do_announce(
         Some(w) => w.min(t.cfg.max_reply),
     };
     let now = now_unix_ms();
+    if let (Some(plan), Some(site), Role::Peer) =
+        (&t.cfg.supernodes, &info.locality.site, info.role)
+    {
+        let count = t
+            .store
+            .site_count(content, site, info.id, now)
+            .await
+            .map_err(|e| store_error(t, e))?;
+        // The others, and the announcer.
+        if count.supernodes < plan.wanted(site, count.peers + 1) {
+            info.role = Role::Supernode;
+            bump(&t.metrics.promotions);
+        }
+    }
     let expires = now.saturating_add(t.cfg.ttl.as_millis() as u64);
     // Twice the reply in candidates, so the weighting within a tier has something to choose from.
     let info = Arc::new(StoredPeer::new(info));
@@ -120,6 +135,7 @@ async fn do_announce(
     // An AnnounceResponse, written by hand around the peers' stored JSON (the hot path).
     let tail = serde_json::json!({
         "interval_s": t.interval_for(peers.len()).as_secs_f64(),
+        "role": super::api::role_name(info.role()),
         "observed_addr": obs.map(|a| a.to_string()),
         "site": loc.site,
         "asn": loc.asn,
@@ -261,6 +277,11 @@ async fn metrics(State(t): State<Arc<Tracker>>) -> Response {
         "hive_tracker_peers_returned_total",
         "Peers handed out in announce replies.",
         &[("", load(&m.peers_returned))],
+    );
+    counter(
+        "hive_tracker_promotions_total",
+        "Announcing peers listed as supernodes by the tracker's supernode plan.",
+        &[("", load(&m.promotions))],
     );
     counter(
         "hive_tracker_rejects_total",

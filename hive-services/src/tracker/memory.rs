@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 use rand::Rng;
 
 use super::sample::with_rng;
-use super::store::{StoreError, StoredPeer, TrackerStore};
+use super::store::{SiteCount, StoreError, StoredPeer, TrackerStore};
 
 const SHARDS: usize = 64;
 
@@ -316,6 +316,30 @@ impl TrackerStore for MemoryStore {
         Ok(self.with_upsert(content, peer, now_ms, expires_ms, |s| {
             s.sample(&peer.locality, per_tier, now_ms)
         }))
+    }
+
+    async fn site_count(
+        &self,
+        content: ContentId,
+        site: &str,
+        except: PeerId,
+        now_ms: u64,
+    ) -> Result<SiteCount, StoreError> {
+        let shard = self.shard(&content).lock();
+        let mut count = SiteCount::default();
+        let members = shard
+            .get(&content)
+            .and_then(|s| s.by_site.get(site))
+            .map(|set| {
+                set.items
+                    .iter()
+                    .filter(|m| m.expires_ms > now_ms && m.peer.id() != except)
+            });
+        for m in members.into_iter().flatten() {
+            count.peers += 1;
+            count.supernodes += u64::from(m.peer.role() == hive_core::Role::Supernode);
+        }
+        Ok(count)
     }
 
     async fn peer_count(&self, now_ms: u64) -> Result<u64, StoreError> {

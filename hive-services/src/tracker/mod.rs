@@ -7,7 +7,10 @@
 //! not every agent gets the same peers. The site and AS of an agent come from the operator's
 //! [`LocalityTable`] matched on the address the tracker sees, else from the agent's own
 //! configuration. With a [`TokenVerifier`] configured, announces
-//! (and leaves) without a valid registrar token are refused.
+//! (and leaves) without a valid registrar token are refused. With a [`SupernodePlan`], the
+//! tracker promotes ordinary peers to supernodes, a few per site (the reply's `role` says so,
+//! and the agent adopts it). An agent alone in its swarm is told to come back within
+//! [`LONELY_INTERVAL`].
 //!
 //! # HTTP/JSON API
 //!
@@ -16,7 +19,7 @@
 //! | `POST /v1/announce` | [`AnnounceRequest`](api::AnnounceRequest) | [`AnnounceResponse`](api::AnnounceResponse) |
 //! | `POST /v1/leave` | [`LeaveRequest`](api::LeaveRequest) | `{"removed": bool}` |
 //! | `GET /v1/peers?content=hex&limit=N` | | [`PeersResponse`](api::PeersResponse) |
-//! | `GET /metrics` | | Prometheus text: announces, leaves, rejects, peers stored, store errors |
+//! | `GET /metrics` | | Prometheus text: announces, leaves, promotions, rejects, peers stored, store errors |
 //! | `GET /healthz` | | `ok` |
 //!
 //! ```text
@@ -27,10 +30,11 @@
 //! -> {"peers": [{"peer": "<hex>", "addrs": ["10.1.2.3:4000"], "site": "paris", "asn": 64500,
 //!                "country": "FR", "role": "supernode", "upload_kbps": 20000}, ...],
 //!     "interval_s": 20.0, "observed_addr": "10.1.2.9:51234", "site": "paris", "asn": 64500,
-//!     "country": "FR"}
+//!     "country": "FR", "role": "peer"}
 //! ```
 //!
-//! `role` is `peer` (default), `supernode`, `consume-only` or `seeder`. An address `0.0.0.0:port`
+//! `role` is `peer` (default), `supernode`, `consume-only` or `seeder`; in the reply, the role
+//! the tracker lists the announcer with (`supernode` when it promoted it). An address `0.0.0.0:port`
 //! (or `[::]:port`) is stored with the ip the tracker saw. `want` is capped at `max_reply`
 //! (absent or 0 means `max_reply`). Bounds: 16 KiB bodies (413 beyond), ≤ 8 addresses, strings
 //! ≤ 64 bytes; anything malformed gets a 400 with `{"error": "..."}`, a missing or invalid token
@@ -60,7 +64,7 @@ pub use locality::{LocalityTable, LocalityTableError};
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis_store::RedisStore;
-pub use store::{StoreError, StoredPeer, TrackerStore};
+pub use store::{SiteCount, StoreError, StoredPeer, TrackerStore};
 
 use crate::registrar::TokenVerifier;
 
@@ -91,6 +95,10 @@ pub struct AnnounceReply {
     pub observed_addr: Option<SocketAddr>,
     /// The locality the tracker assigned (from its table, else the agent's own).
     pub locality: Locality,
+    /// The role the tracker lists the agent with: the one it announced, or
+    /// [`Role::Supernode`](hive_core::Role::Supernode) when the tracker promoted it (see
+    /// [`SupernodePlan`]). `None` from a tracker that does not say.
+    pub role: Option<hive_core::Role>,
 }
 
 /// Tracker settings.
@@ -104,6 +112,57 @@ pub struct TrackerConfig {
     pub locality_table: LocalityTable,
     /// `Some`: announces and leaves without a valid registrar token are refused (403).
     pub verifier: Option<TokenVerifier>,
+    /// `Some`: the tracker promotes agents to supernodes, per site (what `PrivateHierarchy`
+    /// needs); `None` (the default): agents keep the role they announce.
+    pub supernodes: Option<SupernodePlan>,
+}
+
+/// How many supernodes the tracker keeps per site of a swarm.
+///
+/// An agent that announces itself as an ordinary peer, in a site (as its locality or the
+/// tracker's locality table gives it) with fewer live supernodes than wanted, is listed as a
+/// supernode and told so in the reply (`"role": "supernode"`); an agent adopts the role and
+/// announces with it from then on. Supernodes are never demoted; one that leaves is replaced by
+/// the next ordinary peer of its site to announce. Two agents announcing at the same instant may
+/// both be promoted: the count is a floor, not an exact figure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SupernodePlan {
+    /// Supernodes wanted in every site, at least.
+    pub per_site: usize,
+    /// The site holding the internet gateway, which serves every other site's supernodes.
+    pub gateway_site: Option<String>,
+    /// Supernodes wanted at the gateway site, at least.
+    pub at_gateway: usize,
+    /// One more supernode per this many live peers of a site (0: no more than the floor).
+    pub peers_per_supernode: usize,
+}
+
+impl Default for SupernodePlan {
+    /// The simulator's sizing: two per site, four at the gateway site, and one per 20 peers.
+    fn default() -> Self {
+        SupernodePlan {
+            per_site: 2,
+            gateway_site: None,
+            at_gateway: 4,
+            peers_per_supernode: 20,
+        }
+    }
+}
+
+impl SupernodePlan {
+    /// Supernodes wanted in `site` when it has `peers` live peers.
+    pub fn wanted(&self, site: &str, peers: u64) -> u64 {
+        let floor = if self.gateway_site.as_deref() == Some(site) {
+            self.at_gateway
+        } else {
+            self.per_site
+        };
+        let by_size = match self.peers_per_supernode {
+            0 => 0,
+            n => peers.div_ceil(n as u64),
+        };
+        (floor as u64).max(by_size)
+    }
 }
 
 impl Default for TrackerConfig {
@@ -113,6 +172,7 @@ impl Default for TrackerConfig {
             max_reply: 50,
             locality_table: LocalityTable::default(),
             verifier: None,
+            supernodes: None,
         }
     }
 }

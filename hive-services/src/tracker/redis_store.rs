@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use hive_core::{ContentId, Locality, PeerId};
 use redis::aio::ConnectionManager;
 
-use super::store::{StoreError, StoredPeer, TrackerStore};
+use super::store::{SiteCount, StoreError, StoredPeer, TrackerStore};
 
 const NAME: &str = "redis";
 /// Connections per store.
@@ -29,6 +29,7 @@ const DEAD_BATCH: usize = 1000;
 /// | `hive:{c}:info` | hash | peer id → the peer's ranking fields and JSON ([`PeerJson`](super::api::PeerJson)) (a short text head, then the JSON) |
 /// | `hive:{c}:site:<site>` | sorted set | the site's peer ids → expiry |
 /// | `hive:{c}:asn:<asn>` | sorted set | the AS's peer ids → expiry |
+/// | `hive:{c}:sn:<site>` | sorted set | the site's supernodes' ids → expiry (for [`TrackerStore::site_count`]) |
 ///
 /// An announce is **two pipelined round trips** of plain commands:
 /// 1. `ZRANGEBYSCORE all -inf now LIMIT 0 1000` (the swarm's expired ids), `ZREMRANGEBYSCORE` on
@@ -77,6 +78,11 @@ fn keys(content: &ContentId, loc: &Locality) -> [String; 4] {
         format!("{tag}:site:{}", loc.site.as_deref().unwrap_or("")),
         format!("{tag}:asn:{}", loc.asn.unwrap_or(0)),
     ]
+}
+
+/// The sorted set of a site's supernodes.
+fn supernodes_key(content: &ContentId, site: &str) -> String {
+    format!("hive:{{{content}}}:sn:{site}")
 }
 
 /// An array reply's bulk strings as bytes (`None` for nils), without the `String` conversions of
@@ -272,6 +278,15 @@ impl RedisStore {
                     p.cmd("PEXPIRE").arg(key).arg(life).ignore();
                 }
             }
+            if let Some(s) = &near.site {
+                let sn = supernodes_key(&content, s);
+                if peer.role() == hive_core::Role::Supernode {
+                    p.cmd("ZADD").arg(&sn).arg(expires_ms).arg(&id).ignore();
+                    p.cmd("PEXPIRE").arg(&sn).arg(life).ignore();
+                } else {
+                    p.cmd("ZREM").arg(&sn).arg(&id).ignore();
+                }
+            }
         }
         // per_tier distinct ids per tier are enough whatever the tiers above took (of k taken, at
         // most k are drawn again, and the tier needs per_tier - k). Below the site tier, a margin
@@ -454,6 +469,60 @@ impl TrackerStore for RedisStore {
             per_tier,
         )
         .await
+    }
+
+    /// `ZCOUNT` of the site's live ids, and the site's live supernodes (`ZRANGEBYSCORE` of its
+    /// supernode set) that are still listed (`HEXISTS` in `info`: one that left is gone from
+    /// there at once, while its index entries linger until they expire). Two round trips when
+    /// the site has supernodes, one otherwise. The peer count may include peers that left
+    /// within the TTL.
+    async fn site_count(
+        &self,
+        content: ContentId,
+        site: &str,
+        except: PeerId,
+        now_ms: u64,
+    ) -> Result<SiteCount, StoreError> {
+        let loc = Locality {
+            site: Some(site.to_owned()),
+            ..Locality::default()
+        };
+        let [_, info, site_key, _] = keys(&content, &loc);
+        let live = format!("({now_ms}");
+        let except = except.to_string();
+        let mut con = self.con();
+        let (peers, own, mut supernodes): (u64, Option<f64>, Vec<String>) = redis::pipe()
+            .cmd("ZCOUNT")
+            .arg(&site_key)
+            .arg(&live)
+            .arg("+inf")
+            .cmd("ZSCORE")
+            .arg(&site_key)
+            .arg(&except)
+            .cmd("ZRANGEBYSCORE")
+            .arg(supernodes_key(&content, site))
+            .arg(&live)
+            .arg("+inf")
+            .query_async(&mut con)
+            .await
+            .map_err(backend)?;
+        let peers = peers - u64::from(own.is_some_and(|s| s > now_ms as f64) && peers > 0);
+        supernodes.retain(|id| *id != except);
+        if supernodes.is_empty() {
+            return Ok(SiteCount {
+                peers,
+                supernodes: 0,
+            });
+        }
+        let mut p = redis::pipe();
+        for id in &supernodes {
+            p.cmd("HEXISTS").arg(&info).arg(id);
+        }
+        let listed: Vec<bool> = p.query_async(&mut con).await.map_err(backend)?;
+        Ok(SiteCount {
+            peers,
+            supernodes: listed.iter().filter(|&&b| b).count() as u64,
+        })
     }
 
     /// Counts by `SCAN`ning the swarms' `all` keys (at most 100 000 swarms) and `ZCOUNT`ing their

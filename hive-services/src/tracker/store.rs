@@ -203,6 +203,15 @@ impl std::ops::Deref for StoredPeer {
     }
 }
 
+/// Live peers of one site of a swarm, and how many of them are listed as supernodes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SiteCount {
+    /// Live peers of the site.
+    pub peers: u64,
+    /// Of those, the supernodes.
+    pub supernodes: u64,
+}
+
 /// Storage of swarms behind the tracker: peers with an expiry, per content.
 ///
 /// Times are milliseconds since the Unix epoch, passed in (the tracker reads the clock) so tests
@@ -263,6 +272,34 @@ pub trait TrackerStore: Send + Sync + 'static {
     ) -> Result<Vec<Arc<StoredPeer>>, StoreError> {
         self.upsert(content, peer, now_ms, expires_ms).await?;
         self.sample(content, &peer.locality, per_tier, now_ms).await
+    }
+
+    /// How many live peers of `content`'s swarm other than `except` are at `site`, and how many
+    /// of them are supernodes (the tracker's [`SupernodePlan`](super::SupernodePlan) asks before
+    /// each announce of an ordinary peer, `except` being the announcer). The default counts a
+    /// [`sample`](Self::sample) of up to 1000 of the site's peers, so it is exact for sites up
+    /// to that size; stores override it.
+    async fn site_count(
+        &self,
+        content: ContentId,
+        site: &str,
+        except: PeerId,
+        now_ms: u64,
+    ) -> Result<SiteCount, StoreError> {
+        let near = Locality {
+            site: Some(site.to_owned()),
+            ..Locality::default()
+        };
+        let peers = self.sample(content, &near, 1000, now_ms).await?;
+        let mut count = SiteCount::default();
+        for p in peers
+            .iter()
+            .filter(|p| p.locality().site.as_deref() == Some(site) && p.id() != except)
+        {
+            count.peers += 1;
+            count.supernodes += u64::from(p.role() == Role::Supernode);
+        }
+        Ok(count)
     }
 
     /// Live peers in all swarms (for `/metrics`; may be approximate or slow on big stores).
