@@ -62,7 +62,8 @@ pub struct AgentConfig {
     pub upload_kbps: u32,
     /// Overlay policy of new swarms.
     pub policy: PolicyKind,
-    /// Swarm engine settings.
+    /// Swarm engine settings. The default sizes the upload slots from `upload_kbps`
+    /// ([`SwarmConfig::slots_from_uplink`]).
     pub swarm: SwarmConfig,
     /// Media time kept per track by the live cache. Default 30 s.
     pub live_window: Duration,
@@ -101,7 +102,12 @@ impl Default for AgentConfig {
             role: Role::Peer,
             upload_kbps: 10_000,
             policy: PolicyKind::PublicMesh,
-            swarm: SwarmConfig::default(),
+            swarm: SwarmConfig {
+                // A home uplink split eight ways makes every upload late: as many slots as
+                // `upload_kbps` carries at eight times the top bitrate listed.
+                slots_from_uplink: true,
+                ..SwarmConfig::default()
+            },
             live_window: Duration::from_secs(30),
             vod_cache_bytes: 512 << 20,
             origin_timeout: Duration::from_secs(10),

@@ -419,3 +419,54 @@ fn a_promoted_agent_greets_its_neighbours_again_with_its_new_role() {
     assert_eq!(s.me().role, hive_core::Role::Supernode);
     assert!(hellos(&mut s).is_empty());
 }
+
+#[test]
+fn upload_slots_follow_the_uplink_and_the_highest_bitrate_listed_when_asked() {
+    let listed = |seq: u64, bytes: u64| hive_overlay::FragmentInfo {
+        id: FragmentId::new(content(), TrackId(seq as u16 % 3), seq),
+        url: format!("http://origin/{seq}.ts"),
+        media_time: Duration::from_secs(2 * seq),
+        duration: Duration::from_secs(2),
+        size_estimate: bytes,
+    };
+    let engine = |kbps: u32, sized: bool| {
+        let mut me = peer(0);
+        me.upload_kbps = kbps;
+        let cfg = SwarmConfig {
+            slots_from_uplink: sized,
+            ..SwarmConfig::default()
+        };
+        let cache = Arc::new(LiveWindowCache::default());
+        Swarm::new(
+            Instant::from_secs(1),
+            me,
+            content(),
+            cfg,
+            Box::new(RandomMesh::new(1)),
+            cache,
+        )
+    };
+    let now = Instant::from_secs(1);
+    // 3 Mbit/s up; 350 kbit/s then 700 kbit/s fragments (87.5 and 175 kB per 2 s).
+    let mut s = engine(3_000, true);
+    assert_eq!(
+        s.upload_slots(),
+        8,
+        "nothing listed yet: the configured maximum"
+    );
+    s.handle_fragments_published(now, vec![listed(0, 87_500)]);
+    assert_eq!(s.upload_slots(), 1, "3 Mbit/s / (8 x 350 kbit/s)");
+    s.handle_fragments_published(now, vec![listed(1, 175_000)]);
+    assert_eq!(s.upload_slots(), 1, "never below one");
+    let mut fast = engine(20_000, true);
+    fast.handle_player_request(now, listed(2, 175_000), None);
+    assert_eq!(fast.upload_slots(), 3, "20 Mbit/s / (8 x 700 kbit/s)");
+    fast.handle_fragments_published(now, vec![listed(3, 87_500)]);
+    assert_eq!(fast.upload_slots(), 3, "a lower bitrate changes nothing");
+    let mut huge = engine(1_000_000, true);
+    huge.handle_fragments_published(now, vec![listed(0, 175_000)]);
+    assert_eq!(huge.upload_slots(), 8, "at most the configured number");
+    let mut fixed = engine(3_000, false);
+    fixed.handle_fragments_published(now, vec![listed(1, 175_000)]);
+    assert_eq!(fixed.upload_slots(), 8, "off: as configured");
+}

@@ -94,6 +94,7 @@ impl Swarm {
     pub fn handle_fragments_published(&mut self, now: Instant, fragments: Vec<FragmentInfo>) {
         for info in fragments {
             let id = info.id;
+            self.note_bitrate(&info);
             let new = self.known.insert(id, info.clone()).is_none();
             if !new || self.cache.contains(&id) || self.wants.contains_key(&id) {
                 continue;
@@ -192,6 +193,7 @@ impl Swarm {
         info: FragmentInfo,
         deadline: Option<Instant>,
     ) {
+        self.note_bitrate(&info);
         let deadline = deadline.unwrap_or(now + self.cfg.default_deadline);
         self.known.entry(info.id).or_insert_with(|| info.clone());
         if let Some(hit) = self.cache.get(&info.id) {

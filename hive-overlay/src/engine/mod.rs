@@ -74,6 +74,10 @@ pub struct Swarm {
     next_review: Instant,
     next_expire: Instant,
     origin_bps: Option<u64>,
+    /// Upload slots in use as the limit: `cfg.upload_slots`, or fewer when sized from the uplink.
+    slots: usize,
+    /// Highest bitrate listed so far (bit/s), from the fragments' sizes and durations.
+    top_bps: u64,
     stats: SwarmStats,
 }
 
@@ -127,9 +131,34 @@ impl Swarm {
             next_review: now,
             next_expire: now + HOUSEKEEPING,
             origin_bps: None,
+            slots: cfg.upload_slots.max(1),
+            top_bps: 0,
             stats: SwarmStats::default(),
             cfg,
         }
+    }
+
+    /// Uploads served at once (see [`SwarmConfig::slots_from_uplink`]).
+    pub fn upload_slots(&self) -> usize {
+        self.slots
+    }
+
+    /// A listed fragment's bitrate: with `slots_from_uplink`, the slots follow the highest.
+    fn note_bitrate(&mut self, info: &FragmentInfo) {
+        let secs = info.duration.as_secs_f64();
+        if !self.cfg.slots_from_uplink || secs <= 0.0 {
+            return;
+        }
+        let bps = (info.size_estimate as f64 * 8.0 / secs) as u64;
+        if bps <= self.top_bps {
+            return;
+        }
+        self.top_bps = bps;
+        let uplink = u64::from(self.me.upload_kbps) * 1000;
+        let fit = uplink / (8 * bps).max(1);
+        self.slots = usize::try_from(fit)
+            .unwrap_or(usize::MAX)
+            .clamp(1, self.cfg.upload_slots.max(1));
     }
 
     /// This agent.

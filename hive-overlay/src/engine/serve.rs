@@ -64,7 +64,7 @@ impl Swarm {
         // Upload slots bound the transfers served at once. When they are all taken, a request
         // waits for one if this agent's uplink can still make its deadline with everything
         // ahead of it; otherwise it is refused, and the requester goes elsewhere at once.
-        if self.slots_busy() >= self.cfg.upload_slots {
+        if self.slots_busy() >= self.slots {
             let len = hit.data.len() as u64;
             if self.cfg.queue_for_slots
                 && self.parked.len() < self.cfg.max_parked
@@ -178,7 +178,7 @@ impl Swarm {
     pub(super) fn serve_parked(&mut self, now: Instant) {
         let links = &self.links;
         self.parked.retain(|p| links.contains_key(&p.from));
-        while self.slots_busy() < self.cfg.upload_slots {
+        while self.slots_busy() < self.slots {
             let next = self
                 .parked
                 .iter()

@@ -159,6 +159,12 @@ pub struct SwarmConfig {
     pub assumed_origin_bps: u64,
     /// Most uploads served at once.
     pub upload_slots: usize,
+    /// Size the upload slots from this agent's advertised uplink (`PeerInfo::upload_kbps`): as
+    /// many as it carries at eight times the highest bitrate listed so far, between 1 and
+    /// `upload_slots`, so that each upload crosses in an eighth of its media time rather than
+    /// a slow uplink being split eight ways and every transfer arriving late. Real agents turn
+    /// it on; the simulator sizes the slots itself (from the whole ladder).
+    pub slots_from_uplink: bool,
     /// A neighbour that refused a request as overloaded is asked again for that fragment after
     /// this pause (others are asked meanwhile).
     pub busy_retry: Duration,
@@ -208,6 +214,7 @@ impl Default for SwarmConfig {
             origin_margin: Duration::from_millis(300),
             assumed_origin_bps: 20_000_000,
             upload_slots: 8,
+            slots_from_uplink: false,
             busy_retry: Duration::from_millis(150),
             send_window: 256 * 1024,
             inbound_slack: 4,
