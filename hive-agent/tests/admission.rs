@@ -19,6 +19,30 @@ async fn listen() -> (tokio::net::TcpListener, String) {
     (l, url)
 }
 
+/// A synthetic live origin on loopback, and its URL.
+async fn start_origin() -> (Arc<Origin>, String) {
+    let origin = Arc::new(Origin::new(OriginConfig::default()));
+    let (l, url) = listen().await;
+    tokio::spawn(hive_services::origin::serve(
+        l,
+        origin.clone(),
+        std::future::pending(),
+    ));
+    (origin, url)
+}
+
+/// A tracker on loopback with an in-memory store; its URL.
+async fn start_tracker(cfg: TrackerConfig) -> String {
+    let tracker = Arc::new(Tracker::new(cfg, Arc::new(MemoryStore::new())));
+    let (l, url) = listen().await;
+    tokio::spawn(hive_services::tracker::serve(
+        l,
+        tracker,
+        std::future::pending(),
+    ));
+    url
+}
+
 async fn get(url: &str) -> u16 {
     reqwest::get(url)
         .await
@@ -42,13 +66,7 @@ async fn newest(proxy: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_with_tokens_share_and_refuse_a_peer_without_one() {
-    let origin = Arc::new(Origin::new(OriginConfig::default()));
-    let (l, origin_url) = listen().await;
-    tokio::spawn(hive_services::origin::serve(
-        l,
-        origin.clone(),
-        std::future::pending(),
-    ));
+    let (origin, origin_url) = start_origin().await;
     let registrar = Arc::new(Registrar::generate());
     let (l, registrar_url) = listen().await;
     tokio::spawn(serve_registrar(
@@ -59,19 +77,11 @@ async fn agents_with_tokens_share_and_refuse_a_peer_without_one() {
     ));
     // The tracker does not check tokens here, so the token-less agent is introduced and the
     // agents' own check is what refuses it.
-    let tracker = Arc::new(Tracker::new(
-        TrackerConfig {
-            ttl: Duration::from_secs(6),
-            ..TrackerConfig::default()
-        },
-        Arc::new(MemoryStore::new()),
-    ));
-    let (l, tracker_url) = listen().await;
-    tokio::spawn(hive_services::tracker::serve(
-        l,
-        tracker,
-        std::future::pending(),
-    ));
+    let tracker_url = start_tracker(TrackerConfig {
+        ttl: Duration::from_secs(6),
+        ..TrackerConfig::default()
+    })
+    .await;
     let make = |registrar: Option<String>| {
         let cfg = AgentConfig {
             origin: Some(origin_url.clone()),
@@ -144,32 +154,18 @@ async fn agents_with_tokens_share_and_refuse_a_peer_without_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_the_tracker_promotes_adopts_the_role_and_announces_with_it() {
-    let origin = Arc::new(Origin::new(OriginConfig::default()));
-    let (l, origin_url) = listen().await;
-    tokio::spawn(hive_services::origin::serve(
-        l,
-        origin.clone(),
-        std::future::pending(),
-    ));
+    let (_origin, origin_url) = start_origin().await;
     // One supernode per site; agents re-announce every second (a third of the TTL).
-    let tracker = Arc::new(Tracker::new(
-        TrackerConfig {
-            ttl: Duration::from_secs(3),
-            supernodes: Some(hive_services::tracker::SupernodePlan {
-                per_site: 1,
-                peers_per_supernode: 0,
-                ..Default::default()
-            }),
-            ..TrackerConfig::default()
-        },
-        Arc::new(MemoryStore::new()),
-    ));
-    let (l, tracker_url) = listen().await;
-    tokio::spawn(hive_services::tracker::serve(
-        l,
-        tracker,
-        std::future::pending(),
-    ));
+    let tracker_url = start_tracker(TrackerConfig {
+        ttl: Duration::from_secs(3),
+        supernodes: Some(hive_services::tracker::SupernodePlan {
+            per_site: 1,
+            peers_per_supernode: 0,
+            ..Default::default()
+        }),
+        ..TrackerConfig::default()
+    })
+    .await;
     let mut agents = Vec::new();
     for _ in 0..2 {
         let cfg = AgentConfig {

@@ -326,7 +326,6 @@ impl TrackerStore for MemoryStore {
         now_ms: u64,
     ) -> Result<SiteCount, StoreError> {
         let shard = self.shard(&content).lock();
-        let mut count = SiteCount::default();
         let members = shard
             .get(&content)
             .and_then(|s| s.by_site.get(site))
@@ -335,11 +334,9 @@ impl TrackerStore for MemoryStore {
                     .iter()
                     .filter(|m| m.expires_ms > now_ms && m.peer.id() != except)
             });
-        for m in members.into_iter().flatten() {
-            count.peers += 1;
-            count.supernodes += u64::from(m.peer.role() == hive_core::Role::Supernode);
-        }
-        Ok(count)
+        Ok(SiteCount::of_roles(
+            members.into_iter().flatten().map(|m| m.peer.role()),
+        ))
     }
 
     async fn peer_count(&self, now_ms: u64) -> Result<u64, StoreError> {

@@ -212,6 +212,18 @@ pub struct SiteCount {
     pub supernodes: u64,
 }
 
+impl SiteCount {
+    /// The count of peers with these roles.
+    pub fn of_roles(roles: impl IntoIterator<Item = Role>) -> Self {
+        roles
+            .into_iter()
+            .fold(SiteCount::default(), |c, role| SiteCount {
+                peers: c.peers + 1,
+                supernodes: c.supernodes + u64::from(role == Role::Supernode),
+            })
+    }
+}
+
 /// Storage of swarms behind the tracker: peers with an expiry, per content.
 ///
 /// Times are milliseconds since the Unix epoch, passed in (the tracker reads the clock) so tests
@@ -291,15 +303,12 @@ pub trait TrackerStore: Send + Sync + 'static {
             ..Locality::default()
         };
         let peers = self.sample(content, &near, 1000, now_ms).await?;
-        let mut count = SiteCount::default();
-        for p in peers
-            .iter()
-            .filter(|p| p.locality().site.as_deref() == Some(site) && p.id() != except)
-        {
-            count.peers += 1;
-            count.supernodes += u64::from(p.role() == Role::Supernode);
-        }
-        Ok(count)
+        Ok(SiteCount::of_roles(
+            peers
+                .iter()
+                .filter(|p| p.locality().site.as_deref() == Some(site) && p.id() != except)
+                .map(|p| p.role()),
+        ))
     }
 
     /// Live peers in all swarms (for `/metrics`; may be approximate or slow on big stores).
