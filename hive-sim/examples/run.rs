@@ -72,6 +72,12 @@ fn main() {
             r.origin_fetches.peer_unusable,
             r.peer_fallbacks,
         );
+        if r.seeks > 0 {
+            println!(
+                "  {} seeks, wait p50 {:.2} s, p95 {:.2} s",
+                r.seeks, r.seek_s_p50, r.seek_s_p95
+            );
+        }
         for c in r.link_copies.iter().take(3) {
             println!(
                 "  {:<24} {:>5} kbit/s {:>6.3} copies of {} fragments",

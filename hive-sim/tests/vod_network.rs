@@ -81,7 +81,21 @@ fn peers_offload_on_demand_and_runs_repeat() {
         assert!(r.rebuffer_ratio < 0.02, "{} {}", r.policy, r.rebuffer_ratio);
         assert!(r.seeks > 0);
     }
+    let seek_waits = [
+        (mesh.policy.clone(), mesh.seek_s_p50),
+        (public.policy.clone(), public.seek_s_p50),
+    ];
     assert_eq!(strip(run(&s, PolicyKind::PublicMesh)), strip(public));
+    // A viewer stalled by a seek asks for its fragment as due now: it waits about as long as
+    // without peers (it went to peers first, and waited for their last call, before).
+    let cdn = run(&s, PolicyKind::NoPeer);
+    for (policy, wait) in seek_waits {
+        assert!(
+            wait <= cdn.seek_s_p50 + 0.1,
+            "{policy}: seek wait p50 {wait:.3} s, NoPeer {:.3} s",
+            cdn.seek_s_p50
+        );
+    }
 }
 
 /// The commented example network file of the docs (`docs/sim/network-example.json`), scaled.
