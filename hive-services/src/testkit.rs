@@ -365,4 +365,38 @@ pub async fn store_conformance(store: &dyn TrackerStore) {
         .await
         .expect("site count");
     assert_eq!(none, crate::tracker::SiteCount::default());
+
+    // A site's live supernodes, at most as many as asked.
+    let sn_ids = |v: Vec<Arc<StoredPeer>>| v.iter().map(|p| p.id).collect::<HashSet<_>>();
+    let nice = store
+        .site_supernodes(sites, "nice", 10, t + 30)
+        .await
+        .expect("site supernodes");
+    assert_eq!(sn_ids(nice), HashSet::from([supernode(60_004, "nice").id]));
+    let lyon = store
+        .site_supernodes(sites, "lyon", 10, t + 30)
+        .await
+        .expect("site supernodes");
+    assert!(
+        lyon.is_empty(),
+        "lyon's supernodes expired, left or were re-listed as peers"
+    );
+    for n in [60_006, 60_007] {
+        store
+            .upsert(sites, &supernode(n, "lyon"), t + 30, t + ttl)
+            .await
+            .expect("upsert");
+    }
+    let both = HashSet::from([supernode(60_006, "lyon").id, supernode(60_007, "lyon").id]);
+    let lyon = store
+        .site_supernodes(sites, "lyon", 10, t + 31)
+        .await
+        .expect("site supernodes");
+    assert_eq!(sn_ids(lyon), both);
+    let one = store
+        .site_supernodes(sites, "lyon", 1, t + 31)
+        .await
+        .expect("site supernodes");
+    assert_eq!(one.len(), 1);
+    assert!(both.contains(&one[0].id));
 }

@@ -457,6 +457,30 @@ async fn a_supernode_plan_promotes_the_first_peers_of_each_site_and_replaces_tho
         .await
         .unwrap();
     assert_eq!(r.role, Some(Supernode), "replaces the one that left");
+    // A branch supernode's reply holds the gateway site's supernodes even when its own site
+    // fills it.
+    let mut sn = peer(1, Some("branch"), None);
+    sn.role = Supernode;
+    let mut a = ann(content, sn);
+    a.want = 2;
+    let r = c.announce(&a).await.unwrap();
+    assert!(r.peers.len() <= 2, "{:?}", r.peers);
+    assert!(
+        r.peers
+            .iter()
+            .any(|p| p.role == Supernode && p.locality.site.as_deref() == Some("hq")),
+        "{:?}",
+        r.peers
+    );
+    // An ordinary branch peer's reply is its site first, as before.
+    let mut a = ann(content, peer(3, Some("branch"), None));
+    a.want = 2;
+    let r = c.announce(&a).await.unwrap();
+    assert!(
+        r.peers
+            .iter()
+            .all(|p| p.locality.site.as_deref() == Some("branch"))
+    );
     // No site: no promotion.
     let r = c
         .announce(&ann(content, peer(20, None, None)))

@@ -32,6 +32,9 @@ pub(crate) struct Metrics {
     store_errors: AtomicU64,
 }
 
+/// Gateway-site supernodes added to the reply of a supernode of another site.
+const UPLINK_CANDIDATES: usize = 10;
+
 fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
@@ -126,7 +129,22 @@ async fn do_announce(
         .announce(content, &info, now, expires, want.saturating_mul(2))
         .await
         .map_err(|e| store_error(t, e))?;
-    let peers = rank(candidates, Some(info.id), &info.locality, want);
+    let mut peers = rank(candidates, Some(info.id), &info.locality, want);
+    // A supernode away from the gateway site fetches through the gateway site's supernodes:
+    // they are in its reply even when its own site fills the sample.
+    if let (Some(plan), Some(site), Role::Supernode) =
+        (&t.cfg.supernodes, &info.locality.site, info.role())
+        && let Some(gateway) = plan.gateway_site.as_deref().filter(|g| *g != site.as_str())
+    {
+        let mut ups = t
+            .store
+            .site_supernodes(content, gateway, UPLINK_CANDIDATES.min(want), now)
+            .await
+            .map_err(|e| store_error(t, e))?;
+        ups.retain(|u| u.id() != info.id() && !peers.iter().any(|p| p.id() == u.id()));
+        peers.truncate(want.saturating_sub(ups.len()));
+        peers.extend(ups);
+    }
     bump(&t.metrics.announces);
     t.metrics
         .peers_returned

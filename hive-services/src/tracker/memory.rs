@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use hive_core::{ContentId, Locality, PeerId};
 use parking_lot::Mutex;
 use rand::Rng;
+use rand::seq::SliceRandom;
 
 use super::sample::with_rng;
 use super::store::{SiteCount, StoreError, StoredPeer, TrackerStore};
@@ -337,6 +338,32 @@ impl TrackerStore for MemoryStore {
         Ok(SiteCount::of_roles(
             members.into_iter().flatten().map(|m| m.peer.role()),
         ))
+    }
+
+    async fn site_supernodes(
+        &self,
+        content: ContentId,
+        site: &str,
+        max: usize,
+        now_ms: u64,
+    ) -> Result<Vec<Arc<StoredPeer>>, StoreError> {
+        let mut out: Vec<Arc<StoredPeer>> = {
+            let shard = self.shard(&content).lock();
+            let set = shard.get(&content).and_then(|s| s.by_site.get(site));
+            set.map(|set| {
+                set.items
+                    .iter()
+                    .filter(|m| {
+                        m.expires_ms > now_ms && m.peer.role() == hive_core::Role::Supernode
+                    })
+                    .map(|m| m.peer.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+        with_rng(|rng| out.shuffle(rng));
+        out.truncate(max);
+        Ok(out)
     }
 
     async fn peer_count(&self, now_ms: u64) -> Result<u64, StoreError> {

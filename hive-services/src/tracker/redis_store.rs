@@ -525,6 +525,57 @@ impl TrackerStore for RedisStore {
         })
     }
 
+    /// The site's supernode set (`ZRANGEBYSCORE` of the live ones), then `HMGET` of their
+    /// entries: those that left are gone from `info`, and one re-listed as an ordinary peer is
+    /// skipped by its role. Shuffled, then cut to `max`.
+    async fn site_supernodes(
+        &self,
+        content: ContentId,
+        site: &str,
+        max: usize,
+        now_ms: u64,
+    ) -> Result<Vec<Arc<StoredPeer>>, StoreError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let [_, info, _, _] = keys(&content, &Locality::default());
+        let mut con = self.con();
+        let mut ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(supernodes_key(&content, site))
+            .arg(format!("({now_ms}"))
+            .arg("+inf")
+            .query_async(&mut con)
+            .await
+            .map_err(backend)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        super::sample::with_rng(|rng| rand::seq::SliceRandom::shuffle(&mut ids[..], rng));
+        let blobs = bulk_array(
+            redis::cmd("HMGET")
+                .arg(&info)
+                .arg(&ids)
+                .query_async(&mut con)
+                .await
+                .map_err(backend)?,
+        )?;
+        let mut out = Vec::new();
+        for (id, blob) in ids.iter().zip(blobs) {
+            if out.len() >= max {
+                break;
+            }
+            let Some(b) = blob else { continue };
+            let peer = decode(id.as_bytes(), b).map_err(|message| StoreError::Corrupt {
+                store: NAME,
+                message,
+            })?;
+            if peer.role() == hive_core::Role::Supernode {
+                out.push(Arc::new(peer));
+            }
+        }
+        Ok(out)
+    }
+
     /// Counts by `SCAN`ning the swarms' `all` keys (at most 100 000 swarms) and `ZCOUNT`ing their
     /// live entries: fine for a metrics scrape, not for a hot path.
     async fn peer_count(&self, now_ms: u64) -> Result<u64, StoreError> {

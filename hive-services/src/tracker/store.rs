@@ -311,6 +311,27 @@ pub trait TrackerStore: Send + Sync + 'static {
         ))
     }
 
+    /// Up to `max` live supernodes of `content`'s swarm at `site`, in random order (the tracker
+    /// adds the gateway site's to the replies of other sites' supernodes, which fetch through
+    /// them). The default draws from a [`sample`](Self::sample) of up to 1000 of the site's
+    /// peers; stores override it.
+    async fn site_supernodes(
+        &self,
+        content: ContentId,
+        site: &str,
+        max: usize,
+        now_ms: u64,
+    ) -> Result<Vec<Arc<StoredPeer>>, StoreError> {
+        let near = Locality {
+            site: Some(site.to_owned()),
+            ..Locality::default()
+        };
+        let mut peers = self.sample(content, &near, 1000, now_ms).await?;
+        peers.retain(|p| p.locality().site.as_deref() == Some(site) && p.role() == Role::Supernode);
+        peers.truncate(max);
+        Ok(peers)
+    }
+
     /// Live peers in all swarms (for `/metrics`; may be approximate or slow on big stores).
     async fn peer_count(&self, now_ms: u64) -> Result<u64, StoreError>;
 
