@@ -85,6 +85,38 @@ fn supernodes_key(content: &ContentId, site: &str) -> String {
     format!("hive:{{{content}}}:sn:{site}")
 }
 
+/// Of `ids` (from a supernode set), those still listed in `info` as supernodes, in order: one
+/// that left is gone from `info` at once, one re-listed as an ordinary peer has that role there.
+async fn listed_supernodes(
+    con: &mut ConnectionManager,
+    info: &str,
+    ids: &[String],
+) -> Result<Vec<StoredPeer>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let blobs = bulk_array(
+        redis::cmd("HMGET")
+            .arg(info)
+            .arg(ids)
+            .query_async(con)
+            .await
+            .map_err(backend)?,
+    )?;
+    let mut out = Vec::new();
+    for (id, blob) in ids.iter().zip(blobs) {
+        let Some(b) = blob else { continue };
+        let peer = decode(id.as_bytes(), b).map_err(|message| StoreError::Corrupt {
+            store: NAME,
+            message,
+        })?;
+        if peer.role() == hive_core::Role::Supernode {
+            out.push(peer);
+        }
+    }
+    Ok(out)
+}
+
 /// An array reply's bulk strings as bytes (`None` for nils), without the `String` conversions of
 /// `from_redis_value`.
 fn bulk_array(v: redis::Value) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
@@ -280,11 +312,12 @@ impl RedisStore {
             }
             if let Some(s) = &near.site {
                 let sn = supernodes_key(&content, s);
+                // Only supernodes touch the set (no extra command on an ordinary announce): one
+                // re-listed as a peer lingers in it until it expires, and readers check the
+                // role in `info`.
                 if peer.role() == hive_core::Role::Supernode {
                     p.cmd("ZADD").arg(&sn).arg(expires_ms).arg(&id).ignore();
                     p.cmd("PEXPIRE").arg(&sn).arg(life).ignore();
-                } else {
-                    p.cmd("ZREM").arg(&sn).arg(&id).ignore();
                 }
             }
         }
@@ -472,10 +505,10 @@ impl TrackerStore for RedisStore {
     }
 
     /// `ZCOUNT` of the site's live ids, and the site's live supernodes (`ZRANGEBYSCORE` of its
-    /// supernode set) that are still listed (`HEXISTS` in `info`: one that left is gone from
-    /// there at once, while its index entries linger until they expire). Two round trips when
-    /// the site has supernodes, one otherwise. The peer count may include peers that left
-    /// within the TTL.
+    /// supernode set) that `info` still lists as supernodes (one that left is gone from there
+    /// at once, while its index entries linger until they expire). Two round trips when the
+    /// site has supernodes, one otherwise. The peer count may include peers that left within
+    /// the TTL.
     async fn site_count(
         &self,
         content: ContentId,
@@ -514,14 +547,10 @@ impl TrackerStore for RedisStore {
                 supernodes: 0,
             });
         }
-        let mut p = redis::pipe();
-        for id in &supernodes {
-            p.cmd("HEXISTS").arg(&info).arg(id);
-        }
-        let listed: Vec<bool> = p.query_async(&mut con).await.map_err(backend)?;
+        let listed = listed_supernodes(&mut con, &info, &supernodes).await?;
         Ok(SiteCount {
             peers,
-            supernodes: listed.iter().filter(|&&b| b).count() as u64,
+            supernodes: listed.len() as u64,
         })
     }
 
@@ -551,29 +580,9 @@ impl TrackerStore for RedisStore {
             return Ok(Vec::new());
         }
         super::sample::with_rng(|rng| rand::seq::SliceRandom::shuffle(&mut ids[..], rng));
-        let blobs = bulk_array(
-            redis::cmd("HMGET")
-                .arg(&info)
-                .arg(&ids)
-                .query_async(&mut con)
-                .await
-                .map_err(backend)?,
-        )?;
-        let mut out = Vec::new();
-        for (id, blob) in ids.iter().zip(blobs) {
-            if out.len() >= max {
-                break;
-            }
-            let Some(b) = blob else { continue };
-            let peer = decode(id.as_bytes(), b).map_err(|message| StoreError::Corrupt {
-                store: NAME,
-                message,
-            })?;
-            if peer.role() == hive_core::Role::Supernode {
-                out.push(Arc::new(peer));
-            }
-        }
-        Ok(out)
+        let mut out = listed_supernodes(&mut con, &info, &ids).await?;
+        out.truncate(max);
+        Ok(out.into_iter().map(Arc::new).collect())
     }
 
     /// Counts by `SCAN`ning the swarms' `all` keys (at most 100 000 swarms) and `ZCOUNT`ing their
