@@ -413,6 +413,11 @@ async fn a_supernode_plan_promotes_the_first_peers_of_each_site_and_replaces_tho
             .await
             .unwrap();
         roles.push(r.role.unwrap());
+        // The gateway site has no supernode yet: a branch supernode is told to come back
+        // soon, an ordinary peer with company is not.
+        let soon = r.role == Some(Role::Supernode);
+        let want = Duration::from_secs(if soon { 2 } else { 20 });
+        assert_eq!(r.interval, want, "peer {n}");
     }
     use Role::{Peer, Supernode};
     assert_eq!(roles, [Supernode, Supernode, Peer, Peer], "two per branch");
@@ -471,6 +476,11 @@ async fn a_supernode_plan_promotes_the_first_peers_of_each_site_and_replaces_tho
             .any(|p| p.role == Supernode && p.locality.site.as_deref() == Some("hq")),
         "{:?}",
         r.peers
+    );
+    assert_eq!(
+        r.interval,
+        Duration::from_secs(20),
+        "it knows its uplinks now"
     );
     // An ordinary branch peer's reply is its site first, as before.
     let mut a = ann(content, peer(3, Some("branch"), None));

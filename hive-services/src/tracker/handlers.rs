@@ -130,8 +130,10 @@ async fn do_announce(
         .await
         .map_err(|e| store_error(t, e))?;
     let mut peers = rank(candidates, Some(info.id), &info.locality, want);
+    let mut interval = t.interval_for(peers.len());
     // A supernode away from the gateway site fetches through the gateway site's supernodes:
-    // they are in its reply even when its own site fills the sample.
+    // they are in its reply even when its own site fills the sample; while there are none
+    // (it came before anyone at the gateway site), it is told to come back soon.
     if let (Some(plan), Some(site), Role::Supernode) =
         (&t.cfg.supernodes, &info.locality.site, info.role())
         && let Some(gateway) = plan.gateway_site.as_deref().filter(|g| *g != site.as_str())
@@ -142,8 +144,15 @@ async fn do_announce(
             .await
             .map_err(|e| store_error(t, e))?;
         ups.retain(|u| u.id() != info.id() && !peers.iter().any(|p| p.id() == u.id()));
+        let none = ups.is_empty()
+            && !peers.iter().any(|p| {
+                p.role() == Role::Supernode && p.locality().site.as_deref() == Some(gateway)
+            });
         peers.truncate(want.saturating_sub(ups.len()));
         peers.extend(ups);
+        if none {
+            interval = interval.min(super::LONELY_INTERVAL);
+        }
     }
     bump(&t.metrics.announces);
     t.metrics
@@ -152,7 +161,7 @@ async fn do_announce(
     let loc = &info.locality;
     // An AnnounceResponse, written by hand around the peers' stored JSON (the hot path).
     let tail = serde_json::json!({
-        "interval_s": t.interval_for(peers.len()).as_secs_f64(),
+        "interval_s": interval.as_secs_f64(),
         "role": super::api::role_name(info.role()),
         "observed_addr": obs.map(|a| a.to_string()),
         "site": loc.site,

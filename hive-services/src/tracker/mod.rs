@@ -68,7 +68,9 @@ pub use store::{SiteCount, StoreError, StoredPeer, TrackerStore};
 
 use crate::registrar::TokenVerifier;
 
-/// The longest interval told to an agent that the tracker knows no other peer for.
+/// The longest interval told to an agent that the tracker knows no other peer for, or to a
+/// supernode away from the gateway site while the gateway site has none (see
+/// [`SupernodePlan`]).
 pub const LONELY_INTERVAL: Duration = Duration::from_secs(2);
 
 /// One announce, as an agent makes it.
