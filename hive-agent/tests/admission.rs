@@ -206,3 +206,117 @@ async fn an_agent_the_tracker_promotes_adopts_the_role_and_announces_with_it() {
         "one promotion, kept: {metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_branch_fetches_through_the_gateway_sites_supernode_the_tracker_named() {
+    let (origin, origin_url) = start_origin().await;
+    // One supernode per site, the gateway at "hq"; announces every second.
+    let tracker_url = start_tracker(TrackerConfig {
+        ttl: Duration::from_secs(3),
+        supernodes: Some(hive_services::tracker::SupernodePlan {
+            per_site: 1,
+            gateway_site: Some("hq".into()),
+            at_gateway: 1,
+            peers_per_supernode: 0,
+        }),
+        ..TrackerConfig::default()
+    })
+    .await;
+    let agent = |site: &str| {
+        let cfg = AgentConfig {
+            origin: Some(origin_url.clone()),
+            tracker: Some(tracker_url.clone()),
+            locality: hive_core::Locality {
+                site: Some(site.into()),
+                ..Default::default()
+            },
+            policy: PolicyKind::PrivateHierarchy(Some("hq".into())),
+            ..AgentConfig::default()
+        };
+        async move { Agent::builder().config(cfg).build().await.expect("agent") }
+    };
+    // The gateway site's agent first, then two at a branch: each joins the stream.
+    let hq = agent("hq").await;
+    let mut all = vec![hq];
+    for _ in 0..2 {
+        all.push(agent("branch").await);
+    }
+    for a in &all {
+        assert_eq!(
+            get(&format!("{}/live/master.m3u8", a.proxy_url())).await,
+            200
+        );
+        let _ = newest(&a.proxy_url()).await;
+    }
+    // Promotions, then connections: the branch's supernode to hq's, the other to its own.
+    let mut ok = false;
+    for _ in 0..80 {
+        if all[0].stats().neighbours >= 1
+            && all[1].stats().neighbours >= 1
+            && all[2].stats().neighbours >= 1
+        {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        ok,
+        "connected: {} / {} / {}",
+        all[0].status(),
+        all[1].status(),
+        all[2].status()
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Fragments asked at the branch first: they cross from the origin to hq's supernode only,
+    // then over to the branch.
+    let before: Vec<u64> = all.iter().map(|a| a.stats().swarm.origin_bytes).collect();
+    let fragments_before = origin.stats().fragment_bytes;
+    let seq = newest(&all[2].proxy_url()).await;
+    for a in [&all[2], &all[1], &all[0]] {
+        assert!(newest(&a.proxy_url()).await >= seq);
+        assert_eq!(
+            get(&format!("{}/live/1/{seq}.ts", a.proxy_url())).await,
+            200,
+            "{}",
+            a.status()
+        );
+    }
+    // (Agents publish their counters a moment after the work: wait for hq's, then a little.)
+    for _ in 0..50 {
+        if all[0].stats().swarm.origin_bytes > before[0] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after: Vec<u64> = all.iter().map(|a| a.stats().swarm.origin_bytes).collect();
+    let status = || {
+        all.iter()
+            .map(|a| a.status().to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(
+        after[1],
+        before[1],
+        "the branch supernode used hq's: {}",
+        status()
+    );
+    assert_eq!(
+        after[2],
+        before[2],
+        "the branch peer used its supernode: {}",
+        status()
+    );
+    assert!(
+        after[0] > before[0],
+        "hq's supernode fetched it: {}",
+        status()
+    );
+    let fetched = origin.stats().fragment_bytes - fragments_before;
+    assert_eq!(fetched, after[0] - before[0], "one copy from the origin");
+    for a in all {
+        a.shutdown().await;
+    }
+}
