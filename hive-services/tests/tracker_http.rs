@@ -416,7 +416,7 @@ async fn a_supernode_plan_promotes_the_first_peers_of_each_site_and_replaces_tho
         // The gateway site has no supernode yet: a branch supernode is told to come back
         // soon, an ordinary peer with company is not.
         let soon = r.role == Some(Role::Supernode);
-        let want = Duration::from_secs(if soon { 2 } else { 20 });
+        let want = Duration::from_secs(if soon { 1 } else { 20 });
         assert_eq!(r.interval, want, "peer {n}");
     }
     use Role::{Peer, Supernode};

@@ -36,8 +36,9 @@ const ANNOUNCE_SOON: Duration = Duration::from_secs(2);
 /// Below this many neighbours an agent re-announces soon.
 const FEW_NEIGHBOURS: usize = 4;
 /// How soon a branch agent re-announces while the tracker knows no gateway-site supernode, during
-/// its first [`JOINING`].
-const ANNOUNCE_JOINING: Duration = Duration::from_millis(200);
+/// its first [`JOINING`]: as often as real agents may (they take no interval under a second;
+/// hive-services' tracker tells a branch supernode this while the gateway site has none).
+const ANNOUNCE_JOINING: Duration = Duration::from_secs(1);
 /// How long after joining an agent re-announces at [`ANNOUNCE_JOINING`].
 const JOINING: Duration = Duration::from_secs(5);
 /// Uploads a supernode serves at once (see `join`).

@@ -151,7 +151,7 @@ async fn do_announce(
         peers.truncate(want.saturating_sub(ups.len()));
         peers.extend(ups);
         if none {
-            interval = interval.min(super::LONELY_INTERVAL);
+            interval = interval.min(super::UPLINK_WAIT_INTERVAL);
         }
     }
     bump(&t.metrics.announces);

@@ -68,10 +68,13 @@ pub use store::{SiteCount, StoreError, StoredPeer, TrackerStore};
 
 use crate::registrar::TokenVerifier;
 
-/// The longest interval told to an agent that the tracker knows no other peer for, or to a
-/// supernode away from the gateway site while the gateway site has none (see
-/// [`SupernodePlan`]).
+/// The longest interval told to an agent that the tracker knows no other peer for.
 pub const LONELY_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The longest interval told to a supernode away from the gateway site while the gateway site
+/// has no supernode (see [`SupernodePlan`]): it fetches through the gateway on its own until it
+/// learns of one. Agents take no interval under a second.
+pub const UPLINK_WAIT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// One announce, as an agent makes it.
 #[derive(Clone, Debug)]
