@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check CI runs: formatting, clippy (warnings are errors) and the whole test suite.
+# Runs every check CI runs: formatting, clippy and rustdoc (warnings are errors) and the whole
+# test suite.
 # Installs what the tests need when it is missing (Debian packages; needs root or sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,5 +24,7 @@ echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "== cargo clippy" >&2
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+echo "== cargo doc" >&2
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --all-features --quiet
 echo "== cargo test" >&2
 cargo test --workspace --all-features

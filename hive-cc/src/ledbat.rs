@@ -145,7 +145,7 @@ impl CongestionController for Ledbat {
     }
 
     /// RFC 6817 §2.4.2: "cwnd = min (cwnd, max (cwnd/2, MIN_CWND * MSS))" on loss, and §3.4.1:
-    /// "LEDBAT [...] SHOULD NOT reduce [cwnd] more than once per RTT".
+    /// "LEDBAT \[...\] SHOULD NOT reduce \[cwnd\] more than once per RTT".
     fn on_loss(&mut self, now: Instant, loss: &LossEvent) {
         if !loss.persistent && self.last_reduction.is_some_and(|t| loss.sent_time <= t) {
             return;

@@ -8,7 +8,7 @@
 //! certificate. Both sides present a certificate (the server requires client authentication):
 //!
 //! - the **dialler** checks, inside the handshake, that the server's certificate key yields the
-//!   id it dialled ([`ServerVerifier`]); a mismatch fails the handshake, so the acceptor never
+//!   id it dialled (`ServerVerifier`); a mismatch fails the handshake, so the acceptor never
 //!   yields the connection, and `dial` reports [`WrongPeer`](hive_core::TransportError::WrongPeer)
 //!   with the id the server proved;
 //! - the **acceptor** derives the client's id from the client's certificate after the handshake

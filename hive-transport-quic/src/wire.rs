@@ -1,7 +1,7 @@
 //! The bytes on this transport's QUIC streams.
 //!
 //! Each side opens two unidirectional streams after the handshake, one per
-//! [`Class`](hive_core::transport::Class). Each starts with an 8-byte header, then carries
+//! [`Class`]. Each starts with an 8-byte header, then carries
 //! messages as length-prefixed frames:
 //!
 //! ```text

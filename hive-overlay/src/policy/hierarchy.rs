@@ -1,18 +1,4 @@
 //! `PrivateHierarchy`: enterprise networks of sites joined by VPN links behind few gateways.
-//!
-//! The tracker promotes a few agents per site to [`Role::Supernode`]. Per fragment, one
-//! supernode per site is *designated* by rendezvous (highest-random-weight) hashing over the
-//! site's supernodes, so every agent that knows the same supernodes picks the same one without
-//! talking:
-//!
-//! - at the gateway site, the designated supernode fetches from the origin;
-//! - at a branch, it fetches across the VPN from the gateway site's designated supernode;
-//! - other agents of a site fetch from a site neighbour that already holds the fragment, or —
-//!   the few that rank first for this fragment among their neighbours — from the designated
-//!   supernode, which answers when the fragment arrives (pull-through).
-//!
-//! So each VPN and gateway link carries one copy per fragment and bitrate in use, and within a
-//! site the fragment spreads as a tree over the LAN.
 
 use hive_core::overlay::{
     FetchContext, FetchDecision, LocalView, NeighbourPlan, NeighbourView, OverlayPolicy,
@@ -46,7 +32,22 @@ const NO_FRAGMENT: FragmentId = FragmentId::new(
     0,
 );
 
-/// The enterprise policy.
+/// The enterprise policy: sites joined by VPN links behind few gateways.
+///
+/// The tracker promotes a few agents per site to [`Role::Supernode`] (hive-services' tracker
+/// does with a supernode plan naming the gateway site; so does the simulator's). Per fragment, one
+/// supernode per site is *designated* by rendezvous (highest-random-weight) hashing over the
+/// site's supernodes, so every agent that knows the same supernodes picks the same one without
+/// talking:
+///
+/// - at the gateway site, the designated supernode fetches from the origin;
+/// - at a branch, it fetches across the VPN from the gateway site's designated supernode;
+/// - other agents of a site fetch from a site neighbour that already holds the fragment, or —
+///   the few that rank first for this fragment among their neighbours — from the designated
+///   supernode, which answers when the fragment arrives (pull-through).
+///
+/// So each VPN and gateway link carries one copy per fragment and bitrate in use, and within a
+/// site the fragment spreads as a tree over the LAN.
 #[derive(Clone, Debug)]
 pub struct PrivateHierarchy {
     gateway_site: Option<String>,

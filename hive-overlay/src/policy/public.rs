@@ -1,36 +1,4 @@
 //! `PublicMesh`: the public internet — a self-organising mesh built from local knowledge only.
-//!
-//! No tracker role, no coordination: every decision is a function of the agent's local view
-//! and of hashes every agent computes alike.
-//!
-//! - **First tier, self-elected per fragment.** For fragment `f`, an agent `a` is in the first
-//!   tier iff `u(a, f) < chance(a)`, where `u` is a uniform hash of the agent's id and the
-//!   fragment and `chance(a)` is proportional to `a`'s upload capacity. The proportion is set
-//!   from the local view so that about [`PublicMeshConfig::tier_seeds`] of the agents it knows
-//!   that watch the same bitrate are elected: the tier is a small fraction of the swarm, rotates
-//!   with every fragment (the load spreads), and favours high-capacity agents. Agents that
-//!   upload less than [`PublicMeshConfig::min_tier_kbps`] (the stream rate) and consume-only
-//!   agents are never elected. A tier agent prefetches the fragment from the origin when it is
-//!   published — only for the bitrate its own player watches — and announces it with `Have`.
-//! - **Everyone else pulls from peers.** A fragment a neighbour announced comes from the
-//!   neighbour expected to deliver it soonest (measured throughput, else its advertised
-//!   capacity, shared by the requests already sent to it; same-AS neighbours count double),
-//!   drawn at random in proportion, so requesters spread over holders. Holders that could not
-//!   make the deadline are not asked.
-//! - **Staggered fallback.** An agent no neighbour has served waits for an announcement; the
-//!   same hash orders the agents for a second wave: the closer an agent came to being elected,
-//!   the earlier it gives up waiting and fetches from the origin (a few at half the slack, most
-//!   at the engine's last call). A region the first tier missed is so seeded by a handful of
-//!   agents rather than by all of them at once. A newcomer (fewer than three neighbours that
-//!   announced anything) waits only briefly for its first ones.
-//! - **Minority bitrates go to the origin.** A viewer of a bitrate few of its neighbours watch
-//!   (under 30% of those that announced anything) fetches it from the origin at once: nobody
-//!   nearby would announce it in time, and waiting would collapse its player's throughput
-//!   estimate and keep it on that bitrate. Fetched fast, it climbs to where the swarm is.
-//! - **Neighbours.** A few same-AS neighbours (clustering by ISP), a few of the highest-capacity
-//!   candidates (high-capacity agents, elected most often, drift together towards the source of
-//!   each fragment), and random ones for connectivity. When full, the slowest neighbour is
-//!   swapped now and then for a much faster candidate.
 
 use std::collections::VecDeque;
 
@@ -111,7 +79,39 @@ const MINORITY: f64 = 0.3;
 /// Assumed throughput of a holder that advertised no capacity, bit/s.
 const UNKNOWN_BPS: u64 = 1_000_000;
 
-/// The public-internet policy. See the [module docs](self).
+/// The public-internet policy: a self-organising mesh built from local knowledge only.
+///
+/// No tracker role, no coordination: every decision is a function of the agent's local view
+/// and of hashes every agent computes alike.
+///
+/// - **First tier, self-elected per fragment.** For fragment `f`, an agent `a` is in the first
+///   tier iff `u(a, f) < chance(a)`, where `u` is a uniform hash of the agent's id and the
+///   fragment and `chance(a)` is proportional to `a`'s upload capacity. The proportion is set
+///   from the local view so that about [`PublicMeshConfig::tier_seeds`] of the agents it knows
+///   that watch the same bitrate are elected: the tier is a small fraction of the swarm, rotates
+///   with every fragment (the load spreads), and favours high-capacity agents. Agents that
+///   upload less than [`PublicMeshConfig::min_tier_kbps`] (the stream rate) and consume-only
+///   agents are never elected. A tier agent prefetches the fragment from the origin when it is
+///   published — only for the bitrate its own player watches — and announces it with `Have`.
+/// - **Everyone else pulls from peers.** A fragment a neighbour announced comes from the
+///   neighbour expected to deliver it soonest (measured throughput, else its advertised
+///   capacity, shared by the requests already sent to it; same-AS neighbours count double),
+///   drawn at random in proportion, so requesters spread over holders. Holders that could not
+///   make the deadline are not asked.
+/// - **Staggered fallback.** An agent no neighbour has served waits for an announcement; the
+///   same hash orders the agents for a second wave: the closer an agent came to being elected,
+///   the earlier it gives up waiting and fetches from the origin (a few at half the slack, most
+///   at the engine's last call). A region the first tier missed is so seeded by a handful of
+///   agents rather than by all of them at once. A newcomer (fewer than three neighbours that
+///   announced anything) waits only briefly for its first ones.
+/// - **Minority bitrates go to the origin.** A viewer of a bitrate few of its neighbours watch
+///   (under 30% of those that announced anything) fetches it from the origin at once: nobody
+///   nearby would announce it in time, and waiting would collapse its player's throughput
+///   estimate and keep it on that bitrate. Fetched fast, it climbs to where the swarm is.
+/// - **Neighbours.** A few same-AS neighbours (clustering by ISP), a few of the highest-capacity
+///   candidates (high-capacity agents, elected most often, drift together towards the source of
+///   each fragment), and random ones for connectivity. When full, the slowest neighbour is
+///   swapped now and then for a much faster candidate.
 #[derive(Clone, Debug)]
 pub struct PublicMesh {
     cfg: PublicMeshConfig,
