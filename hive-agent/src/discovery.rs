@@ -103,9 +103,7 @@ pub(crate) async fn announce_loop(
                     return;
                 }
                 if let Some(role) = a.role
-                    && role != me.role
-                    && me.role != Role::ConsumeOnly
-                    && role != Role::ConsumeOnly
+                    && me.role.takes(role)
                 {
                     // Announce with it from now on, so the service counts it.
                     me.role = role;

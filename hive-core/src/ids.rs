@@ -313,6 +313,13 @@ pub enum Role {
 }
 
 impl Role {
+    /// Whether an agent of this role takes `assigned` when a service assigns it (a tracker
+    /// promoting it to supernode): a different role, and never to or from consume-only (such
+    /// an agent does not upload, whatever it is told).
+    pub fn takes(self, assigned: Role) -> bool {
+        self != assigned && self != Role::ConsumeOnly && assigned != Role::ConsumeOnly
+    }
+
     /// The role's code on the wire.
     pub const fn code(self) -> u8 {
         match self {

@@ -469,4 +469,17 @@ fn upload_slots_follow_the_uplink_and_the_highest_bitrate_listed_when_asked() {
     let mut fixed = engine(3_000, false);
     fixed.handle_fragments_published(now, vec![listed(1, 175_000)]);
     assert_eq!(fixed.upload_slots(), 8, "off: as configured");
+    // No slots configured: none, sized or not.
+    let mut me = peer(0);
+    me.upload_kbps = 20_000;
+    let cfg = SwarmConfig {
+        upload_slots: 0,
+        slots_from_uplink: true,
+        ..SwarmConfig::default()
+    };
+    let cache = Arc::new(LiveWindowCache::default());
+    let mut none = Swarm::new(now, me, content(), cfg, Box::new(RandomMesh::new(1)), cache);
+    assert_eq!(none.upload_slots(), 0);
+    none.handle_fragments_published(now, vec![listed(0, 87_500)]);
+    assert_eq!(none.upload_slots(), 0, "zero stays zero");
 }

@@ -120,11 +120,6 @@ impl Net {
         self.links.len() - 1
     }
 
-    /// One-way latency of a link.
-    pub fn link_latency(&self, link: LinkId) -> Duration {
-        self.links[link].latency
-    }
-
     /// The one-way latency of a path: the sum of its links'.
     pub fn latency(&self, path: &[LinkId]) -> Duration {
         path.iter().map(|&l| self.links[l].latency).sum()

@@ -131,7 +131,7 @@ impl Swarm {
             next_review: now,
             next_expire: now + HOUSEKEEPING,
             origin_bps: None,
-            slots: cfg.upload_slots.max(1),
+            slots: cfg.upload_slots,
             top_bps: 0,
             stats: SwarmStats::default(),
             cfg,
@@ -158,7 +158,8 @@ impl Swarm {
         let fit = uplink / (8 * bps).max(1);
         self.slots = usize::try_from(fit)
             .unwrap_or(usize::MAX)
-            .clamp(1, self.cfg.upload_slots.max(1));
+            .max(1)
+            .min(self.cfg.upload_slots);
     }
 
     /// This agent.
@@ -246,7 +247,7 @@ impl Swarm {
     /// role from now on, and every neighbour is greeted again so that its view shows it. A
     /// consume-only agent stays one (it never uploads), and an unchanged role changes nothing.
     pub fn set_role(&mut self, _now: Instant, role: Role) {
-        if role == self.me.role || self.me.role == Role::ConsumeOnly || role == Role::ConsumeOnly {
+        if !self.me.role.takes(role) {
             return;
         }
         self.me.role = role;
