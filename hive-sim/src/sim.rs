@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use hive_core::cache::{DEFAULT_LIVE_WINDOW, FragmentCache, LiveWindowCache, VodCache};
-use hive_core::overlay::OverlayPolicy;
+use hive_core::overlay::{OverlayPolicy, SupernodePlan};
 use hive_core::time::{Duration, Instant};
 use hive_core::wire::Message;
 use hive_core::{
@@ -35,20 +35,15 @@ const ANNOUNCE_EVERY: Duration = Duration::from_secs(15);
 const ANNOUNCE_SOON: Duration = Duration::from_secs(2);
 /// Below this many neighbours an agent re-announces soon.
 const FEW_NEIGHBOURS: usize = 4;
-/// How soon a branch agent re-announces while the tracker knows no gateway-site supernode, during
-/// its first [`JOINING`]: as often as real agents may (they take no interval under a second;
-/// hive-services' tracker tells a branch supernode this while the gateway site has none).
+/// How soon a branch supernode re-announces while the tracker knows no gateway-site supernode,
+/// during its first [`JOINING`]: as often as real agents may (they take no interval under a
+/// second; hive-services' tracker tells a branch supernode this while the gateway site has
+/// none).
 const ANNOUNCE_JOINING: Duration = Duration::from_secs(1);
-/// How long after joining an agent re-announces at [`ANNOUNCE_JOINING`].
+/// How long after joining a supernode re-announces at [`ANNOUNCE_JOINING`].
 const JOINING: Duration = Duration::from_secs(5);
 /// Uploads a supernode serves at once (see `join`).
 const SUPERNODE_UPLOAD_SLOTS: usize = 8;
-/// A site gets a supernode per this many viewers (at least 2, 4 at the gateway site): two
-/// supernodes could not serve a branch of hundreds (their neighbour limit left agents without
-/// one, who then fetched over the VPN link). enterprise-2068 at 0.5 scale, 300 s, seed 1:
-/// 97.45% offload, 13.1% rebuffering, 15.3 copies with two per branch and four at HQ; one per
-/// 50 viewers 99.48% / 0% / 3.88; per 25: 99.87% / 0% / 1.39; per 20: 99.87% / 0% / 1.09.
-const VIEWERS_PER_SUPERNODE: usize = 20;
 /// Fragments a live playlist lists (per bitrate).
 const PLAYLIST_FRAGMENTS: u64 = 6;
 /// Data chunk size in the simulator: larger than any fragment (16 Mbit/s × 2 s), so that one
@@ -239,6 +234,9 @@ struct Sim<'a> {
     metrics: Metrics,
     /// The tracker's index of the agents running, per site and in all.
     tracker: TrackerIndex,
+    /// How many supernodes the tracker promotes per site (the default plan, the gateway site
+    /// named).
+    supernode_plan: SupernodePlan,
 }
 
 /// The agents running, per site and in all, with each one's place in those lists: the tracker
@@ -357,6 +355,10 @@ impl<'a> Sim<'a> {
             origin_flows: BTreeMap::new(),
             metrics: Metrics::default(),
             tracker: TrackerIndex::default(),
+            supernode_plan: SupernodePlan {
+                gateway_site: s.enterprise().then(|| s.sites[0].name.clone()),
+                ..SupernodePlan::default()
+            },
         };
         // Viewers, in join order spread over `join_over`.
         let mut order = Vec::new();
@@ -677,18 +679,14 @@ impl<'a> Sim<'a> {
 
     fn join(&mut self, v: usize) {
         let now = self.now;
-        // The tracker promotes the first agents of each site to supernodes (more at the site
-        // holding the gateway, and one per `VIEWERS_PER_SUPERNODE` of the site's viewers), and
+        // The tracker promotes the first agents of each site to supernodes, as many as the
+        // default supernode plan wants for the site's viewers (more at the gateway site), and
         // replaces those that leave.
         let site = self.viewers[v].site;
-        let base = if self.gateway_site() == Some(site) {
-            4
-        } else {
-            2
-        };
-        let wanted = base.max(self.s.sites[site].viewers.div_ceil(VIEWERS_PER_SUPERNODE));
+        let spec = &self.s.sites[site];
+        let wanted = self.supernode_plan.wanted(&spec.name, spec.viewers as u64);
         let live = self.tracker.supernodes.get(site).map_or(0, Vec::len);
-        if self.policy == PolicyKind::PrivateHierarchy && live < wanted {
+        if self.policy == PolicyKind::PrivateHierarchy && (live as u64) < wanted {
             self.viewers[v].role = Role::Supernode;
         }
         let me = self.peer_info(v);
@@ -795,12 +793,13 @@ impl<'a> Sim<'a> {
     /// supernode, which then fetched from the origin until its next announce), else after
     /// [`ANNOUNCE_EVERY`].
     fn next_announce(&self, v: usize) -> Duration {
-        // A branch agent that has just joined while the tracker knows no gateway-site supernode
-        // asks again quickly: until it knows one, its supernode's fragments cross the gateway
-        // on their own (a copy too many for each fragment the gateway site fetches again).
+        // A branch supernode that has just joined while the tracker knows no gateway-site
+        // supernode asks again quickly: until it knows one, its fragments cross the gateway on
+        // their own (a copy too many for each fragment the gateway site fetches again).
         let viewer = &self.viewers[v];
         if let Some(g) = self.gateway_site()
             && viewer.site != g
+            && viewer.role == Role::Supernode
             && self.tracker.supernodes.get(g).is_none_or(Vec::is_empty)
             && self.now < viewer.player.joined + JOINING
         {

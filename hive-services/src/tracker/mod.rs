@@ -60,6 +60,7 @@ use hive_core::{ContentId, Locality, PeerInfo};
 use tokio::net::TcpListener;
 
 pub use client::{TrackerClient, TrackerError};
+pub use hive_core::overlay::SupernodePlan;
 pub use locality::{LocalityTable, LocalityTableError};
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
@@ -119,55 +120,15 @@ pub struct TrackerConfig {
     pub verifier: Option<TokenVerifier>,
     /// `Some`: the tracker promotes agents to supernodes, per site (what `PrivateHierarchy`
     /// needs); `None` (the default): agents keep the role they announce.
+    ///
+    /// An agent that announces itself as an ordinary peer, in a site (as its locality or the
+    /// tracker's locality table gives it) with fewer live supernodes than the plan wants, is
+    /// listed as a supernode and told so in the reply (`"role": "supernode"`); an agent adopts
+    /// the role and announces with it from then on. Supernodes are never demoted; one that
+    /// leaves is replaced by the next ordinary peer of its site to announce. Two agents
+    /// announcing at the same instant may both be promoted: the count is a floor, not an exact
+    /// figure.
     pub supernodes: Option<SupernodePlan>,
-}
-
-/// How many supernodes the tracker keeps per site of a swarm.
-///
-/// An agent that announces itself as an ordinary peer, in a site (as its locality or the
-/// tracker's locality table gives it) with fewer live supernodes than wanted, is listed as a
-/// supernode and told so in the reply (`"role": "supernode"`); an agent adopts the role and
-/// announces with it from then on. Supernodes are never demoted; one that leaves is replaced by
-/// the next ordinary peer of its site to announce. Two agents announcing at the same instant may
-/// both be promoted: the count is a floor, not an exact figure.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SupernodePlan {
-    /// Supernodes wanted in every site, at least.
-    pub per_site: usize,
-    /// The site holding the internet gateway, which serves every other site's supernodes.
-    pub gateway_site: Option<String>,
-    /// Supernodes wanted at the gateway site, at least.
-    pub at_gateway: usize,
-    /// One more supernode per this many live peers of a site (0: no more than the floor).
-    pub peers_per_supernode: usize,
-}
-
-impl Default for SupernodePlan {
-    /// The simulator's sizing: two per site, four at the gateway site, and one per 20 peers.
-    fn default() -> Self {
-        SupernodePlan {
-            per_site: 2,
-            gateway_site: None,
-            at_gateway: 4,
-            peers_per_supernode: 20,
-        }
-    }
-}
-
-impl SupernodePlan {
-    /// Supernodes wanted in `site` when it has `peers` live peers.
-    pub fn wanted(&self, site: &str, peers: u64) -> u64 {
-        let floor = if self.gateway_site.as_deref() == Some(site) {
-            self.at_gateway
-        } else {
-            self.per_site
-        };
-        let by_size = match self.peers_per_supernode {
-            0 => 0,
-            n => peers.div_ceil(n as u64),
-        };
-        (floor as u64).max(by_size)
-    }
 }
 
 impl Default for TrackerConfig {
