@@ -34,8 +34,8 @@
 //! ```
 //!
 //! `role` is `peer` (default), `supernode`, `consume-only` or `seeder`; in the reply, the role
-//! the tracker lists the announcer with (`supernode` when it promoted it). An address `0.0.0.0:port`
-//! (or `[::]:port`) is stored with the ip the tracker saw. `want` is capped at `max_reply`
+//! the tracker lists the announcer with (`supernode` when it promoted it). An address
+//! `0.0.0.0:port` (or `[::]:port`) is stored with the ip the tracker saw. `want` is capped at `max_reply`
 //! (absent or 0 means `max_reply`). Bounds: 16 KiB bodies (413 beyond), ≤ 8 addresses, strings
 //! ≤ 64 bytes; anything malformed gets a 400 with `{"error": "..."}`, a missing or invalid token
 //! a 403, a store failure a 503.
