@@ -4,7 +4,10 @@
 //! virtual time: a flow-level network ([`net`]: links shared max-min fairly, latency per link,
 //! access links per viewer, VPN and gateway links for enterprises), simulated players
 //! ([`player`]) of live streams or of an on-demand title (start anywhere, seek, leave), a
-//! locality-aware tracker, NAT reachability and churn. Same seed, same result.
+//! locality-aware tracker, NAT reachability and churn. Same seed, same result — on any number of
+//! threads: agents run in parallel within 10 ms windows of virtual time (no message between two
+//! agents is faster), on every core by default ([`run`]) or on as many threads as asked
+//! ([`run_on_threads`]).
 //!
 //! ```
 //! use hive_core::time::Duration;
@@ -17,9 +20,9 @@
 //! assert_eq!(cdn.offload, 0.0);
 //! ```
 //!
-//! **Status:** runs `NoPeer`, `RandomMesh`, `PublicMesh` and a first `PrivateHierarchy`;
-//! scaled-down runs only (too slow and too big for the full-size scenarios yet). On demand:
-//! `vod-500`; each report carries the origin's egress and the viewers watching, per second.
+//! Policies: `NoPeer`, `RandomMesh`, `PublicMesh`, `PrivateHierarchy`. Every named scenario
+//! runs at full size (`tests/full_size.rs`, ignored by default: minutes in release); on demand,
+//! `vod-500`. Each report carries the origin's egress and the viewers watching, per second.
 
 #![forbid(unsafe_code)]
 
@@ -32,4 +35,4 @@ pub mod scenario;
 mod sim;
 
 pub use report::{DESIGN_KEYS, LinkCopies, OriginFetches, SimReport, Targets};
-pub use sim::{PolicyKind, run};
+pub use sim::{PolicyKind, run, run_on_threads};

@@ -1,8 +1,23 @@
 //! The discrete-event loop: one swarm engine per viewer, a flow-level network, players, a
 //! tracker, NAT and churn, all on virtual time from one seed.
+//!
+//! # Windows, on every core
+//!
+//! Virtual time advances in windows of [`WINDOW`] (10 ms: no message between two agents takes
+//! less, each access link adds 5 ms). Within a window an agent's engine sees only its own events
+//! (messages and transfers that reached it, its timers), and what it does reaches other agents at
+//! the earliest at the window's end; so the agents of a window run in parallel (rayon, one thread
+//! per core unless `RAYON_NUM_THREADS` says otherwise). A sequential step then applies their
+//! outputs in time order: messages are queued for their receivers after their path's latency,
+//! transfers start in the flow network at the instant they were sent, and the network's
+//! completions are delivered. Two things wait for a window's edge: the tracker's and the
+//! scenario's events (joins, leaves, announces, publications, seeks), handled between windows;
+//! and the report to a sender that its bytes left, which reaches it at the end of the window in
+//! which its transfer completed. A run's result depends on its seed only, not on the number of
+//! threads (tested).
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -20,6 +35,7 @@ use hive_overlay::{
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 
 use crate::net::{FlowId, LinkId, Net};
 use crate::payloads::{Payloads, SharingCache};
@@ -49,6 +65,13 @@ const PLAYLIST_FRAGMENTS: u64 = 6;
 /// Data chunk size in the simulator: larger than any fragment (16 Mbit/s × 2 s), so that one
 /// fragment is one flow (see `join`).
 const SIM_CHUNK: usize = 4 << 20;
+/// Latency of each access link (uplink and downlink): a message between two agents crosses two.
+const ACCESS_LATENCY: Duration = Duration::from_millis(5);
+/// The window in which agents run independently (see the module docs): the least latency of a
+/// message between two agents, so that nothing one agent sends within a window reaches another
+/// within it.
+const WINDOW: Duration = Duration::from_millis(10);
+const _: () = assert!(2 * ACCESS_LATENCY.as_micros() >= WINDOW.as_micros());
 
 /// Which policy every agent runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,6 +121,8 @@ impl PolicyKind {
     }
 }
 
+/// The scenario's and the tracker's events: handled one at a time between windows, at the
+/// first window edge at or after their time.
 #[derive(Debug)]
 enum Ev {
     Join(usize),
@@ -113,25 +138,81 @@ enum Ev {
     /// new fragment).
     Tick,
     Publish(u64),
-    Msg {
-        to: usize,
-        from: usize,
-        msg: Message,
-    },
-    Connected {
-        a: usize,
-        b: usize,
-        ok: bool,
-    },
-    Disconnected {
-        v: usize,
-        peer: usize,
-    },
     /// The agent re-announces to the tracker and gets a fresh sample.
     Announce(usize),
-    Arrive {
-        flow: FlowTag,
+}
+
+/// An event for one agent, handled within its window (in parallel with other agents').
+#[derive(Debug)]
+enum Local {
+    /// A message from a neighbour: control messages after their latency, Data after its
+    /// transfer.
+    Msg { from: usize, msg: Message },
+    /// The agent's dial of `peer` ended: connected when `ok` and `peer` still runs, else failed.
+    Dialled { peer: usize, ok: bool },
+    /// `peer` dialled the agent and got through.
+    Accepted { peer: usize },
+    /// The connection to `peer` ended.
+    Disconnected { peer: usize },
+    /// A fragment from the origin arrived.
+    Origin { id: FragmentId },
+    /// `len` bytes of Data to `peer` left (their transfer completed).
+    Sent { peer: usize, len: u64 },
+    /// A new fragment (all its bitrates) is listed.
+    Published(u64),
+    /// The tracker's answer to an announce: the agents it names.
+    Candidates(Vec<usize>),
+}
+
+/// A queued [`Local`], ordered by time, then by when it was queued.
+#[derive(Debug)]
+struct Queued {
+    t: Instant,
+    seq: u64,
+    ev: Local,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        (self.t, self.seq) == (other.t, other.seq)
+    }
+}
+
+impl Eq for Queued {}
+
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Queued {
+    /// Reversed: the earliest is the greatest (a max-heap pops it first).
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.t, other.seq).cmp(&(self.t, self.seq))
+    }
+}
+
+/// What an agent did within a window that reaches beyond it, applied in time order after the
+/// window.
+#[derive(Debug)]
+enum Effect {
+    /// A control message to `to`, arriving `at`.
+    Send {
+        to: usize,
+        at: Instant,
+        msg: Message,
     },
+    /// Data to `to`: queued on the pair's connection and sent through the network.
+    Data { to: usize, msg: Message },
+    /// A fetch from the origin.
+    FetchOrigin { id: FragmentId },
+    /// A dial of `to`, which gets through (`ok`) or not `at`.
+    Dial { to: usize, at: Instant, ok: bool },
+    /// The agent closed its connection to `to`, which learns it `at`.
+    Disconnect { to: usize, at: Instant },
+    /// On demand: the viewer leaves at `at` (it has played the title).
+    Leave { at: Instant },
 }
 
 /// Queued events' payloads, in slots reused as events are taken (the queue itself orders small
@@ -178,6 +259,7 @@ enum FlowTag {
     },
 }
 
+/// A viewer as every agent may see it: its place in the network. Changed only between windows.
 struct Viewer {
     site: usize,
     id: PeerId,
@@ -187,13 +269,61 @@ struct Viewer {
     down: LinkId,
     natted: bool,
     role: Role,
+    /// Whether its agent runs (joined and not left).
+    running: bool,
+}
+
+/// A viewer's running state: its engine, its player and its events. Within a window only the
+/// thread running this agent touches it.
+struct Agent {
     swarm: Option<Swarm>,
     player: Player,
     /// On demand: the viewer has the title's last fragment and leaves when it is played.
     ending: bool,
-    /// The engine's wake-up time queued in `timers` (later entries for this viewer are stale
-    /// and skipped without asking the engine).
+    /// When the engine wants [`Swarm::handle_timeout`] (as it last said).
     timer: Option<Instant>,
+    queue: BinaryHeap<Queued>,
+    seq: u64,
+    /// This window's effects, with the time each was made.
+    out: Vec<(Instant, Effect)>,
+    /// The earliest queued event or timer.
+    next: Option<Instant>,
+    /// Bytes that arrived from the origin.
+    origin_bytes: u64,
+}
+
+impl Agent {
+    fn new() -> Self {
+        Agent {
+            swarm: None,
+            player: Player::new(Instant::ZERO, 0, 0),
+            ending: false,
+            timer: None,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            out: Vec::new(),
+            next: None,
+            origin_bytes: 0,
+        }
+    }
+
+    fn push(&mut self, t: Instant, ev: Local) {
+        self.seq += 1;
+        self.queue.push(Queued {
+            t,
+            seq: self.seq,
+            ev,
+        });
+        self.next = Some(self.next.map_or(t, |n| n.min(t)));
+    }
+
+    fn refresh_next(&mut self) {
+        let q = self.queue.peek().map(|q| q.t);
+        self.next = match (q, self.timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
 }
 
 /// Per bottleneck link: bytes per track, and sizes of the distinct fragments that crossed.
@@ -203,6 +333,323 @@ struct Copies {
     distinct: BTreeMap<TrackId, BTreeMap<u64, u64>>,
 }
 
+/// Realistic sizes: the nominal bitrate ±10%, varying per fragment.
+fn fragment_size(s: &Scenario, seq: u64, track: usize) -> u64 {
+    let nominal = s.ladder_bps[track] as f64 * s.fragment.as_secs_f64() / 8.0;
+    let h = (seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ track as u64).rotate_left(17) % 2001;
+    (nominal * (0.9 + 0.2 * h as f64 / 2000.0)) as u64
+}
+
+fn fragment_info(s: &Scenario, content: ContentId, seq: u64, track: usize) -> FragmentInfo {
+    FragmentInfo {
+        id: FragmentId::new(content, TrackId(track as u16), seq),
+        url: format!("http://origin/{}/t{track}/{seq}.ts", s.name),
+        media_time: s.fragment * seq as u32,
+        duration: s.fragment,
+        size_estimate: fragment_size(s, seq, track),
+    }
+}
+
+fn peer_info(s: &Scenario, viewers: &[Viewer], v: usize) -> PeerInfo {
+    let viewer = &viewers[v];
+    let site = &s.sites[viewer.site];
+    let mut p = PeerInfo::new(viewer.id, PeerAddr::Memory(v as u64));
+    p.locality = Locality {
+        asn: Some(site.asn),
+        site: Some(site.name.clone()),
+        country: None,
+    };
+    p.role = viewer.role;
+    p.upload_kbps = viewer.up_kbps;
+    p
+}
+
+/// The links between viewers: the core (public internet) or each site's VPN links (enterprise).
+struct Paths {
+    enterprise: bool,
+    core_link: LinkId,
+    vpn: Vec<Option<(LinkId, LinkId)>>,
+}
+
+impl Paths {
+    /// The links from one viewer to another, in order: its uplink, the VPN links between their
+    /// sites (enterprise) or the core (public internet) when the sites differ, the receiver's
+    /// downlink. A fixed array, so that a message's latency needs no allocation.
+    fn hops(&self, viewers: &[Viewer], from: usize, to: usize) -> ([LinkId; 4], usize) {
+        let (a, b) = (&viewers[from], &viewers[to]);
+        let mut hops = [a.up; 4];
+        let mut n = 1;
+        let mut push = |l: LinkId| {
+            hops[n] = l;
+            n += 1;
+        };
+        if a.site != b.site {
+            if self.enterprise {
+                if let Some((_, up)) = self.vpn[a.site] {
+                    push(up);
+                }
+                if let Some((down, _)) = self.vpn[b.site] {
+                    push(down);
+                }
+            } else {
+                push(self.core_link);
+            }
+        }
+        push(b.down);
+        (hops, n)
+    }
+
+    /// The one-way latency from one viewer to another (asked for every message).
+    fn latency(&self, net: &Net, viewers: &[Viewer], from: usize, to: usize) -> Duration {
+        let (hops, n) = self.hops(viewers, from, to);
+        net.latency(&hops[..n])
+    }
+}
+
+/// NAT: two NATed viewers connect with the scenario's probability (fixed per pair).
+fn can_connect(s: &Scenario, viewers: &[Viewer], a: usize, b: usize) -> bool {
+    if !(viewers[a].natted && viewers[b].natted) {
+        return true;
+    }
+    let (x, y) = (a.min(b) as u64, a.max(b) as u64);
+    let h =
+        (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ y.wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ s.seed)
+            .rotate_left(23);
+    (h % 10_000) as f64 / 10_000.0 < s.nat_pair_success
+}
+
+/// What agents may read while they run in parallel (nothing here changes within a window).
+struct Ctx<'a> {
+    s: &'a Scenario,
+    paths: &'a Paths,
+    net: &'a Net,
+    viewers: &'a [Viewer],
+    ids: &'a HashMap<PeerId, usize, foldhash::fast::FixedState>,
+    content: ContentId,
+    latest: Option<u64>,
+    payloads: &'a Mutex<Payloads>,
+}
+
+impl Ctx<'_> {
+    fn latency(&self, from: usize, to: usize) -> Duration {
+        self.paths.latency(self.net, self.viewers, from, to)
+    }
+
+    fn info(&self, seq: u64, track: usize) -> FragmentInfo {
+        fragment_info(self.s, self.content, seq, track)
+    }
+
+    fn payload(&self, id: FragmentId) -> Bytes {
+        let size = fragment_size(self.s, id.sequence, usize::from(id.track.0)) as usize;
+        let make = || Bytes::from(vec![(id.sequence as u8) ^ (id.track.0 as u8); size]);
+        // The newest 64 of each track: more than any live window; on demand, the whole title.
+        let keep = if self.s.vod.is_some() { u64::MAX } else { 64 };
+        match self.payloads.lock() {
+            Ok(mut p) => p.get_or_make(id.track.0, id.sequence, keep, make),
+            Err(_) => make(),
+        }
+    }
+
+    /// Runs agent `v`'s events and timers due before `end`, in time order (at equal times,
+    /// events before the timer).
+    fn run_window(&self, v: usize, a: &mut Agent, end: Instant) {
+        loop {
+            let q = a.queue.peek().map(|q| q.t).filter(|&t| t < end);
+            let timer = a.timer.filter(|&t| t < end);
+            match (q, timer) {
+                (None, None) => break,
+                (Some(tq), Some(tt)) if tt < tq => self.fire_timer(v, a, tt),
+                (None, Some(tt)) => self.fire_timer(v, a, tt),
+                (Some(_), _) => {
+                    if let Some(Queued { t, ev, .. }) = a.queue.pop() {
+                        self.local(v, a, t, ev);
+                    }
+                }
+            }
+        }
+        a.refresh_next();
+    }
+
+    fn fire_timer(&self, v: usize, a: &mut Agent, now: Instant) {
+        a.timer = None;
+        let Some(next) = a.swarm.as_ref().and_then(Swarm::poll_timeout) else {
+            return;
+        };
+        if next <= now {
+            if let Some(s) = a.swarm.as_mut() {
+                s.handle_timeout(now);
+            }
+            self.drain(v, a, now);
+        } else {
+            a.timer = Some(next);
+        }
+    }
+
+    fn local(&self, v: usize, a: &mut Agent, now: Instant, ev: Local) {
+        let Some(s) = a.swarm.as_mut() else {
+            return;
+        };
+        match ev {
+            Local::Msg { from, msg } => s.handle_message(now, self.viewers[from].id, msg),
+            Local::Dialled { peer, ok } => {
+                if ok && self.viewers[peer].running {
+                    s.handle_peer_connected(now, peer_info(self.s, self.viewers, peer));
+                } else {
+                    s.handle_connect_failed(now, self.viewers[peer].id);
+                }
+            }
+            Local::Accepted { peer } => {
+                if !self.viewers[peer].running {
+                    return;
+                }
+                s.handle_peer_connected(now, peer_info(self.s, self.viewers, peer));
+            }
+            Local::Disconnected { peer } => s.handle_peer_disconnected(now, self.viewers[peer].id),
+            Local::Origin { id } => {
+                let data = self.payload(id);
+                a.origin_bytes += data.len() as u64;
+                s.handle_origin_result(now, id, Ok(data));
+            }
+            Local::Sent { peer, len } => s.handle_sent(now, self.viewers[peer].id, len),
+            Local::Published(k) => {
+                let infos = (0..self.s.ladder_bps.len())
+                    .map(|t| self.info(k, t))
+                    .collect();
+                s.handle_fragments_published(now, infos);
+                self.drain(v, a, now);
+                self.maybe_request(v, a, now);
+                return;
+            }
+            Local::Candidates(peers) => {
+                let peers = peers
+                    .into_iter()
+                    .map(|u| peer_info(self.s, self.viewers, u))
+                    .collect();
+                s.handle_candidates(now, peers);
+            }
+        }
+        self.drain(v, a, now);
+    }
+
+    fn maybe_request(&self, v: usize, a: &mut Agent, now: Instant) {
+        let Some(latest) = self.latest else { return };
+        let vod = self.s.vod.is_some();
+        let p = &mut a.player;
+        p.update(now);
+        if p.next_seq > latest && vod && !p.gone {
+            // On demand, the title's last fragment is here: the viewer leaves once it is
+            // played.
+            if !std::mem::replace(&mut a.ending, true) {
+                let left = Duration::from_secs_f64(a.player.buffer().max(0.0));
+                a.out.push((now, Effect::Leave { at: now + left }));
+            }
+            return;
+        }
+        if !p.wants_more() || p.next_seq > latest {
+            return;
+        }
+        // Live sync, as hls.js and dash.js do: a player that fell far behind the live edge
+        // jumps back to three fragments behind it.
+        if !vod && latest.saturating_sub(p.next_seq) > crate::player::LIVE_SYNC_FRAGMENTS {
+            p.next_seq = latest.saturating_sub(2);
+        }
+        let (seq, track) = (p.next_seq, p.track);
+        p.inflight = Some((seq, track, now));
+        // A playing viewer whose buffer is empty (it seeked, or starved) is stalled until this
+        // fragment arrives: it is due now, as players tell peer-to-peer engines of urgent
+        // fragments (p2p-media-loader fetches those over HTTP), and the engine goes to the
+        // origin at once. Otherwise the fragment is due when the buffer runs dry, and at least
+        // in the default 2 s.
+        let slack = if p.started.is_some() && p.buffer() < 0.5 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64((p.buffer() - 0.5).max(2.0))
+        };
+        let info = self.info(seq, track);
+        if let Some(s) = a.swarm.as_mut() {
+            s.handle_player_request(now, info, Some(now + slack));
+        }
+        self.drain(v, a, now);
+    }
+
+    /// Takes the engine's outputs: effects beyond the agent for after the window, fragments
+    /// for its player, and its next timer.
+    fn drain(&self, v: usize, a: &mut Agent, now: Instant) {
+        loop {
+            let Some(out) = a.swarm.as_mut().and_then(Swarm::poll_output) else {
+                break;
+            };
+            match out {
+                Output::Send { to, message, .. } => {
+                    let Some(&u) = self.ids.get(&to) else {
+                        continue;
+                    };
+                    let effect = if matches!(message, Message::Data(_)) {
+                        Effect::Data {
+                            to: u,
+                            msg: message,
+                        }
+                    } else {
+                        Effect::Send {
+                            to: u,
+                            at: now + self.latency(v, u),
+                            msg: message,
+                        }
+                    };
+                    a.out.push((now, effect));
+                }
+                Output::FetchOrigin { fragment, .. } => {
+                    a.out.push((now, Effect::FetchOrigin { id: fragment.id }));
+                }
+                Output::Deliver { fragment, data } => {
+                    let track = usize::from(fragment.track.0);
+                    let bps = self.s.ladder_bps[track];
+                    let frag_s = self.s.fragment.as_secs_f64();
+                    let p = &mut a.player;
+                    if p.inflight
+                        .is_some_and(|(s, t, _)| s == fragment.sequence && t == track)
+                    {
+                        p.on_fragment(
+                            now,
+                            fragment.sequence,
+                            bps,
+                            data.len() as u64,
+                            frag_s,
+                            &self.s.ladder_bps,
+                        );
+                        self.maybe_request(v, a, now);
+                    }
+                }
+                Output::Failed { fragment } => {
+                    let p = &mut a.player;
+                    if p.inflight.is_some_and(|(s, _, _)| s == fragment.sequence) {
+                        p.inflight = None;
+                        p.next_seq = fragment.sequence + 1;
+                    }
+                }
+                Output::Connect(peer) => {
+                    if let Some(&u) = self.ids.get(&peer.id) {
+                        let ok = can_connect(self.s, self.viewers, v, u);
+                        let at = now + self.latency(v, u) * 3;
+                        a.out.push((now, Effect::Dial { to: u, at, ok }));
+                    }
+                }
+                Output::Disconnect { peer, .. } => {
+                    if let Some(&u) = self.ids.get(&peer) {
+                        let at = now + self.latency(v, u);
+                        a.out.push((now, Effect::Disconnect { to: u, at }));
+                    }
+                }
+            }
+        }
+        a.timer = a
+            .swarm
+            .as_ref()
+            .and_then(Swarm::poll_timeout)
+            .map(|t| t.max(now));
+    }
+}
+
 struct Sim<'a> {
     s: &'a Scenario,
     policy: PolicyKind,
@@ -210,19 +657,21 @@ struct Sim<'a> {
     rng: ChaCha8Rng,
     net: Net,
     origin_link: LinkId,
-    core_link: LinkId,
     gw_down: Option<LinkId>,
-    vpn: Vec<Option<(LinkId, LinkId)>>,
+    paths: Paths,
     viewers: Vec<Viewer>,
+    agents: Vec<Agent>,
     /// Viewer index by agent id (looked up for every message sent; never iterated).
     ids: HashMap<PeerId, usize, foldhash::fast::FixedState>,
     events: BinaryHeap<Reverse<(Instant, u64, usize)>>,
     payloads: Slab,
     seq: u64,
-    timers: BinaryHeap<Reverse<(Instant, usize)>>,
-    flows: BTreeMap<FlowId, (FlowTag, Vec<LinkId>)>,
-    pair_queues: BTreeMap<(usize, usize), VecDeque<Message>>,
-    pair_busy: BTreeSet<(usize, usize)>,
+    /// Transfers in the network (looked up by id; never iterated).
+    flows: HashMap<FlowId, (FlowTag, Vec<LinkId>), foldhash::fast::FixedState>,
+    /// Per (sender, receiver) connection: Data waiting for the transfer before it to end.
+    pair_queues: HashMap<(usize, usize), VecDeque<Message>, foldhash::fast::FixedState>,
+    /// Connections with a transfer in the network.
+    pair_busy: HashSet<(usize, usize), foldhash::fast::FixedState>,
     content: ContentId,
     t0: Instant,
     latest: Option<u64>,
@@ -230,7 +679,7 @@ struct Sim<'a> {
     origin_payloads: Arc<Mutex<Payloads>>,
     copies: BTreeMap<LinkId, Copies>,
     /// Origin flows in progress: when each started and its bytes (the egress series).
-    origin_flows: BTreeMap<FlowId, (Instant, u64)>,
+    origin_flows: HashMap<FlowId, (Instant, u64), foldhash::fast::FixedState>,
     metrics: Metrics,
     /// The tracker's index of the agents running, per site and in all.
     tracker: TrackerIndex,
@@ -289,8 +738,34 @@ impl TrackerIndex {
     }
 }
 
-/// Runs `s` with every agent on `policy`.
+/// Runs `s` with every agent on `policy`, on one thread per core (or `RAYON_NUM_THREADS`).
 pub fn run(s: &Scenario, policy: PolicyKind) -> SimReport {
+    match rayon::ThreadPoolBuilder::new().build() {
+        Ok(pool) => pool.install(|| run_here(s, policy)),
+        // No threads to be had: this one runs every agent.
+        Err(_) => run_here(s, policy),
+    }
+}
+
+/// Runs `s` with every agent on `policy`, on `threads` threads: the same result as [`run`]
+/// (a run depends on its seed only), in more or less time.
+///
+/// # Errors
+///
+/// When the threads cannot be started.
+pub fn run_on_threads(
+    s: &Scenario,
+    policy: PolicyKind,
+    threads: usize,
+) -> Result<SimReport, rayon::ThreadPoolBuildError> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()?;
+    Ok(pool.install(|| run_here(s, policy)))
+}
+
+/// Runs on the current thread, and on the rayon pool it belongs to (if any) for the agents.
+fn run_here(s: &Scenario, policy: PolicyKind) -> SimReport {
     let wall = std::time::Instant::now();
     let mut sim = Sim::new(s, policy);
     sim.main_loop();
@@ -335,24 +810,27 @@ impl<'a> Sim<'a> {
             rng: ChaCha8Rng::seed_from_u64(s.seed),
             net,
             origin_link,
-            core_link,
             gw_down,
-            vpn,
+            paths: Paths {
+                enterprise: s.enterprise(),
+                core_link,
+                vpn,
+            },
             viewers: Vec::new(),
+            agents: Vec::new(),
             ids: HashMap::default(),
             events: BinaryHeap::new(),
             payloads: Slab::default(),
             seq: 0,
-            timers: BinaryHeap::new(),
-            flows: BTreeMap::new(),
-            pair_queues: BTreeMap::new(),
-            pair_busy: BTreeSet::new(),
+            flows: HashMap::default(),
+            pair_queues: HashMap::default(),
+            pair_busy: HashSet::default(),
             content: ContentId::derive(&format!("sim/{}", s.name)),
             t0: Instant::ZERO,
             latest: None,
             origin_payloads: Arc::new(Mutex::new(Payloads::default())),
             copies: BTreeMap::new(),
-            origin_flows: BTreeMap::new(),
+            origin_flows: HashMap::default(),
             metrics: Metrics::default(),
             tracker: TrackerIndex::default(),
             supernode_plan: SupernodePlan {
@@ -419,16 +897,13 @@ impl<'a> Sim<'a> {
             .up_bps
             .choose(&mut self.rng)
             .unwrap_or(&10_000_000);
-        let up = self.net.add_link(
-            format!("up:{v}"),
-            Some(up_bps),
-            Duration::from_millis(5),
-            false,
-        );
+        let up = self
+            .net
+            .add_link(format!("up:{v}"), Some(up_bps), ACCESS_LATENCY, false);
         let down = self.net.add_link(
             format!("down:{v}"),
             Some(self.s.access.down_bps),
-            Duration::from_millis(5),
+            ACCESS_LATENCY,
             false,
         );
         let natted = self.rng.random_bool(self.s.nat_fraction.clamp(0.0, 1.0));
@@ -441,11 +916,9 @@ impl<'a> Sim<'a> {
             down,
             natted,
             role: Role::Peer,
-            swarm: None,
-            player: Player::new(Instant::ZERO, 0, 0),
-            ending: false,
-            timer: None,
+            running: false,
         });
+        self.agents.push(Agent::new());
         v
     }
 
@@ -455,32 +928,31 @@ impl<'a> Sim<'a> {
         self.events.push(Reverse((t, self.seq, slot)));
     }
 
+    /// What agents read while they run, and the agents (disjoint borrows of `self`).
+    fn split(&mut self) -> (Ctx<'_>, &mut Vec<Agent>) {
+        let ctx = Ctx {
+            s: self.s,
+            paths: &self.paths,
+            net: &self.net,
+            viewers: &self.viewers,
+            ids: &self.ids,
+            content: self.content,
+            latest: self.latest,
+            payloads: &self.origin_payloads,
+        };
+        (ctx, &mut self.agents)
+    }
+
+    /// Runs `f` on agent `v` between windows (its effects are applied after the window).
+    fn with_agent(&mut self, v: usize, f: impl FnOnce(&Ctx<'_>, &mut Agent, Instant)) {
+        let now = self.now;
+        let (ctx, agents) = self.split();
+        f(&ctx, &mut agents[v], now);
+        agents[v].refresh_next();
+    }
+
     fn info(&self, seq: u64, track: usize) -> FragmentInfo {
-        FragmentInfo {
-            id: FragmentId::new(self.content, TrackId(track as u16), seq),
-            url: format!("http://origin/{}/t{track}/{seq}.ts", self.s.name),
-            media_time: self.s.fragment * seq as u32,
-            duration: self.s.fragment,
-            size_estimate: self.fragment_size(seq, track),
-        }
-    }
-
-    /// Realistic sizes: the nominal bitrate ±10%, varying per fragment.
-    fn fragment_size(&self, seq: u64, track: usize) -> u64 {
-        let nominal = self.s.ladder_bps[track] as f64 * self.s.fragment.as_secs_f64() / 8.0;
-        let h = (seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ track as u64).rotate_left(17) % 2001;
-        (nominal * (0.9 + 0.2 * h as f64 / 2000.0)) as u64
-    }
-
-    fn payload(&mut self, id: FragmentId) -> Bytes {
-        let size = self.fragment_size(id.sequence, usize::from(id.track.0)) as usize;
-        let make = || Bytes::from(vec![(id.sequence as u8) ^ (id.track.0 as u8); size]);
-        // The newest 64 of each track: more than any live window; on demand, the whole title.
-        let keep = if self.s.vod.is_some() { u64::MAX } else { 64 };
-        match self.origin_payloads.lock() {
-            Ok(mut p) => p.get_or_make(id.track.0, id.sequence, keep, make),
-            Err(_) => make(),
-        }
+        fragment_info(self.s, self.content, seq, track)
     }
 
     fn path_origin(&self, v: usize) -> Vec<LinkId> {
@@ -488,98 +960,145 @@ impl<'a> Sim<'a> {
         if let Some(gw) = self.gw_down {
             p.push(gw);
         } else {
-            p.push(self.core_link);
+            p.push(self.paths.core_link);
         }
-        if let Some((down, _)) = self.vpn[self.viewers[v].site] {
+        if let Some((down, _)) = self.paths.vpn[self.viewers[v].site] {
             p.push(down);
         }
         p.push(self.viewers[v].down);
         p
     }
 
-    /// The links from one viewer to another, in order: its uplink, the VPN links between their
-    /// sites (enterprise) or the core (public internet) when the sites differ, the receiver's
-    /// downlink. A fixed array, so that a message's latency needs no allocation.
-    fn peer_hops(&self, from: usize, to: usize) -> ([LinkId; 4], usize) {
-        let (a, b) = (&self.viewers[from], &self.viewers[to]);
-        let mut hops = [a.up; 4];
-        let mut n = 1;
-        let mut push = |l: LinkId| {
-            hops[n] = l;
-            n += 1;
-        };
-        if a.site != b.site {
-            if self.s.enterprise() {
-                if let Some((_, up)) = self.vpn[a.site] {
-                    push(up);
-                }
-                if let Some((down, _)) = self.vpn[b.site] {
-                    push(down);
-                }
-            } else {
-                push(self.core_link);
-            }
-        }
-        push(b.down);
-        (hops, n)
-    }
-
-    /// The one-way latency from one viewer to another (asked for every message).
-    fn peer_latency(&self, from: usize, to: usize) -> Duration {
-        let (hops, n) = self.peer_hops(from, to);
-        self.net.latency(&hops[..n])
-    }
-
     fn path_peer(&self, from: usize, to: usize) -> Vec<LinkId> {
-        let (hops, n) = self.peer_hops(from, to);
+        let (hops, n) = self.paths.hops(&self.viewers, from, to);
         hops[..n].to_vec()
     }
 
     fn main_loop(&mut self) {
-        let end = Instant::ZERO + self.s.duration;
-        loop {
-            let t_ev = self.events.peek().map(|Reverse((t, _, _))| *t);
-            let t_net = self.net.next_completion();
-            let t_timer = self.timers.peek().map(|Reverse((t, _))| *t);
-            let Some(t) = [t_ev, t_net, t_timer].into_iter().flatten().min() else {
-                break;
-            };
-            if t > end {
+        let stop = Instant::ZERO + self.s.duration;
+        let mut t = Instant::ZERO;
+        while t <= stop {
+            let end = (t + WINDOW).min(stop + Duration::from_micros(1));
+            self.now = t;
+            self.scenario_events(t);
+            self.run_agents(end);
+            self.apply_effects(end);
+            t += WINDOW;
+        }
+        self.now = stop;
+    }
+
+    /// The scenario's and the tracker's events due by `t`, at `t`.
+    fn scenario_events(&mut self, t: Instant) {
+        while let Some(&Reverse((at, _, slot))) = self.events.peek() {
+            if at > t {
                 break;
             }
-            self.now = self.now.max(t);
-            if t_net == Some(t) {
-                for flow in self.net.advance(t) {
-                    self.flow_done(flow);
-                }
-            } else if t_ev == Some(t) {
-                let Some(Reverse((_, _, slot))) = self.events.pop() else {
-                    break;
-                };
-                if let Some(ev) = self.payloads.take(slot) {
-                    self.handle(ev);
-                }
-            } else if let Some(Reverse((at, v))) = self.timers.pop() {
-                if self.viewers[v].timer != Some(at) {
-                    continue;
-                }
-                self.viewers[v].timer = None;
-                let now = self.now;
-                let Some(next) = self.viewers[v].swarm.as_ref().and_then(Swarm::poll_timeout)
-                else {
-                    continue;
-                };
-                if next <= now {
-                    if let Some(s) = self.viewers[v].swarm.as_mut() {
-                        s.handle_timeout(now);
-                    }
-                    self.drain(v);
-                } else {
-                    self.arm(v, next);
-                }
+            self.events.pop();
+            if let Some(ev) = self.payloads.take(slot) {
+                self.handle(ev);
             }
         }
-        self.now = end;
+    }
+
+    /// Every agent with an event or a timer before `end` runs up to `end`, in parallel.
+    fn run_agents(&mut self, end: Instant) {
+        let (ctx, agents) = self.split();
+        agents
+            .par_iter_mut()
+            .enumerate()
+            .with_min_len(64)
+            .for_each(|(v, a)| {
+                if a.next.is_some_and(|t| t < end) {
+                    ctx.run_window(v, a, end);
+                }
+            });
+    }
+
+    /// Applies the window's effects in time order (at equal times, by agent, then in the order
+    /// made), with the network's completions up to each, then those up to `end`. Each agent's
+    /// effects are in time order already: they are merged, not sorted (an effect carries a
+    /// message, and moving them costs).
+    fn apply_effects(&mut self, end: Instant) {
+        let mut heads = BinaryHeap::new();
+        for (v, a) in self.agents.iter().enumerate() {
+            if let Some(&(t, _)) = a.out.first() {
+                heads.push(Reverse((t, v, 0usize)));
+            }
+        }
+        if heads.is_empty() {
+            self.complete(end, false, end);
+            return;
+        }
+        let mut done = Vec::with_capacity(heads.len());
+        while let Some(Reverse((t, v, i))) = heads.pop() {
+            let out = &mut self.agents[v].out;
+            let placeholder = Effect::Leave { at: Instant::ZERO };
+            let e = std::mem::replace(&mut out[i].1, placeholder);
+            match out.get(i + 1) {
+                Some(&(next, _)) => heads.push(Reverse((next, v, i + 1))),
+                None => done.push(v),
+            }
+            self.complete(t, true, end);
+            self.now = self.now.max(t);
+            self.apply(v, e, end);
+        }
+        for v in done {
+            self.agents[v].out.clear();
+        }
+        self.complete(end, false, end);
+    }
+
+    /// The network's completions up to `upto` (included or not).
+    fn complete(&mut self, upto: Instant, included: bool, end: Instant) {
+        while let Some(c) = self.net.next_completion() {
+            if c > upto || (!included && c == upto) {
+                break;
+            }
+            self.now = self.now.max(c);
+            for flow in self.net.advance(c) {
+                self.flow_done(flow, end);
+            }
+        }
+    }
+
+    fn apply(&mut self, v: usize, e: Effect, end: Instant) {
+        let now = self.now;
+        match e {
+            Effect::Send { to, at, msg } => {
+                self.agents[to].push(at.max(end), Local::Msg { from: v, msg });
+            }
+            Effect::Data { to, msg } => {
+                self.pair_queues.entry((v, to)).or_default().push_back(msg);
+                self.pump_pair(v, to);
+            }
+            Effect::FetchOrigin { id } => {
+                let path = self.path_origin(v);
+                let bytes = fragment_size(self.s, id.sequence, usize::from(id.track.0));
+                self.count_copies(&path, id, bytes, bytes);
+                let f = self.net.start(now, path.clone(), bytes);
+                self.origin_flows.insert(f, (now, bytes));
+                self.flows.insert(f, (FlowTag::Origin { v, id }, path));
+            }
+            Effect::Dial { to, at, ok } => {
+                let at = at.max(end);
+                self.agents[v].push(at, Local::Dialled { peer: to, ok });
+                if ok {
+                    self.agents[to].push(at, Local::Accepted { peer: v });
+                }
+            }
+            Effect::Disconnect { to, at } => {
+                self.agents[to].push(at.max(end), Local::Disconnected { peer: v });
+            }
+            Effect::Leave { at } => self.at(
+                at,
+                Ev::Leave {
+                    v,
+                    crash: false,
+                    replace: false,
+                },
+            ),
+        }
     }
 
     fn handle(&mut self, ev: Ev) {
@@ -591,90 +1110,23 @@ impl<'a> Sim<'a> {
             Ev::Tick => self.vod_tick(),
             Ev::Publish(k) => {
                 self.latest = Some(k);
-                let infos: Vec<FragmentInfo> = (0..self.s.ladder_bps.len())
-                    .map(|t| self.info(k, t))
-                    .collect();
-                for v in 0..self.viewers.len() {
-                    if let Some(s) = self.viewers[v].swarm.as_mut() {
-                        s.handle_fragments_published(now, infos.clone());
-                        self.drain(v);
-                        self.maybe_request(v);
-                    }
-                }
-            }
-            Ev::Msg { to, from, msg } => {
-                let from_id = self.viewers[from].id;
-                if let Some(s) = self.viewers[to].swarm.as_mut() {
-                    s.handle_message(now, from_id, msg);
-                    self.drain(to);
-                }
-            }
-            Ev::Connected { a, b, ok } => {
-                let alive = self.viewers[a].swarm.is_some() && self.viewers[b].swarm.is_some();
-                let (ia, ib) = (self.peer_info(a), self.peer_info(b));
-                if ok && alive {
-                    if let Some(s) = self.viewers[a].swarm.as_mut() {
-                        s.handle_peer_connected(now, ib);
-                    }
-                    if let Some(s) = self.viewers[b].swarm.as_mut() {
-                        s.handle_peer_connected(now, ia);
-                    }
-                    self.drain(a);
-                    self.drain(b);
-                } else if let Some(s) = self.viewers[a].swarm.as_mut() {
-                    s.handle_connect_failed(now, ib.id);
-                    self.drain(a);
+                for &v in &self.tracker.all {
+                    self.agents[v].push(now, Local::Published(k));
                 }
             }
             Ev::Announce(v) => {
-                if self.viewers[v].swarm.is_some() {
+                if self.viewers[v].running {
                     let candidates = self.tracker_sample(v);
-                    if let Some(s) = self.viewers[v].swarm.as_mut() {
-                        s.handle_candidates(now, candidates);
-                    }
-                    self.drain(v);
+                    self.agents[v].push(now, Local::Candidates(candidates));
                     let next = self.next_announce(v);
                     self.at(now + next, Ev::Announce(v));
                 }
             }
-            Ev::Disconnected { v, peer } => {
-                let pid = self.viewers[peer].id;
-                if let Some(s) = self.viewers[v].swarm.as_mut() {
-                    s.handle_peer_disconnected(now, pid);
-                    self.drain(v);
-                }
-            }
-            Ev::Arrive { flow } => match flow {
-                FlowTag::Origin { v, id } => {
-                    let data = self.payload(id);
-                    self.metrics.origin_bytes += data.len() as u64;
-                    if let Some(s) = self.viewers[v].swarm.as_mut() {
-                        s.handle_origin_result(now, id, Ok(data));
-                        self.drain(v);
-                    }
-                }
-                FlowTag::Data { from, to, msg } => {
-                    let from_id = self.viewers[from].id;
-                    if let Some(s) = self.viewers[to].swarm.as_mut() {
-                        s.handle_message(now, from_id, msg);
-                        self.drain(to);
-                    }
-                }
-            },
         }
     }
 
     fn peer_info(&self, v: usize) -> PeerInfo {
-        let site = &self.s.sites[self.viewers[v].site];
-        let mut p = PeerInfo::new(self.viewers[v].id, PeerAddr::Memory(v as u64));
-        p.locality = Locality {
-            asn: Some(site.asn),
-            site: Some(site.name.clone()),
-            country: None,
-        };
-        p.role = self.viewers[v].role;
-        p.upload_kbps = self.viewers[v].up_kbps;
-        p
+        peer_info(self.s, &self.viewers, v)
     }
 
     fn join(&mut self, v: usize) {
@@ -764,7 +1216,8 @@ impl<'a> Sim<'a> {
                 .collect();
             swarm.handle_fragments_published(now, listed);
         }
-        self.viewers[v].swarm = Some(swarm);
+        self.agents[v].swarm = Some(swarm);
+        self.viewers[v].running = true;
         let supernode = self.viewers[v].role == Role::Supernode;
         self.tracker.add(v, site, supernode);
         self.metrics.viewer_change(now, 1);
@@ -775,15 +1228,21 @@ impl<'a> Sim<'a> {
         } else {
             self.latest.map_or(0, |k| k.saturating_sub(2))
         };
-        self.viewers[v].player = Player::new(now, start, 0);
+        self.agents[v].player = Player::new(now, start, 0);
         self.vod_joined(v);
         // The tracker: same site first, then anyone (random order).
-        let candidates = self.tracker_sample(v);
-        if let Some(s) = self.viewers[v].swarm.as_mut() {
-            s.handle_candidates(now, candidates);
-        }
-        self.drain(v);
-        self.maybe_request(v);
+        let candidates: Vec<PeerInfo> = self
+            .tracker_sample(v)
+            .into_iter()
+            .map(|u| self.peer_info(u))
+            .collect();
+        self.with_agent(v, |ctx, a, now| {
+            if let Some(s) = a.swarm.as_mut() {
+                s.handle_candidates(now, candidates);
+            }
+            ctx.drain(v, a, now);
+            ctx.maybe_request(v, a, now);
+        });
         let next = self.next_announce(v);
         self.at(now + next, Ev::Announce(v));
     }
@@ -801,11 +1260,11 @@ impl<'a> Sim<'a> {
             && viewer.site != g
             && viewer.role == Role::Supernode
             && self.tracker.supernodes.get(g).is_none_or(Vec::is_empty)
-            && self.now < viewer.player.joined + JOINING
+            && self.now < self.agents[v].player.joined + JOINING
         {
             return ANNOUNCE_JOINING;
         }
-        let few = self.viewers[v]
+        let few = self.agents[v]
             .swarm
             .as_ref()
             .is_some_and(|s| s.neighbours().len() < FEW_NEIGHBOURS);
@@ -820,7 +1279,7 @@ impl<'a> Sim<'a> {
     /// What the tracker answers agent `v`: with locality, up to 30 agents of its site (its
     /// supernodes first) and 10 of other sites (the gateway site's supernodes first); without
     /// (RandomMesh), 40 agents drawn from all. Random order within each group.
-    fn tracker_sample(&mut self, v: usize) -> Vec<PeerInfo> {
+    fn tracker_sample(&mut self, v: usize) -> Vec<usize> {
         let site = self.viewers[v].site;
         let gateway = self.gateway_site();
         let t = &self.tracker;
@@ -872,18 +1331,23 @@ impl<'a> Sim<'a> {
             }
             picked.extend(other);
         }
-        picked.into_iter().map(|u| self.peer_info(u)).collect()
+        picked
     }
 
     fn leave(&mut self, v: usize, crash: bool, replace: bool) {
-        let Some(swarm) = self.viewers[v].swarm.take() else {
+        let a = &mut self.agents[v];
+        let Some(swarm) = a.swarm.take() else {
             return;
         };
+        a.player.gone = true;
+        a.timer = None;
+        a.queue.clear();
+        a.next = None;
+        self.viewers[v].running = false;
         self.tracker.remove(v, self.viewers[v].site);
         self.metrics.viewer_change(self.now, -1);
         self.metrics
-            .absorb(&swarm.stats(), &self.viewers[v].player, self.now);
-        self.viewers[v].player.gone = true;
+            .absorb(&swarm.stats(), &self.agents[v].player, self.now);
         let detect = if crash {
             Duration::from_secs(5)
         } else {
@@ -891,7 +1355,7 @@ impl<'a> Sim<'a> {
         };
         for peer in swarm.neighbour_ids() {
             if let Some(&u) = self.ids.get(&peer) {
-                self.at(self.now + detect, Ev::Disconnected { v: u, peer: v });
+                self.agents[u].push(self.now + detect, Local::Disconnected { peer: v });
             }
         }
         if !replace {
@@ -901,152 +1365,6 @@ impl<'a> Sim<'a> {
         let site = self.viewers[v].site;
         let n = self.add_viewer(site);
         self.at(self.now + Duration::from_millis(100), Ev::Join(n));
-    }
-
-    fn maybe_request(&mut self, v: usize) {
-        let now = self.now;
-        let Some(latest) = self.latest else { return };
-        let vod = self.s.vod.is_some();
-        let p = &mut self.viewers[v].player;
-        p.update(now);
-        if p.next_seq > latest && vod && !p.gone {
-            self.vod_title_end(v);
-            return;
-        }
-        if !p.wants_more() || p.next_seq > latest {
-            return;
-        }
-        // Live sync, as hls.js and dash.js do: a player that fell far behind the live edge
-        // jumps back to three fragments behind it.
-        if !vod && latest.saturating_sub(p.next_seq) > crate::player::LIVE_SYNC_FRAGMENTS {
-            p.next_seq = latest.saturating_sub(2);
-        }
-        let (seq, track) = (p.next_seq, p.track);
-        p.inflight = Some((seq, track, now));
-        // A playing viewer whose buffer is empty (it seeked, or starved) is stalled until this
-        // fragment arrives: it is due now, as players tell peer-to-peer engines of urgent
-        // fragments (p2p-media-loader fetches those over HTTP), and the engine goes to the
-        // origin at once. Otherwise the fragment is due when the buffer runs dry, and at least
-        // in the default 2 s.
-        let slack = if p.started.is_some() && p.buffer() < 0.5 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64((p.buffer() - 0.5).max(2.0))
-        };
-        let info = self.info(seq, track);
-        if let Some(s) = self.viewers[v].swarm.as_mut() {
-            s.handle_player_request(now, info, Some(now + slack));
-        }
-        self.drain(v);
-    }
-
-    fn drain(&mut self, v: usize) {
-        let now = self.now;
-        loop {
-            let Some(out) = self.viewers[v].swarm.as_mut().and_then(Swarm::poll_output) else {
-                break;
-            };
-            match out {
-                Output::Send { to, message, .. } => {
-                    let Some(&u) = self.ids.get(&to) else {
-                        continue;
-                    };
-                    if matches!(message, Message::Data(_)) {
-                        self.pair_queues
-                            .entry((v, u))
-                            .or_default()
-                            .push_back(message);
-                        self.pump_pair(v, u);
-                    } else {
-                        let lat = self.peer_latency(v, u);
-                        self.at(
-                            now + lat,
-                            Ev::Msg {
-                                to: u,
-                                from: v,
-                                msg: message,
-                            },
-                        );
-                    }
-                }
-                Output::FetchOrigin { fragment, .. } => {
-                    let path = self.path_origin(v);
-                    let bytes =
-                        self.fragment_size(fragment.id.sequence, usize::from(fragment.id.track.0));
-                    self.count_copies(&path, fragment.id, bytes, bytes);
-                    let f = self.net.start(now, path.clone(), bytes);
-                    self.origin_flows.insert(f, (now, bytes));
-                    self.flows
-                        .insert(f, (FlowTag::Origin { v, id: fragment.id }, path));
-                }
-                Output::Deliver { fragment, data } => {
-                    let track = usize::from(fragment.track.0);
-                    let bps = self.s.ladder_bps[track];
-                    let ladder = self.s.ladder_bps.clone();
-                    let frag_s = self.s.fragment.as_secs_f64();
-                    let p = &mut self.viewers[v].player;
-                    if p.inflight
-                        .is_some_and(|(s, t, _)| s == fragment.sequence && t == track)
-                    {
-                        p.on_fragment(
-                            now,
-                            fragment.sequence,
-                            bps,
-                            data.len() as u64,
-                            frag_s,
-                            &ladder,
-                        );
-                        self.maybe_request(v);
-                    }
-                }
-                Output::Failed { fragment } => {
-                    let p = &mut self.viewers[v].player;
-                    if p.inflight.is_some_and(|(s, _, _)| s == fragment.sequence) {
-                        p.inflight = None;
-                        p.next_seq = fragment.sequence + 1;
-                    }
-                }
-                Output::Connect(peer) => {
-                    let Some(&u) = self.ids.get(&peer.id) else {
-                        continue;
-                    };
-                    let ok = self.can_connect(v, u);
-                    let rtt = self.peer_latency(v, u) * 3;
-                    self.at(now + rtt, Ev::Connected { a: v, b: u, ok });
-                }
-                Output::Disconnect { peer, .. } => {
-                    if let Some(&u) = self.ids.get(&peer) {
-                        let lat = self.peer_latency(v, u);
-                        self.at(now + lat, Ev::Disconnected { v: u, peer: v });
-                    }
-                }
-            }
-        }
-        if let Some(t) = self.viewers[v].swarm.as_ref().and_then(Swarm::poll_timeout) {
-            self.arm(v, t.max(now));
-        }
-    }
-
-    /// Queues viewer `v`'s wake-up at `t` unless an earlier one is queued already.
-    fn arm(&mut self, v: usize, t: Instant) {
-        let viewer = &mut self.viewers[v];
-        if viewer.timer.is_none_or(|armed| t < armed) {
-            viewer.timer = Some(t);
-            self.timers.push(Reverse((t, v)));
-        }
-    }
-
-    /// NAT: two NATed viewers connect with the scenario's probability (fixed per pair).
-    fn can_connect(&self, a: usize, b: usize) -> bool {
-        if !(self.viewers[a].natted && self.viewers[b].natted) {
-            return true;
-        }
-        let (x, y) = (a.min(b) as u64, a.max(b) as u64);
-        let h = (x.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            ^ y.wrapping_mul(0xBF58_476D_1CE4_E5B9)
-            ^ self.s.seed)
-            .rotate_left(23);
-        (h % 10_000) as f64 / 10_000.0 < self.s.nat_pair_success
     }
 
     /// Starts the next queued Data message of a pair if the pair is idle (one connection: in
@@ -1085,38 +1403,41 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn flow_done(&mut self, flow: FlowId) {
+    /// A transfer completed (within the window ending at `end`): its bytes arrive after the
+    /// path's latency; a sender learns at the window's end that they left.
+    fn flow_done(&mut self, flow: FlowId, end: Instant) {
         let Some((tag, path)) = self.flows.remove(&flow) else {
             return;
         };
         if let Some((start, bytes)) = self.origin_flows.remove(&flow) {
             self.metrics.add_origin_egress(start, self.now, bytes);
         }
-        let lat = self.net.latency(&path);
-        if let FlowTag::Data { from, to, msg } = &tag {
-            let (from, to) = (*from, *to);
-            self.pair_busy.remove(&(from, to));
-            // The chunk left the sender: its send window has room again.
-            if let Message::Data(d) = msg {
-                let (now, peer, len) = (self.now, self.viewers[to].id, d.payload.len() as u64);
-                if let Some(s) = self.viewers[from].swarm.as_mut() {
-                    s.handle_sent(now, peer, len);
+        let at = (self.now + self.net.latency(&path)).max(end);
+        match tag {
+            FlowTag::Data { from, to, msg } => {
+                self.pair_busy.remove(&(from, to));
+                // The chunk left the sender: its send window has room again.
+                if let Message::Data(d) = &msg {
+                    let len = d.payload.len() as u64;
+                    self.agents[from].push(end, Local::Sent { peer: to, len });
                 }
-                self.drain(from);
+                self.pump_pair(from, to);
+                self.agents[to].push(at, Local::Msg { from, msg });
             }
-            self.pump_pair(from, to);
+            FlowTag::Origin { v, id } => {
+                self.agents[v].push(at, Local::Origin { id });
+            }
         }
-        self.at(self.now + lat, Ev::Arrive { flow: tag });
     }
 
     fn report(mut self, wall: std::time::Duration) -> SimReport {
         let now = self.now;
+        self.metrics.origin_bytes += self.agents.iter().map(|a| a.origin_bytes).sum::<u64>();
         for v in 0..self.viewers.len() {
-            if let Some(s) = self.viewers[v].swarm.take() {
-                self.viewers[v].player.update(now);
-                self.metrics
-                    .absorb(&s.stats(), &self.viewers[v].player, now);
-                let p = &self.viewers[v].player;
+            if let Some(s) = self.agents[v].swarm.take() {
+                self.agents[v].player.update(now);
+                self.metrics.absorb(&s.stats(), &self.agents[v].player, now);
+                let p = &self.agents[v].player;
                 if p.started.is_some() && self.s.vod.is_none() {
                     let edge = now.saturating_duration_since(self.t0).as_secs_f64();
                     let media =

@@ -2,7 +2,7 @@
 //! expected behaviour. The locality policies and their targets are tracked by issue #6.
 
 use hive_core::time::Duration;
-use hive_sim::{PolicyKind, SimReport, Targets, run, scenario};
+use hive_sim::{PolicyKind, SimReport, Targets, run, run_on_threads, scenario};
 
 fn small(name: &str, factor: f64, secs: u64) -> scenario::Scenario {
     scenario::scaled(
@@ -25,6 +25,28 @@ fn same_seed_same_result() {
         strip(run(&s, PolicyKind::RandomMesh)),
         strip(run(&s, PolicyKind::RandomMesh))
     );
+}
+
+/// Agents run in parallel within each window, and the result does not depend on how many
+/// threads run them: one, two or three threads, the same report, on the public mesh (with
+/// churn and NAT) and in an enterprise (supernodes, VPN links).
+#[test]
+fn the_result_does_not_depend_on_the_threads() {
+    for (name, policy) in [
+        ("wan-6000", PolicyKind::PublicMesh),
+        ("enterprise-2068", PolicyKind::PrivateHierarchy),
+    ] {
+        let s = small(name, 0.03, 60);
+        let one = strip(run_on_threads(&s, policy, 1).expect("one thread"));
+        assert!(
+            one.player_bytes > 0 && one.peer_bytes > 0,
+            "{name}: peers served"
+        );
+        for threads in [2, 3] {
+            let more = strip(run_on_threads(&s, policy, threads).expect("threads"));
+            assert_eq!(one, more, "{name} on {threads} threads");
+        }
+    }
 }
 
 #[test]

@@ -62,49 +62,35 @@ impl Sim<'_> {
             return;
         };
         let seek_every = vod.seek_every;
-        let w = &self.viewers[v];
+        let w = &self.agents[v];
         if w.swarm.is_none() || w.ending || w.player.gone {
             return;
         }
         let to = self.rng.random_range(0..n);
-        let now = self.now;
-        // The request in flight is abandoned: the agent is told, and cancels its transfer.
-        if let Some((seq, track, _)) = self.viewers[v].player.inflight {
-            let id = FragmentId::new(self.content, TrackId(track as u16), seq);
-            if let Some(s) = self.viewers[v].swarm.as_mut() {
-                s.handle_player_cancel(now, id);
+        let content = self.content;
+        self.with_agent(v, |ctx, a, now| {
+            // The request in flight is abandoned: the agent is told, and cancels its transfer.
+            if let Some((seq, track, _)) = a.player.inflight {
+                let id = FragmentId::new(content, TrackId(track as u16), seq);
+                if let Some(s) = a.swarm.as_mut() {
+                    s.handle_player_cancel(now, id);
+                }
+                ctx.drain(v, a, now);
             }
-            self.drain(v);
-        }
-        self.viewers[v].player.seek(now, to);
-        self.maybe_request(v);
-        let at = now + exponential(&mut self.rng, seek_every);
+            a.player.seek(now, to);
+            ctx.maybe_request(v, a, now);
+        });
+        let at = self.now + exponential(&mut self.rng, seek_every);
         self.at(at, Ev::Seek(v));
     }
 
     /// Every fragment duration: players whose buffer has room again ask for more.
     pub(super) fn vod_tick(&mut self) {
         for v in 0..self.viewers.len() {
-            if self.viewers[v].swarm.is_some() {
-                self.maybe_request(v);
+            if self.agents[v].swarm.is_some() {
+                self.with_agent(v, |ctx, a, now| ctx.maybe_request(v, a, now));
             }
         }
         self.at(self.now + self.s.fragment, Ev::Tick);
-    }
-
-    /// The viewer has the title's last fragment: it leaves once it is played.
-    pub(super) fn vod_title_end(&mut self, v: usize) {
-        if std::mem::replace(&mut self.viewers[v].ending, true) {
-            return;
-        }
-        let left = Duration::from_secs_f64(self.viewers[v].player.buffer().max(0.0));
-        self.at(
-            self.now + left,
-            Ev::Leave {
-                v,
-                crash: false,
-                replace: false,
-            },
-        );
     }
 }
