@@ -283,6 +283,8 @@ struct Agent {
     /// When the engine wants [`Swarm::handle_timeout`] (as it last said).
     timer: Option<Instant>,
     queue: BinaryHeap<Queued>,
+    /// Events queued between windows, moved into `queue` when the agent runs (in parallel).
+    inbox: Vec<Queued>,
     seq: u64,
     /// This window's effects, with the time each was made.
     out: Vec<(Instant, Effect)>,
@@ -300,6 +302,7 @@ impl Agent {
             ending: false,
             timer: None,
             queue: BinaryHeap::new(),
+            inbox: Vec::new(),
             seq: 0,
             out: Vec::new(),
             next: None,
@@ -307,9 +310,10 @@ impl Agent {
         }
     }
 
+    /// Queues `ev` for `t` (into the inbox: the queue is ordered when the agent runs).
     fn push(&mut self, t: Instant, ev: Local) {
         self.seq += 1;
-        self.queue.push(Queued {
+        self.inbox.push(Queued {
             t,
             seq: self.seq,
             ev,
@@ -318,11 +322,20 @@ impl Agent {
     }
 
     fn refresh_next(&mut self) {
-        let q = self.queue.peek().map(|q| q.t);
-        self.next = match (q, self.timer) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let earliest = [
+            self.queue.peek().map(|q| q.t),
+            self.inbox.iter().map(|q| q.t).min(),
+            self.timer,
+        ];
+        self.next = earliest.into_iter().flatten().min();
+    }
+
+    /// Forgets every event and timer (the agent left).
+    fn clear(&mut self) {
+        self.timer = None;
+        self.queue.clear();
+        self.inbox.clear();
+        self.next = None;
     }
 }
 
@@ -453,6 +466,7 @@ impl Ctx<'_> {
     /// Runs agent `v`'s events and timers due before `end`, in time order (at equal times,
     /// events before the timer).
     fn run_window(&self, v: usize, a: &mut Agent, end: Instant) {
+        a.queue.extend(a.inbox.drain(..));
         loop {
             let q = a.queue.peek().map(|q| q.t).filter(|&t| t < end);
             let timer = a.timer.filter(|&t| t < end);
@@ -1015,36 +1029,35 @@ impl<'a> Sim<'a> {
             });
     }
 
-    /// Applies the window's effects in time order (at equal times, by agent, then in the order
-    /// made), with the network's completions up to each, then those up to `end`. Each agent's
-    /// effects are in time order already: they are merged, not sorted (an effect carries a
-    /// message, and moving them costs).
+    /// Applies the window's effects: messages, dials and disconnects go to their receivers'
+    /// inboxes (by agent, then in the order made: they do not touch the network); transfers
+    /// and origin fetches start in time order (at equal times, by agent), each after the
+    /// network's completions up to its time; then the completions up to `end`.
     fn apply_effects(&mut self, end: Instant) {
-        let mut heads = BinaryHeap::new();
-        for (v, a) in self.agents.iter().enumerate() {
-            if let Some(&(t, _)) = a.out.first() {
-                heads.push(Reverse((t, v, 0usize)));
+        let mut timed: Vec<(Instant, usize, Effect)> = Vec::new();
+        for v in 0..self.agents.len() {
+            if self.agents[v].out.is_empty() {
+                continue;
             }
-        }
-        if heads.is_empty() {
-            self.complete(end, false, end);
-            return;
-        }
-        let mut done = Vec::with_capacity(heads.len());
-        while let Some(Reverse((t, v, i))) = heads.pop() {
-            let out = &mut self.agents[v].out;
-            let placeholder = Effect::Leave { at: Instant::ZERO };
-            let e = std::mem::replace(&mut out[i].1, placeholder);
-            match out.get(i + 1) {
-                Some(&(next, _)) => heads.push(Reverse((next, v, i + 1))),
-                None => done.push(v),
+            let mut out = std::mem::take(&mut self.agents[v].out);
+            for (t, e) in out.drain(..) {
+                match e {
+                    Effect::Data { .. } | Effect::FetchOrigin { .. } | Effect::Leave { .. } => {
+                        timed.push((t, v, e));
+                    }
+                    Effect::Send { .. } | Effect::Dial { .. } | Effect::Disconnect { .. } => {
+                        self.apply(v, e, end);
+                    }
+                }
             }
+            // The buffer is kept for the agent's next window.
+            self.agents[v].out = out;
+        }
+        timed.sort_by_key(|e| e.0);
+        for (t, v, e) in timed {
             self.complete(t, true, end);
             self.now = self.now.max(t);
             self.apply(v, e, end);
-        }
-        for v in done {
-            self.agents[v].out.clear();
         }
         self.complete(end, false, end);
     }
@@ -1065,9 +1078,6 @@ impl<'a> Sim<'a> {
     fn apply(&mut self, v: usize, e: Effect, end: Instant) {
         let now = self.now;
         match e {
-            Effect::Send { to, at, msg } => {
-                self.agents[to].push(at.max(end), Local::Msg { from: v, msg });
-            }
             Effect::Data { to, msg } => {
                 self.pair_queues.entry((v, to)).or_default().push_back(msg);
                 self.pump_pair(v, to);
@@ -1080,6 +1090,17 @@ impl<'a> Sim<'a> {
                 self.origin_flows.insert(f, (now, bytes));
                 self.flows.insert(f, (FlowTag::Origin { v, id }, path));
             }
+            Effect::Leave { at } => self.at(
+                at,
+                Ev::Leave {
+                    v,
+                    crash: false,
+                    replace: false,
+                },
+            ),
+            Effect::Send { to, at, msg } => {
+                self.agents[to].push(at.max(end), Local::Msg { from: v, msg });
+            }
             Effect::Dial { to, at, ok } => {
                 let at = at.max(end);
                 self.agents[v].push(at, Local::Dialled { peer: to, ok });
@@ -1090,14 +1111,6 @@ impl<'a> Sim<'a> {
             Effect::Disconnect { to, at } => {
                 self.agents[to].push(at.max(end), Local::Disconnected { peer: v });
             }
-            Effect::Leave { at } => self.at(
-                at,
-                Ev::Leave {
-                    v,
-                    crash: false,
-                    replace: false,
-                },
-            ),
         }
     }
 
@@ -1340,9 +1353,7 @@ impl<'a> Sim<'a> {
             return;
         };
         a.player.gone = true;
-        a.timer = None;
-        a.queue.clear();
-        a.next = None;
+        a.clear();
         self.viewers[v].running = false;
         self.tracker.remove(v, self.viewers[v].site);
         self.metrics.viewer_change(self.now, -1);
