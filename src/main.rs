@@ -235,6 +235,10 @@ pub(crate) struct SimArgs {
     /// Seed of every random choice.
     #[arg(long, default_value_t = 1)]
     pub(crate) seed: u64,
+    /// Threads that run the agents [default: one per core]. The result depends on the seed
+    /// only, not on this.
+    #[arg(long)]
+    pub(crate) threads: Option<usize>,
     /// Print one JSON object on stdout instead of the table.
     #[arg(long)]
     pub(crate) json: bool,

@@ -106,15 +106,21 @@ fn run_cmd(args: &SimArgs) -> Result<(SimReport, Vec<SimReport>), String> {
         s.duration.as_secs_f64(),
         if s.vod.is_some() { ", on demand" } else { "" }
     );
+    let run = |p: PolicyKind| match args.threads {
+        None => Ok(hive_sim::run(&s, p)),
+        Some(n) => {
+            hive_sim::run_on_threads(&s, p, n).map_err(|e| format!("cannot start {n} threads: {e}"))
+        }
+    };
     let mut baselines = Vec::new();
     for p in [PolicyKind::NoPeer, PolicyKind::RandomMesh] {
         if p != chosen {
             eprintln!("  running baseline {}", p.name());
-            baselines.push(hive_sim::run(&s, p));
+            baselines.push(run(p)?);
         }
     }
     eprintln!("  running {}", chosen.name());
-    Ok((hive_sim::run(&s, chosen), baselines))
+    Ok((run(chosen)?, baselines))
 }
 
 /// Mean and peak of a per-second series, Mbit/s.

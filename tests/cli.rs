@@ -265,6 +265,28 @@ fn sim_runs_a_scaled_scenario_with_its_baselines() {
     assert!(v["baselines"].get("randommesh").is_some());
     let bad = hive(&["sim", "--scenario", "nowhere"]);
     assert_eq!(bad.status.code(), Some(2));
+    // One thread: the same figures (the result depends on the seed only).
+    let one = sim_json(&[
+        "sim",
+        "--scenario",
+        "corporate-130",
+        "--scale",
+        "0.05",
+        "--duration",
+        "20",
+        "--threads",
+        "1",
+        "--json",
+    ]);
+    for key in [
+        "offload",
+        "rebuffer_ratio",
+        "origin_bytes",
+        "peer_bytes",
+        "startup_s_p95",
+    ] {
+        assert_eq!(one[key], v[key], "{key} on one thread");
+    }
 }
 
 /// A scratch directory of this test process, named for the test.
