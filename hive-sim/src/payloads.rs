@@ -10,7 +10,7 @@
 //! engine sees changes: the bytes are equal.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use hive_core::cache::{CacheStats, CachedFragment, FragmentCache, InsertOutcome};
@@ -58,6 +58,11 @@ impl Payloads {
         b
     }
 
+    /// The payload of `(track, seq)` if it is held.
+    pub(crate) fn get(&self, track: u16, seq: u64) -> Option<Bytes> {
+        self.map.get(&(track, seq)).map(|(b, _)| b.clone())
+    }
+
     fn shared(&self, f: &CachedFragment) -> Option<Bytes> {
         let (b, h) = self.map.get(&(f.id.track.0, f.id.sequence))?;
         (*h == f.hash).then(|| b.clone())
@@ -69,11 +74,11 @@ impl Payloads {
 #[derive(Debug)]
 pub(crate) struct SharingCache<C> {
     inner: C,
-    payloads: Arc<Mutex<Payloads>>,
+    payloads: Arc<RwLock<Payloads>>,
 }
 
 impl<C: FragmentCache> SharingCache<C> {
-    pub(crate) fn new(inner: C, payloads: Arc<Mutex<Payloads>>) -> Self {
+    pub(crate) fn new(inner: C, payloads: Arc<RwLock<Payloads>>) -> Self {
         SharingCache { inner, payloads }
     }
 }
@@ -88,7 +93,7 @@ impl<C: FragmentCache> FragmentCache for SharingCache<C> {
     }
 
     fn insert(&self, now: Instant, mut fragment: CachedFragment) -> InsertOutcome {
-        if let Some(b) = self.payloads.lock().ok().and_then(|p| p.shared(&fragment)) {
+        if let Some(b) = self.payloads.read().ok().and_then(|p| p.shared(&fragment)) {
             fragment.data = b;
         }
         self.inner.insert(now, fragment)
@@ -123,9 +128,9 @@ mod tests {
 
     #[test]
     fn a_received_copy_is_replaced_by_the_shared_bytes_when_the_hash_matches() {
-        let payloads = Arc::new(Mutex::new(Payloads::default()));
+        let payloads = Arc::new(RwLock::new(Payloads::default()));
         let shared = payloads
-            .lock()
+            .write()
             .expect("lock")
             .get_or_make(1, 7, 64, || Bytes::from(vec![3u8; 1000]));
         let cache = SharingCache::new(LiveWindowCache::default(), payloads.clone());
@@ -162,12 +167,12 @@ mod tests {
 
     #[test]
     fn an_on_demand_cache_shares_too_and_the_table_keeps_a_whole_title() {
-        let payloads = Arc::new(Mutex::new(Payloads::default()));
+        let payloads = Arc::new(RwLock::new(Payloads::default()));
         let cache = SharingCache::new(VodCache::new(64 << 20), payloads.clone());
         let content = ContentId::derive("vod");
         for seq in 0..900u64 {
             let shared = payloads
-                .lock()
+                .write()
                 .expect("lock")
                 .get_or_make(0, seq, u64::MAX, || Bytes::from(vec![seq as u8; 100]));
             let received = Bytes::from(vec![seq as u8; 100]);
@@ -184,7 +189,7 @@ mod tests {
                 .expect("held");
             assert_eq!(got.data.as_ptr(), shared.as_ptr());
         }
-        assert_eq!(payloads.lock().expect("lock").map.len(), 900);
+        assert_eq!(payloads.read().expect("lock").map.len(), 900);
         assert_eq!(cache.have(&content, TrackId(0)).len(), 900);
         // Long after, the first fragment is still held (no live window).
         cache.expire(Instant::from_secs(100_000));

@@ -18,7 +18,7 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use hive_core::cache::{DEFAULT_LIVE_WINDOW, FragmentCache, LiveWindowCache, VodCache};
@@ -440,7 +440,7 @@ struct Ctx<'a> {
     ids: &'a HashMap<PeerId, usize, foldhash::fast::FixedState>,
     content: ContentId,
     latest: Option<u64>,
-    payloads: &'a Mutex<Payloads>,
+    payloads: &'a RwLock<Payloads>,
 }
 
 impl Ctx<'_> {
@@ -457,7 +457,16 @@ impl Ctx<'_> {
         let make = || Bytes::from(vec![(id.sequence as u8) ^ (id.track.0 as u8); size]);
         // The newest 64 of each track: more than any live window; on demand, the whole title.
         let keep = if self.s.vod.is_some() { u64::MAX } else { 64 };
-        match self.payloads.lock() {
+        // Agents read in parallel; the first to need a payload makes it.
+        let held = self
+            .payloads
+            .read()
+            .ok()
+            .and_then(|p| p.get(id.track.0, id.sequence));
+        if let Some(b) = held {
+            return b;
+        }
+        match self.payloads.write() {
             Ok(mut p) => p.get_or_make(id.track.0, id.sequence, keep, make),
             Err(_) => make(),
         }
@@ -690,7 +699,7 @@ struct Sim<'a> {
     t0: Instant,
     latest: Option<u64>,
     /// The origin's payloads, shared with every agent's cache (one copy per fragment).
-    origin_payloads: Arc<Mutex<Payloads>>,
+    origin_payloads: Arc<RwLock<Payloads>>,
     copies: BTreeMap<LinkId, Copies>,
     /// Origin flows in progress: when each started and its bytes (the egress series).
     origin_flows: HashMap<FlowId, (Instant, u64), foldhash::fast::FixedState>,
@@ -842,7 +851,7 @@ impl<'a> Sim<'a> {
             content: ContentId::derive(&format!("sim/{}", s.name)),
             t0: Instant::ZERO,
             latest: None,
-            origin_payloads: Arc::new(Mutex::new(Payloads::default())),
+            origin_payloads: Arc::new(RwLock::new(Payloads::default())),
             copies: BTreeMap::new(),
             origin_flows: HashMap::default(),
             metrics: Metrics::default(),
