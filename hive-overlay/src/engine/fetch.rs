@@ -300,11 +300,7 @@ impl Swarm {
         } else {
             // Lend the policy the views in place: swap the tried ones past the end of the slice
             // it sees and mark the busy ones choked, then undo both.
-            let mut hide: Vec<usize> = w
-                .tried
-                .iter()
-                .filter_map(|p| self.views.binary_search_by(|v| v.info.id.cmp(p)).ok())
-                .collect();
+            let mut hide: Vec<usize> = w.tried.iter().filter_map(|p| self.slot(p)).collect();
             hide.sort_unstable_by(|a, b| b.cmp(a));
             let mut end = self.views.len();
             let mut swaps = Vec::with_capacity(hide.len());
@@ -341,9 +337,7 @@ impl Swarm {
                 self.stats.origin_last_call += 1;
                 FetchDecision::Origin
             }
-            FetchDecision::Peer(p)
-                if !self.links.contains_key(&p) || tried(&p) || busy.contains(&p) =>
-            {
+            FetchDecision::Peer(p) if !self.is_neighbour(&p) || tried(&p) || busy.contains(&p) => {
                 self.stats.origin_peer_unusable += 1;
                 FetchDecision::Origin
             }
@@ -389,7 +383,7 @@ impl Swarm {
             hash: None,
         };
         let priority = if w.player { 0 } else { 4 };
-        if let Some(l) = self.links.get_mut(&peer) {
+        if let Some(l) = self.link_mut(&peer) {
             l.requests.insert(request_id, id);
         }
         self.with_view(peer, |v| v.inflight_requests += 1);
@@ -467,9 +461,8 @@ impl Swarm {
 
     pub(super) fn on_data(&mut self, now: Instant, from: PeerId, d: Data) {
         let Some(id) = self
-            .links
-            .get(&from)
-            .and_then(|l| l.requests.get(&d.request_id))
+            .slot(&from)
+            .and_then(|i| self.links[i].requests.get(&d.request_id))
             .copied()
         else {
             return; // cancelled or unknown: ignore
@@ -532,7 +525,7 @@ impl Swarm {
         } else {
             buf.freeze()
         };
-        if let Some(l) = self.links.get_mut(&from) {
+        if let Some(l) = self.link_mut(&from) {
             l.requests.remove(&d.request_id);
         }
         let secs = now
@@ -566,8 +559,7 @@ impl Swarm {
         reason: RejectReason,
     ) {
         let Some(id) = self
-            .links
-            .get_mut(&from)
+            .link_mut(&from)
             .and_then(|l| l.requests.remove(&request_id))
         else {
             return;
@@ -607,7 +599,7 @@ impl Swarm {
     /// Withdraws a request sent to `peer`: tells it, and forgets the request.
     fn cancel_peer_request(&mut self, peer: PeerId, request_id: u64) {
         self.send(peer, Message::Cancel(Cancel { request_id }), Class::Control);
-        if let Some(l) = self.links.get_mut(&peer) {
+        if let Some(l) = self.link_mut(&peer) {
             l.requests.remove(&request_id);
         }
         self.with_view(peer, |v| {

@@ -176,8 +176,9 @@ impl Swarm {
     /// held 25 to 55 requests per fragment, and branch supernodes served in turn reached their
     /// last call together.
     pub(super) fn serve_parked(&mut self, now: Instant) {
-        let links = &self.links;
-        self.parked.retain(|p| links.contains_key(&p.from));
+        let mut parked = std::mem::take(&mut self.parked);
+        parked.retain(|p| self.is_neighbour(&p.from));
+        self.parked = parked;
         while self.slots_busy() < self.slots {
             let next = self
                 .parked
@@ -186,9 +187,8 @@ impl Swarm {
                 .filter(|(_, p)| self.cache.contains(&p.request.fragment))
                 .min_by_key(|(i, p)| {
                     let from_supernode = self
-                        .views
-                        .binary_search_by(|v| v.info.id.cmp(&p.from))
-                        .is_ok_and(|k| self.views[k].info.role == Role::Supernode);
+                        .slot(&p.from)
+                        .is_some_and(|k| self.views[k].info.role == Role::Supernode);
                     (!from_supernode, p.expires, *i)
                 })
                 .map(|(i, _)| i);
