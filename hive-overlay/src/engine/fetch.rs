@@ -384,7 +384,7 @@ impl Swarm {
         };
         let priority = if w.player { 0 } else { 4 };
         if let Some(l) = self.link_mut(&peer) {
-            l.requests.insert(request_id, id);
+            l.add_request(request_id, id);
         }
         self.with_view(peer, |v| v.inflight_requests += 1);
         self.send(
@@ -462,8 +462,7 @@ impl Swarm {
     pub(super) fn on_data(&mut self, now: Instant, from: PeerId, d: Data) {
         let Some(id) = self
             .slot(&from)
-            .and_then(|i| self.links[i].requests.get(&d.request_id))
-            .copied()
+            .and_then(|i| self.links[i].request(d.request_id))
         else {
             return; // cancelled or unknown: ignore
         };
@@ -526,7 +525,7 @@ impl Swarm {
             buf.freeze()
         };
         if let Some(l) = self.link_mut(&from) {
-            l.requests.remove(&d.request_id);
+            l.take_request(d.request_id);
         }
         let secs = now
             .saturating_duration_since(started)
@@ -560,7 +559,7 @@ impl Swarm {
     ) {
         let Some(id) = self
             .link_mut(&from)
-            .and_then(|l| l.requests.remove(&request_id))
+            .and_then(|l| l.take_request(request_id))
         else {
             return;
         };
@@ -600,7 +599,7 @@ impl Swarm {
     fn cancel_peer_request(&mut self, peer: PeerId, request_id: u64) {
         self.send(peer, Message::Cancel(Cancel { request_id }), Class::Control);
         if let Some(l) = self.link_mut(&peer) {
-            l.requests.remove(&request_id);
+            l.take_request(request_id);
         }
         self.with_view(peer, |v| {
             v.inflight_requests = v.inflight_requests.saturating_sub(1)

@@ -43,10 +43,34 @@ fn id_key(peer: &PeerId) -> u64 {
 /// Per-neighbour state beyond what policies see.
 #[derive(Debug, Default)]
 struct Link {
-    /// Our requests to it: request id → fragment.
-    requests: BTreeMap<u64, FragmentId>,
+    /// Our requests to it: (request id, fragment), by increasing request id (ids are handed
+    /// out in increasing order, so a new request goes at the end). A few at a time: a short
+    /// list, without a tree's node allocations.
+    requests: Vec<(u64, FragmentId)>,
     /// Whether its Hello arrived.
     hello: bool,
+}
+
+impl Link {
+    /// Records a request; `request_id` is above every id recorded before.
+    fn add_request(&mut self, request_id: u64, fragment: FragmentId) {
+        debug_assert!(self.requests.last().is_none_or(|(r, _)| *r < request_id));
+        self.requests.push((request_id, fragment));
+    }
+
+    /// The fragment asked for by `request_id`, if that request is open.
+    fn request(&self, request_id: u64) -> Option<FragmentId> {
+        self.requests
+            .iter()
+            .find(|(r, _)| *r == request_id)
+            .map(|(_, f)| *f)
+    }
+
+    /// Closes a request; returns its fragment if it was open.
+    fn take_request(&mut self, request_id: u64) -> Option<FragmentId> {
+        let i = self.requests.iter().position(|(r, _)| *r == request_id)?;
+        Some(self.requests.remove(i).1)
+    }
 }
 
 /// The swarm engine of one agent in one swarm.
@@ -357,7 +381,7 @@ impl Swarm {
         self.uploads.retain(|u| u.to != peer);
         self.unsent.remove(&peer);
         self.draining.retain(|(p, _)| *p != peer);
-        for fragment in link.requests.into_values() {
+        for (_, fragment) in link.requests {
             self.abandon_peer_request(now, fragment, peer);
         }
     }
