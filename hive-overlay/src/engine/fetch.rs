@@ -95,7 +95,7 @@ impl Swarm {
         for info in fragments {
             let id = info.id;
             self.note_bitrate(&info);
-            let new = self.known.insert(id, info.clone()).is_none();
+            let new = self.known.insert(info);
             if !new || self.cache.contains(&id) || self.wants.contains_key(&id) {
                 continue;
             }
@@ -103,7 +103,9 @@ impl Swarm {
             if policy.should_prefetch(now, &view, &id) {
                 self.stats.prefetches += 1;
                 let deadline = now + self.cfg.default_deadline;
-                self.want(now, info, deadline, false);
+                if let Some(info) = self.known.get(&id).cloned() {
+                    self.want(now, info, deadline, false);
+                }
             }
         }
     }
@@ -116,41 +118,10 @@ impl Swarm {
         let Some(window) = self.cfg.known_window else {
             return;
         };
-        let mut doomed = Vec::new();
-        let mut next = self.known.keys().next().copied();
-        while let Some(first) = next {
-            let last = FragmentId {
-                sequence: u64::MAX,
-                range: Some(hive_core::ByteRange {
-                    start: u64::MAX,
-                    len: u64::MAX,
-                }),
-                ..first
-            };
-            let track = self.known.range(first..=last);
-            let newest_end = track
-                .clone()
-                .next_back()
-                .map(|(_, i)| i.media_time.saturating_add(i.duration))
-                .unwrap_or_default();
-            let cutoff = newest_end.saturating_sub(window);
-            for (id, info) in track {
-                if info.media_time.saturating_add(info.duration) >= cutoff {
-                    break;
-                }
-                if !self.wants.contains_key(id) && !self.parked_for(id) {
-                    doomed.push(*id);
-                }
-            }
-            next = self
-                .known
-                .range((std::ops::Bound::Excluded(last), std::ops::Bound::Unbounded))
-                .next()
-                .map(|(id, _)| *id);
-        }
-        for id in doomed {
-            self.known.remove(&id);
-        }
+        let (wants, parked) = (&self.wants, &self.parked);
+        self.known.forget(window, |id| {
+            wants.contains_key(id) || parked.iter().any(|p| p.fragment() == *id)
+        });
     }
 
     /// The player no longer wants `fragment` (it seeked elsewhere, or its viewer left): nothing
@@ -195,7 +166,9 @@ impl Swarm {
     ) {
         self.note_bitrate(&info);
         let deadline = deadline.unwrap_or(now + self.cfg.default_deadline);
-        self.known.entry(info.id).or_insert_with(|| info.clone());
+        if !self.known.contains(&info.id) {
+            self.known.insert(info.clone());
+        }
         if let Some(hit) = self.cache.get(&info.id) {
             self.stats.player_bytes += hit.data.len() as u64;
             self.stats.delivered_in_time += 1;

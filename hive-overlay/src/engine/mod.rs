@@ -1,6 +1,7 @@
 //! The swarm engine: one sans-IO state machine per agent and swarm.
 
 mod fetch;
+mod known;
 mod serve;
 mod types;
 
@@ -91,7 +92,7 @@ pub struct Swarm {
     links: Vec<Link>,
     candidates: Vec<PeerInfo>,
     connecting: BTreeMap<PeerId, Instant>,
-    known: BTreeMap<FragmentId, FragmentInfo>,
+    known: known::Known,
     wants: BTreeMap<FragmentId, Want>,
     next_request_id: u64,
     out: VecDeque<Output>,
@@ -152,7 +153,7 @@ impl Swarm {
             links: Vec::new(),
             candidates: Vec::new(),
             connecting: BTreeMap::new(),
-            known: BTreeMap::new(),
+            known: known::Known::default(),
             wants: BTreeMap::new(),
             next_request_id: 1,
             out: VecDeque::new(),

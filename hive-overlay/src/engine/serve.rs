@@ -28,6 +28,11 @@ impl Parked {
     pub(super) fn expires_at(&self) -> Instant {
         self.expires
     }
+
+    /// The fragment it waits for.
+    pub(super) fn fragment(&self) -> FragmentId {
+        self.request.fragment
+    }
 }
 
 /// A fragment being sent to a neighbour, chunk by chunk.
@@ -109,7 +114,7 @@ impl Swarm {
             })
         };
         let coming = self.wants.contains_key(&id);
-        let through = !coming && self.known.contains_key(&id) && {
+        let through = !coming && self.known.contains(&id) && {
             let (policy, view) = self.policy_and_view(usize::MAX);
             policy.pull_through(now, &view, &id)
         };
