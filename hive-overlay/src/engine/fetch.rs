@@ -95,7 +95,7 @@ impl Swarm {
         for info in fragments {
             let id = info.id;
             self.note_bitrate(&info);
-            let new = self.known.insert(id, info.clone()).is_none();
+            let new = self.known.insert(info);
             if !new || self.cache.contains(&id) || self.wants.contains_key(&id) {
                 continue;
             }
@@ -103,7 +103,9 @@ impl Swarm {
             if policy.should_prefetch(now, &view, &id) {
                 self.stats.prefetches += 1;
                 let deadline = now + self.cfg.default_deadline;
-                self.want(now, info, deadline, false);
+                if let Some(info) = self.known.get(&id).cloned() {
+                    self.want(now, info, deadline, false);
+                }
             }
         }
     }
@@ -116,41 +118,10 @@ impl Swarm {
         let Some(window) = self.cfg.known_window else {
             return;
         };
-        let mut doomed = Vec::new();
-        let mut next = self.known.keys().next().copied();
-        while let Some(first) = next {
-            let last = FragmentId {
-                sequence: u64::MAX,
-                range: Some(hive_core::ByteRange {
-                    start: u64::MAX,
-                    len: u64::MAX,
-                }),
-                ..first
-            };
-            let track = self.known.range(first..=last);
-            let newest_end = track
-                .clone()
-                .next_back()
-                .map(|(_, i)| i.media_time.saturating_add(i.duration))
-                .unwrap_or_default();
-            let cutoff = newest_end.saturating_sub(window);
-            for (id, info) in track {
-                if info.media_time.saturating_add(info.duration) >= cutoff {
-                    break;
-                }
-                if !self.wants.contains_key(id) && !self.parked_for(id) {
-                    doomed.push(*id);
-                }
-            }
-            next = self
-                .known
-                .range((std::ops::Bound::Excluded(last), std::ops::Bound::Unbounded))
-                .next()
-                .map(|(id, _)| *id);
-        }
-        for id in doomed {
-            self.known.remove(&id);
-        }
+        let (wants, parked) = (&self.wants, &self.parked);
+        self.known.forget(window, |id| {
+            wants.contains_key(id) || parked.iter().any(|p| p.fragment() == *id)
+        });
     }
 
     /// The player no longer wants `fragment` (it seeked elsewhere, or its viewer left): nothing
@@ -195,7 +166,9 @@ impl Swarm {
     ) {
         self.note_bitrate(&info);
         let deadline = deadline.unwrap_or(now + self.cfg.default_deadline);
-        self.known.entry(info.id).or_insert_with(|| info.clone());
+        if !self.known.contains(&info.id) {
+            self.known.insert(info.clone());
+        }
         if let Some(hit) = self.cache.get(&info.id) {
             self.stats.player_bytes += hit.data.len() as u64;
             self.stats.delivered_in_time += 1;
@@ -300,11 +273,7 @@ impl Swarm {
         } else {
             // Lend the policy the views in place: swap the tried ones past the end of the slice
             // it sees and mark the busy ones choked, then undo both.
-            let mut hide: Vec<usize> = w
-                .tried
-                .iter()
-                .filter_map(|p| self.views.binary_search_by(|v| v.info.id.cmp(p)).ok())
-                .collect();
+            let mut hide: Vec<usize> = w.tried.iter().filter_map(|p| self.slot(p)).collect();
             hide.sort_unstable_by(|a, b| b.cmp(a));
             let mut end = self.views.len();
             let mut swaps = Vec::with_capacity(hide.len());
@@ -341,9 +310,7 @@ impl Swarm {
                 self.stats.origin_last_call += 1;
                 FetchDecision::Origin
             }
-            FetchDecision::Peer(p)
-                if !self.links.contains_key(&p) || tried(&p) || busy.contains(&p) =>
-            {
+            FetchDecision::Peer(p) if !self.is_neighbour(&p) || tried(&p) || busy.contains(&p) => {
                 self.stats.origin_peer_unusable += 1;
                 FetchDecision::Origin
             }
@@ -389,8 +356,8 @@ impl Swarm {
             hash: None,
         };
         let priority = if w.player { 0 } else { 4 };
-        if let Some(l) = self.links.get_mut(&peer) {
-            l.requests.insert(request_id, id);
+        if let Some(l) = self.link_mut(&peer) {
+            l.add_request(request_id, id);
         }
         self.with_view(peer, |v| v.inflight_requests += 1);
         self.send(
@@ -467,10 +434,8 @@ impl Swarm {
 
     pub(super) fn on_data(&mut self, now: Instant, from: PeerId, d: Data) {
         let Some(id) = self
-            .links
-            .get(&from)
-            .and_then(|l| l.requests.get(&d.request_id))
-            .copied()
+            .slot(&from)
+            .and_then(|i| self.links[i].request(d.request_id))
         else {
             return; // cancelled or unknown: ignore
         };
@@ -532,8 +497,8 @@ impl Swarm {
         } else {
             buf.freeze()
         };
-        if let Some(l) = self.links.get_mut(&from) {
-            l.requests.remove(&d.request_id);
+        if let Some(l) = self.link_mut(&from) {
+            l.take_request(d.request_id);
         }
         let secs = now
             .saturating_duration_since(started)
@@ -566,9 +531,8 @@ impl Swarm {
         reason: RejectReason,
     ) {
         let Some(id) = self
-            .links
-            .get_mut(&from)
-            .and_then(|l| l.requests.remove(&request_id))
+            .link_mut(&from)
+            .and_then(|l| l.take_request(request_id))
         else {
             return;
         };
@@ -607,8 +571,8 @@ impl Swarm {
     /// Withdraws a request sent to `peer`: tells it, and forgets the request.
     fn cancel_peer_request(&mut self, peer: PeerId, request_id: u64) {
         self.send(peer, Message::Cancel(Cancel { request_id }), Class::Control);
-        if let Some(l) = self.links.get_mut(&peer) {
-            l.requests.remove(&request_id);
+        if let Some(l) = self.link_mut(&peer) {
+            l.take_request(request_id);
         }
         self.with_view(peer, |v| {
             v.inflight_requests = v.inflight_requests.saturating_sub(1)

@@ -1,6 +1,7 @@
 //! The swarm engine: one sans-IO state machine per agent and swarm.
 
 mod fetch;
+mod known;
 mod serve;
 mod types;
 
@@ -31,13 +32,46 @@ const HOUSEKEEPING: Duration = Duration::from_secs(2);
 /// as new candidates arrive, not at the next review.
 const FEW: usize = 2;
 
+/// The first eight bytes of a peer id, big-endian: ordered as the ids are (ids are ordered byte
+/// by byte), so the keys of neighbours sorted by id are sorted too, and nearly always distinct
+/// (ids are hashes).
+#[inline]
+fn id_key(peer: &PeerId) -> u64 {
+    let b = peer.as_bytes();
+    u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+}
+
 /// Per-neighbour state beyond what policies see.
 #[derive(Debug, Default)]
 struct Link {
-    /// Our requests to it: request id → fragment.
-    requests: BTreeMap<u64, FragmentId>,
+    /// Our requests to it: (request id, fragment), by increasing request id (ids are handed
+    /// out in increasing order, so a new request goes at the end). A few at a time: a short
+    /// list, without a tree's node allocations.
+    requests: Vec<(u64, FragmentId)>,
     /// Whether its Hello arrived.
     hello: bool,
+}
+
+impl Link {
+    /// Records a request; `request_id` is above every id recorded before.
+    fn add_request(&mut self, request_id: u64, fragment: FragmentId) {
+        debug_assert!(self.requests.last().is_none_or(|(r, _)| *r < request_id));
+        self.requests.push((request_id, fragment));
+    }
+
+    /// The fragment asked for by `request_id`, if that request is open.
+    fn request(&self, request_id: u64) -> Option<FragmentId> {
+        self.requests
+            .iter()
+            .find(|(r, _)| *r == request_id)
+            .map(|(_, f)| *f)
+    }
+
+    /// Closes a request; returns its fragment if it was open.
+    fn take_request(&mut self, request_id: u64) -> Option<FragmentId> {
+        let i = self.requests.iter().position(|(r, _)| *r == request_id)?;
+        Some(self.requests.remove(i).1)
+    }
 }
 
 /// The swarm engine of one agent in one swarm.
@@ -51,10 +85,14 @@ pub struct Swarm {
     cache: Arc<dyn FragmentCache>,
     /// Neighbours as policies see them, sorted by id (deterministic order).
     views: Vec<NeighbourView>,
-    links: BTreeMap<PeerId, Link>,
+    /// [`id_key`] of each neighbour, in the order of `views`: a neighbour is looked up on every
+    /// message, by a search of this short array of words rather than of the views themselves.
+    keys: Vec<u64>,
+    /// Per-neighbour state beyond the views, in the order of `views`.
+    links: Vec<Link>,
     candidates: Vec<PeerInfo>,
     connecting: BTreeMap<PeerId, Instant>,
-    known: BTreeMap<FragmentId, FragmentInfo>,
+    known: known::Known,
     wants: BTreeMap<FragmentId, Want>,
     next_request_id: u64,
     out: VecDeque<Output>,
@@ -111,10 +149,11 @@ impl Swarm {
             policy,
             cache,
             views: Vec::new(),
-            links: BTreeMap::new(),
+            keys: Vec::new(),
+            links: Vec::new(),
             candidates: Vec::new(),
             connecting: BTreeMap::new(),
-            known: BTreeMap::new(),
+            known: known::Known::default(),
             wants: BTreeMap::new(),
             next_request_id: 1,
             out: VecDeque::new(),
@@ -263,7 +302,7 @@ impl Swarm {
         let before = self.candidates.len();
         for p in peers {
             if p.id == self.me.id
-                || self.links.contains_key(&p.id)
+                || self.is_neighbour(&p.id)
                 || self.candidates.iter().any(|c| c.id == p.id)
             {
                 continue;
@@ -286,7 +325,7 @@ impl Swarm {
     pub fn handle_peer_connected(&mut self, now: Instant, peer: PeerInfo) {
         self.connecting.remove(&peer.id);
         self.candidates.retain(|c| c.id != peer.id);
-        if self.links.contains_key(&peer.id) || peer.id == self.me.id {
+        if self.is_neighbour(&peer.id) || peer.id == self.me.id {
             return;
         }
         if self.views.len() >= self.cfg.max_neighbours + self.cfg.inbound_slack {
@@ -318,7 +357,8 @@ impl Swarm {
         };
         let pos = self.views.partition_point(|v| v.info.id < peer.id);
         self.views.insert(pos, view);
-        self.links.insert(peer.id, Link::default());
+        self.keys.insert(pos, id_key(&peer.id));
+        self.links.insert(pos, Link::default());
         self.send(peer.id, Message::Hello(self.hello()), Class::Control);
         if let Some(h) = self.snapshot_have() {
             self.send(peer.id, Message::Have(h), Class::Control);
@@ -333,21 +373,23 @@ impl Swarm {
 
     /// The connection to `peer` ended (by either side, or by the transport).
     pub fn handle_peer_disconnected(&mut self, now: Instant, peer: PeerId) {
-        let Some(link) = self.links.remove(&peer) else {
+        let Some(i) = self.slot(&peer) else {
             return;
         };
-        self.views.retain(|v| v.info.id != peer);
+        self.views.remove(i);
+        self.keys.remove(i);
+        let link = self.links.remove(i);
         self.uploads.retain(|u| u.to != peer);
         self.unsent.remove(&peer);
         self.draining.retain(|(p, _)| *p != peer);
-        for fragment in link.requests.into_values() {
+        for (_, fragment) in link.requests {
             self.abandon_peer_request(now, fragment, peer);
         }
     }
 
     /// A message from a neighbour.
     pub fn handle_message(&mut self, now: Instant, from: PeerId, message: Message) {
-        if !self.links.contains_key(&from) {
+        if !self.is_neighbour(&from) {
             return;
         }
         match message {
@@ -398,7 +440,7 @@ impl Swarm {
             );
             return;
         }
-        if let Some(l) = self.links.get_mut(&from) {
+        if let Some(l) = self.link_mut(&from) {
             l.hello = true;
         }
         self.with_view(from, |v| {
@@ -450,8 +492,35 @@ impl Swarm {
         }
     }
 
+    /// Where `peer` sits in `views`, `keys` and `links`, if it is a neighbour.
+    #[inline]
+    fn slot(&self, peer: &PeerId) -> Option<usize> {
+        let k = id_key(peer);
+        let mut i = self.keys.partition_point(|&x| x < k);
+        while self.keys.get(i) == Some(&k) {
+            if self.views.get(i).is_some_and(|v| v.info.id == *peer) {
+                return Some(i);
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// Whether `peer` is a connected neighbour.
+    #[inline]
+    fn is_neighbour(&self, peer: &PeerId) -> bool {
+        self.slot(peer).is_some()
+    }
+
+    /// The link to `peer`, if it is a neighbour.
+    #[inline]
+    fn link_mut(&mut self, peer: &PeerId) -> Option<&mut Link> {
+        let i = self.slot(peer)?;
+        self.links.get_mut(i)
+    }
+
     fn with_view(&mut self, peer: PeerId, f: impl FnOnce(&mut NeighbourView)) {
-        if let Ok(i) = self.views.binary_search_by(|v| v.info.id.cmp(&peer)) {
+        if let Some(i) = self.slot(&peer) {
             f(&mut self.views[i]);
         }
     }
@@ -461,7 +530,7 @@ impl Swarm {
     }
 
     fn drop_peer(&mut self, now: Instant, peer: PeerId, reason: ByeReason, detail: &str) {
-        if self.links.contains_key(&peer) {
+        if self.is_neighbour(&peer) {
             self.send(
                 peer,
                 Message::Bye(Bye {
@@ -502,7 +571,7 @@ impl Swarm {
             if room == 0 {
                 break;
             }
-            if self.links.contains_key(&id) || self.connecting.contains_key(&id) {
+            if self.is_neighbour(&id) || self.connecting.contains_key(&id) {
                 continue;
             }
             if let Some(info) = self.candidates.iter().find(|c| c.id == id).cloned() {

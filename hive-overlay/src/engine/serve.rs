@@ -28,6 +28,11 @@ impl Parked {
     pub(super) fn expires_at(&self) -> Instant {
         self.expires
     }
+
+    /// The fragment it waits for.
+    pub(super) fn fragment(&self) -> FragmentId {
+        self.request.fragment
+    }
 }
 
 /// A fragment being sent to a neighbour, chunk by chunk.
@@ -109,7 +114,7 @@ impl Swarm {
             })
         };
         let coming = self.wants.contains_key(&id);
-        let through = !coming && self.known.contains_key(&id) && {
+        let through = !coming && self.known.contains(&id) && {
             let (policy, view) = self.policy_and_view(usize::MAX);
             policy.pull_through(now, &view, &id)
         };
@@ -176,8 +181,9 @@ impl Swarm {
     /// held 25 to 55 requests per fragment, and branch supernodes served in turn reached their
     /// last call together.
     pub(super) fn serve_parked(&mut self, now: Instant) {
-        let links = &self.links;
-        self.parked.retain(|p| links.contains_key(&p.from));
+        let mut parked = std::mem::take(&mut self.parked);
+        parked.retain(|p| self.is_neighbour(&p.from));
+        self.parked = parked;
         while self.slots_busy() < self.slots {
             let next = self
                 .parked
@@ -186,9 +192,8 @@ impl Swarm {
                 .filter(|(_, p)| self.cache.contains(&p.request.fragment))
                 .min_by_key(|(i, p)| {
                     let from_supernode = self
-                        .views
-                        .binary_search_by(|v| v.info.id.cmp(&p.from))
-                        .is_ok_and(|k| self.views[k].info.role == Role::Supernode);
+                        .slot(&p.from)
+                        .is_some_and(|k| self.views[k].info.role == Role::Supernode);
                     (!from_supernode, p.expires, *i)
                 })
                 .map(|(i, _)| i);
