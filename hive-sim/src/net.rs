@@ -43,7 +43,8 @@ pub struct Link {
     pub name: String,
     /// Capacity, bytes per second (`f64::INFINITY` for an unconstrained link).
     pub capacity: f64,
-    /// One-way latency added by crossing it.
+    /// One-way latency added by crossing it (as given to [`Net::add_link`]: [`Net::latency`]
+    /// reads a copy made then).
     pub latency: Duration,
     /// Whether reports count copies of fragments crossing it (VPN and gateway links).
     pub bottleneck: bool,
@@ -85,6 +86,8 @@ impl Flow {
 pub struct Net {
     /// The links.
     pub links: Vec<Link>,
+    /// Each link's latency, apart (summed for every message: a compact array).
+    latencies: Vec<Duration>,
     flows: BTreeMap<FlowId, Flow>,
     /// Flows crossing each link.
     on_link: Vec<BTreeSet<FlowId>>,
@@ -116,13 +119,14 @@ impl Net {
             bottleneck,
             bytes: 0,
         });
+        self.latencies.push(latency);
         self.on_link.push(BTreeSet::new());
         self.links.len() - 1
     }
 
     /// The one-way latency of a path: the sum of its links'.
     pub fn latency(&self, path: &[LinkId]) -> Duration {
-        path.iter().map(|&l| self.links[l].latency).sum()
+        path.iter().map(|&l| self.latencies[l]).sum()
     }
 
     /// Number of active flows.
