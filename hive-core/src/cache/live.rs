@@ -1,6 +1,6 @@
 //! [`LiveWindowCache`]: the newest N seconds of every track, by media time.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use foldhash::quality::FixedState;
@@ -65,11 +65,17 @@ struct ShardState {
     bytes: u64,
 }
 
+/// A track's fragments are held in deques sorted by key and by media end: a live track's
+/// fragments arrive in order (each goes at the back) and the window slides from the front, so
+/// both stay sorted without the node allocations, splits and shifts of ordered trees. A
+/// fragment out of order is placed by binary search.
 #[derive(Debug)]
 struct Track {
-    frags: BTreeMap<Key, CachedFragment>,
-    /// (media end, key) of every held fragment: the window slides from the front.
-    by_end: BTreeSet<(Duration, Key)>,
+    /// The held fragments, in increasing key order.
+    frags: VecDeque<CachedFragment>,
+    /// (media end, key) of every held fragment, in increasing order: the window slides from
+    /// the front.
+    by_end: VecDeque<(Duration, Key)>,
     /// The sequence numbers held, kept in step with `frags` (what `have` returns).
     seqs: SeqSet,
     /// The latest media end stored in this track.
@@ -94,8 +100,8 @@ fn len_u64(f: &CachedFragment) -> u64 {
 impl Track {
     fn new(now: Instant) -> Self {
         Track {
-            frags: BTreeMap::new(),
-            by_end: BTreeSet::new(),
+            frags: VecDeque::new(),
+            by_end: VecDeque::new(),
             seqs: SeqSet::new(),
             newest_end: Duration::ZERO,
             last_insert: now,
@@ -103,29 +109,63 @@ impl Track {
         }
     }
 
-    /// Removes one fragment and keeps `by_end`, `seqs` and `bytes` in step.
-    fn take(&mut self, key: &Key) -> Option<CachedFragment> {
-        let frag = self.frags.remove(key)?;
-        self.by_end.remove(&(media_end(&frag), *key));
+    /// Where the fragment with `key` is in `frags` (`Ok`), or would go (`Err`).
+    fn find(&self, key: &Key) -> Result<usize, usize> {
+        // The common case: a new fragment, past the newest.
+        if self.frags.back().is_none_or(|b| key_of(&b.id) < *key) {
+            return Err(self.frags.len());
+        }
+        self.frags.binary_search_by(|f| key_of(&f.id).cmp(key))
+    }
+
+    fn get(&self, key: &Key) -> Option<&CachedFragment> {
+        self.find(key).ok().and_then(|i| self.frags.get(i))
+    }
+
+    fn contains(&self, key: &Key) -> bool {
+        self.find(key).is_ok()
+    }
+
+    /// Adds a fragment not held yet, ending at `end`, to `frags` and `by_end` (not `seqs`).
+    fn put(&mut self, end: Duration, key: Key, fragment: CachedFragment) {
+        match self.find(&key) {
+            Err(i) => self.frags.insert(i, fragment),
+            // Not reached: callers check first. Replaced, as a map insertion would.
+            Ok(i) => self.frags[i] = fragment,
+        }
+        let e = (end, key);
+        if self.by_end.back().is_none_or(|b| *b < e) {
+            self.by_end.push_back(e);
+        } else {
+            let i = self.by_end.partition_point(|x| *x < e);
+            self.by_end.insert(i, e);
+        }
+    }
+
+    /// Removes one fragment from `frags` and keeps `seqs` and `bytes` in step (not `by_end`).
+    fn take_frag(&mut self, key: &Key) -> Option<CachedFragment> {
+        let i = self.find(key).ok()?;
+        let frag = self.frags.remove(i)?;
+        // Fragments sharing a sequence number are neighbours in key order.
         let seq = key.0;
-        let same_seq_left = self
-            .frags
-            .range(
-                (seq, None)
-                    ..=(
-                        seq,
-                        Some(ByteRange {
-                            start: u64::MAX,
-                            len: u64::MAX,
-                        }),
-                    ),
-            )
-            .next()
-            .is_some();
+        let same_seq_left = (i > 0 && self.frags.get(i - 1).is_some_and(|f| f.id.sequence == seq))
+            || self.frags.get(i).is_some_and(|f| f.id.sequence == seq);
         if !same_seq_left {
             self.seqs.remove(seq);
         }
         self.bytes -= len_u64(&frag);
+        Some(frag)
+    }
+
+    /// Removes one fragment and keeps `by_end`, `seqs` and `bytes` in step.
+    fn take(&mut self, key: &Key) -> Option<CachedFragment> {
+        let frag = self.take_frag(key)?;
+        let e = (media_end(&frag), *key);
+        if self.by_end.front() == Some(&e) {
+            self.by_end.pop_front();
+        } else if let Ok(i) = self.by_end.binary_search(&e) {
+            self.by_end.remove(i);
+        }
         Some(frag)
     }
 }
@@ -187,7 +227,7 @@ impl FragmentCache for LiveWindowCache {
             .read()
             .tracks
             .get(&(id.content, id.track))
-            .and_then(|t| t.frags.get(&key_of(id)))
+            .and_then(|t| t.get(&key_of(id)))
             .cloned();
         let counter = if found.is_some() {
             &shard.hits
@@ -204,7 +244,7 @@ impl FragmentCache for LiveWindowCache {
             .read()
             .tracks
             .get(&(id.content, id.track))
-            .is_some_and(|t| t.frags.contains_key(&key_of(id)))
+            .is_some_and(|t| t.contains(&key_of(id)))
     }
 
     /// Stores `fragment` unless it is already held or outside its track's window, then slides
@@ -217,7 +257,7 @@ impl FragmentCache for LiveWindowCache {
         let state = &mut *state;
 
         let (newest_end, exists) = match state.tracks.get(&(id.content, id.track)) {
-            Some(t) if t.frags.contains_key(&key) => return InsertOutcome::AlreadyPresent,
+            Some(t) if t.contains(&key) => return InsertOutcome::AlreadyPresent,
             Some(t) => (t.newest_end.max(end), true),
             None => (end, false),
         };
@@ -234,9 +274,8 @@ impl FragmentCache for LiveWindowCache {
         };
 
         let len = len_u64(&fragment);
-        track.by_end.insert((end, key));
+        track.put(end, key, fragment);
         track.seqs.insert(id.sequence);
-        track.frags.insert(key, fragment);
         track.bytes += len;
         track.newest_end = newest_end;
         track.last_insert = track.last_insert.max(now);
@@ -246,11 +285,12 @@ impl FragmentCache for LiveWindowCache {
 
         let (mut evicted, mut evicted_bytes) = (0usize, 0u64);
         if let Some(cutoff) = cutoff {
-            while let Some(&(old_end, old_key)) = track.by_end.first() {
+            while let Some(&(old_end, old_key)) = track.by_end.front() {
                 if old_end > cutoff {
                     break;
                 }
-                if let Some(old) = track.take(&old_key) {
+                track.by_end.pop_front();
+                if let Some(old) = track.take_frag(&old_key) {
                     evicted += 1;
                     evicted_bytes += len_u64(&old);
                 }
@@ -476,6 +516,102 @@ mod tests {
             c.insert(Instant::from_secs(11), frag(0, 0, 0, 2)),
             InsertOutcome::Stored { evicted: 0 }
         );
+    }
+
+    /// A model track: fragment key → (media end, bytes), and the latest media end stored.
+    type ModelTrack = (std::collections::BTreeMap<Key, (Duration, u64)>, Duration);
+
+    /// The window as ordered maps keep it (what the deques must match), per track.
+    #[derive(Default)]
+    struct Model {
+        tracks: std::collections::BTreeMap<u16, ModelTrack>,
+    }
+
+    impl Model {
+        fn insert(
+            &mut self,
+            window: Duration,
+            track: u16,
+            key: Key,
+            end: Duration,
+            len: u64,
+        ) -> InsertOutcome {
+            let (newest, exists) = match self.tracks.get(&track) {
+                Some((m, _)) if m.contains_key(&key) => return InsertOutcome::AlreadyPresent,
+                Some((_, n)) => ((*n).max(end), true),
+                None => (end, false),
+            };
+            let cutoff = newest.checked_sub(window);
+            if cutoff.is_some_and(|c| end <= c) {
+                return InsertOutcome::Rejected;
+            }
+            if !exists {
+                self.tracks.insert(track, Default::default());
+            }
+            let Some((m, n)) = self.tracks.get_mut(&track) else {
+                return InsertOutcome::Rejected;
+            };
+            m.insert(key, (end, len));
+            *n = newest;
+            let before = m.len();
+            if let Some(c) = cutoff {
+                m.retain(|_, (e, _)| *e > c);
+            }
+            InsertOutcome::Stored {
+                evicted: before - m.len(),
+            }
+        }
+
+        fn seqs(&self, track: u16) -> Vec<u64> {
+            let mut v: Vec<u64> = self
+                .tracks
+                .get(&track)
+                .map(|(m, _)| m.keys().map(|k| k.0).collect())
+                .unwrap_or_default();
+            v.dedup();
+            v
+        }
+    }
+
+    proptest::proptest! {
+        /// Out-of-order arrivals, byte ranges sharing sequence numbers, removals and media
+        /// times that go backwards: the deques hold what ordered maps would.
+        #[test]
+        fn matches_ordered_maps(ops in proptest::collection::vec(
+            (0u8..4, 0u16..2, 0u64..24, 0u64..3, 0u64..50, 1u64..4), 0..120)
+        ) {
+            let window = Duration::from_secs(12);
+            let c = LiveWindowCache::with_shards(window, 1);
+            let mut m = Model::default();
+            for (op, track, seq, r, media, dur) in ops {
+                let range = (r > 0).then(|| ByteRange { start: r * 10, len: 10 });
+                let mut id = FragmentId::new(content(), TrackId(track), seq);
+                id.range = range;
+                let key = key_of(&id);
+                if op == 0 {
+                    proptest::prop_assert_eq!(c.remove(&id), m.tracks.get_mut(&track).is_some_and(|(t, _)| t.remove(&key).is_some()));
+                } else {
+                    let len = 1 + seq + r;
+                    let f = CachedFragment::new(id, Bytes::from(vec![0u8; len as usize]), Duration::from_secs(media), Duration::from_secs(dur));
+                    let end = media_end(&f);
+                    proptest::prop_assert_eq!(c.insert(Instant::ZERO, f), m.insert(window, track, key, end, len));
+                }
+                for t in 0..2u16 {
+                    proptest::prop_assert_eq!(c.have(&content(), TrackId(t)).iter().collect::<Vec<_>>(), m.seqs(t));
+                    for s in 0..24 {
+                        for r in 0..3u64 {
+                            let mut id = FragmentId::new(content(), TrackId(t), s);
+                            id.range = (r > 0).then(|| ByteRange { start: r * 10, len: 10 });
+                            let held = m.tracks.get(&t).and_then(|(x, _)| x.get(&key_of(&id)).copied());
+                            proptest::prop_assert_eq!(c.contains(&id), held.is_some());
+                        }
+                    }
+                }
+                let st = c.stats();
+                let (n, b) = m.tracks.values().flat_map(|(x, _)| x.values()).fold((0, 0), |(n, b), (_, l)| (n + 1, b + l));
+                proptest::prop_assert_eq!((st.entries, st.bytes), (n, b));
+            }
+        }
     }
 
     #[test]
