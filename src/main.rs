@@ -5,6 +5,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+// mimalloc: the simulator allocates per message on every core, and glibc's malloc cost it
+// 12-40% (wan-6000@0.25, side by side); the agent and services are allocation-heavy too.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[cfg(all(feature = "udp", feature = "quic"))]
 mod bench;
 #[cfg(feature = "services")]

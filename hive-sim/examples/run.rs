@@ -10,6 +10,10 @@
 use hive_core::time::Duration;
 use hive_sim::{PolicyKind, SimReport, run, scenario};
 
+// The allocator `hive sim` runs with (see the workspace's Cargo.toml).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn policy(name: &str) -> Option<PolicyKind> {
     [
         PolicyKind::PublicMesh,

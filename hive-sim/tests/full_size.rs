@@ -11,6 +11,10 @@
 
 use hive_sim::{PolicyKind, SimReport, Targets, run, scenario};
 
+// The allocator `hive sim` runs with (see the workspace's Cargo.toml).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Runs `name` at full size with `policy`, asserts the targets, and returns the report and the
 /// policy run's wall-clock seconds.
 fn check(
