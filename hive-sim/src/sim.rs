@@ -147,7 +147,7 @@ enum Ev {
 enum Local {
     /// A message from a neighbour: control messages after their latency, Data after its
     /// transfer.
-    Msg { from: usize, msg: Message },
+    Msg { from: usize, msg: Box<Message> },
     /// The agent's dial of `peer` ended: connected when `ok` and `peer` still runs, else failed.
     Dialled { peer: usize, ok: bool },
     /// `peer` dialled the agent and got through.
@@ -201,10 +201,10 @@ enum Effect {
     Send {
         to: usize,
         at: Instant,
-        msg: Message,
+        msg: Box<Message>,
     },
     /// Data to `to`: queued on the pair's connection and sent through the network.
-    Data { to: usize, msg: Message },
+    Data { to: usize, msg: Box<Message> },
     /// A fetch from the origin.
     FetchOrigin { id: FragmentId },
     /// A dial of `to`, which gets through (`ok`) or not `at`.
@@ -255,7 +255,7 @@ enum FlowTag {
     Data {
         from: usize,
         to: usize,
-        msg: Message,
+        msg: Box<Message>,
     },
 }
 
@@ -525,7 +525,7 @@ impl Ctx<'_> {
             return;
         };
         match ev {
-            Local::Msg { from, msg } => s.handle_message(now, self.viewers[from].id, msg),
+            Local::Msg { from, msg } => s.handle_message(now, self.viewers[from].id, *msg),
             Local::Dialled { peer, ok } => {
                 if ok && self.viewers[peer].running {
                     s.handle_peer_connected(now, peer_info(self.s, self.viewers, peer));
@@ -622,13 +622,13 @@ impl Ctx<'_> {
                     let effect = if matches!(message, Message::Data(_)) {
                         Effect::Data {
                             to: u,
-                            msg: message,
+                            msg: Box::new(message),
                         }
                     } else {
                         Effect::Send {
                             to: u,
                             at: now + self.latency(v, u),
-                            msg: message,
+                            msg: Box::new(message),
                         }
                     };
                     a.out.push((now, effect));
@@ -706,7 +706,7 @@ struct Sim<'a> {
     /// Transfers in the network (looked up by id; never iterated).
     flows: HashMap<FlowId, (FlowTag, Vec<LinkId>), foldhash::fast::FixedState>,
     /// Per (sender, receiver) connection: Data waiting for the transfer before it to end.
-    pair_queues: HashMap<(usize, usize), VecDeque<Message>, foldhash::fast::FixedState>,
+    pair_queues: HashMap<(usize, usize), VecDeque<Box<Message>>, foldhash::fast::FixedState>,
     /// Connections with a transfer in the network.
     pair_busy: HashSet<(usize, usize), foldhash::fast::FixedState>,
     content: ContentId,
@@ -1435,7 +1435,7 @@ impl<'a> Sim<'a> {
         else {
             return;
         };
-        let Message::Data(d) = &msg else { return };
+        let Message::Data(d) = &*msg else { return };
         let path = self.path_peer(from, to);
         let bytes = d.payload.len() as u64;
         self.count_copies(&path, d.fragment, bytes, d.total_len);
@@ -1472,7 +1472,7 @@ impl<'a> Sim<'a> {
             FlowTag::Data { from, to, msg } => {
                 self.pair_busy.remove(&(from, to));
                 // The chunk left the sender: its send window has room again.
-                if let Message::Data(d) = &msg {
+                if let Message::Data(d) = &*msg {
                     let len = d.payload.len() as u64;
                     self.push(from, end, Local::Sent { peer: to, len });
                 }
