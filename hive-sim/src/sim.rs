@@ -801,6 +801,32 @@ pub fn run_on_threads(
     Ok(pool.install(|| run_here(s, policy)))
 }
 
+/// Runs `step` on this thread while the pool's other threads spin: between two windows the
+/// sequential step is short, and rayon's threads would otherwise fall asleep during it and need
+/// waking (a system call each, every window) when the next window's agents are handed out.
+/// Their spin yields now and then, for machines with fewer cores than threads.
+fn keeping_threads_awake(step: impl FnOnce() + Send) {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let others = rayon::current_num_threads().saturating_sub(1);
+    rayon::scope(|scope| {
+        for _ in 0..others {
+            scope.spawn(|_| {
+                let mut spins = 0u32;
+                while !done.load(std::sync::atomic::Ordering::Acquire) {
+                    spins = spins.wrapping_add(1);
+                    if spins % 64 == 0 {
+                        std::thread::yield_now();
+                    } else {
+                        std::hint::spin_loop();
+                    }
+                }
+            });
+        }
+        step();
+        done.store(true, std::sync::atomic::Ordering::Release);
+    });
+}
+
 /// Runs on the current thread, and on the rayon pool it belongs to (if any) for the agents.
 fn run_here(s: &Scenario, policy: PolicyKind) -> SimReport {
     let wall = std::time::Instant::now();
@@ -1026,13 +1052,21 @@ impl<'a> Sim<'a> {
     fn main_loop(&mut self) {
         let stop = Instant::ZERO + self.s.duration;
         let mut t = Instant::ZERO;
+        self.now = t;
+        self.scenario_events(t);
         while t <= stop {
             let end = (t + WINDOW).min(stop + Duration::from_micros(1));
-            self.now = t;
-            self.scenario_events(t);
             self.run_agents(end);
-            self.apply_effects(end);
             t += WINDOW;
+            // The sequential step between two windows: this window's effects, the next one's
+            // scenario events.
+            keeping_threads_awake(|| {
+                self.apply_effects(end);
+                if t <= stop {
+                    self.now = t;
+                    self.scenario_events(t);
+                }
+            });
         }
         self.now = stop;
     }
