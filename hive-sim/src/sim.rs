@@ -804,7 +804,7 @@ pub fn run_on_threads(
 /// Runs `step` on this thread while the pool's other threads spin: between two windows the
 /// sequential step is short, and rayon's threads would otherwise fall asleep during it and need
 /// waking (a system call each, every window) when the next window's agents are handed out.
-/// Their spin yields now and then, for machines with fewer cores than threads.
+/// Their spin yields now and then (every 256 spins), for machines with fewer cores than threads.
 fn keeping_threads_awake(step: impl FnOnce() + Send) {
     let done = std::sync::atomic::AtomicBool::new(false);
     let others = rayon::current_num_threads().saturating_sub(1);
@@ -814,7 +814,7 @@ fn keeping_threads_awake(step: impl FnOnce() + Send) {
                 let mut spins = 0u32;
                 while !done.load(std::sync::atomic::Ordering::Acquire) {
                     spins = spins.wrapping_add(1);
-                    if spins % 64 == 0 {
+                    if spins % 256 == 0 {
                         std::thread::yield_now();
                     } else {
                         std::hint::spin_loop();
@@ -1086,20 +1086,24 @@ impl<'a> Sim<'a> {
 
     /// Every agent with an event or a timer before `end` runs up to `end`, in parallel.
     fn run_agents(&mut self, end: Instant) {
+        // Chunks of agents are handed out (work-stealing), each scanned by a plain loop: most
+        // agents of a window have nothing due.
+        const CHUNK: usize = 128;
         let mut sched = std::mem::take(&mut self.sched);
         let (ctx, agents) = self.split();
         agents
-            .par_iter_mut()
-            .zip(sched.par_iter_mut())
+            .par_chunks_mut(CHUNK)
+            .zip(sched.par_chunks_mut(CHUNK))
             .enumerate()
-            .with_min_len(64)
-            .for_each(|(v, (a, sc))| {
-                if sc.wake < end {
-                    ctx.run_window(v, a, end);
-                    *sc = Sched {
-                        wake: a.next_wake(),
-                        out: sc.out || !a.out.is_empty(),
-                    };
+            .for_each(|(c, (agents, sched))| {
+                for (i, (a, sc)) in agents.iter_mut().zip(sched.iter_mut()).enumerate() {
+                    if sc.wake < end {
+                        ctx.run_window(c * CHUNK + i, a, end);
+                        *sc = Sched {
+                            wake: a.next_wake(),
+                            out: sc.out || !a.out.is_empty(),
+                        };
+                    }
                 }
             });
         self.sched = sched;
