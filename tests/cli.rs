@@ -250,7 +250,7 @@ fn bench_transport_rejects_a_bad_byte_count() {
 
 #[test]
 fn sim_runs_a_scaled_scenario_with_its_baselines() {
-    let v = sim_json(&[
+    let small = [
         "sim",
         "--scenario",
         "corporate-130",
@@ -258,26 +258,15 @@ fn sim_runs_a_scaled_scenario_with_its_baselines() {
         "0.05",
         "--duration",
         "20",
-        "--json",
-    ]);
+    ];
+    let v = sim_json(&[&small[..], &["--json"]].concat());
     assert_eq!(v["policy"], "hierarchy");
     assert!(v["baselines"]["nopeer"]["offload"].as_f64() == Some(0.0));
     assert!(v["baselines"].get("randommesh").is_some());
     let bad = hive(&["sim", "--scenario", "nowhere"]);
     assert_eq!(bad.status.code(), Some(2));
     // One thread: the same figures (the result depends on the seed only).
-    let one = sim_json(&[
-        "sim",
-        "--scenario",
-        "corporate-130",
-        "--scale",
-        "0.05",
-        "--duration",
-        "20",
-        "--threads",
-        "1",
-        "--json",
-    ]);
+    let one = sim_json(&[&small[..], &["--threads", "1", "--json"]].concat());
     for key in [
         "offload",
         "rebuffer_ratio",
