@@ -288,8 +288,6 @@ struct Agent {
     seq: u64,
     /// This window's effects, with the time each was made.
     out: Vec<(Instant, Effect)>,
-    /// Bytes that arrived from the origin.
-    origin_bytes: u64,
 }
 
 impl Agent {
@@ -303,7 +301,6 @@ impl Agent {
             inbox: Vec::new(),
             seq: 0,
             out: Vec::new(),
-            origin_bytes: 0,
         }
     }
 
@@ -444,7 +441,8 @@ fn can_connect(s: &Scenario, viewers: &[Viewer], a: usize, b: usize) -> bool {
     (h % 10_000) as f64 / 10_000.0 < s.nat_pair_success
 }
 
-/// What agents may read while they run in parallel (nothing here changes within a window).
+/// What agents may read while they run in parallel: nothing here changes within a window, but
+/// the payload table, whose bytes are a function of the fragment (whoever makes one first).
 struct Ctx<'a> {
     s: &'a Scenario,
     paths: &'a Paths,
@@ -542,7 +540,6 @@ impl Ctx<'_> {
             Local::Disconnected { peer } => s.handle_peer_disconnected(now, self.viewers[peer].id),
             Local::Origin { id } => {
                 let data = self.payload(id);
-                a.origin_bytes += data.len() as u64;
                 s.handle_origin_result(now, id, Ok(data));
             }
             Local::Sent { peer, len } => s.handle_sent(now, self.viewers[peer].id, len),
@@ -715,6 +712,8 @@ struct Sim<'a> {
     /// The origin's payloads, shared with every agent's cache (one copy per fragment).
     origin_payloads: Arc<RwLock<Payloads>>,
     copies: BTreeMap<LinkId, Copies>,
+    /// Origin transfers that completed: when their bytes arrive, and how many.
+    origin_arrivals: Vec<(Instant, u64)>,
     /// Origin flows in progress: when each started and its bytes (the egress series).
     origin_flows: HashMap<FlowId, (Instant, u64), foldhash::fast::FixedState>,
     metrics: Metrics,
@@ -779,7 +778,7 @@ impl TrackerIndex {
 pub fn run(s: &Scenario, policy: PolicyKind) -> SimReport {
     match rayon::ThreadPoolBuilder::new().build() {
         Ok(pool) => pool.install(|| run_here(s, policy)),
-        // No threads to be had: this one runs every agent.
+        // No pool of its own: rayon's global pool runs the agents.
         Err(_) => run_here(s, policy),
     }
 }
@@ -806,6 +805,14 @@ pub fn run_on_threads(
 /// waking (a system call each, every window) when the next window's agents are handed out.
 /// Their spin yields now and then (every 256 spins), for machines with fewer cores than threads.
 fn keeping_threads_awake(step: impl FnOnce() + Send) {
+    /// Ends the spin however `step` ends: a panic in it must fail the run, not leave the
+    /// spinners (which the scope waits for) spinning forever.
+    struct Done<'a>(&'a std::sync::atomic::AtomicBool);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
     let done = std::sync::atomic::AtomicBool::new(false);
     let others = rayon::current_num_threads().saturating_sub(1);
     rayon::scope(|scope| {
@@ -822,8 +829,8 @@ fn keeping_threads_awake(step: impl FnOnce() + Send) {
                 }
             });
         }
+        let _done = Done(&done);
         step();
-        done.store(true, std::sync::atomic::Ordering::Release);
     });
 }
 
@@ -895,6 +902,7 @@ impl<'a> Sim<'a> {
             origin_payloads: Arc::new(RwLock::new(Payloads::default())),
             copies: BTreeMap::new(),
             origin_flows: HashMap::default(),
+            origin_arrivals: Vec::new(),
             metrics: Metrics::default(),
             tracker: TrackerIndex::default(),
             supernode_plan: SupernodePlan {
@@ -1435,7 +1443,9 @@ impl<'a> Sim<'a> {
         };
         a.player.gone = true;
         a.clear();
-        self.sched[v] = Sched::IDLE;
+        // Effects it made before leaving (between windows) are still applied after this
+        // window; nothing of it runs again.
+        self.sched[v].wake = Instant::MAX;
         self.viewers[v].running = false;
         self.tracker.remove(v, self.viewers[v].site);
         self.metrics.viewer_change(self.now, -1);
@@ -1518,6 +1528,8 @@ impl<'a> Sim<'a> {
                 self.push(to, at, Local::Msg { from, msg });
             }
             FlowTag::Origin { v, id } => {
+                let bytes = fragment_size(self.s, id.sequence, usize::from(id.track.0));
+                self.origin_arrivals.push((at, bytes));
                 self.push(v, at, Local::Origin { id });
             }
         }
@@ -1525,7 +1537,14 @@ impl<'a> Sim<'a> {
 
     fn report(mut self, wall: std::time::Duration) -> SimReport {
         let now = self.now;
-        self.metrics.origin_bytes += self.agents.iter().map(|a| a.origin_bytes).sum::<u64>();
+        // Origin bytes count when they arrive (by the end of the run), whether or not their
+        // viewer is still there.
+        self.metrics.origin_bytes += self
+            .origin_arrivals
+            .iter()
+            .filter(|(at, _)| *at <= now)
+            .map(|(_, bytes)| bytes)
+            .sum::<u64>();
         for v in 0..self.viewers.len() {
             if let Some(s) = self.agents[v].swarm.take() {
                 self.agents[v].player.update(now);

@@ -6,8 +6,9 @@
 //!
 //! Two effects show even without peers (`NoPeer`): a viewer seeking back to what it already
 //! watched is served by its own cache (offload above zero: 13.6% over vod-500's full 90 minutes
-//! at scale 0.1); and when a viewer seeks, its request in flight is abandoned, but the engine has
-//! no cancel, so that fetch still completes (and is cached) — origin bytes no player asked for.
+//! at scale 0.1); and when a viewer seeks, its request in flight is withdrawn (a peer request is
+//! cancelled), but a fetch from the origin already under way still completes (and is cached) —
+//! origin bytes no player asked for.
 //! Peer bytes (`peer_bytes`) separate what peers served from both.
 
 use hive_core::time::Duration;
