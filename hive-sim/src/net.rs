@@ -5,7 +5,7 @@
 //! [`Net::advance`], and collects finished flows.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
 use hive_core::time::{Duration, Instant};
 
@@ -88,7 +88,8 @@ pub struct Net {
     pub links: Vec<Link>,
     /// Each link's latency, apart (summed for every message: a compact array).
     latencies: Vec<Duration>,
-    flows: BTreeMap<FlowId, Flow>,
+    /// Flows by id (looked up, never iterated where order matters: components are sorted).
+    flows: HashMap<FlowId, Flow, foldhash::fast::FixedState>,
     /// Flows crossing each link.
     on_link: Vec<BTreeSet<FlowId>>,
     /// Each flow's completion at its current rate, kept up to date (no stale entries: a swarm
