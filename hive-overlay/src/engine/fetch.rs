@@ -118,10 +118,11 @@ impl Swarm {
         let Some(window) = self.cfg.known_window else {
             return;
         };
-        let (wants, parked) = (&self.wants, &self.parked);
-        self.known.forget(window, |id| {
-            wants.contains_key(id) || parked.iter().any(|p| p.fragment() == *id)
+        let mut known = std::mem::take(&mut self.known);
+        known.forget(window, |id| {
+            self.wants.contains_key(id) || self.parked_for(id)
         });
+        self.known = known;
     }
 
     /// The player no longer wants `fragment` (it seeked elsewhere, or its viewer left): nothing

@@ -28,11 +28,6 @@ impl Parked {
     pub(super) fn expires_at(&self) -> Instant {
         self.expires
     }
-
-    /// The fragment it waits for.
-    pub(super) fn fragment(&self) -> FragmentId {
-        self.request.fragment
-    }
 }
 
 /// A fragment being sent to a neighbour, chunk by chunk.
