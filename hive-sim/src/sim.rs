@@ -503,19 +503,13 @@ impl Ctx<'_> {
         }
     }
 
+    /// The engine's timer is due. (It is what the engine last said: every call into the engine
+    /// is followed by [`Ctx::drain`], which reads it again.)
     fn fire_timer(&self, v: usize, a: &mut Agent, now: Instant) {
-        a.timer = None;
-        let Some(next) = a.swarm.as_ref().and_then(Swarm::poll_timeout) else {
-            return;
-        };
-        if next <= now {
-            if let Some(s) = a.swarm.as_mut() {
-                s.handle_timeout(now);
-            }
-            self.drain(v, a, now);
-        } else {
-            a.timer = Some(next);
+        if let Some(s) = a.swarm.as_mut() {
+            s.handle_timeout(now);
         }
+        self.drain(v, a, now);
     }
 
     fn local(&self, v: usize, a: &mut Agent, now: Instant, ev: Local) {
