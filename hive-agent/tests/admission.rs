@@ -64,6 +64,28 @@ async fn newest(proxy: &str) -> u64 {
         .expect("a fragment")
 }
 
+/// Each agent's player joins the stream: the master playlist, then the newest fragment.
+async fn join_stream(agents: &[&Agent]) {
+    for a in agents {
+        assert_eq!(
+            get(&format!("{}/live/master.m3u8", a.proxy_url())).await,
+            200
+        );
+        let _ = newest(&a.proxy_url()).await;
+    }
+}
+
+/// Whether `cond` holds within `tries` tenths of a second.
+async fn within(tries: u32, cond: impl Fn() -> bool) -> bool {
+    for _ in 0..tries {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cond()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_with_tokens_share_and_refuse_a_peer_without_one() {
     let (origin, origin_url) = start_origin().await;
@@ -95,22 +117,12 @@ async fn agents_with_tokens_share_and_refuse_a_peer_without_one() {
     let a = make(Some(registrar_url.clone())).await;
     let b = make(Some(registrar_url.clone())).await;
     let intruder = make(None).await;
-    for x in [&a, &b, &intruder] {
-        assert_eq!(
-            get(&format!("{}/live/master.m3u8", x.proxy_url())).await,
-            200
-        );
-        let _ = newest(&x.proxy_url()).await;
-    }
+    join_stream(&[&a, &b, &intruder]).await;
     // Announces every 2 s: after a few, everyone has heard of everyone.
-    let mut ok = false;
-    for _ in 0..80 {
-        if a.stats().neighbours == 1 && b.stats().neighbours == 1 {
-            ok = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let ok = within(80, || {
+        a.stats().neighbours == 1 && b.stats().neighbours == 1
+    })
+    .await;
     assert!(ok, "a and b connected: {} / {}", a.status(), b.status());
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
@@ -179,11 +191,7 @@ async fn an_agent_the_tracker_promotes_adopts_the_role_and_announces_with_it() {
             ..AgentConfig::default()
         };
         let agent = Agent::builder().config(cfg).build().await.expect("agent");
-        assert_eq!(
-            get(&format!("{}/live/master.m3u8", agent.proxy_url())).await,
-            200
-        );
-        let _ = newest(&agent.proxy_url()).await;
+        join_stream(&[&agent]).await;
         agents.push(agent);
     }
     // Three announces each: an agent that did not adopt its promotion would be promoted again
@@ -241,25 +249,9 @@ async fn a_branch_fetches_through_the_gateway_sites_supernode_the_tracker_named(
     for _ in 0..2 {
         all.push(agent("branch").await);
     }
-    for a in &all {
-        assert_eq!(
-            get(&format!("{}/live/master.m3u8", a.proxy_url())).await,
-            200
-        );
-        let _ = newest(&a.proxy_url()).await;
-    }
+    join_stream(&all.iter().collect::<Vec<_>>()).await;
     // Promotions, then connections: the branch's supernode to hq's, the other to its own.
-    let mut ok = false;
-    for _ in 0..80 {
-        if all[0].stats().neighbours >= 1
-            && all[1].stats().neighbours >= 1
-            && all[2].stats().neighbours >= 1
-        {
-            ok = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let ok = within(80, || all.iter().all(|a| a.stats().neighbours >= 1)).await;
     assert!(
         ok,
         "connected: {} / {} / {}",
@@ -283,12 +275,7 @@ async fn a_branch_fetches_through_the_gateway_sites_supernode_the_tracker_named(
         );
     }
     // (Agents publish their counters a moment after the work: wait for hq's, then a little.)
-    for _ in 0..50 {
-        if all[0].stats().swarm.origin_bytes > before[0] {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    within(50, || all[0].stats().swarm.origin_bytes > before[0]).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let after: Vec<u64> = all.iter().map(|a| a.stats().swarm.origin_bytes).collect();
     let status = || {
