@@ -125,19 +125,20 @@ async fn agents_with_tokens_share_and_refuse_a_peer_without_one() {
     .await;
     assert!(ok, "a and b connected: {} / {}", a.status(), b.status());
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(
-        a.stats().neighbours,
-        1,
-        "a refused the intruder: {}",
-        a.status()
+    // The intruder keeps dialling: each try shows as a neighbour on both ends for the moment it
+    // takes to refuse its Hello, so the check is that the refusals hold, not one instant's
+    // count (an admitted intruder would stay).
+    let refused = within(20, || {
+        a.stats().neighbours == 1 && b.stats().neighbours == 1 && intruder.stats().neighbours == 0
+    })
+    .await;
+    assert!(
+        refused,
+        "a and b refused the intruder: {}\n{}\n{}",
+        a.status(),
+        b.status(),
+        intruder.status()
     );
-    assert_eq!(
-        b.stats().neighbours,
-        1,
-        "b refused the intruder: {}",
-        b.status()
-    );
-    assert_eq!(intruder.stats().neighbours, 0, "{}", intruder.status());
     // Tokens in hand, a and b share.
     let seq = newest(&a.proxy_url()).await;
     assert_eq!(
