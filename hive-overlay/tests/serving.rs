@@ -483,3 +483,47 @@ fn upload_slots_follow_the_uplink_and_the_highest_bitrate_listed_when_asked() {
     none.handle_fragments_published(now, vec![listed(0, 87_500)]);
     assert_eq!(none.upload_slots(), 0, "zero stays zero");
 }
+
+/// The hash an agent serves a fragment from the origin with: its own hash of the bytes, or the
+/// one the driver gave with them (`handle_origin_bytes`), which the engine does not recompute.
+#[test]
+fn origin_bytes_are_served_with_their_hash_computed_or_given() {
+    for given in [false, true] {
+        let mut s = with_policy(10_000, true, &[], 1, Box::new(NoPeer));
+        let now = Instant::from_secs(2);
+        let info = hive_overlay::FragmentInfo {
+            id: frag(5),
+            url: "http://origin/5.ts".into(),
+            media_time: Duration::from_secs(10),
+            duration: Duration::from_secs(2),
+            size_estimate: FRAGMENT as u64,
+        };
+        s.handle_player_request(now, info, Some(now + Duration::from_secs(2)));
+        while s.poll_output().is_some() {}
+        let bytes = Bytes::from(vec![5u8; FRAGMENT]);
+        // A stand-in the engine could not have computed: proof that it was taken as given.
+        let label = hive_core::ContentHash::of(b"given by the driver");
+        if given {
+            s.handle_origin_bytes(now, frag(5), bytes.clone(), label);
+        } else {
+            s.handle_origin_result(now, frag(5), Ok(bytes.clone()));
+        }
+        let delivered = std::iter::from_fn(|| s.poll_output())
+            .any(|o| matches!(o, Output::Deliver { fragment, data } if fragment == frag(5) && data == bytes));
+        assert!(delivered, "the player gets the bytes");
+        s.handle_message(now, peer(1).id, request(1, 5, 2000));
+        let hash = std::iter::from_fn(|| s.poll_output()).find_map(|o| match o {
+            Output::Send {
+                message: Message::Data(d),
+                ..
+            } => Some(d.hash),
+            _ => None,
+        });
+        let want = if given {
+            label
+        } else {
+            hive_core::ContentHash::of(&bytes)
+        };
+        assert_eq!(hash, Some(want), "given: {given}");
+    }
+}

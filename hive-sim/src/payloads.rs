@@ -7,7 +7,8 @@
 //! engines with `verify_hashes` off, since its network cannot alter bytes; every received copy is
 //! a slice of the table's bytes, so the two are equal.) Memory then grows with the fragments in
 //! flight (live) or with the title (on demand), not with viewers × cache size. Nothing the
-//! engine sees changes: the bytes are equal.
+//! engine sees changes: the bytes are equal. The table also hashes each payload once, and
+//! agents take that hash with the origin's bytes instead of hashing every origin fetch again.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -32,9 +33,9 @@ impl Payloads {
         seq: u64,
         keep: u64,
         make: impl FnOnce() -> Bytes,
-    ) -> Bytes {
-        if let Some((b, _)) = self.map.get(&(track, seq)) {
-            return b.clone();
+    ) -> (Bytes, ContentHash) {
+        if let Some(held) = self.map.get(&(track, seq)) {
+            return held.clone();
         }
         let b = make();
         let hash = ContentHash::of(&b);
@@ -55,12 +56,12 @@ impl Payloads {
         for k in old {
             self.map.remove(&k);
         }
-        b
+        (b, hash)
     }
 
-    /// The payload of `(track, seq)` if it is held.
-    pub(crate) fn get(&self, track: u16, seq: u64) -> Option<Bytes> {
-        self.map.get(&(track, seq)).map(|(b, _)| b.clone())
+    /// The payload of `(track, seq)` and its hash, if it is held.
+    pub(crate) fn get(&self, track: u16, seq: u64) -> Option<(Bytes, ContentHash)> {
+        self.map.get(&(track, seq)).cloned()
     }
 
     fn shared(&self, f: &CachedFragment) -> Option<Bytes> {
@@ -129,10 +130,16 @@ mod tests {
     #[test]
     fn a_received_copy_is_replaced_by_the_shared_bytes_when_the_hash_matches() {
         let payloads = Arc::new(RwLock::new(Payloads::default()));
-        let shared = payloads
+        let (shared, hash) = payloads
             .write()
             .expect("lock")
             .get_or_make(1, 7, 64, || Bytes::from(vec![3u8; 1000]));
+        // The table hashes what it makes, once (the agents take that hash with the bytes).
+        assert_eq!(hash, ContentHash::of(&shared));
+        assert_eq!(
+            payloads.read().expect("lock").get(1, 7),
+            Some((shared.clone(), hash))
+        );
         let cache = SharingCache::new(LiveWindowCache::default(), payloads.clone());
         let id = FragmentId::new(ContentId::derive("c"), TrackId(1), 7);
         let received = Bytes::from(vec![3u8; 1000]); // a separate, equal copy
@@ -171,7 +178,7 @@ mod tests {
         let cache = SharingCache::new(VodCache::new(64 << 20), payloads.clone());
         let content = ContentId::derive("vod");
         for seq in 0..900u64 {
-            let shared = payloads
+            let (shared, _) = payloads
                 .write()
                 .expect("lock")
                 .get_or_make(0, seq, u64::MAX, || Bytes::from(vec![seq as u8; 100]));

@@ -26,7 +26,8 @@ use hive_core::overlay::{OverlayPolicy, SupernodePlan};
 use hive_core::time::{Duration, Instant};
 use hive_core::wire::Message;
 use hive_core::{
-    ContentId, FragmentId, KeyKind, Locality, PeerAddr, PeerId, PeerInfo, Role, TrackId,
+    ContentHash, ContentId, FragmentId, KeyKind, Locality, PeerAddr, PeerId, PeerInfo, Role,
+    TrackId,
 };
 use hive_overlay::{
     FragmentInfo, NoPeer, Output, PrivateHierarchy, PublicMesh, PublicMeshConfig, RandomMesh,
@@ -463,7 +464,8 @@ impl Ctx<'_> {
         fragment_info(self.s, self.content, seq, track)
     }
 
-    fn payload(&self, id: FragmentId) -> Bytes {
+    /// A fragment's bytes and their hash (made, and hashed, once for the whole run).
+    fn payload(&self, id: FragmentId) -> (Bytes, ContentHash) {
         let size = fragment_size(self.s, id.sequence, usize::from(id.track.0)) as usize;
         let make = || Bytes::from(vec![(id.sequence as u8) ^ (id.track.0 as u8); size]);
         // The newest 64 of each track: more than any live window; on demand, the whole title.
@@ -479,7 +481,11 @@ impl Ctx<'_> {
         }
         match self.payloads.write() {
             Ok(mut p) => p.get_or_make(id.track.0, id.sequence, keep, make),
-            Err(_) => make(),
+            Err(_) => {
+                let b = make();
+                let hash = ContentHash::of(&b);
+                (b, hash)
+            }
         }
     }
 
@@ -533,8 +539,8 @@ impl Ctx<'_> {
             }
             Local::Disconnected { peer } => s.handle_peer_disconnected(now, self.viewers[peer].id),
             Local::Origin { id } => {
-                let data = self.payload(id);
-                s.handle_origin_result(now, id, Ok(data));
+                let (data, hash) = self.payload(id);
+                s.handle_origin_bytes(now, id, data, hash);
             }
             Local::Sent { peer, len } => s.handle_sent(now, self.viewers[peer].id, len),
             Local::Published(k) => {

@@ -389,11 +389,35 @@ impl Swarm {
     }
 
     /// The answer to [`Output::FetchOrigin`]: the fragment's bytes, or an error description.
+    /// The engine hashes the bytes (peers it serves check them against that hash).
     pub fn handle_origin_result(
         &mut self,
         now: Instant,
         fragment: FragmentId,
         result: Result<Bytes, String>,
+    ) {
+        self.origin_result(now, fragment, result.map(|data| (data, None)));
+    }
+
+    /// [`Swarm::handle_origin_result`] for bytes whose hash the driver already has (a manifest
+    /// that lists fragments' hashes, or a simulator whose agents share one copy of each
+    /// fragment): the engine takes `hash` as the bytes' and does not hash them again. A wrong
+    /// hash makes every peer that verifies refuse the fragment from this agent.
+    pub fn handle_origin_bytes(
+        &mut self,
+        now: Instant,
+        fragment: FragmentId,
+        data: Bytes,
+        hash: ContentHash,
+    ) {
+        self.origin_result(now, fragment, Ok((data, Some(hash))));
+    }
+
+    fn origin_result(
+        &mut self,
+        now: Instant,
+        fragment: FragmentId,
+        result: Result<(Bytes, Option<ContentHash>), String>,
     ) {
         let Some(w) = self.wants.get(&fragment) else {
             return;
@@ -402,7 +426,7 @@ impl Swarm {
             return;
         };
         match result {
-            Ok(data) => {
+            Ok((data, hash)) => {
                 let secs = now
                     .saturating_duration_since(started)
                     .as_secs_f64()
@@ -411,7 +435,7 @@ impl Swarm {
                 // Smoothed, so one slow fetch does not swing the budget.
                 self.origin_bps = Some(self.origin_bps.map_or(bps, |o| (o * 3 + bps) / 4));
                 self.stats.origin_bytes += data.len() as u64;
-                let hash = ContentHash::of(&data);
+                let hash = hash.unwrap_or_else(|| ContentHash::of(&data));
                 self.finish(now, fragment, data, hash);
             }
             Err(_) if attempt < self.cfg.origin_attempts => {
