@@ -5,7 +5,7 @@
 //! [`Net::advance`], and collects finished flows.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 
 use hive_core::time::{Duration, Instant};
 
@@ -90,8 +90,9 @@ pub struct Net {
     latencies: Vec<Duration>,
     /// Flows by id (looked up, never iterated where order matters: components are sorted).
     flows: HashMap<FlowId, Flow, foldhash::fast::FixedState>,
-    /// Flows crossing each link.
-    on_link: Vec<BTreeSet<FlowId>>,
+    /// Flows crossing each constrained link, in id order (a new flow's id is the highest: it
+    /// goes at the end). Unconstrained links do not keep theirs: no allocation reads them.
+    on_link: Vec<Vec<FlowId>>,
     /// Each flow's completion at its current rate, kept up to date (no stale entries: a swarm
     /// re-rates thousands of flows per event, and stale heap entries piled up into millions).
     completions: BTreeSet<(Instant, FlowId)>,
@@ -121,7 +122,7 @@ impl Net {
             bytes: 0,
         });
         self.latencies.push(latency);
-        self.on_link.push(BTreeSet::new());
+        self.on_link.push(Vec::new());
         self.links.len() - 1
     }
 
@@ -154,7 +155,9 @@ impl Net {
         let id = self.next_id;
         for &l in &path {
             self.links[l].bytes += bytes;
-            self.on_link[l].insert(id);
+            if self.links[l].capacity.is_finite() {
+                self.on_link[l].push(id);
+            }
         }
         let seeds = path.clone();
         self.flows.insert(
@@ -185,7 +188,10 @@ impl Net {
             self.completions.remove(&(t, id));
         }
         for &l in &f.path {
-            self.on_link[l].remove(&id);
+            let on = &mut self.on_link[l];
+            if let Ok(i) = on.binary_search(&id) {
+                on.remove(i);
+            }
         }
         Some(f)
     }
@@ -221,29 +227,67 @@ impl Net {
         done
     }
 
-    /// The flows sharing a constrained link with `seeds`' links, transitively.
-    fn component(&self, seeds: &[LinkId]) -> BTreeSet<FlowId> {
-        let mut flows = BTreeSet::new();
-        let mut seen_links = BTreeSet::new();
-        let mut stack: Vec<LinkId> = seeds
-            .iter()
-            .copied()
-            .filter(|&l| self.links[l].capacity.is_finite())
-            .collect();
-        while let Some(l) = stack.pop() {
-            if !seen_links.insert(l) {
-                continue;
+    /// The flows sharing a constrained link with `seeds`' links, transitively, in id order.
+    fn component(&self, seeds: &[LinkId]) -> Vec<FlowId> {
+        let finite = |l: LinkId| self.links[l].capacity.is_finite();
+        // Components are small (a few links) but for a shared bottleneck, where they hold
+        // thousands of flows: flat vectors, searched or sorted, beat tree sets here.
+        let mut seen: Vec<LinkId> = Vec::new();
+        let mut stack: Vec<LinkId> = Vec::new();
+        for &l in seeds {
+            if finite(l) && !seen.contains(&l) {
+                seen.push(l);
+                stack.push(l);
             }
+        }
+        let mut flows = Vec::new();
+        while let Some(l) = stack.pop() {
             for &f in &self.on_link[l] {
-                if flows.insert(f) {
-                    if let Some(flow) = self.flows.get(&f) {
-                        stack.extend(flow.path.iter().copied().filter(|&x| {
-                            self.links[x].capacity.is_finite() && !seen_links.contains(&x)
-                        }));
+                flows.push(f);
+                let Some(flow) = self.flows.get(&f) else {
+                    continue;
+                };
+                for &x in &flow.path {
+                    if finite(x) && !seen.contains(&x) {
+                        seen.push(x);
+                        stack.push(x);
                     }
                 }
             }
+            // A big component: keep `seen` sorted and search it instead of scanning.
+            if seen.len() > 32 {
+                return self.big_component(seeds);
+            }
         }
+        flows.sort_unstable();
+        flows.dedup();
+        flows
+    }
+
+    /// [`Net::component`] for components over many links.
+    fn big_component(&self, seeds: &[LinkId]) -> Vec<FlowId> {
+        let finite = |l: LinkId| self.links[l].capacity.is_finite();
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<LinkId> = seeds.iter().copied().filter(|&l| finite(l)).collect();
+        let mut flows = Vec::new();
+        while let Some(l) = stack.pop() {
+            if !seen.insert(l) {
+                continue;
+            }
+            for &f in &self.on_link[l] {
+                flows.push(f);
+                if let Some(flow) = self.flows.get(&f) {
+                    stack.extend(
+                        flow.path
+                            .iter()
+                            .copied()
+                            .filter(|&x| finite(x) && !seen.contains(&x)),
+                    );
+                }
+            }
+        }
+        flows.sort_unstable();
+        flows.dedup();
         flows
     }
 
@@ -253,7 +297,9 @@ impl Net {
     fn reallocate(&mut self, seeds: &[LinkId], extra: Option<FlowId>) {
         let mut members = self.component(seeds);
         if let Some(e) = extra {
-            members.insert(e);
+            if let Err(i) = members.binary_search(&e) {
+                members.insert(i, e);
+            }
         }
         let now = self.now;
         // Bring progress up to date before rates change.
@@ -266,52 +312,74 @@ impl Net {
         // Progressive filling with a heap: a link saturates at level
         // (capacity − rates frozen on it) / (unfrozen flows on it); pop the lowest, freeze its
         // flows at that level, update the links they cross. O((links + flows·hops) log links).
-        let mut left: BTreeMap<LinkId, (f64, usize, u64)> = BTreeMap::new(); // capacity left, users, version
+        // Per constrained link, in link order: (link, capacity left, users, version).
+        let mut left: Vec<(LinkId, f64, usize, u64)> = Vec::new();
         for id in &members {
             if let Some(f) = self.flows.get(id) {
                 for &l in &f.path {
                     if self.links[l].capacity.is_finite() {
-                        left.entry(l).or_insert((self.links[l].capacity, 0, 0)).1 += 1;
+                        left.push((l, self.links[l].capacity, 0, 0));
+                    }
+                }
+            }
+        }
+        left.sort_unstable_by_key(|e| e.0);
+        left.dedup_by_key(|e| e.0);
+        let find = |left: &[(LinkId, f64, usize, u64)], l: LinkId| {
+            left.binary_search_by_key(&l, |e| e.0).ok()
+        };
+        for id in &members {
+            if let Some(f) = self.flows.get(id) {
+                for &l in &f.path {
+                    if let Some(i) = find(&left, l) {
+                        left[i].2 += 1;
                     }
                 }
             }
         }
         let mut heap: BinaryHeap<Reverse<(OrdF64, LinkId, u64)>> = left
             .iter()
-            .map(|(l, (c, n, v))| Reverse((OrdF64(c / *n as f64), *l, *v)))
+            .map(|&(l, c, n, v)| Reverse((OrdF64(c / n as f64), l, v)))
             .collect();
-        let mut rates: BTreeMap<FlowId, f64> = BTreeMap::new();
+        // Each member's rate, in `members`' order (NaN: not frozen yet).
+        let mut rates: Vec<f64> = vec![f64::NAN; members.len()];
         while let Some(Reverse((OrdF64(level), l, version))) = heap.pop() {
-            if left.get(&l).is_none_or(|e| e.2 != version || e.1 == 0) {
+            let Some(li) = find(&left, l) else {
+                continue;
+            };
+            if left[li].3 != version || left[li].2 == 0 {
                 continue;
             }
-            let frozen: Vec<FlowId> = self.on_link[l]
+            let frozen: Vec<usize> = self.on_link[l]
                 .iter()
-                .filter(|f| members.contains(f) && !rates.contains_key(f))
-                .copied()
+                .filter_map(|f| members.binary_search(f).ok())
+                .filter(|&m| rates[m].is_nan())
                 .collect();
-            for id in frozen {
-                rates.insert(id, level.max(0.0));
-                let Some(f) = self.flows.get(&id) else {
+            for m in frozen {
+                rates[m] = level.max(0.0);
+                let Some(f) = self.flows.get(&members[m]) else {
                     continue;
                 };
                 for &x in &f.path {
-                    if let Some(e) = left.get_mut(&x) {
-                        e.0 -= level;
-                        e.1 -= 1;
-                        e.2 += 1;
-                        if e.1 > 0 && x != l {
-                            heap.push(Reverse((OrdF64((e.0 / e.1 as f64).max(level)), x, e.2)));
+                    if let Some(xi) = find(&left, x) {
+                        let e = &mut left[xi];
+                        e.1 -= level;
+                        e.2 -= 1;
+                        e.3 += 1;
+                        if e.2 > 0 && x != l {
+                            heap.push(Reverse((OrdF64((e.1 / e.2 as f64).max(level)), x, e.3)));
                         }
                     }
                 }
             }
         }
-        // Flows crossing only unconstrained links.
-        for id in &members {
-            rates.entry(*id).or_insert(UNCONSTRAINED_RATE);
-        }
-        for (id, rate) in rates {
+        for (id, rate) in members.into_iter().zip(rates) {
+            // Flows crossing only unconstrained links.
+            let rate = if rate.is_nan() {
+                UNCONSTRAINED_RATE
+            } else {
+                rate
+            };
             if let Some(f) = self.flows.get_mut(&id) {
                 if f.rate != rate || f.due.is_none() {
                     f.rate = rate;
