@@ -41,6 +41,13 @@ fn id_key(peer: &PeerId) -> u64 {
     u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
 }
 
+/// Whether two ids are equal, settled for different ids (nearly always, in the scans over
+/// candidates) by their first eight bytes.
+#[inline]
+fn same_id(a: &PeerId, b: &PeerId) -> bool {
+    id_key(a) == id_key(b) && a == b
+}
+
 /// Per-neighbour state beyond what policies see.
 #[derive(Debug, Default)]
 struct Link {
@@ -303,7 +310,7 @@ impl Swarm {
         for p in peers {
             if p.id == self.me.id
                 || self.is_neighbour(&p.id)
-                || self.candidates.iter().any(|c| c.id == p.id)
+                || self.candidates.iter().any(|c| same_id(&c.id, &p.id))
             {
                 continue;
             }
@@ -324,7 +331,7 @@ impl Swarm {
     /// A connection to `peer` is up (dialled or accepted). The engine greets it.
     pub fn handle_peer_connected(&mut self, now: Instant, peer: PeerInfo) {
         self.connecting.remove(&peer.id);
-        self.candidates.retain(|c| c.id != peer.id);
+        self.candidates.retain(|c| !same_id(&c.id, &peer.id));
         if self.is_neighbour(&peer.id) || peer.id == self.me.id {
             return;
         }
@@ -368,7 +375,7 @@ impl Swarm {
     /// A dial requested by [`Output::Connect`] failed.
     pub fn handle_connect_failed(&mut self, _now: Instant, peer: PeerId) {
         self.connecting.remove(&peer);
-        self.candidates.retain(|c| c.id != peer);
+        self.candidates.retain(|c| !same_id(&c.id, &peer));
     }
 
     /// The connection to `peer` ended (by either side, or by the transport).

@@ -1,5 +1,6 @@
 //! `PublicMesh`: the public internet — a self-organising mesh built from local knowledge only.
 
+use std::cmp::Reverse;
 use std::collections::VecDeque;
 
 use hive_core::overlay::{
@@ -420,9 +421,28 @@ impl OverlayPolicy for PublicMesh {
         if room == 0 {
             return NeighbourPlan { connect, drop };
         }
-        let mut pool: Vec<&PeerInfo> = view.candidates.iter().collect();
-        // Highest capacity first (ties by id, so the order is deterministic).
-        pool.sort_by(|a, b| b.upload_kbps.cmp(&a.upload_kbps).then(a.id.cmp(&b.id)));
+        // Highest capacity first (ties by id, so the order is deterministic). Sorted as compact
+        // keys (capacity, the id's first eight bytes, place), not as references to whole
+        // candidates: this runs at every review of an agent with room. Ids order byte by byte,
+        // so their first eight bytes big-endian order them unless equal.
+        let cands = view.candidates;
+        let mut keyed: Vec<(Reverse<u32>, u64, usize)> = cands
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let b = c.id.as_bytes();
+                let head = u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+                (Reverse(c.upload_kbps), head, i)
+            })
+            .collect();
+        // Candidates' ids are distinct: no two keys tie, so an unstable sort gives the order a
+        // stable one would.
+        keyed.sort_unstable_by(|a, b| {
+            (a.0, a.1)
+                .cmp(&(b.0, b.1))
+                .then_with(|| cands[a.2].id.cmp(&cands[b.2].id))
+        });
+        let mut pool: Vec<&PeerInfo> = keyed.iter().map(|k| &cands[k.2]).collect();
         let take = |pool: &mut Vec<&PeerInfo>,
                     connect: &mut Vec<PeerId>,
                     room: &mut usize,
