@@ -7,10 +7,11 @@
 //! less, each access link adds 5 ms). Within a window an agent's engine sees only its own events
 //! (messages and transfers that reached it, its timers), and what it does reaches other agents at
 //! the earliest at the window's end; so the agents of a window run in parallel (rayon, one thread
-//! per core unless `RAYON_NUM_THREADS` says otherwise). A sequential step then applies their
-//! outputs in time order: messages are queued for their receivers after their path's latency,
-//! transfers start in the flow network at the instant they were sent, and the network's
-//! completions are delivered. Two things wait for a window's edge: the tracker's and the
+//! per core unless `RAYON_NUM_THREADS` says otherwise). Messages, dials and disconnects go from
+//! chunk to chunk of agents and are queued, after their path's latency, when the next window
+//! starts, also in parallel. A sequential step applies the rest in time order: transfers start
+//! in the flow network at the instant they were sent, and the network's completions are
+//! delivered. Two things wait for a window's edge: the tracker's and the
 //! scenario's events (joins, leaves, announces, publications, seeks), handled between windows;
 //! and the report to a sender that its bytes left, which reaches it at the end of the window in
 //! which its transfer completed. A run's result depends on its seed only, not on the number of
@@ -165,17 +166,19 @@ enum Local {
     Candidates(Vec<usize>),
 }
 
-/// A queued [`Local`], ordered by time, then by when it was queued.
+/// A queued [`Local`], ordered by time, then by when it was queued: by epoch (see
+/// [`Sim::epoch`]), then by arrival in the agent's inbox.
 #[derive(Debug)]
 struct Queued {
     t: Instant,
+    epoch: u64,
     seq: u64,
     ev: Local,
 }
 
 impl PartialEq for Queued {
     fn eq(&self, other: &Self) -> bool {
-        (self.t, self.seq) == (other.t, other.seq)
+        (self.t, self.epoch, self.seq) == (other.t, other.epoch, other.seq)
     }
 }
 
@@ -190,28 +193,19 @@ impl PartialOrd for Queued {
 impl Ord for Queued {
     /// Reversed: the earliest is the greatest (a max-heap pops it first).
     fn cmp(&self, other: &Self) -> Ordering {
-        (other.t, other.seq).cmp(&(self.t, self.seq))
+        (other.t, other.epoch, other.seq).cmp(&(self.t, self.epoch, self.seq))
     }
 }
 
-/// What an agent did within a window that reaches beyond it, applied in time order after the
-/// window.
+/// What an agent did within a window that goes through the network or the scenario, applied
+/// in time order after the window. (Messages, dials and disconnects go straight to their
+/// receivers' inboxes: [`Routed`].)
 #[derive(Debug)]
 enum Effect {
-    /// A control message to `to`, arriving `at`.
-    Send {
-        to: usize,
-        at: Instant,
-        msg: Box<Message>,
-    },
     /// Data to `to`: queued on the pair's connection and sent through the network.
     Data { to: usize, msg: Box<Message> },
     /// A fetch from the origin.
     FetchOrigin { id: FragmentId },
-    /// A dial of `to`, which gets through (`ok`) or not `at`.
-    Dial { to: usize, at: Instant, ok: bool },
-    /// The agent closed its connection to `to`, which learns it `at`.
-    Disconnect { to: usize, at: Instant },
     /// On demand: the viewer leaves at `at` (it has played the title).
     Leave { at: Instant },
 }
@@ -289,6 +283,8 @@ struct Agent {
     seq: u64,
     /// This window's effects, with the time each was made.
     out: Vec<(Instant, Effect)>,
+    /// This window's messages, dials and disconnects, in the order made.
+    mail: Vec<Routed>,
 }
 
 impl Agent {
@@ -302,14 +298,16 @@ impl Agent {
             inbox: Vec::new(),
             seq: 0,
             out: Vec::new(),
+            mail: Vec::new(),
         }
     }
 
     /// Queues `ev` for `t` (into the inbox: the queue is ordered when the agent runs).
-    fn push(&mut self, t: Instant, ev: Local) {
+    fn push(&mut self, epoch: u64, t: Instant, ev: Local) {
         self.seq += 1;
         self.inbox.push(Queued {
             t,
+            epoch,
             seq: self.seq,
             ev,
         });
@@ -330,6 +328,66 @@ impl Agent {
         self.timer = None;
         self.queue.clear();
         self.inbox.clear();
+    }
+}
+
+/// Agents are run, and their mail sorted, in chunks of this many.
+const CHUNK: usize = 128;
+
+/// An event on its way to agent `to`'s inbox.
+#[derive(Debug)]
+struct Routed {
+    to: usize,
+    at: Instant,
+    ev: Local,
+}
+
+/// A window's mail between chunks of agents: `out[s][c]` holds what the agents of chunk `s`
+/// sent to those of chunk `c`, in the order sent (filled in parallel, one chunk per task);
+/// `into[c][s]` is the same, handed over to the receiving chunk (emptied in parallel).
+#[derive(Default)]
+struct Mail {
+    out: Vec<Vec<Vec<Routed>>>,
+    into: Vec<Vec<Vec<Routed>>>,
+    /// The epoch of the mail in `into` (None: there is none).
+    pending: Option<u64>,
+}
+
+impl Mail {
+    /// Room for `n` chunks.
+    fn fit(&mut self, n: usize) {
+        for m in [&mut self.out, &mut self.into] {
+            m.resize_with(n, Vec::new);
+            for row in m.iter_mut() {
+                row.resize_with(n, Vec::new);
+            }
+        }
+    }
+
+    /// Hands every chunk's mail to its receiving chunks (the buffers are swapped, not
+    /// copied), to be queued in `epoch`.
+    fn hand_over(&mut self, epoch: u64) {
+        let mut any = false;
+        for (s, row) in self.out.iter_mut().enumerate() {
+            for (c, cell) in row.iter_mut().enumerate() {
+                if !cell.is_empty() {
+                    std::mem::swap(cell, &mut self.into[c][s]);
+                    any = true;
+                }
+            }
+        }
+        self.pending = any.then_some(epoch);
+    }
+}
+
+/// Sorts agent `a`'s mail into its chunk's (`row`, by receiving chunk), in the order made,
+/// arriving at the earliest at the window's `end`.
+fn post(a: &mut Agent, row: &mut [Vec<Routed>], end: Instant) {
+    for mut r in a.mail.drain(..) {
+        r.at = r.at.max(end);
+        if let Some(cell) = row.get_mut(r.to / CHUNK) {
+            cell.push(r);
+        }
     }
 }
 
@@ -616,19 +674,19 @@ impl Ctx<'_> {
                     let Some(&u) = self.ids.get(&to) else {
                         continue;
                     };
-                    let effect = if matches!(message, Message::Data(_)) {
-                        Effect::Data {
-                            to: u,
-                            msg: Box::new(message),
-                        }
+                    if matches!(message, Message::Data(_)) {
+                        let msg = Box::new(message);
+                        a.out.push((now, Effect::Data { to: u, msg }));
                     } else {
-                        Effect::Send {
+                        a.mail.push(Routed {
                             to: u,
                             at: now + self.latency(v, u),
-                            msg: Box::new(message),
-                        }
-                    };
-                    a.out.push((now, effect));
+                            ev: Local::Msg {
+                                from: v,
+                                msg: Box::new(message),
+                            },
+                        });
+                    }
                 }
                 Output::FetchOrigin { fragment, .. } => {
                     a.out.push((now, Effect::FetchOrigin { id: fragment.id }));
@@ -663,13 +721,22 @@ impl Ctx<'_> {
                     if let Some(&u) = self.ids.get(&peer.id) {
                         let ok = can_connect(self.s, self.viewers, v, u);
                         let at = now + self.latency(v, u) * 3;
-                        a.out.push((now, Effect::Dial { to: u, at, ok }));
+                        a.mail.push(Routed {
+                            to: v,
+                            at,
+                            ev: Local::Dialled { peer: u, ok },
+                        });
+                        if ok {
+                            let ev = Local::Accepted { peer: v };
+                            a.mail.push(Routed { to: u, at, ev });
+                        }
                     }
                 }
                 Output::Disconnect { peer, .. } => {
                     if let Some(&u) = self.ids.get(&peer) {
                         let at = now + self.latency(v, u);
-                        a.out.push((now, Effect::Disconnect { to: u, at }));
+                        let ev = Local::Disconnected { peer: v };
+                        a.mail.push(Routed { to: u, at, ev });
                     }
                 }
             }
@@ -695,6 +762,14 @@ struct Sim<'a> {
     agents: Vec<Agent>,
     /// Per agent: when it runs next, and whether it has effects to apply.
     sched: Vec<Sched>,
+    /// Messages, dials and disconnects of a window on their way to their receivers' inboxes
+    /// (see [`Sim::run_agents`]).
+    mail: Mail,
+    /// Orders the events queued for an agent at the same instant by when they were queued, as
+    /// if one thread did everything in turn: each window's mail (queued in the next window,
+    /// in parallel) is of the window's odd epoch, what the sequential step after it and the
+    /// scenario's events then queue, of the even one after. The run starts at 0.
+    epoch: u64,
     /// Viewer index by agent id (looked up for every message sent; never iterated).
     ids: HashMap<PeerId, usize, foldhash::fast::FixedState>,
     events: BinaryHeap<Reverse<(Instant, u64, usize)>>,
@@ -889,6 +964,8 @@ impl<'a> Sim<'a> {
             viewers: Vec::new(),
             agents: Vec::new(),
             sched: Vec::new(),
+            mail: Mail::default(),
+            epoch: 0,
             ids: HashMap::default(),
             events: BinaryHeap::new(),
             payloads: Slab::default(),
@@ -1003,7 +1080,7 @@ impl<'a> Sim<'a> {
 
     /// Queues `ev` for agent `to` at `t`.
     fn push(&mut self, to: usize, t: Instant, ev: Local) {
-        self.agents[to].push(t, ev);
+        self.agents[to].push(self.epoch, t, ev);
         let wake = &mut self.sched[to].wake;
         *wake = (*wake).min(t);
     }
@@ -1030,7 +1107,7 @@ impl<'a> Sim<'a> {
         f(&ctx, &mut agents[v], now);
         self.sched[v] = Sched {
             wake: self.agents[v].next_wake(),
-            out: !self.agents[v].out.is_empty(),
+            out: !self.agents[v].out.is_empty() || !self.agents[v].mail.is_empty(),
         };
     }
 
@@ -1069,6 +1146,10 @@ impl<'a> Sim<'a> {
             // The sequential step between two windows: this window's effects, the next one's
             // scenario events.
             keeping_threads_awake(|| {
+                // This window's mail goes out (it is queued when the next window starts: no
+                // message between agents arrives sooner), then what this step queues.
+                self.mail.hand_over(self.epoch + 1);
+                self.epoch += 2;
                 self.apply_effects(end);
                 if t <= stop {
                     self.now = t;
@@ -1092,35 +1173,57 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// Every agent with an event or a timer before `end` runs up to `end`, in parallel.
+    /// Every agent with an event or a timer before `end` runs up to `end`, in parallel, in
+    /// chunks. A chunk first queues the mail (messages, dials, disconnects) the last window
+    /// sent its agents, from every sending chunk in order: so an agent's inbox gets them by
+    /// sender, then in the order made, as if one thread had posted them agent after agent.
+    /// Then it runs its agents that are due, and sorts their mail (and any made between
+    /// windows) by receiving chunk.
     fn run_agents(&mut self, end: Instant) {
         // Chunks of agents are handed out (work-stealing), each scanned by a plain loop: most
         // agents of a window have nothing due.
-        const CHUNK: usize = 128;
         let mut sched = std::mem::take(&mut self.sched);
+        let mut mail = std::mem::take(&mut self.mail);
+        mail.fit(self.agents.len().div_ceil(CHUNK));
+        let pending = mail.pending.take();
         let (ctx, agents) = self.split();
         agents
             .par_chunks_mut(CHUNK)
             .zip(sched.par_chunks_mut(CHUNK))
+            .zip(mail.out.par_iter_mut().zip(mail.into.par_iter_mut()))
             .enumerate()
-            .for_each(|(c, (agents, sched))| {
+            .for_each(|(c, ((agents, sched), (out, into)))| {
+                if let Some(epoch) = pending {
+                    for cell in into.iter_mut() {
+                        for r in cell.drain(..) {
+                            let i = r.to - c * CHUNK;
+                            if let (Some(a), Some(sc)) = (agents.get_mut(i), sched.get_mut(i)) {
+                                a.push(epoch, r.at, r.ev);
+                                sc.wake = sc.wake.min(r.at);
+                            }
+                        }
+                    }
+                }
                 for (i, (a, sc)) in agents.iter_mut().zip(sched.iter_mut()).enumerate() {
-                    if sc.wake < end {
+                    let due = sc.wake < end;
+                    if due {
                         ctx.run_window(c * CHUNK + i, a, end);
-                        *sc = Sched {
-                            wake: a.next_wake(),
-                            out: sc.out || !a.out.is_empty(),
-                        };
+                        sc.wake = a.next_wake();
+                    }
+                    if due || sc.out {
+                        post(a, out, end);
+                        sc.out = !a.out.is_empty();
                     }
                 }
             });
         self.sched = sched;
+        self.mail = mail;
     }
 
-    /// Applies the window's effects: messages, dials and disconnects go to their receivers'
-    /// inboxes (by agent, then in the order made: they do not touch the network); transfers
-    /// and origin fetches start in time order (at equal times, by agent), each after the
-    /// network's completions up to its time; then the completions up to `end`.
+    /// Applies the window's effects (messages, dials and disconnects have gone to their
+    /// receivers' inboxes already, in [`Sim::run_agents`]): transfers and origin fetches start
+    /// in time order (at equal times, by agent), each after the network's completions up to
+    /// its time; then the completions up to `end`.
     fn apply_effects(&mut self, end: Instant) {
         let mut timed: Vec<(Instant, usize, Effect)> = Vec::new();
         for v in 0..self.agents.len() {
@@ -1128,16 +1231,7 @@ impl<'a> Sim<'a> {
                 continue;
             }
             let mut out = std::mem::take(&mut self.agents[v].out);
-            for (t, e) in out.drain(..) {
-                match e {
-                    Effect::Data { .. } | Effect::FetchOrigin { .. } | Effect::Leave { .. } => {
-                        timed.push((t, v, e));
-                    }
-                    Effect::Send { .. } | Effect::Dial { .. } | Effect::Disconnect { .. } => {
-                        self.apply(v, e, end);
-                    }
-                }
-            }
+            timed.extend(out.drain(..).map(|(t, e)| (t, v, e)));
             // The buffer is kept for the agent's next window.
             self.agents[v].out = out;
         }
@@ -1145,7 +1239,7 @@ impl<'a> Sim<'a> {
         for (t, v, e) in timed {
             self.complete(t, true, end);
             self.now = self.now.max(t);
-            self.apply(v, e, end);
+            self.apply(v, e);
         }
         self.complete(end, false, end);
     }
@@ -1163,7 +1257,7 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn apply(&mut self, v: usize, e: Effect, end: Instant) {
+    fn apply(&mut self, v: usize, e: Effect) {
         let now = self.now;
         match e {
             Effect::Data { to, msg } => {
@@ -1186,19 +1280,6 @@ impl<'a> Sim<'a> {
                     replace: false,
                 },
             ),
-            Effect::Send { to, at, msg } => {
-                self.push(to, at.max(end), Local::Msg { from: v, msg });
-            }
-            Effect::Dial { to, at, ok } => {
-                let at = at.max(end);
-                self.push(v, at, Local::Dialled { peer: to, ok });
-                if ok {
-                    self.push(to, at, Local::Accepted { peer: v });
-                }
-            }
-            Effect::Disconnect { to, at } => {
-                self.push(to, at.max(end), Local::Disconnected { peer: v });
-            }
         }
     }
 
