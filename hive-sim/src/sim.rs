@@ -27,8 +27,7 @@ use hive_core::overlay::{OverlayPolicy, SupernodePlan};
 use hive_core::time::{Duration, Instant};
 use hive_core::wire::Message;
 use hive_core::{
-    ContentHash, ContentId, FragmentId, KeyKind, Locality, PeerAddr, PeerId, PeerInfo, Role,
-    TrackId,
+    ContentHash, ContentId, FragmentId, KeyKind, Locality, PeerId, PeerInfo, Role, TrackId,
 };
 use hive_overlay::{
     FragmentInfo, NoPeer, Output, PrivateHierarchy, PublicMesh, PublicMeshConfig, RandomMesh,
@@ -432,18 +431,24 @@ fn fragment_info(s: &Scenario, content: ContentId, seq: u64, track: usize) -> Fr
     }
 }
 
+/// How agent `v` is described to others (by the tracker, in its Hello). Without an address:
+/// the simulator dials by id. Its site is named in enterprise networks only: on the public
+/// internet an agent's locality is its AS (what PublicMesh groups by), and agents hold
+/// thousands of these descriptions (candidates, neighbours), one string each otherwise.
 fn peer_info(s: &Scenario, viewers: &[Viewer], v: usize) -> PeerInfo {
     let viewer = &viewers[v];
     let site = &s.sites[viewer.site];
-    let mut p = PeerInfo::new(viewer.id, PeerAddr::Memory(v as u64));
-    p.locality = Locality {
-        asn: Some(site.asn),
-        site: Some(site.name.clone()),
-        country: None,
-    };
-    p.role = viewer.role;
-    p.upload_kbps = viewer.up_kbps;
-    p
+    PeerInfo {
+        id: viewer.id,
+        addrs: Vec::new(),
+        locality: Locality {
+            asn: Some(site.asn),
+            site: s.enterprise().then(|| site.name.clone()),
+            country: None,
+        },
+        role: viewer.role,
+        upload_kbps: viewer.up_kbps,
+    }
 }
 
 /// The links between viewers: the core (public internet) or each site's VPN links (enterprise).
