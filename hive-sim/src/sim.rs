@@ -458,6 +458,10 @@ struct Paths {
     enterprise: bool,
     core_link: LinkId,
     vpn: Vec<Option<(LinkId, LinkId)>>,
+    /// The latencies of the core and of each site's VPN links (down, up), copied from the
+    /// network (a message's latency then reads neither the network nor the links).
+    core_latency: Duration,
+    vpn_latency: Vec<Option<(Duration, Duration)>>,
 }
 
 impl Paths {
@@ -488,10 +492,24 @@ impl Paths {
         (hops, n)
     }
 
-    /// The one-way latency from one viewer to another (asked for every message).
-    fn latency(&self, net: &Net, viewers: &[Viewer], from: usize, to: usize) -> Duration {
-        let (hops, n) = self.hops(viewers, from, to);
-        net.latency(&hops[..n])
+    /// The one-way latency from one viewer to another (asked for every message): the sum of
+    /// the latencies of [`Paths::hops`]; every access link adds [`ACCESS_LATENCY`].
+    fn latency(&self, viewers: &[Viewer], from: usize, to: usize) -> Duration {
+        let (a, b) = (&viewers[from], &viewers[to]);
+        let mut d = ACCESS_LATENCY + ACCESS_LATENCY;
+        if a.site != b.site {
+            if self.enterprise {
+                if let Some(Some((_, up))) = self.vpn_latency.get(a.site) {
+                    d += *up;
+                }
+                if let Some(Some((down, _))) = self.vpn_latency.get(b.site) {
+                    d += *down;
+                }
+            } else {
+                d += self.core_latency;
+            }
+        }
+        d
     }
 }
 
@@ -512,7 +530,6 @@ fn can_connect(s: &Scenario, viewers: &[Viewer], a: usize, b: usize) -> bool {
 struct Ctx<'a> {
     s: &'a Scenario,
     paths: &'a Paths,
-    net: &'a Net,
     viewers: &'a [Viewer],
     ids: &'a HashMap<PeerId, usize, foldhash::fast::FixedState>,
     content: ContentId,
@@ -522,7 +539,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn latency(&self, from: usize, to: usize) -> Duration {
-        self.paths.latency(self.net, self.viewers, from, to)
+        self.paths.latency(self.viewers, from, to)
     }
 
     fn info(&self, seq: u64, track: usize) -> FragmentInfo {
@@ -954,6 +971,11 @@ impl<'a> Sim<'a> {
                     )
                 })
             })
+            .collect::<Vec<Option<(LinkId, LinkId)>>>();
+        let core_latency = net.latency(&[core_link]);
+        let vpn_latency = vpn
+            .iter()
+            .map(|l| l.map(|(down, up)| (net.latency(&[down]), net.latency(&[up]))))
             .collect();
         let mut sim = Sim {
             s,
@@ -967,6 +989,8 @@ impl<'a> Sim<'a> {
                 enterprise: s.enterprise(),
                 core_link,
                 vpn,
+                core_latency,
+                vpn_latency,
             },
             viewers: Vec::new(),
             agents: Vec::new(),
@@ -1097,7 +1121,6 @@ impl<'a> Sim<'a> {
         let ctx = Ctx {
             s: self.s,
             paths: &self.paths,
-            net: &self.net,
             viewers: &self.viewers,
             ids: &self.ids,
             content: self.content,
@@ -1694,7 +1717,34 @@ impl<'a> Sim<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::TrackerIndex;
+    use super::{PolicyKind, Sim, TrackerIndex};
+
+    /// A message's latency, computed from the viewers' sites, is the sum of its path's links'
+    /// latencies in the network, on the public internet and in an enterprise.
+    #[test]
+    fn message_latency_is_its_path_through_the_network() {
+        for (name, factor) in [("wan-6000", 0.01), ("enterprise-2068", 0.02)] {
+            let full = crate::scenario::named(name, 1).expect("a named scenario");
+            let s = crate::scenario::scaled(full, factor, hive_core::time::Duration::from_secs(10));
+            let sim = Sim::new(&s, PolicyKind::PublicMesh);
+            let n = sim.viewers.len();
+            assert!(n > 20, "{name}: {n} viewers");
+            let mut pairs = 0;
+            for a in 0..n {
+                for b in (0..n).step_by(7) {
+                    let (hops, k) = sim.paths.hops(&sim.viewers, a, b);
+                    let want = sim.net.latency(&hops[..k]);
+                    assert_eq!(
+                        sim.paths.latency(&sim.viewers, a, b),
+                        want,
+                        "{name}: {a} to {b}"
+                    );
+                    pairs += usize::from(sim.viewers[a].site != sim.viewers[b].site);
+                }
+            }
+            assert!(pairs > 0, "{name}: pairs across sites were checked");
+        }
+    }
 
     /// The index lists exactly the agents running, per site and in all, through any order of
     /// joins and leaves (its swap-removals keep every place up to date).
