@@ -155,8 +155,9 @@ enum Local {
     Accepted { peer: usize },
     /// The connection to `peer` ended.
     Disconnected { peer: usize },
-    /// A fragment from the origin arrived.
-    Origin { id: FragmentId },
+    /// A fragment of the run's content from the origin arrived (its id is not kept whole, so
+    /// that queued events stay small).
+    Origin { track: TrackId, seq: u64 },
     /// `len` bytes of Data to `peer` left (their transfer completed).
     Sent { peer: usize, len: u64 },
     /// A new fragment (all its bitrates) is listed.
@@ -166,18 +167,24 @@ enum Local {
 }
 
 /// A queued [`Local`], ordered by time, then by when it was queued: by epoch (see
-/// [`Sim::epoch`]), then by arrival in the agent's inbox.
+/// [`Sim::epoch`]), then by arrival in the agent's inbox; the two packed in `order`, the epoch
+/// above [`SEQ_BITS`] bits of arrival count.
 #[derive(Debug)]
 struct Queued {
     t: Instant,
-    epoch: u64,
-    seq: u64,
+    order: u64,
     ev: Local,
 }
 
+/// Bits of an agent's arrival count in [`Queued::order`] (68 billion events per agent); the
+/// epoch keeps the other 28, a week of simulated time (two epochs per window). Beyond, the
+/// epoch stays at its largest: events at one instant are then ordered by arrival alone, still
+/// the same on every run.
+const SEQ_BITS: u32 = 36;
+
 impl PartialEq for Queued {
     fn eq(&self, other: &Self) -> bool {
-        (self.t, self.epoch, self.seq) == (other.t, other.epoch, other.seq)
+        (self.t, self.order) == (other.t, other.order)
     }
 }
 
@@ -192,7 +199,7 @@ impl PartialOrd for Queued {
 impl Ord for Queued {
     /// Reversed: the earliest is the greatest (a max-heap pops it first).
     fn cmp(&self, other: &Self) -> Ordering {
-        (other.t, other.epoch, other.seq).cmp(&(self.t, self.epoch, self.seq))
+        (other.t, other.order).cmp(&(self.t, self.order))
     }
 }
 
@@ -304,10 +311,10 @@ impl Agent {
     /// Queues `ev` for `t` (into the inbox: the queue is ordered when the agent runs).
     fn push(&mut self, epoch: u64, t: Instant, ev: Local) {
         self.seq += 1;
+        let epoch = epoch.min((1 << (64 - SEQ_BITS)) - 1);
         self.inbox.push(Queued {
             t,
-            epoch,
-            seq: self.seq,
+            order: epoch << SEQ_BITS | (self.seq & ((1 << SEQ_BITS) - 1)),
             ev,
         });
     }
@@ -650,7 +657,8 @@ impl Ctx<'_> {
                 s.handle_peer_connected(now, peer_info(self.s, self.viewers, peer));
             }
             Local::Disconnected { peer } => s.handle_peer_disconnected(now, self.viewers[peer].id),
-            Local::Origin { id } => {
+            Local::Origin { track, seq } => {
+                let id = FragmentId::new(self.content, track, seq);
                 let (data, hash) = self.payload(id);
                 s.handle_origin_bytes(now, id, data, hash);
             }
@@ -1671,7 +1679,8 @@ impl<'a> Sim<'a> {
             FlowTag::Origin { v, id } => {
                 let bytes = fragment_size(self.s, id.sequence, usize::from(id.track.0));
                 self.origin_arrivals.push((at, bytes));
-                self.push(v, at, Local::Origin { id });
+                let (track, seq) = (id.track, id.sequence);
+                self.push(v, at, Local::Origin { track, seq });
             }
         }
     }
