@@ -357,11 +357,14 @@ struct Mail {
     into: Vec<Vec<Vec<Routed>>>,
     /// The epoch of the mail in `into` (None: there is none).
     pending: Option<u64>,
+    /// Per chunk, its agents left with effects for the sequential step, in order.
+    effects: Vec<Vec<usize>>,
 }
 
 impl Mail {
     /// Room for `n` chunks.
     fn fit(&mut self, n: usize) {
+        self.effects.resize_with(n, Vec::new);
         for m in [&mut self.out, &mut self.into] {
             m.resize_with(n, Vec::new);
             for row in m.iter_mut() {
@@ -1259,8 +1262,9 @@ impl<'a> Sim<'a> {
             .par_chunks_mut(CHUNK)
             .zip(sched.par_chunks_mut(CHUNK))
             .zip(mail.out.par_iter_mut().zip(mail.into.par_iter_mut()))
+            .zip(mail.effects.par_iter_mut())
             .enumerate()
-            .for_each(|(c, ((agents, sched), (out, into)))| {
+            .for_each(|(c, (((agents, sched), (out, into)), effects))| {
                 if let Some(epoch) = pending {
                     for cell in into.iter_mut() {
                         for r in cell.drain(..) {
@@ -1281,6 +1285,9 @@ impl<'a> Sim<'a> {
                     if due || sc.out {
                         post(a, out, end);
                         sc.out = !a.out.is_empty();
+                        if sc.out {
+                            effects.push(c * CHUNK + i);
+                        }
                     }
                 }
             });
@@ -1294,14 +1301,19 @@ impl<'a> Sim<'a> {
     /// its time; then the completions up to `end`.
     fn apply_effects(&mut self, end: Instant) {
         let mut timed: Vec<(Instant, usize, Effect)> = Vec::new();
-        for v in 0..self.agents.len() {
-            if !std::mem::replace(&mut self.sched[v].out, false) {
-                continue;
+        // The agents with effects, in order (as the window's chunks listed them).
+        for c in 0..self.mail.effects.len() {
+            for k in 0..self.mail.effects[c].len() {
+                let v = self.mail.effects[c][k];
+                if !std::mem::replace(&mut self.sched[v].out, false) {
+                    continue;
+                }
+                let mut out = std::mem::take(&mut self.agents[v].out);
+                timed.extend(out.drain(..).map(|(t, e)| (t, v, e)));
+                // The buffer is kept for the agent's next window.
+                self.agents[v].out = out;
             }
-            let mut out = std::mem::take(&mut self.agents[v].out);
-            timed.extend(out.drain(..).map(|(t, e)| (t, v, e)));
-            // The buffer is kept for the agent's next window.
-            self.agents[v].out = out;
+            self.mail.effects[c].clear();
         }
         timed.sort_by_key(|e| e.0);
         for (t, v, e) in timed {
