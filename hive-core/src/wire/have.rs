@@ -9,8 +9,6 @@
 //! bin numbers are replaced by plain bitmaps, which are simpler to bound. The per-track floor
 //! plays the part of RFC 7574 §7.9's live discard window: what falls below it is gone.
 
-use std::collections::BTreeMap;
-
 use bytes::{BufMut, BytesMut};
 
 use super::error::WireError;
@@ -64,7 +62,115 @@ pub struct Have {
     /// Snapshot or incremental.
     pub kind: HaveKind,
     /// Per track. Tracks not listed are unchanged (for both kinds).
-    pub tracks: BTreeMap<TrackId, TrackHave>,
+    pub tracks: HaveTracks,
+}
+
+/// The tracks of a [`Have`] and what is held of each, in increasing track order.
+///
+/// A short sorted list, two tracks inline: a `Have` names a track or two, agents send one to
+/// every neighbour for every few fragments, and a tree map allocated a node for each. It reads
+/// like the map it replaces.
+///
+/// ```
+/// use hive_core::wire::{HaveTracks, TrackHave};
+/// use hive_core::{SeqSet, TrackId};
+/// let mut t = HaveTracks::default();
+/// t.insert(TrackId(2), TrackHave::default());
+/// t.insert(TrackId(0), TrackHave { floor: 5, seqs: (5..9).collect::<SeqSet>() });
+/// assert_eq!(t.keys().collect::<Vec<_>>(), [&TrackId(0), &TrackId(2)]);
+/// assert_eq!(t[&TrackId(0)].floor, 5);
+/// assert!(t.get(&TrackId(1)).is_none());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HaveTracks(smallvec::SmallVec<[(TrackId, TrackHave); 2]>);
+
+impl HaveTracks {
+    /// Sets what is held of `track`; returns what was set before, if anything.
+    pub fn insert(&mut self, track: TrackId, have: TrackHave) -> Option<TrackHave> {
+        match self.0.binary_search_by_key(&track, |e| e.0) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, have)),
+            Err(i) => {
+                self.0.insert(i, (track, have));
+                None
+            }
+        }
+    }
+
+    /// What is held of `track`, if listed.
+    pub fn get(&self, track: &TrackId) -> Option<&TrackHave> {
+        self.0
+            .binary_search_by_key(track, |e| e.0)
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+
+    /// How many tracks are listed.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no track is listed.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The tracks and what is held of each, in track order.
+    pub fn iter(&self) -> impl Iterator<Item = (&TrackId, &TrackHave)> {
+        self.0.iter().map(|(t, h)| (t, h))
+    }
+
+    /// The tracks listed, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &TrackId> {
+        self.0.iter().map(|(t, _)| t)
+    }
+
+    /// What is held of each track, in track order.
+    pub fn values(&self) -> impl Iterator<Item = &TrackHave> {
+        self.0.iter().map(|(_, h)| h)
+    }
+}
+
+impl std::ops::Index<&TrackId> for HaveTracks {
+    type Output = TrackHave;
+
+    /// What is held of `track`; panics when it is not listed (as a map's index does).
+    fn index(&self, track: &TrackId) -> &TrackHave {
+        match self.get(track) {
+            Some(h) => h,
+            None => panic!("track {} not in this Have", track.0),
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a HaveTracks {
+    type Item = (&'a TrackId, &'a TrackHave);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (TrackId, TrackHave)>,
+        fn(&'a (TrackId, TrackHave)) -> (&'a TrackId, &'a TrackHave),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(t, h)| (t, h))
+    }
+}
+
+impl IntoIterator for HaveTracks {
+    type Item = (TrackId, TrackHave);
+    type IntoIter = smallvec::IntoIter<[(TrackId, TrackHave); 2]>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl FromIterator<(TrackId, TrackHave)> for HaveTracks {
+    fn from_iter<I: IntoIterator<Item = (TrackId, TrackHave)>>(iter: I) -> Self {
+        let mut t = HaveTracks::default();
+        for (track, have) in iter {
+            t.insert(track, have);
+        }
+        t
+    }
 }
 
 impl Have {
@@ -77,7 +183,7 @@ impl Have {
     pub fn add() -> Self {
         Have {
             kind: HaveKind::Add,
-            tracks: BTreeMap::new(),
+            tracks: HaveTracks::default(),
         }
     }
 
@@ -151,7 +257,7 @@ impl Have {
         };
         // A track takes at least 3 bytes: id, floor, block count.
         let n = r.count("Have tracks", limits.max_have_tracks, 3)?;
-        let mut tracks = BTreeMap::new();
+        let mut tracks = HaveTracks::default();
         let mut prev: Option<u16> = None;
         let mut ranges_before = 0usize;
         for _ in 0..n {

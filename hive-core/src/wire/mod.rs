@@ -158,7 +158,7 @@ mod varint;
 
 pub use error::WireError;
 pub use frame::{Decoded, FrameDecoder, decode_frame};
-pub use have::{ENCODER_MAX_BITMAP_LEN, Have, HaveKind, TrackHave};
+pub use have::{ENCODER_MAX_BITMAP_LEN, Have, HaveKind, HaveTracks, TrackHave};
 pub use limits::WireLimits;
 pub use message::{
     Bye, ByeReason, Cancel, Data, Hello, Message, MessageKind, PeerExchange, Ping, Pong, Reject,

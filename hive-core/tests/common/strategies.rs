@@ -2,13 +2,12 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 use bytes::Bytes;
 use hive_core::wire::{
-    Bye, ByeReason, Cancel, Data, Have, HaveKind, Hello, Message, PeerExchange, Ping, Pong, Reject,
-    RejectReason, Request, TrackHave,
+    Bye, ByeReason, Cancel, Data, Have, HaveKind, HaveTracks, Hello, Message, PeerExchange, Ping,
+    Pong, Reject, RejectReason, Request, TrackHave,
 };
 use hive_core::{
     ByteRange, ContentHash, ContentId, FragmentId, Locality, PeerAddr, PeerId, PeerInfo, Role,
@@ -109,7 +108,7 @@ pub(crate) fn have() -> impl Strategy<Value = Have> {
             tracks: tracks
                 .into_iter()
                 .map(|(t, (floor, seqs))| (TrackId(t), TrackHave { floor, seqs }))
-                .collect::<BTreeMap<_, _>>(),
+                .collect::<HaveTracks>(),
         })
 }
 
