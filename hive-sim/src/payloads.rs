@@ -5,9 +5,10 @@
 //! payloads are kept in one table, and [`SharingCache`] stores, in place of a received copy, the
 //! table's bytes when their hash matches the hash the fragment came with. (The simulator runs its
 //! engines with `verify_hashes` off, since its network cannot alter bytes; every received copy is
-//! a slice of the table's bytes, so the two are equal.) Memory then grows with the fragments in
-//! flight (live) or with the title (on demand), not with viewers × cache size. Nothing the
-//! engine sees changes: the bytes are equal. The table also hashes each payload once, and
+//! a slice of the table's bytes, so the two are equal.) Memory then does not grow with viewers ×
+//! cache size. Nothing the engine sees changes: the bytes are equal. (The simulator's payloads
+//! are themselves slices of one static buffer of zeros, so the table holds little more than
+//! ids and hashes, even for a whole on-demand title.) The table also hashes each payload once, and
 //! agents take that hash with the origin's bytes instead of hashing every origin fetch again.
 
 use std::collections::BTreeMap;
