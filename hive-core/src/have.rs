@@ -30,6 +30,10 @@ pub struct SeqSet {
     /// than changed (every neighbour's, at every decision), and grow at the end (new
     /// fragments); bulk changes go through [`SeqSet::union_with`], linear in both sizes.
     ranges: Ranges,
+    /// The largest element (0 when empty), kept beside the ranges: most lookups are of a
+    /// neighbour's set for the newest fragment, which it often does not hold yet, and this
+    /// answers them without reading ranges that spilled to the heap.
+    max: u64,
 }
 
 impl SeqSet {
@@ -60,6 +64,9 @@ impl SeqSet {
     /// Whether `seq` is in the set.
     #[inline]
     pub fn contains(&self, seq: u64) -> bool {
+        if seq > self.max || self.ranges.is_empty() {
+            return false;
+        }
         let i = self.ranges.partition_point(|&(s, _)| s <= seq);
         i > 0 && self.ranges[i - 1].1 >= seq
     }
@@ -73,6 +80,17 @@ impl SeqSet {
     /// Adds an inclusive range; empty ranges are ignored.
     #[inline]
     pub fn insert_range(&mut self, r: RangeInclusive<u64>) {
+        self.insert_range_only(r);
+        self.sync_max();
+    }
+
+    /// Sets `max` from the ranges (after every change).
+    #[inline]
+    fn sync_max(&mut self) {
+        self.max = self.ranges.last().map_or(0, |r| r.1);
+    }
+
+    fn insert_range_only(&mut self, r: RangeInclusive<u64>) {
         let (start, end) = (*r.start(), *r.end());
         if start > end {
             return;
@@ -113,8 +131,9 @@ impl SeqSet {
     pub fn union_with(&mut self, other: &SeqSet) {
         if other.ranges.len() <= 4 {
             for &(s, e) in &other.ranges {
-                self.insert_range(s..=e);
+                self.insert_range_only(s..=e);
             }
+            self.sync_max();
             return;
         }
         let mine = std::mem::take(&mut self.ranges);
@@ -135,6 +154,7 @@ impl SeqSet {
             }
         }
         self.ranges = out;
+        self.sync_max();
     }
 
     /// Removes one sequence number.
@@ -149,6 +169,7 @@ impl SeqSet {
         if let Some(first) = self.ranges.first_mut() {
             first.0 = first.0.max(floor);
         }
+        self.sync_max();
     }
 
     /// The smallest element.
@@ -160,7 +181,7 @@ impl SeqSet {
     /// The largest element.
     #[inline]
     pub fn last(&self) -> Option<u64> {
-        self.ranges.last().map(|r| r.1)
+        (!self.ranges.is_empty()).then_some(self.max)
     }
 
     /// The disjoint ranges in increasing order.
@@ -202,11 +223,21 @@ impl SeqSet {
                 out.push((cur, e));
             }
         }
-        SeqSet { ranges: out }
+        let mut d = SeqSet {
+            ranges: out,
+            max: 0,
+        };
+        d.sync_max();
+        d
     }
 
     /// Removes an inclusive range.
     pub fn remove_range(&mut self, r: RangeInclusive<u64>) {
+        self.remove_range_only(r);
+        self.sync_max();
+    }
+
+    fn remove_range_only(&mut self, r: RangeInclusive<u64>) {
         let (start, end) = (*r.start(), *r.end());
         if start > end {
             return;
@@ -266,6 +297,14 @@ mod tests {
                 }
                 prop_assert_eq!(s.iter().collect::<Vec<_>>(), model.iter().copied().collect::<Vec<_>>());
                 prop_assert_eq!(s.len(), model.len() as u64);
+                // Equal to the same set built afresh (what is kept beside the ranges included).
+                prop_assert_eq!(&s, &model.iter().copied().collect::<SeqSet>());
+                // Lookups (which first compare with the kept largest element) agree.
+                prop_assert_eq!(s.last(), model.last().copied());
+                prop_assert_eq!(s.first(), model.first().copied());
+                for y in [0, x.saturating_sub(1), x, x + w, x + w + 1, x + 3 * w, 250] {
+                    prop_assert_eq!(s.contains(y), model.contains(&y), "contains({})", y);
+                }
                 // Ranges stay disjoint and non-adjacent.
                 let rs: Vec<_> = s.ranges().collect();
                 for w in rs.windows(2) {
@@ -278,8 +317,13 @@ mod tests {
         fn difference_matches_model(a in proptest::collection::btree_set(0u64..100, 0..60), b in proptest::collection::btree_set(0u64..100, 0..60)) {
             let sa: SeqSet = a.iter().copied().collect();
             let sb: SeqSet = b.iter().copied().collect();
-            let d: Vec<u64> = sa.difference(&sb).iter().collect();
+            let diff = sa.difference(&sb);
+            let d: Vec<u64> = diff.iter().collect();
             let m: Vec<u64> = a.difference(&b).copied().collect();
+            prop_assert_eq!(diff.last(), m.last().copied());
+            for &y in &m {
+                prop_assert!(diff.contains(y));
+            }
             prop_assert_eq!(d, m);
         }
     }
