@@ -75,6 +75,18 @@ fn with_policy(
     s
 }
 
+/// The engine's player asks for fragment `seq` (2 s of media), due in 2 s.
+fn player_asks(s: &mut Swarm, now: Instant, seq: u64) {
+    let info = hive_overlay::FragmentInfo {
+        id: frag(seq),
+        url: format!("http://origin/{seq}.ts"),
+        media_time: Duration::from_secs(2 * seq),
+        duration: Duration::from_secs(2),
+        size_estimate: FRAGMENT as u64,
+    };
+    s.handle_player_request(now, info, Some(now + Duration::from_secs(2)));
+}
+
 fn request(id: u64, seq: u64, deadline_ms: u32) -> Message {
     Message::Request(Request {
         request_id: id,
@@ -205,14 +217,7 @@ fn announcements_skip_neighbours_that_hold_them_and_carry_the_oldest_fragment_he
     let mut s = with_policy(10_000, true, &[3, 4], 2, Box::new(NoPeer));
     let now = Instant::from_secs(2);
     // This agent's player asks for fragment 5: the origin.
-    let info = hive_overlay::FragmentInfo {
-        id: frag(5),
-        url: "http://origin/5.ts".into(),
-        media_time: Duration::from_secs(10),
-        duration: Duration::from_secs(2),
-        size_estimate: FRAGMENT as u64,
-    };
-    s.handle_player_request(now, info, Some(now + Duration::from_secs(2)));
+    player_asks(&mut s, now, 5);
     let asked =
         std::iter::from_fn(|| s.poll_output()).any(|o| matches!(o, Output::FetchOrigin { .. }));
     assert!(asked, "NoPeer: the origin");
@@ -491,14 +496,7 @@ fn origin_bytes_are_served_with_their_hash_computed_or_given() {
     for given in [false, true] {
         let mut s = with_policy(10_000, true, &[], 1, Box::new(NoPeer));
         let now = Instant::from_secs(2);
-        let info = hive_overlay::FragmentInfo {
-            id: frag(5),
-            url: "http://origin/5.ts".into(),
-            media_time: Duration::from_secs(10),
-            duration: Duration::from_secs(2),
-            size_estimate: FRAGMENT as u64,
-        };
-        s.handle_player_request(now, info, Some(now + Duration::from_secs(2)));
+        player_asks(&mut s, now, 5);
         while s.poll_output().is_some() {}
         let bytes = Bytes::from(vec![5u8; FRAGMENT]);
         // A stand-in the engine could not have computed: proof that it was taken as given.
