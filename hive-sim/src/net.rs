@@ -155,7 +155,9 @@ impl Net {
         let id = self.next_id;
         for &l in &path {
             self.links[l].bytes += bytes;
-            if self.links[l].capacity.is_finite() {
+            // Once per link, however often the path crosses it (the id is the highest yet, so a
+            // repeat is the last entry).
+            if self.links[l].capacity.is_finite() && self.on_link[l].last() != Some(&id) {
                 self.on_link[l].push(id);
             }
         }
@@ -436,6 +438,21 @@ mod tests {
         n.start(Instant::ZERO, vec![core, slow], 1_000_000);
         let b = n.start(Instant::ZERO, vec![core, fast], 1_000_000);
         assert_eq!(n.flow_state(b).map(|(_, r)| r), Some(100e6 / 8.0));
+    }
+
+    #[test]
+    fn a_path_crossing_a_link_twice_shares_it_as_two_users() {
+        let mut n = Net::new();
+        let l = n.add_link("loop", mbit(12), Duration::ZERO, false);
+        let twice = n.start(Instant::ZERO, vec![l, l], 1_000_000);
+        let once = n.start(Instant::ZERO, vec![l], 1_000_000);
+        // Three crossings share 12 Mbit/s: 4 each, the flow crossing twice gets one share.
+        let rate = |f| n.flow_state(f).map(|(_, r)| r);
+        assert_eq!(rate(twice), Some(4e6 / 8.0));
+        assert_eq!(rate(once), Some(4e6 / 8.0));
+        let first = n.next_completion().expect("a completion");
+        assert_eq!(n.advance(first).len(), 2);
+        assert_eq!(n.active(), 0);
     }
 
     #[test]

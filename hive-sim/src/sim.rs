@@ -177,9 +177,9 @@ struct Queued {
 }
 
 /// Bits of an agent's arrival count in [`Queued::order`] (68 billion events per agent); the
-/// epoch keeps the other 28, a week of simulated time (two epochs per window). Beyond, the
+/// epoch keeps the other 28, fifteen days of simulated time (two epochs per window). Beyond, the
 /// epoch stays at its largest: events at one instant are then ordered by arrival alone, still
-/// the same on every run.
+/// the same on every run and thread count, though no longer the order one thread would give.
 const SEQ_BITS: u32 = 36;
 
 impl PartialEq for Queued {
@@ -444,10 +444,11 @@ fn fragment_info(s: &Scenario, content: ContentId, seq: u64, track: usize) -> Fr
 }
 
 /// How agent `v` is described to others (by the tracker, in its Hello). Without an address:
-/// the simulator dials by id. Its site is named in enterprise networks only: on the public
-/// internet an agent's locality is its AS (what PublicMesh groups by), and agents hold
-/// thousands of these descriptions (candidates, neighbours), one string each otherwise.
-fn peer_info(s: &Scenario, viewers: &[Viewer], v: usize) -> PeerInfo {
+/// the simulator dials by id. Its site is named when `sites` (in enterprise networks, and for
+/// the hierarchy policy, which groups by site): otherwise an agent's locality is its AS (what
+/// the public-internet policies group by), and agents hold thousands of these descriptions
+/// (candidates, neighbours), one string each if named.
+fn peer_info(s: &Scenario, viewers: &[Viewer], v: usize, sites: bool) -> PeerInfo {
     let viewer = &viewers[v];
     let site = &s.sites[viewer.site];
     PeerInfo {
@@ -455,7 +456,7 @@ fn peer_info(s: &Scenario, viewers: &[Viewer], v: usize) -> PeerInfo {
         addrs: Vec::new(),
         locality: Locality {
             asn: Some(site.asn),
-            site: s.enterprise().then(|| site.name.clone()),
+            site: sites.then(|| site.name.clone()),
             country: None,
         },
         role: viewer.role,
@@ -572,6 +573,8 @@ struct Ctx<'a> {
     paths: &'a Paths,
     viewers: &'a [Viewer],
     ids: &'a HashMap<PeerId, usize, IdHash>,
+    /// Whether agents are described with their site (see [`peer_info`]).
+    sites: bool,
     content: ContentId,
     latest: Option<u64>,
     payloads: &'a RwLock<Payloads>,
@@ -655,7 +658,7 @@ impl Ctx<'_> {
             Local::Msg { from, msg } => s.handle_message(now, self.viewers[from].id, *msg),
             Local::Dialled { peer, ok } => {
                 if ok && self.viewers[peer].running {
-                    s.handle_peer_connected(now, peer_info(self.s, self.viewers, peer));
+                    s.handle_peer_connected(now, peer_info(self.s, self.viewers, peer, self.sites));
                 } else {
                     s.handle_connect_failed(now, self.viewers[peer].id);
                 }
@@ -664,7 +667,7 @@ impl Ctx<'_> {
                 if !self.viewers[peer].running {
                     return;
                 }
-                s.handle_peer_connected(now, peer_info(self.s, self.viewers, peer));
+                s.handle_peer_connected(now, peer_info(self.s, self.viewers, peer, self.sites));
             }
             Local::Disconnected { peer } => s.handle_peer_disconnected(now, self.viewers[peer].id),
             Local::Origin { track, seq } => {
@@ -685,7 +688,7 @@ impl Ctx<'_> {
             Local::Candidates(peers) => {
                 let peers = peers
                     .into_iter()
-                    .map(|u| peer_info(self.s, self.viewers, u))
+                    .map(|u| peer_info(self.s, self.viewers, u, self.sites))
                     .collect();
                 s.handle_candidates(now, peers);
             }
@@ -844,6 +847,8 @@ struct Sim<'a> {
     epoch: u64,
     /// Viewer index by agent id (looked up for every message sent; never iterated).
     ids: HashMap<PeerId, usize, IdHash>,
+    /// Whether agents are described with their site (see [`peer_info`]).
+    sites: bool,
     events: BinaryHeap<Reverse<(Instant, u64, usize)>>,
     payloads: Slab,
     seq: u64,
@@ -1046,6 +1051,7 @@ impl<'a> Sim<'a> {
             mail: Mail::default(),
             epoch: 0,
             ids: HashMap::default(),
+            sites: s.enterprise() || policy == PolicyKind::PrivateHierarchy,
             events: BinaryHeap::new(),
             payloads: Slab::default(),
             seq: 0,
@@ -1171,6 +1177,7 @@ impl<'a> Sim<'a> {
             paths: &self.paths,
             viewers: &self.viewers,
             ids: &self.ids,
+            sites: self.sites,
             content: self.content,
             latest: self.latest,
             payloads: &self.origin_payloads,
@@ -1396,7 +1403,7 @@ impl<'a> Sim<'a> {
     }
 
     fn peer_info(&self, v: usize) -> PeerInfo {
-        peer_info(self.s, &self.viewers, v)
+        peer_info(self.s, &self.viewers, v, self.sites)
     }
 
     fn join(&mut self, v: usize) {
@@ -1776,6 +1783,25 @@ impl<'a> Sim<'a> {
 #[cfg(test)]
 mod tests {
     use super::{PolicyKind, Sim, TrackerIndex};
+
+    /// Agents are described with their site where a policy or the network needs it: the
+    /// hierarchy groups by site, on the public internet too.
+    #[test]
+    fn sites_are_named_for_the_hierarchy_and_in_enterprises() {
+        let named = |name: &str, policy| {
+            let full = crate::scenario::named(name, 1).expect("a named scenario");
+            let s = crate::scenario::scaled(full, 0.01, hive_core::time::Duration::from_secs(10));
+            let sim = Sim::new(&s, policy);
+            super::peer_info(&s, &sim.viewers, 0, sim.sites)
+                .locality
+                .site
+                .is_some()
+        };
+        assert!(named("wan-6000", PolicyKind::PrivateHierarchy));
+        assert!(!named("wan-6000", PolicyKind::PublicMesh));
+        assert!(named("enterprise-2068", PolicyKind::PublicMesh));
+        assert!(named("enterprise-2068", PolicyKind::PrivateHierarchy));
+    }
 
     /// A message's latency, computed from the viewers' sites, is the sum of its path's links'
     /// latencies in the network, on the public internet and in an enterprise.
