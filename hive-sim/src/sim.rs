@@ -864,8 +864,6 @@ struct Sim<'a> {
     /// The origin's payloads, shared with every agent's cache (one copy per fragment).
     origin_payloads: Arc<RwLock<Payloads>>,
     copies: BTreeMap<LinkId, Copies>,
-    /// Origin transfers that completed: when their bytes arrive, and how many.
-    origin_arrivals: Vec<(Instant, u64)>,
     /// Origin flows in progress: when each started and its bytes (the egress series).
     origin_flows: HashMap<FlowId, (Instant, u64), foldhash::fast::FixedState>,
     metrics: Metrics,
@@ -1064,7 +1062,6 @@ impl<'a> Sim<'a> {
             origin_payloads: Arc::new(RwLock::new(Payloads::default())),
             copies: BTreeMap::new(),
             origin_flows: HashMap::default(),
-            origin_arrivals: Vec::new(),
             metrics: Metrics::default(),
             tracker: TrackerIndex::default(),
             supernode_plan: SupernodePlan {
@@ -1315,20 +1312,14 @@ impl<'a> Sim<'a> {
     /// its time; then the completions up to `end`.
     fn apply_effects(&mut self, end: Instant) {
         let mut timed: Vec<(Instant, usize, Effect)> = Vec::new();
-        // The agents with effects, in order (as the window's chunks listed them).
-        for c in 0..self.mail.effects.len() {
-            for k in 0..self.mail.effects[c].len() {
-                let v = self.mail.effects[c][k];
-                if !std::mem::replace(&mut self.sched[v].out, false) {
-                    continue;
-                }
-                let mut out = std::mem::take(&mut self.agents[v].out);
-                timed.extend(out.drain(..).map(|(t, e)| (t, v, e)));
-                // The buffer is kept for the agent's next window.
-                self.agents[v].out = out;
-            }
-            self.mail.effects[c].clear();
+        // The agents with effects, in order (as the window's chunks listed them, once each).
+        let mut lists = std::mem::take(&mut self.mail.effects);
+        for v in lists.iter_mut().flat_map(|l| l.drain(..)) {
+            self.sched[v].out = false;
+            let a = &mut self.agents[v];
+            timed.extend(a.out.drain(..).map(|(t, e)| (t, v, e)));
         }
+        self.mail.effects = lists;
         timed.sort_by_key(|e| e.0);
         for (t, v, e) in timed {
             self.complete(t, true, end);
@@ -1687,7 +1678,8 @@ impl<'a> Sim<'a> {
         let Some((tag, path)) = self.flows.remove(&flow) else {
             return;
         };
-        if let Some((start, bytes)) = self.origin_flows.remove(&flow) {
+        let origin = self.origin_flows.remove(&flow);
+        if let Some((start, bytes)) = origin {
             self.metrics.add_origin_egress(start, self.now, bytes);
         }
         let at = (self.now + self.net.latency(&path)).max(end);
@@ -1703,8 +1695,13 @@ impl<'a> Sim<'a> {
                 self.push(to, at, Local::Msg { from, msg });
             }
             FlowTag::Origin { v, id } => {
-                let bytes = fragment_size(self.s, id.sequence, usize::from(id.track.0));
-                self.origin_arrivals.push((at, bytes));
+                // Origin bytes count when they arrive by the end of the run, whether or not
+                // their viewer is still there.
+                if let Some((_, bytes)) = origin {
+                    if at <= Instant::ZERO + self.s.duration {
+                        self.metrics.origin_bytes += bytes;
+                    }
+                }
                 let (track, seq) = (id.track, id.sequence);
                 self.push(v, at, Local::Origin { track, seq });
             }
@@ -1713,14 +1710,6 @@ impl<'a> Sim<'a> {
 
     fn report(mut self, wall: std::time::Duration) -> SimReport {
         let now = self.now;
-        // Origin bytes count when they arrive (by the end of the run), whether or not their
-        // viewer is still there.
-        self.metrics.origin_bytes += self
-            .origin_arrivals
-            .iter()
-            .filter(|(at, _)| *at <= now)
-            .map(|(_, bytes)| bytes)
-            .sum::<u64>();
         for v in 0..self.viewers.len() {
             if let Some(s) = self.agents[v].swarm.take() {
                 self.agents[v].player.update(now);
