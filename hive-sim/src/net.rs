@@ -98,6 +98,10 @@ pub struct Net {
     completions: BTreeSet<(Instant, FlowId)>,
     next_id: FlowId,
     now: Instant,
+    /// Per link, the last component search that reached it (see [`Net::component`]).
+    reached: Vec<u64>,
+    /// Component searches so far.
+    searches: u64,
 }
 
 impl Net {
@@ -123,6 +127,7 @@ impl Net {
         });
         self.latencies.push(latency);
         self.on_link.push(Vec::new());
+        self.reached.push(0);
         self.links.len() - 1
     }
 
@@ -230,67 +235,42 @@ impl Net {
     }
 
     /// The flows sharing a constrained link with `seeds`' links, transitively, in id order.
-    fn component(&self, seeds: &[LinkId]) -> Vec<FlowId> {
-        let finite = |l: LinkId| self.links[l].capacity.is_finite();
-        // Components are small (a few links) but for a shared bottleneck, where they hold
-        // thousands of flows: flat vectors, searched or sorted, beat tree sets here.
-        let mut seen: Vec<LinkId> = Vec::new();
+    /// Links reached are marked with the search's number, so that a component of thousands
+    /// of links (a shared bottleneck) costs no more per link than one of a few.
+    fn component(&mut self, seeds: &[LinkId]) -> Vec<FlowId> {
+        self.searches += 1;
+        let search = self.searches;
+        let Net {
+            links,
+            flows,
+            on_link,
+            reached,
+            ..
+        } = self;
         let mut stack: Vec<LinkId> = Vec::new();
-        for &l in seeds {
-            if finite(l) && !seen.contains(&l) {
-                seen.push(l);
+        let mut reach = |l: LinkId, stack: &mut Vec<LinkId>| {
+            if links[l].capacity.is_finite() && reached[l] != search {
+                reached[l] = search;
                 stack.push(l);
             }
+        };
+        for &l in seeds {
+            reach(l, &mut stack);
         }
-        let mut flows = Vec::new();
+        let mut members = Vec::new();
         while let Some(l) = stack.pop() {
-            for &f in &self.on_link[l] {
-                flows.push(f);
-                let Some(flow) = self.flows.get(&f) else {
-                    continue;
-                };
-                for &x in &flow.path {
-                    if finite(x) && !seen.contains(&x) {
-                        seen.push(x);
-                        stack.push(x);
+            for &f in &on_link[l] {
+                members.push(f);
+                if let Some(flow) = flows.get(&f) {
+                    for &x in &flow.path {
+                        reach(x, &mut stack);
                     }
                 }
             }
-            // A big component: keep `seen` sorted and search it instead of scanning.
-            if seen.len() > 32 {
-                return self.big_component(seeds);
-            }
         }
-        flows.sort_unstable();
-        flows.dedup();
-        flows
-    }
-
-    /// [`Net::component`] for components over many links.
-    fn big_component(&self, seeds: &[LinkId]) -> Vec<FlowId> {
-        let finite = |l: LinkId| self.links[l].capacity.is_finite();
-        let mut seen = BTreeSet::new();
-        let mut stack: Vec<LinkId> = seeds.iter().copied().filter(|&l| finite(l)).collect();
-        let mut flows = Vec::new();
-        while let Some(l) = stack.pop() {
-            if !seen.insert(l) {
-                continue;
-            }
-            for &f in &self.on_link[l] {
-                flows.push(f);
-                if let Some(flow) = self.flows.get(&f) {
-                    stack.extend(
-                        flow.path
-                            .iter()
-                            .copied()
-                            .filter(|&x| finite(x) && !seen.contains(&x)),
-                    );
-                }
-            }
-        }
-        flows.sort_unstable();
-        flows.dedup();
-        flows
+        members.sort_unstable();
+        members.dedup();
+        members
     }
 
     /// Max-min fair rates for the component of `seeds` (plus `extra`, a new flow that may cross
