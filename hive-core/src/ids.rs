@@ -111,6 +111,22 @@ impl PeerId {
         &self.0
     }
 
+    /// The first eight bytes, big-endian: ids order as their heads do unless the heads are
+    /// equal, and ids (hashes) nearly always differ in them. A compact key for sorting and
+    /// searching many ids.
+    ///
+    /// ```
+    /// use hive_core::{KeyKind, PeerId};
+    /// let a = PeerId::from_public_key(KeyKind::X25519, &[1; 32]);
+    /// let b = PeerId::from_public_key(KeyKind::X25519, &[2; 32]);
+    /// assert_eq!(a.head().cmp(&b.head()), a.cmp(&b));
+    /// ```
+    #[inline]
+    pub const fn head(&self) -> u64 {
+        let b = &self.0;
+        u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+    }
+
     /// A short printable form (the first 6 bytes in hex) for logs and tables.
     pub fn short(&self) -> String {
         hex_encode(&self.0[..6])

@@ -32,13 +32,11 @@ const HOUSEKEEPING: Duration = Duration::from_secs(2);
 /// as new candidates arrive, not at the next review.
 const FEW: usize = 2;
 
-/// The first eight bytes of a peer id, big-endian: ordered as the ids are (ids are ordered byte
-/// by byte), so the keys of neighbours sorted by id are sorted too, and nearly always distinct
-/// (ids are hashes).
+/// A peer id's [head](PeerId::head): ordered as the ids are, so the keys of neighbours sorted
+/// by id are sorted too, and nearly always distinct (ids are hashes).
 #[inline]
 fn id_key(peer: &PeerId) -> u64 {
-    let b = peer.as_bytes();
-    u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+    peer.head()
 }
 
 /// Whether two ids are equal, settled for different ids (nearly always, in the scans over

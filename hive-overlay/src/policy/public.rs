@@ -422,18 +422,13 @@ impl OverlayPolicy for PublicMesh {
             return NeighbourPlan { connect, drop };
         }
         // Highest capacity first (ties by id, so the order is deterministic). Sorted as compact
-        // keys (capacity, the id's first eight bytes, place), not as references to whole
-        // candidates: this runs at every review of an agent with room. Ids order byte by byte,
-        // so their first eight bytes big-endian order them unless equal.
+        // keys (capacity, the id's head, place), not as references to whole candidates: this
+        // runs at every review of an agent with room. Ids order as their heads unless equal.
         let cands = view.candidates;
         let mut keyed: Vec<(Reverse<u32>, u64, usize)> = cands
             .iter()
             .enumerate()
-            .map(|(i, c)| {
-                let b = c.id.as_bytes();
-                let head = u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-                (Reverse(c.upload_kbps), head, i)
-            })
+            .map(|(i, c)| (Reverse(c.upload_kbps), c.id.head(), i))
             .collect();
         // Candidates' ids are distinct: no two keys tie, so an unstable sort gives the order a
         // stable one would.
