@@ -39,7 +39,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::net::{FlowId, LinkId, Net};
-use crate::payloads::{Payloads, SharingCache};
+use crate::payloads::Payloads;
 use crate::player::Player;
 use crate::report::{LinkCopies, Metrics, SimReport};
 use crate::scenario::Scenario;
@@ -63,8 +63,9 @@ const JOINING: Duration = Duration::from_secs(5);
 const SUPERNODE_UPLOAD_SLOTS: usize = 8;
 /// Fragments a live playlist lists (per bitrate).
 const PLAYLIST_FRAGMENTS: u64 = 6;
-/// Data chunk size in the simulator: larger than any fragment (16 Mbit/s × 2 s), so that one
-/// fragment is one flow (see `join`).
+/// Data chunk size in the simulator, at least: larger than any fragment of the named scenarios
+/// (16 Mbit/s × 2 s), so that one fragment is one flow (see `join`); a network file's larger
+/// fragments get chunks as large.
 const SIM_CHUNK: usize = 4 << 20;
 /// Latency of each access link (uplink and downlink): a message between two agents crosses two.
 const ACCESS_LATENCY: Duration = Duration::from_millis(5);
@@ -1393,6 +1394,14 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// The Data chunk size: above the largest fragment of the scenario (the top bitrate's
+    /// nominal size + 10%, see [`fragment_size`]), at least [`SIM_CHUNK`].
+    fn chunk_size(&self) -> usize {
+        let top = self.s.ladder_bps.iter().max().copied().unwrap_or(0) as f64;
+        let largest = top * self.s.fragment.as_secs_f64() / 8.0 * 1.1;
+        SIM_CHUNK.max(largest.ceil() as usize + 1)
+    }
+
     fn peer_info(&self, v: usize) -> PeerInfo {
         peer_info(self.s, &self.viewers, v, self.sites)
     }
@@ -1420,7 +1429,9 @@ impl<'a> Sim<'a> {
             // max-min shares and the same store-and-forward relaying (the engine passes a
             // fragment on once it holds all of it), at a third of the events. wan-6000 at 0.1
             // scale, 300 s: 94.07% offload in 9.5 s wall with 60 KiB chunks, 94.17% in 6.1 s.
-            chunk_size: SIM_CHUNK,
+            // Whole, a fragment is also passed on without a copy: every agent's cache holds a
+            // slice of the origin's one payload.
+            chunk_size: self.chunk_size(),
             // An on-demand title's listing is kept whole.
             known_window: if self.s.vod.is_some() {
                 None
@@ -1462,14 +1473,10 @@ impl<'a> Sim<'a> {
         }
         let gateway = self.gateway_site().map(|i| self.s.sites[i].name.clone());
         let policy = self.policy.build(self.s.seed ^ v as u64, self.s, gateway);
-        let payloads = self.origin_payloads.clone();
         let cache: Arc<dyn FragmentCache> = match &self.s.vod {
-            Some(vod) => Arc::new(SharingCache::new(VodCache::new(vod.cache_bytes), payloads)),
+            Some(vod) => Arc::new(VodCache::new(vod.cache_bytes)),
             // One agent, one thread: one shard.
-            None => Arc::new(SharingCache::new(
-                LiveWindowCache::with_shards(DEFAULT_LIVE_WINDOW, 1),
-                payloads,
-            )),
+            None => Arc::new(LiveWindowCache::with_shards(DEFAULT_LIVE_WINDOW, 1)),
         };
         let mut swarm = Swarm::new(now, me, self.content, cfg, policy, cache);
         // Live: the agent reads the playlist, which lists the last few fragments of every
