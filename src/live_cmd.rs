@@ -37,6 +37,11 @@ pub(crate) struct DemoArgs {
     /// Seed of the agents' random choices.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Where trusted fragment hashes come from: `publisher` (the origin serves lists signed
+    /// with the demo's publisher key, agents verify every peer's bytes against them) or `none`
+    /// (every peer trusted, as in a closed lab).
+    #[arg(long, default_value = "publisher", value_parser = ["publisher", "none"])]
+    integrity: String,
     /// Print one JSON object on stdout (progress stays on stderr).
     #[arg(long)]
     json: bool,
@@ -63,6 +68,7 @@ pub(crate) fn demo(args: &DemoArgs) -> ExitCode {
         join_over: args.join_over.min(args.duration),
         policy: args.policy.clone(),
         seed: args.seed,
+        integrity: args.integrity != "none",
         ..DemoConfig::default()
     };
     eprintln!(
@@ -147,6 +153,10 @@ pub(crate) struct OriginArgs {
     /// Fragment duration of the synthetic stream.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     fragment: Duration,
+    /// The publisher's secret key (a file of 64 hex digits, as `hive sign --new-key` writes
+    /// it): the live stream's manifests get signed integrity lists beside them.
+    #[arg(long)]
+    sign_key: Option<PathBuf>,
 }
 
 pub(crate) fn origin(args: &OriginArgs) -> ExitCode {
@@ -161,6 +171,13 @@ pub(crate) fn origin(args: &OriginArgs) -> ExitCode {
         eprintln!("hive origin: --fragment must be at least 100ms");
         return ExitCode::from(2);
     }
+    let sign_key = match args.sign_key.as_deref().map(read_secret_key).transpose() {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("hive origin: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(c) => return c,
@@ -172,6 +189,7 @@ pub(crate) fn origin(args: &OriginArgs) -> ExitCode {
                 ..LiveConfig::default()
             },
             folder: args.folder.clone(),
+            sign_key,
         }));
         let listener = match tokio::net::TcpListener::bind(args.listen).await {
             Ok(l) => l,
@@ -231,9 +249,57 @@ pub(crate) struct AgentArgs {
     /// Upload capacity offered, kbit/s.
     #[arg(long, default_value_t = 10_000)]
     upload_kbps: u32,
+    /// The publisher's public key (64 hex digits, or @FILE): the agent fetches the signed
+    /// integrity list beside each manifest and uses a peer's bytes only when they match it.
+    #[arg(long)]
+    publisher_key: Option<String>,
+    /// `signed` (default): peers' bytes need a hash signed by the publisher key (without a
+    /// key, every fragment comes from the origin); `none`: every peer is trusted, for a
+    /// closed lab only.
+    #[arg(long, default_value = "signed", value_parser = ["signed", "none"])]
+    integrity: String,
+}
+
+/// Reads a secret key file (64 hex digits).
+pub(crate) fn read_secret_key(
+    path: &std::path::Path,
+) -> Result<hive_core::integrity::PublisherKey, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the key file {}: {e}", path.display()))?;
+    hive_core::integrity::PublisherKey::from_hex(&text)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A public key given as 64 hex digits or `@FILE`.
+pub(crate) fn read_public_key(arg: &str) -> Result<hive_core::integrity::PublicKey, String> {
+    let text = match arg.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the key file {path}: {e}"))?,
+        None => arg.to_string(),
+    };
+    hive_core::integrity::PublicKey::from_hex(&text).map_err(|e| format!("{arg}: {e}"))
 }
 
 pub(crate) fn agent(args: &AgentArgs) -> ExitCode {
+    let integrity = if args.integrity == "none" {
+        hive_core::integrity::IntegritySource::None
+    } else {
+        match args
+            .publisher_key
+            .as_deref()
+            .map(read_public_key)
+            .transpose()
+        {
+            Ok(publisher) => hive_core::integrity::IntegritySource::Signed {
+                publisher,
+                service: None,
+            },
+            Err(e) => {
+                eprintln!("hive agent: --publisher-key {e}");
+                return ExitCode::from(2);
+            }
+        }
+    };
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(c) => return c,
@@ -257,6 +323,7 @@ pub(crate) fn agent(args: &AgentArgs) -> ExitCode {
                 hive_core::Role::Peer
             },
             upload_kbps: args.upload_kbps,
+            integrity,
             ..hive_agent::AgentConfig::default()
         };
         let agent = match hive_agent::Agent::builder().config(cfg).build().await {

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use hive_core::integrity::IntegritySource;
 use hive_core::{Locality, Role};
 use hive_overlay::SwarmConfig;
 
@@ -88,6 +89,12 @@ pub struct AgentConfig {
     pub udp: hive_transport_udp::Config,
     /// A stream no player asked for this long is left. Default 2 minutes.
     pub content_idle: Duration,
+    /// Where trusted fragment hashes come from. A peer's bytes are used only after they match
+    /// a hash from this source (never the sender's own claim); a fragment without one in time
+    /// comes from the origin. The default requires trusted hashes and has no key, so peers
+    /// serve nothing until a publisher or hash-service key is set;
+    /// [`IntegritySource::None`] trusts every peer (closed labs only).
+    pub integrity: IntegritySource,
 }
 
 impl Default for AgentConfig {
@@ -123,6 +130,7 @@ impl Default for AgentConfig {
                 ..hive_transport_udp::Config::default()
             },
             content_idle: Duration::from_secs(120),
+            integrity: IntegritySource::default(),
         }
     }
 }

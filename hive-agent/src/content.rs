@@ -188,6 +188,7 @@ fn info(track_bps: u64, f: &hive_core::manifest::Fragment) -> FragmentInfo {
             f.duration
         },
         size_estimate: size.max(1),
+        hash: None,
     }
 }
 

@@ -77,6 +77,11 @@ pub(crate) enum Cmd {
     Role { content: ContentId, role: Role },
     /// An admission token for a swarm.
     Token { content: ContentId, token: Bytes },
+    /// Trusted hashes of a stream's fragments (from a signed list).
+    Hashes {
+        content: ContentId,
+        hashes: Vec<(FragmentId, hive_core::ContentHash)>,
+    },
     /// Streams no player uses any more.
     Forget(Vec<ContentId>),
     /// Stop: say Bye to everyone.
@@ -279,6 +284,11 @@ impl Engine {
             me.upload_kbps = shared.cfg.upload_kbps;
             let mut cfg = shared.cfg.swarm.clone();
             cfg.role = shared.cfg.role;
+            cfg.verify = if shared.cfg.integrity.requires_trusted_hash() {
+                hive_overlay::Verify::Trusted
+            } else {
+                hive_overlay::Verify::SenderHash
+            };
             if !live {
                 // An on-demand title's listing is kept whole: any part may be asked for.
                 cfg.known_window = None;
@@ -433,6 +443,12 @@ impl Engine {
                 }
                 self.tokens.insert(content, token);
             }
+            Cmd::Hashes { content, hashes } => {
+                if let Some(s) = self.swarms.get_mut(&content) {
+                    s.swarm.handle_trusted_hashes(t, hashes);
+                }
+                self.drain(content);
+            }
             Cmd::Forget(contents) => {
                 for c in contents {
                     let ids: Vec<u64> = self
@@ -571,6 +587,13 @@ impl Engine {
                     for r in self.waiting.remove(&fragment).unwrap_or_default() {
                         let _ = r.send(Err("the fragment could not be fetched".into()));
                     }
+                }
+                Output::BadPeer { peer, fragment } => {
+                    tracing::warn!(
+                        peer = %peer.short(),
+                        %fragment,
+                        "a peer served bytes that fail the trusted hash: dropped and refused"
+                    );
                 }
                 Output::Connect(info) => spawn_dial(
                     self.shared.transport.clone(),

@@ -48,6 +48,7 @@ mod discovery;
 mod engine;
 mod error;
 mod fetch;
+mod integrity;
 mod metrics;
 mod peers;
 pub mod proxy;
@@ -96,6 +97,8 @@ pub(crate) struct Shared {
     pub(crate) discovery: Option<Arc<dyn Discovery>>,
     pub(crate) admission: Option<Arc<dyn Admission>>,
     pub(crate) tx: mpsc::UnboundedSender<Cmd>,
+    /// Manifests whose integrity list is being fetched.
+    pub(crate) integrity_inflight: Mutex<std::collections::HashSet<String>>,
     announcers: Mutex<HashMap<ContentId, JoinHandle<()>>>,
     proxy: Mutex<Option<SocketAddr>>,
 }
@@ -402,6 +405,13 @@ impl AgentBuilder {
             source,
         })?;
         let (tx, rx) = mpsc::unbounded_channel();
+        if !cfg.integrity.can_share() {
+            tracing::warn!(
+                "no integrity source configured: peers' bytes cannot be verified, so every \
+                 fragment comes from the origin; set a publisher key (hive sign) or a hash \
+                 service key, or `--integrity none` for a closed lab"
+            );
+        }
         let shared = Arc::new(Shared {
             peer_id: transport.local_peer_id(),
             transport: transport.clone(),
@@ -415,6 +425,7 @@ impl AgentBuilder {
             discovery,
             admission,
             tx: tx.clone(),
+            integrity_inflight: Mutex::new(Default::default()),
             announcers: Mutex::new(HashMap::new()),
             proxy: Mutex::new(Some(proxy)),
             cfg,

@@ -42,6 +42,10 @@ pub struct AgentStats {
     pub player_errors: u64,
     /// Connected neighbours over all swarms.
     pub neighbours: usize,
+    /// Integrity lists fetched and verified.
+    pub integrity_lists: u64,
+    /// Integrity lists that could not be fetched or did not verify.
+    pub integrity_list_failures: u64,
 }
 
 /// The agent's metrics.
@@ -51,6 +55,8 @@ pub(crate) struct Metrics {
     pub(crate) passthrough_bytes: AtomicU64,
     pub(crate) player_requests: AtomicU64,
     pub(crate) player_errors: AtomicU64,
+    pub(crate) integrity_lists: AtomicU64,
+    pub(crate) integrity_list_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -83,6 +89,8 @@ impl Metrics {
             player_requests: self.player_requests.load(Ordering::Relaxed),
             player_errors: self.player_errors.load(Ordering::Relaxed),
             neighbours,
+            integrity_lists: self.integrity_lists.load(Ordering::Relaxed),
+            integrity_list_failures: self.integrity_list_failures.load(Ordering::Relaxed),
         }
     }
 
@@ -131,6 +139,31 @@ impl Metrics {
             "hive_agent_bad_fragments_total",
             "Fragments from peers that failed their hash.",
             a.swarm.bad_fragments,
+        );
+        counter(
+            "hive_agent_bad_peers_total",
+            "Peers dropped and refused for serving bytes that failed their trusted hash.",
+            a.swarm.bad_peers,
+        );
+        counter(
+            "hive_agent_no_trusted_hash_total",
+            "Peer fetches held back because no trusted hash was known yet.",
+            a.swarm.no_trusted_hash,
+        );
+        counter(
+            "hive_agent_origin_hash_mismatches_total",
+            "Origin fragments whose bytes differ from the trusted hash (played, not shared).",
+            a.swarm.origin_hash_mismatches,
+        );
+        counter(
+            "hive_agent_integrity_lists_total",
+            "Signed integrity lists fetched and verified.",
+            a.integrity_lists,
+        );
+        counter(
+            "hive_agent_integrity_list_failures_total",
+            "Integrity lists not fetched, or refused (bad signature, wrong key, malformed).",
+            a.integrity_list_failures,
         );
         counter(
             "hive_agent_peer_fallbacks_total",

@@ -232,6 +232,12 @@ async fn passthrough(shared: &Arc<Shared>, url: &str, range: Option<ByteRange>) 
         // `learn` detects the format itself: anything else (a segment, a key) is `None`.
         let learned = shared.contents.lock().learn(url, ct.as_deref(), &body);
         if let Some(l) = learned {
+            crate::integrity::manifest_seen(
+                shared,
+                url,
+                l.content,
+                l.fragments.iter().map(|f| f.id).collect(),
+            );
             let _ = shared.tx.send(Cmd::Publish {
                 content: l.content,
                 live: l.live,

@@ -20,8 +20,24 @@ async fn listen() -> (tokio::net::TcpListener, String) {
 }
 
 /// A synthetic live origin on loopback, and its URL.
+/// The test publisher's key: the origin signs its integrity lists with it.
+fn publisher() -> hive_core::integrity::PublisherKey {
+    hive_core::integrity::PublisherKey::from_seed([9; 32])
+}
+
+/// What every agent here trusts: lists signed by the test publisher.
+fn signed() -> hive_core::integrity::IntegritySource {
+    hive_core::integrity::IntegritySource::Signed {
+        publisher: Some(publisher().public()),
+        service: None,
+    }
+}
+
 async fn start_origin() -> (Arc<Origin>, String) {
-    let origin = Arc::new(Origin::new(OriginConfig::default()));
+    let origin = Arc::new(Origin::new(OriginConfig {
+        sign_key: Some(publisher()),
+        ..OriginConfig::default()
+    }));
     let (l, url) = listen().await;
     tokio::spawn(hive_services::origin::serve(
         l,
@@ -106,6 +122,7 @@ async fn agents_with_tokens_share_and_refuse_a_peer_without_one() {
     .await;
     let make = |registrar: Option<String>| {
         let cfg = AgentConfig {
+            integrity: signed(),
             origin: Some(origin_url.clone()),
             tracker: Some(tracker_url.clone()),
             registrar,
@@ -182,6 +199,7 @@ async fn an_agent_the_tracker_promotes_adopts_the_role_and_announces_with_it() {
     let mut agents = Vec::new();
     for _ in 0..2 {
         let cfg = AgentConfig {
+            integrity: signed(),
             origin: Some(origin_url.clone()),
             tracker: Some(tracker_url.clone()),
             locality: hive_core::Locality {
@@ -233,6 +251,7 @@ async fn a_branch_fetches_through_the_gateway_sites_supernode_the_tracker_named(
     .await;
     let agent = |site: &str| {
         let cfg = AgentConfig {
+            integrity: signed(),
             origin: Some(origin_url.clone()),
             tracker: Some(tracker_url.clone()),
             locality: hive_core::Locality {

@@ -7,8 +7,16 @@ use std::time::Duration;
 use hive_agent::{Agent, AgentConfig, PolicyKind};
 use hive_services::origin::{Origin, OriginConfig, serve};
 
+/// The test publisher's key: the origin signs its integrity lists with it.
+fn publisher() -> hive_core::integrity::PublisherKey {
+    hive_core::integrity::PublisherKey::from_seed([5; 32])
+}
+
 async fn origin() -> (Arc<Origin>, String) {
-    let origin = Arc::new(Origin::new(OriginConfig::default()));
+    let origin = Arc::new(Origin::new(OriginConfig {
+        sign_key: Some(publisher()),
+        ..OriginConfig::default()
+    }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind origin");
@@ -22,6 +30,10 @@ async fn agent(origin: &str, policy: PolicyKind) -> Agent {
         .config(AgentConfig {
             origin: Some(origin.to_string()),
             policy,
+            integrity: hive_core::integrity::IntegritySource::Signed {
+                publisher: Some(publisher().public()),
+                service: None,
+            },
             ..AgentConfig::default()
         })
         .build()

@@ -27,6 +27,7 @@ pub mod error;
 pub mod hash;
 pub mod have;
 pub mod ids;
+pub mod integrity;
 pub mod manifest;
 pub mod overlay;
 #[cfg(feature = "testkit")]

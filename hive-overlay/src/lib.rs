@@ -33,6 +33,8 @@
 //!     media_time: Duration::from_secs(14),
 //!     duration: Duration::from_secs(2),
 //!     size_estimate: 250_000,
+//!     // The trusted hash, from a signed list (peers' bytes are checked against it).
+//!     hash: None,
 //! };
 //! swarm.handle_player_request(now, info.clone(), None);
 //! let mut delivered = None;
@@ -56,5 +58,5 @@
 mod engine;
 pub mod policy;
 
-pub use engine::{FragmentInfo, Output, Swarm, SwarmConfig, SwarmStats};
+pub use engine::{FragmentInfo, Output, Swarm, SwarmConfig, SwarmStats, Verify};
 pub use policy::{NoPeer, PrivateHierarchy, PublicMesh, PublicMeshConfig, RandomMesh};

@@ -10,8 +10,10 @@ use bytes::Bytes;
 use hive_core::cache::LiveWindowCache;
 use hive_core::time::{Duration, Instant};
 use hive_core::wire::Message;
-use hive_core::{ContentId, FragmentId, KeyKind, PeerAddr, PeerId, PeerInfo, Role, TrackId};
-use hive_overlay::{FragmentInfo, NoPeer, Output, RandomMesh, Swarm, SwarmConfig};
+use hive_core::{
+    ContentHash, ContentId, FragmentId, KeyKind, PeerAddr, PeerId, PeerInfo, Role, TrackId,
+};
+use hive_overlay::{FragmentInfo, NoPeer, Output, RandomMesh, Swarm, SwarmConfig, Verify};
 
 const LATENCY: Duration = Duration::from_millis(10);
 const ORIGIN_LATENCY: Duration = Duration::from_millis(50);
@@ -24,6 +26,9 @@ enum Fault {
     Corrupt,
     /// Never answers requests.
     Mute,
+    /// Serves other bytes than the origin's, with their own hash (a consistent liar: a
+    /// compromised agent, or one whose origin was made to resolve to a liar).
+    Lie,
 }
 
 #[derive(Debug)]
@@ -45,6 +50,11 @@ enum Ev {
         a: usize,
         b: usize,
     },
+    /// A trusted hash reaches a node (a signed list fetched late).
+    Hash {
+        node: usize,
+        seq: u64,
+    },
 }
 
 struct Net {
@@ -60,6 +70,11 @@ struct Net {
     origin_fetches: usize,
     /// Data handed to the "transport", reported back with `handle_sent` after draining.
     sent: Vec<(usize, PeerId, u64, Instant)>,
+    /// Whether players' requests carry the fragment's trusted hash (as a signed list known
+    /// before the player asks gives it).
+    trusted: bool,
+    /// Nodes that received a `BadPeer` output, and whom it named.
+    bad_peers: Vec<(usize, PeerId)>,
 }
 
 fn info(content: ContentId, seq: u64) -> FragmentInfo {
@@ -69,7 +84,18 @@ fn info(content: ContentId, seq: u64) -> FragmentInfo {
         media_time: Duration::from_secs(2 * seq),
         duration: Duration::from_secs(2),
         size_estimate: FRAGMENT as u64,
+        hash: Some(ContentHash::of(&origin_bytes(seq))),
     }
+}
+
+/// What a liar serves instead of fragment `seq`.
+fn lie_bytes(seq: u64) -> Bytes {
+    Bytes::from(
+        origin_bytes(seq)
+            .iter()
+            .map(|b| b ^ 0x55)
+            .collect::<Vec<u8>>(),
+    )
 }
 
 fn origin_bytes(seq: u64) -> Bytes {
@@ -115,6 +141,8 @@ impl Net {
             content,
             origin_fetches: 0,
             sent: Vec::new(),
+            trusted: true,
+            bad_peers: Vec::new(),
         }
     }
 
@@ -164,6 +192,12 @@ impl Net {
                             v[0] ^= 0xff;
                             d.payload = Bytes::from(v);
                         }
+                        (Fault::Lie, Message::Data(d)) => {
+                            let lie = lie_bytes(d.fragment.sequence);
+                            let at = d.offset as usize;
+                            d.payload = lie.slice(at..at + d.payload.len());
+                            d.hash = ContentHash::of(&lie);
+                        }
                         _ => {}
                     }
                     self.at(
@@ -189,6 +223,7 @@ impl Net {
                     self.delivered[i].push((fragment, data, self.now))
                 }
                 Output::Failed { fragment } => panic!("node {i}: {fragment} failed"),
+                Output::BadPeer { peer, .. } => self.bad_peers.push((i, peer)),
                 Output::Connect(peer) => {
                     if let Some(&j) = self.ids.get(&peer.id) {
                         self.at(self.now + LATENCY * 2, Ev::Connected { a: i, b: j });
@@ -256,8 +291,17 @@ impl Net {
                         self.drain(node);
                     }
                     Ev::Request { node, seq } => {
-                        let inf = info(self.content, seq);
+                        let mut inf = info(self.content, seq);
+                        if !self.trusted {
+                            inf.hash = None;
+                        }
                         self.nodes[node].handle_player_request(now, inf, None);
+                        self.drain(node);
+                    }
+                    Ev::Hash { node, seq } => {
+                        let id = FragmentId::new(self.content, TrackId(0), seq);
+                        let h = ContentHash::of(&origin_bytes(seq));
+                        self.nodes[node].handle_trusted_hashes(now, [(id, h)]);
                         self.drain(node);
                     }
                     Ev::Connected { a, b } => {
@@ -379,17 +423,107 @@ fn a_fragment_sent_as_one_chunk_arrives_whole_and_is_still_checked() {
 }
 
 #[test]
-fn with_hash_checks_off_fragments_are_trusted() {
-    // Only a simulator, whose network cannot alter bytes, turns the checks off.
-    let trusting = |_| SwarmConfig {
-        verify_hashes: false,
+fn trusting_declared_hashes_skips_hashing_the_bytes() {
+    // Only a simulator, whose network cannot alter bytes, compares declared hashes without
+    // hashing: bytes altered under a correct declared hash pass (which no real network may
+    // be trusted with), a wrong declared hash does not.
+    let declared = |_| SwarmConfig {
+        verify: Verify::TrustedDeclared,
         ..SwarmConfig::default()
     };
-    let mut net = Net::new(2, |i| Box::new(RandomMesh::new(i as u64)), trusting);
+    let mut net = Net::new(2, |i| Box::new(RandomMesh::new(i as u64)), declared);
     net.faults[0] = Fault::Corrupt;
     net.second_asks_the_first(9);
     assert_eq!(net.nodes[1].stats().bad_fragments, 0);
     assert_eq!(net.nodes[1].stats().peer_bytes, FRAGMENT as u64);
+
+    let mut net = Net::new(2, |i| Box::new(RandomMesh::new(i as u64)), declared);
+    net.faults[0] = Fault::Lie;
+    net.second_asks_the_first(9);
+    assert_eq!(net.nodes[1].stats().bad_fragments, 1);
+    assert!(net.delivered[1][0].1 == origin_bytes(9));
+}
+
+#[test]
+fn a_consistent_liar_is_refused_at_its_first_chunk_and_banned() {
+    let mut net = random_mesh(2);
+    net.faults[0] = Fault::Lie;
+    net.second_asks_the_first(9);
+    let s1 = net.nodes[1].stats();
+    assert_eq!(s1.bad_fragments, 1);
+    assert_eq!(s1.bad_peers, 1);
+    assert_eq!(s1.peer_bytes, 0, "not one byte of the lie was taken");
+    assert!(
+        net.delivered[1][0].1 == origin_bytes(9),
+        "the player got the origin's bytes"
+    );
+    assert_eq!(s1.deadline_misses, 0);
+    let liar = net.nodes[0].me().id;
+    assert_eq!(net.bad_peers, vec![(1, liar)]);
+    assert!(net.nodes[1].is_banned(&liar));
+    // It is never connected again: not as a candidate, not when it dials in.
+    net.introduce_all();
+    net.run_until(Instant::from_secs(12));
+    assert!(net.nodes[1].neighbours().is_empty());
+    assert!(net.nodes[1].candidates().iter().all(|c| c.id != liar));
+    let now = net.now;
+    let liar_info = net.nodes[0].me().clone();
+    net.nodes[1].handle_peer_connected(now, liar_info);
+    assert!(net.nodes[1].neighbours().is_empty(), "its dial is refused");
+}
+
+#[test]
+fn with_sender_hashes_only_a_liar_is_believed() {
+    // `--integrity none`: what a closed lab gets, and why it is never the default.
+    let sender = |_| SwarmConfig {
+        verify: Verify::SenderHash,
+        ..SwarmConfig::default()
+    };
+    let mut net = Net::new(2, |i| Box::new(RandomMesh::new(i as u64)), sender);
+    net.faults[0] = Fault::Lie;
+    net.second_asks_the_first(9);
+    assert!(net.delivered[1][0].1 == lie_bytes(9));
+    // It still catches corruption in transit.
+    let mut net = Net::new(2, |i| Box::new(RandomMesh::new(i as u64)), sender);
+    net.faults[0] = Fault::Corrupt;
+    net.second_asks_the_first(9);
+    assert_eq!(net.nodes[1].stats().bad_fragments, 1);
+    assert!(net.delivered[1][0].1 == origin_bytes(9));
+}
+
+#[test]
+fn without_a_trusted_hash_in_time_the_origin_serves() {
+    let mut net = random_mesh(2);
+    net.trusted = false;
+    net.second_asks_the_first(9);
+    let s1 = net.nodes[1].stats();
+    assert_eq!(s1.peer_bytes, 0, "no peer bytes without a trusted hash");
+    assert_eq!(s1.origin_bytes, FRAGMENT as u64);
+    assert!(s1.no_trusted_hash >= 1);
+    assert_eq!(s1.deadline_misses, 0);
+    assert!(net.delivered[1][0].1 == origin_bytes(9));
+}
+
+#[test]
+fn a_trusted_hash_arriving_late_releases_the_peer_fetch() {
+    let mut net = random_mesh(2);
+    net.trusted = false;
+    net.introduce_all();
+    net.run_until(Instant::from_secs(2));
+    net.request(0, 9, Instant::from_secs(2));
+    net.request(1, 9, Instant::from_secs(4));
+    // Node 1's hash comes 200 ms after its player asked (well before the last call).
+    net.at(Instant::from_millis(4200), Ev::Hash { node: 1, seq: 9 });
+    net.run_until(Instant::from_secs(8));
+    let s1 = net.nodes[1].stats();
+    assert_eq!(
+        s1.peer_bytes, FRAGMENT as u64,
+        "fetched from the peer once trusted"
+    );
+    assert_eq!(s1.origin_bytes, 0);
+    assert!(net.delivered[1][0].1 == origin_bytes(9));
+    // It waited for the hash, not for a timer: delivered within ~100 ms of it.
+    assert!(net.delivered[1][0].2 < Instant::from_millis(4300));
 }
 
 #[test]

@@ -83,6 +83,7 @@ fn player_asks(s: &mut Swarm, now: Instant, seq: u64) {
         media_time: Duration::from_secs(2 * seq),
         duration: Duration::from_secs(2),
         size_estimate: FRAGMENT as u64,
+        hash: None,
     };
     s.handle_player_request(now, info, Some(now + Duration::from_secs(2)));
 }
@@ -314,6 +315,7 @@ fn supernode_told_of_100_fragments(cfg: SwarmConfig) -> Swarm {
             media_time: Duration::from_secs(2 * seq),
             duration: Duration::from_secs(2),
             size_estimate: FRAGMENT as u64,
+            hash: None,
         })
         .collect();
     s.handle_fragments_published(now, listed);
@@ -433,6 +435,7 @@ fn upload_slots_follow_the_uplink_and_the_highest_bitrate_listed_when_asked() {
         media_time: Duration::from_secs(2 * seq),
         duration: Duration::from_secs(2),
         size_estimate: bytes,
+        hash: None,
     };
     let engine = |kbps: u32, sized: bool| {
         let mut me = peer(0);

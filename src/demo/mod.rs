@@ -40,6 +40,9 @@ pub struct DemoConfig {
     pub kills: Vec<(usize, Duration)>,
     /// Customises the builder of agent `i` (a test wraps one agent's transport, say).
     pub agent_hook: Option<AgentHook>,
+    /// Whether the origin publishes signed integrity lists and the agents require them (the
+    /// default, as in production); false runs every agent with `--integrity none`.
+    pub integrity: bool,
 }
 
 /// Customises the builder of one agent: `(viewer index, builder) -> builder`, async because a
@@ -56,6 +59,7 @@ impl std::fmt::Debug for DemoConfig {
             .field("join_over", &self.join_over)
             .field("policy", &self.policy)
             .field("seed", &self.seed)
+            .field("integrity", &self.integrity)
             .field("kills", &self.kills)
             .field("agent_hook", &self.agent_hook.is_some())
             .finish()
@@ -72,6 +76,7 @@ impl Default for DemoConfig {
             seed: 1,
             kills: Vec::new(),
             agent_hook: None,
+            integrity: true,
         }
     }
 }
@@ -136,7 +141,23 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
     anyhow::ensure!(cfg.viewers > 0, "at least one viewer");
     let wall0 = std::time::Instant::now();
     let cpu0 = cpu_s();
-    let origin = Arc::new(Origin::new(OriginConfig::default()));
+    // The publisher's key (as `hive sign` holds it beside a packager): the origin serves the
+    // signed lists, every agent trusts its public half.
+    let publisher = hive_core::integrity::PublisherKey::from_seed(
+        hive_core::ContentHash::of(format!("hive demo publisher {}", cfg.seed).as_bytes()).0,
+    );
+    let integrity = if cfg.integrity {
+        hive_core::integrity::IntegritySource::Signed {
+            publisher: Some(publisher.public()),
+            service: None,
+        }
+    } else {
+        hive_core::integrity::IntegritySource::None
+    };
+    let origin = Arc::new(Origin::new(OriginConfig {
+        sign_key: cfg.integrity.then_some(publisher),
+        ..OriginConfig::default()
+    }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("binding the origin")?;
@@ -192,6 +213,7 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
                 tracker: Some(tracker_url.clone()),
                 policy: cfg.policy.clone(),
                 seed: cfg.seed,
+                integrity: integrity.clone(),
                 ..AgentConfig::default()
             });
             if let Some(hook) = &cfg.agent_hook {

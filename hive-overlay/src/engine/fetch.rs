@@ -11,7 +11,7 @@ use hive_core::transport::Class;
 use hive_core::wire::{ByeReason, Cancel, Data, Message, RejectReason, Request};
 use hive_core::{ContentHash, FragmentId, PeerId};
 
-use super::{FragmentInfo, Output, Swarm};
+use super::{FragmentInfo, MAX_EARLY_HASHES, Output, Swarm, Verify};
 
 /// Where a wanted fragment stands.
 pub(super) enum State {
@@ -92,9 +92,15 @@ impl Swarm {
     /// Registers fragments the manifest lists (so requests and prefetches know their URL and
     /// size), and lets the policy decide whether to prefetch the new ones.
     pub fn handle_fragments_published(&mut self, now: Instant, fragments: Vec<FragmentInfo>) {
-        for info in fragments {
+        for mut info in fragments {
             let id = info.id;
             self.note_bitrate(&info);
+            if info.hash.is_none() {
+                info.hash = self.early_hashes.remove(&id);
+            }
+            if let (Some(h), Some(w)) = (info.hash, self.wants.get_mut(&id)) {
+                w.info.hash.get_or_insert(h);
+            }
             let new = self.known.insert(info);
             if !new || self.cache.contains(&id) || self.wants.contains_key(&id) {
                 continue;
@@ -167,8 +173,20 @@ impl Swarm {
     ) {
         self.note_bitrate(&info);
         let deadline = deadline.unwrap_or(now + self.cfg.default_deadline);
-        if !self.known.contains(&info.id) {
-            self.known.insert(info.clone());
+        let mut info = info;
+        match self.known.get(&info.id) {
+            Some(k) => {
+                info.hash = info.hash.or(k.hash);
+                if info.hash != k.hash {
+                    self.known.insert(info.clone());
+                }
+            }
+            None => {
+                if info.hash.is_none() {
+                    info.hash = self.early_hashes.remove(&info.id);
+                }
+                self.known.insert(info.clone());
+            }
         }
         if let Some(hit) = self.cache.get(&info.id) {
             self.stats.player_bytes += hit.data.len() as u64;
@@ -188,6 +206,46 @@ impl Swarm {
         self.want(now, info, deadline, true);
     }
 
+    /// Trusted hashes learnt after the fragments were listed (or before: they are kept, up to a
+    /// bound, until the manifest lists them). A fragment that waited for its hash is decided
+    /// again at once. Hashes come from a source the driver trusts, never from a peer.
+    pub fn handle_trusted_hashes(
+        &mut self,
+        now: Instant,
+        hashes: impl IntoIterator<Item = (FragmentId, ContentHash)>,
+    ) {
+        let mut ready = Vec::new();
+        for (id, hash) in hashes {
+            if id.content != self.content {
+                continue;
+            }
+            if !self.known.set_hash(&id, hash) {
+                if self.early_hashes.len() >= MAX_EARLY_HASHES {
+                    // Keep the newest: drop the lowest (oldest) fragment's.
+                    if let Some(first) = self.early_hashes.keys().next().copied() {
+                        if first > id {
+                            continue;
+                        }
+                        self.early_hashes.remove(&first);
+                    }
+                }
+                self.early_hashes.insert(id, hash);
+                continue;
+            }
+            if let Some(w) = self.wants.get_mut(&id)
+                && w.info.hash.is_none()
+            {
+                w.info.hash = Some(hash);
+                if w.is_waiting() {
+                    ready.push(id);
+                }
+            }
+        }
+        for id in ready {
+            self.decide(now, id);
+        }
+    }
+
     /// Fetches a fragment a neighbour asked for (pull-through), unless already wanted.
     pub(super) fn want_for_neighbour(
         &mut self,
@@ -202,6 +260,10 @@ impl Swarm {
 
     fn want(&mut self, now: Instant, info: FragmentInfo, deadline: Instant, player: bool) {
         let id = info.id;
+        let mut info = info;
+        if info.hash.is_none() {
+            info.hash = self.known.get(&id).and_then(|k| k.hash);
+        }
         self.wants.insert(
             id,
             Want {
@@ -268,6 +330,7 @@ impl Swarm {
             since: w.since,
         };
         let (player, deadline) = (w.player, w.deadline);
+        let unverifiable = self.cfg.verify.needs_trusted_hash() && w.info.hash.is_none();
         let decision = if w.tried.is_empty() && busy.is_empty() {
             let (policy, view) = self.policy_and_view(usize::MAX);
             policy.fetch_source(now, &view, &need)
@@ -314,6 +377,12 @@ impl Swarm {
             FetchDecision::Peer(p) if !self.is_neighbour(&p) || tried(&p) || busy.contains(&p) => {
                 self.stats.origin_peer_unusable += 1;
                 FetchDecision::Origin
+            }
+            // No trusted hash yet: a peer's bytes could not be checked. Wait for the hash (it
+            // decides again when it comes) until the last call, when the origin serves.
+            FetchDecision::Peer(_) if unverifiable => {
+                self.stats.no_trusted_hash += 1;
+                FetchDecision::WaitUntil(if player { last_call } else { deadline })
             }
             // A player's fragment is decided again at its last call (the origin then); a
             // neighbour's request or a prefetch can wait until its deadline, when it is dropped.
@@ -436,6 +505,14 @@ impl Swarm {
                 self.origin_bps = Some(self.origin_bps.map_or(bps, |o| (o * 3 + bps) / 4));
                 self.stats.origin_bytes += data.len() as u64;
                 let hash = hash.unwrap_or_else(|| ContentHash::of(&data));
+                let trusted = self.wants.get(&fragment).and_then(|w| w.info.hash);
+                if trusted.is_some_and(|t| t != hash) {
+                    // The origin's bytes are what the player would get without Hive, but they
+                    // are not the ones the trusted source lists: not cached, not served.
+                    self.stats.origin_hash_mismatches += 1;
+                    self.deliver_uncached(now, fragment, data);
+                    return;
+                }
                 self.finish(now, fragment, data, hash);
             }
             Err(_) if attempt < self.cfg.origin_attempts => {
@@ -498,6 +575,20 @@ impl Swarm {
             self.drop_peer(now, from, ByeReason::ProtocolError, "Data out of order");
             return;
         }
+        // A sender that declares another hash than the trusted one is serving other bytes:
+        // refuse them at the first chunk rather than after the whole fragment.
+        let trusted = w.info.hash;
+        if self.cfg.verify.needs_trusted_hash() && trusted != Some(d.hash) {
+            w.tried.insert(from);
+            w.state = State::Waiting { until: now };
+            self.stats.bad_fragments += 1;
+            if let Some(l) = self.link_mut(&from) {
+                l.take_request(d.request_id);
+            }
+            self.ban(now, from, id);
+            self.decide(now, id);
+            return;
+        }
         // A chunk that is the whole fragment is kept as it is, without a copy.
         let whole = buf.is_empty() && d.payload.len() as u64 == d.total_len;
         if !whole {
@@ -534,13 +625,22 @@ impl Swarm {
             v.inflight_requests = v.inflight_requests.saturating_sub(1);
             v.throughput_bps = Some(v.throughput_bps.map_or(bps, |o| (o * 3 + bps) / 4));
         });
-        // Never cache, serve or deliver bytes that do not match their hash; drop who sent them.
-        if self.cfg.verify_hashes && !d.hash.verify(&data) {
+        // Never cache, serve or deliver bytes that do not match their trusted hash (checked
+        // above to be the one declared); refuse who sent them from now on.
+        let ok = match self.cfg.verify {
+            Verify::Trusted | Verify::SenderHash => d.hash.verify(&data),
+            Verify::TrustedDeclared => true,
+        };
+        if !ok {
             self.stats.bad_fragments += 1;
             if let Some(w) = self.wants.get_mut(&id) {
                 w.tried.insert(from);
             }
-            self.drop_peer(now, from, ByeReason::BadData, "fragment failed its hash");
+            if self.cfg.verify.needs_trusted_hash() {
+                self.ban(now, from, id);
+            } else {
+                self.drop_peer(now, from, ByeReason::BadData, "fragment failed its hash");
+            }
             self.decide(now, id);
             return;
         }
@@ -631,6 +731,24 @@ impl Swarm {
                 State::Waiting { .. } => self.decide(now, id),
                 State::FromOrigin { .. } => {}
             }
+        }
+    }
+
+    /// Origin bytes that do not match the trusted hash: delivered to a waiting player, and
+    /// nothing else (neighbours parked on the fragment are refused).
+    fn deliver_uncached(&mut self, now: Instant, id: FragmentId, data: Bytes) {
+        let Some(w) = self.wants.remove(&id) else {
+            return;
+        };
+        self.release_parked(now, id, false);
+        if w.player {
+            self.stats.player_bytes += data.len() as u64;
+            if now <= w.deadline {
+                self.stats.delivered_in_time += 1;
+            } else {
+                self.stats.deadline_misses += 1;
+            }
+            self.out.push_back(Output::Deliver { fragment: id, data });
         }
     }
 

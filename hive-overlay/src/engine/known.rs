@@ -79,13 +79,29 @@ impl Known {
         }
         match frags.binary_search_by(|f| key_of(&f.id).cmp(&k)) {
             Ok(i) => {
+                // A trusted hash once known stays known (a later listing may carry none).
+                let hash = info.hash.or(frags[i].hash);
                 frags[i] = info;
+                frags[i].hash = hash;
                 false
             }
             Err(i) => {
                 frags.insert(i, info);
                 true
             }
+        }
+    }
+
+    /// Records `id`'s trusted hash; false when `id` is not listed.
+    pub(super) fn set_hash(&mut self, id: &FragmentId, hash: hive_core::ContentHash) -> bool {
+        match self.find(id) {
+            Some((t, Ok(i))) => {
+                if let Some(f) = self.tracks[t].1.get_mut(i) {
+                    f.hash = Some(hash);
+                }
+                true
+            }
+            _ => false,
         }
     }
 
@@ -130,6 +146,7 @@ mod tests {
             media_time: Duration::from_secs(2 * seq),
             duration: Duration::from_secs(2),
             size_estimate: 1000,
+            hash: None,
         }
     }
 

@@ -15,7 +15,7 @@ use hive_core::transport::Class;
 use hive_core::wire::{Bye, ByeReason, Have, Hello, Message, Pong};
 use hive_core::{ContentId, FragmentId, PeerId, PeerInfo, Role, SeqSet, TrackId};
 
-pub use types::{FragmentInfo, Output, SwarmConfig, SwarmStats};
+pub use types::{FragmentInfo, Output, SwarmConfig, SwarmStats, Verify};
 
 use fetch::Want;
 use serve::{Parked, Upload};
@@ -31,6 +31,11 @@ const HOUSEKEEPING: Duration = Duration::from_secs(2);
 /// An agent with fewer neighbours (connected or being dialled) reviews its neighbourhood as soon
 /// as new candidates arrive, not at the next review.
 const FEW: usize = 2;
+/// Most peers remembered as refused for serving bad bytes (the oldest are forgotten first).
+const MAX_BANNED: usize = 1024;
+/// Most trusted hashes kept for fragments not listed yet (a hash service can be faster than
+/// the manifest); the lowest fragments go first.
+const MAX_EARLY_HASHES: usize = 4096;
 
 /// A peer id's [head](PeerId::head): ordered as the ids are, so the keys of neighbours sorted
 /// by id are sorted too, and nearly always distinct (ids are hashes).
@@ -122,6 +127,10 @@ pub struct Swarm {
     /// Highest bitrate listed so far (bit/s), from the fragments' sizes and durations.
     top_bps: u64,
     stats: SwarmStats,
+    /// Peers that served bytes failing verification: never connected again (oldest first).
+    banned: VecDeque<PeerId>,
+    /// Trusted hashes of fragments not listed yet.
+    early_hashes: BTreeMap<FragmentId, hive_core::ContentHash>,
 }
 
 impl std::fmt::Debug for Swarm {
@@ -178,6 +187,8 @@ impl Swarm {
             slots: cfg.upload_slots,
             top_bps: 0,
             stats: SwarmStats::default(),
+            banned: VecDeque::new(),
+            early_hashes: BTreeMap::new(),
             cfg,
         }
     }
@@ -307,6 +318,7 @@ impl Swarm {
         let before = self.candidates.len();
         for p in peers {
             if p.id == self.me.id
+                || self.is_banned(&p.id)
                 || self.is_neighbour(&p.id)
                 || self.candidates.iter().any(|c| same_id(&c.id, &p.id))
             {
@@ -331,6 +343,13 @@ impl Swarm {
         self.connecting.remove(&peer.id);
         self.candidates.retain(|c| !same_id(&c.id, &peer.id));
         if self.is_neighbour(&peer.id) || peer.id == self.me.id {
+            return;
+        }
+        if self.is_banned(&peer.id) {
+            self.out.push_back(Output::Disconnect {
+                peer: peer.id,
+                reason: ByeReason::BadData,
+            });
             return;
         }
         if self.views.len() >= self.cfg.max_neighbours + self.cfg.inbound_slack {
@@ -509,6 +528,30 @@ impl Swarm {
             i += 1;
         }
         None
+    }
+
+    /// Whether `peer` served bytes that failed verification.
+    pub fn is_banned(&self, peer: &PeerId) -> bool {
+        self.banned.iter().any(|b| same_id(b, peer))
+    }
+
+    /// Refuses `peer` from now on: it served bytes that failed verification.
+    fn ban(&mut self, now: Instant, peer: PeerId, fragment: FragmentId) {
+        if !self.is_banned(&peer) {
+            if self.banned.len() >= MAX_BANNED {
+                self.banned.pop_front();
+            }
+            self.banned.push_back(peer);
+            self.stats.bad_peers += 1;
+        }
+        self.candidates.retain(|c| !same_id(&c.id, &peer));
+        self.drop_peer(
+            now,
+            peer,
+            ByeReason::BadData,
+            "fragment failed its trusted hash",
+        );
+        self.out.push_back(Output::BadPeer { peer, fragment });
     }
 
     /// Whether `peer` is a connected neighbour.

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use hive_core::time::{Duration, Instant};
 use hive_core::transport::Class;
 use hive_core::wire::{ByeReason, Message};
-use hive_core::{FragmentId, PeerId, PeerInfo, Role};
+use hive_core::{ContentHash, FragmentId, PeerId, PeerInfo, Role};
 
 /// What the engine knows of a fragment from the manifest.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,6 +19,11 @@ pub struct FragmentInfo {
     pub duration: Duration,
     /// Expected size in bytes (bitrate × duration, or a previous fetch).
     pub size_estimate: u64,
+    /// Its *trusted* hash, when the driver has one: from a source that is not the peer that
+    /// sends the bytes (a publisher-signed list, a hash service; see
+    /// [`hive_core::integrity`]). Hashes learnt later go in with
+    /// [`Swarm::handle_trusted_hashes`](crate::Swarm::handle_trusted_hashes).
+    pub hash: Option<ContentHash>,
 }
 
 /// Something the driver must do.
@@ -61,6 +66,14 @@ pub enum Output {
     /// [`Swarm::handle_peer_connected`]: crate::Swarm::handle_peer_connected
     /// [`Swarm::handle_connect_failed`]: crate::Swarm::handle_connect_failed
     Connect(PeerInfo),
+    /// A neighbour served bytes that failed verification against the trusted hash: it was
+    /// dropped and is refused from now on. Drivers log it, count it, and may report it.
+    BadPeer {
+        /// The neighbour.
+        peer: PeerId,
+        /// The fragment it served wrongly.
+        fragment: FragmentId,
+    },
     /// Close the connection to this neighbour (a `Bye` was already queued when relevant).
     Disconnect {
         /// The neighbour.
@@ -101,6 +114,14 @@ pub struct SwarmStats {
     ///
     /// [`Swarm::handle_player_cancel`]: crate::Swarm::handle_player_cancel
     pub player_cancels: u64,
+    /// Wanted fragments a policy would have asked a peer for while no trusted hash was known:
+    /// they waited for one, and came from the origin when none came in time.
+    pub no_trusted_hash: u64,
+    /// Origin fetches whose bytes did not match the trusted hash: delivered to the player (they
+    /// are the origin's), but neither cached nor served to peers.
+    pub origin_hash_mismatches: u64,
+    /// Neighbours dropped and refused for serving bytes that failed verification.
+    pub bad_peers: u64,
 }
 
 /// Sums counters (an agent's streams, a simulation's agents). Every field is named, so a new
@@ -121,6 +142,9 @@ impl std::ops::AddAssign for SwarmStats {
             origin_last_call,
             origin_peer_unusable,
             player_cancels,
+            no_trusted_hash,
+            origin_hash_mismatches,
+            bad_peers,
         } = other;
         self.origin_bytes += origin_bytes;
         self.peer_bytes += peer_bytes;
@@ -135,6 +159,37 @@ impl std::ops::AddAssign for SwarmStats {
         self.origin_last_call += origin_last_call;
         self.origin_peer_unusable += origin_peer_unusable;
         self.player_cancels += player_cancels;
+        self.no_trusted_hash += no_trusted_hash;
+        self.origin_hash_mismatches += origin_hash_mismatches;
+        self.bad_peers += bad_peers;
+    }
+}
+
+/// How peers' bytes are checked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Verify {
+    /// Against the fragment's trusted hash ([`FragmentInfo::hash`], never the sender's): a
+    /// peer is asked for a fragment only once its trusted hash is known (until then the want
+    /// waits for one, and goes to the origin at its last call), and the bytes are hashed and
+    /// compared when they are all in. A `Data` whose declared hash differs from the trusted one
+    /// is refused at its first chunk.
+    #[default]
+    Trusted,
+    /// Trusted hashes are required as with [`Verify::Trusted`], but the sender's declared hash
+    /// is compared with the trusted one instead of hashing the bytes. Only for a simulator,
+    /// whose network cannot alter bytes (hashing every copy of every fragment would cost more
+    /// than the rest of the simulation): the availability of trusted hashes, and so every
+    /// decision, is the same as an agent's.
+    TrustedDeclared,
+    /// No trusted source (`--integrity none`, closed labs): the bytes are checked against the
+    /// hash the sender declares. This catches corruption, not a peer that lies.
+    SenderHash,
+}
+
+impl Verify {
+    /// Whether peers are asked only for fragments with a trusted hash.
+    pub fn needs_trusted_hash(self) -> bool {
+        !matches!(self, Verify::SenderHash)
     }
 }
 
@@ -183,11 +238,10 @@ pub struct SwarmConfig {
     pub upload_cap_bps: Option<u64>,
     /// Origin attempts before a fragment is declared failed.
     pub origin_attempts: u32,
-    /// Whether a fragment from a peer is checked against its hash before it is cached, served
-    /// or delivered (a fragment that fails is dropped, and so is the peer that sent it). Leave
-    /// it on: only a simulator, whose network cannot alter bytes, turns it off, because hashing
-    /// every copy of every fragment would cost more than the rest of the simulation.
-    pub verify_hashes: bool,
+    /// How a fragment from a peer is checked before it is cached, served or delivered (a
+    /// fragment that fails is dropped, and so is the peer that sent it, for good). The
+    /// default, [`Verify::Trusted`], is the only safe choice where a peer can be an outsider.
+    pub verify: Verify,
     /// Largest fragment accepted from a peer.
     pub max_fragment_len: u64,
     /// Most candidates remembered.
@@ -222,7 +276,7 @@ impl Default for SwarmConfig {
             queue_for_slots: true,
             upload_cap_bps: None,
             origin_attempts: 3,
-            verify_hashes: true,
+            verify: Verify::Trusted,
             max_fragment_len: 64 << 20,
             max_candidates: 200,
             known_window: Some(Duration::from_secs(120)),

@@ -8,6 +8,7 @@
 //! | `/live/<track>/index.m3u8` | HLS live media playlist (sliding window) |
 //! | `/live/<track>/<seq>.ts` | a fragment (404 before it is published or after retention) |
 //! | `/live/manifest.mpd` | dynamic DASH MPD (`SegmentTemplate`, `$Number$`) |
+//! | `…/index.m3u8.hive-integrity`, `/live/manifest.mpd.hive-integrity` | with a signing key: the signed list of the fragments' hashes beside each manifest ([`hive_core::integrity`]) |
 //! | `/live/<track>/init.mp4`, `/live/<track>/<seq>.m4s` | DASH initialisation and media segments |
 //! | `/media/<path>` | files of the `--folder` (static, `Range` supported) |
 //! | `/metrics` | Prometheus counters |
@@ -39,15 +40,22 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
+use hive_core::ContentHash;
+use hive_core::integrity::{LIST_SUFFIX, ListEntry, PublisherKey, SignedList};
+use parking_lot::Mutex;
+
 pub use live::{LiveConfig, LiveStream, Rendition};
 
 /// Settings of an origin.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct OriginConfig {
     /// The synthetic live stream.
     pub live: LiveConfig,
     /// A folder served under `/media/` (e.g. an HLS ladder made by ffmpeg).
     pub folder: Option<PathBuf>,
+    /// The publisher's key: with one, the live stream's manifests have their signed integrity
+    /// lists beside them, as `hive sign` writes them for a real packager.
+    pub sign_key: Option<PublisherKey>,
 }
 
 /// What the origin served so far.
@@ -75,6 +83,11 @@ pub struct Origin {
     manifest_bytes: AtomicU64,
     fragments: AtomicU64,
     not_found: AtomicU64,
+    sign_key: Option<PublisherKey>,
+    /// Hashes of the live fragments listed, by (track, sequence); the oldest leave as the
+    /// window moves.
+    hashes: Mutex<std::collections::BTreeMap<(u64, usize), ContentHash>>,
+    lists: AtomicU64,
 }
 
 impl Origin {
@@ -88,7 +101,73 @@ impl Origin {
             manifest_bytes: AtomicU64::new(0),
             fragments: AtomicU64::new(0),
             not_found: AtomicU64::new(0),
+            sign_key: cfg.sign_key,
+            hashes: Mutex::new(Default::default()),
+            lists: AtomicU64::new(0),
         }
+    }
+
+    /// Integrity lists served.
+    pub fn lists_served(&self) -> u64 {
+        self.lists.load(Ordering::Relaxed)
+    }
+
+    /// The hash of a live fragment, computed once.
+    fn hash_of(&self, track: usize, seq: u64) -> ContentHash {
+        if let Some(h) = self.hashes.lock().get(&(seq, track)) {
+            return *h;
+        }
+        let h = ContentHash::of(&self.live.fragment(track, seq));
+        let mut m = self.hashes.lock();
+        m.insert((seq, track), h);
+        // Keep about two windows of every track.
+        let keep = (self.live.config().window + self.live.config().retention) as usize
+            * self.live.config().ladder.len().max(1)
+            * 2;
+        while m.len() > keep {
+            m.pop_first();
+        }
+        h
+    }
+
+    /// The signed list beside a live manifest (`rest` is the path under `/live/` without the
+    /// suffix), or `None` when there is no such manifest or no key.
+    fn integrity_list(&self, rest: &str, now: SystemTime) -> Option<String> {
+        let key = self.sign_key.as_ref()?;
+        let edge = self.live.live_edge(now);
+        let first = (edge + 1).saturating_sub(self.live.config().window);
+        let mut entries = Vec::new();
+        if rest == "manifest.mpd" {
+            for track in 0..self.live.config().ladder.len() {
+                entries.push(ListEntry {
+                    uri: format!("{track}/init.mp4"),
+                    range: None,
+                    hash: ContentHash::of(&self.live.init_segment(track)),
+                });
+                for seq in first..=edge {
+                    entries.push(ListEntry {
+                        uri: format!("{track}/{seq}.m4s"),
+                        range: None,
+                        hash: self.hash_of(track, seq),
+                    });
+                }
+            }
+        } else {
+            let track = rest.strip_suffix("/index.m3u8")?.parse::<usize>().ok()?;
+            if track >= self.live.config().ladder.len() {
+                return None;
+            }
+            for seq in first..=edge {
+                entries.push(ListEntry {
+                    uri: format!("{seq}.ts"),
+                    range: None,
+                    hash: self.hash_of(track, seq),
+                });
+            }
+        }
+        let list = SignedList { seq: edge, entries };
+        self.lists.fetch_add(1, Ordering::Relaxed);
+        String::from_utf8(list.sign(key)).ok()
     }
 
     /// The live stream (its clock, its fragments' bytes).
@@ -140,6 +219,12 @@ impl Origin {
             return Reply::not_found();
         };
         let now = SystemTime::now();
+        if let Some(manifest) = rest.strip_suffix(LIST_SUFFIX) {
+            return match self.integrity_list(manifest, now) {
+                Some(l) => Reply::manifest(l, "text/plain; charset=utf-8"),
+                None => Reply::not_found(),
+            };
+        }
         match rest {
             "master.m3u8" => {
                 return Reply::manifest(self.live.hls_master(), "application/vnd.apple.mpegurl");

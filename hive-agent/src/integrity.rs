@@ -1,0 +1,117 @@
+//! Trusted hashes for the swarm engines: publisher-signed lists fetched beside each manifest
+//! through the origin (see [`hive_core::integrity`]).
+//!
+//! When a manifest that lists fragments passes through the proxy, the agent fetches the list
+//! beside it (`<manifest>.hive-integrity`), checks its signature against the configured
+//! publisher key, maps each entry's URI to the fragment the manifest lists there, and gives the
+//! engine the hashes. A packager writes the list just after the playlist, so a list that lacks
+//! some of the manifest's fragments is fetched again a little later (a few times). A list that
+//! fails is logged and counted; its fragments then come from the origin.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use hive_core::integrity::{SignedList, list_url};
+use hive_core::{ContentHash, ContentId, FragmentId};
+
+use crate::Shared;
+use crate::engine::Cmd;
+
+/// Lists fetched at once, at most (one per manifest URL).
+const MAX_IN_FLIGHT: usize = 64;
+/// Fetches of one manifest's list while it lacks fragments the manifest lists.
+const ATTEMPTS: u32 = 4;
+/// Pause between them.
+const RETRY: Duration = Duration::from_millis(250);
+
+/// A manifest at `url` listed `fragments` of `content`: fetch their trusted hashes, unless a
+/// fetch for that manifest is under way or no publisher key is configured.
+pub(crate) fn manifest_seen(
+    shared: &Arc<Shared>,
+    url: &str,
+    content: ContentId,
+    fragments: Vec<FragmentId>,
+) {
+    let Some(key) = shared.cfg.integrity.publisher().copied() else {
+        return;
+    };
+    if fragments.is_empty() {
+        return;
+    }
+    {
+        let mut inflight = shared.integrity_inflight.lock();
+        if inflight.len() >= MAX_IN_FLIGHT || !inflight.insert(url.to_string()) {
+            return;
+        }
+    }
+    let shared = shared.clone();
+    let url = url.to_string();
+    tokio::spawn(async move {
+        let list = list_url(&url);
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(RETRY).await;
+            }
+            let body = match shared.fetcher.get_once(&list, None, RETRY * 4).await {
+                Ok(f) => f.body,
+                Err(e) => {
+                    shared
+                        .metrics
+                        .integrity_list_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%list, error = %e, "integrity list not fetched");
+                    continue;
+                }
+            };
+            let parsed = match SignedList::verify(&body, &key) {
+                Ok(l) => l,
+                Err(e) => {
+                    shared
+                        .metrics
+                        .integrity_list_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%list, error = %e, "integrity list refused");
+                    continue;
+                }
+            };
+            shared
+                .metrics
+                .integrity_lists
+                .fetch_add(1, Ordering::Relaxed);
+            let hashes = map_entries(&shared, &list, content, &parsed);
+            let complete = fragments
+                .iter()
+                .all(|f| hashes.iter().any(|(id, _)| id == f));
+            if !hashes.is_empty() {
+                let _ = shared.tx.send(Cmd::Hashes { content, hashes });
+            }
+            if complete {
+                break;
+            }
+        }
+        shared.integrity_inflight.lock().remove(&url);
+    });
+}
+
+/// The fragments a list names, as the manifests the agent knows list them.
+fn map_entries(
+    shared: &Shared,
+    list: &str,
+    content: ContentId,
+    parsed: &SignedList,
+) -> Vec<(FragmentId, ContentHash)> {
+    let Ok(base) = reqwest::Url::parse(list) else {
+        return Vec::new();
+    };
+    let mut contents = shared.contents.lock();
+    parsed
+        .entries
+        .iter()
+        .filter_map(|e| {
+            let u = base.join(&e.uri).ok()?;
+            let (info, _) = contents.classify(u.as_str(), e.range)?;
+            (info.id.content == content).then_some((info.id, e.hash))
+        })
+        .collect()
+}
