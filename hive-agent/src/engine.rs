@@ -174,7 +174,7 @@ impl Engine {
                     let _ = done.send(());
                     return;
                 }
-                self.handle(cmd);
+                self.supervised(cmd);
                 // Take what else is queued before the timers.
                 for _ in 0..256 {
                     match rx.try_recv() {
@@ -183,7 +183,7 @@ impl Engine {
                             let _ = done.send(());
                             return;
                         }
-                        Ok(c) => self.handle(c),
+                        Ok(c) => self.supervised(c),
                         Err(_) => break,
                     }
                 }
@@ -191,6 +191,80 @@ impl Engine {
             self.timers();
         }
         self.shutdown();
+    }
+
+    /// Handles `cmd`; should anything in it panic (a bug, reached by some input), the stream it
+    /// concerns is restarted — its swarm, connections and waiting players dropped, the cache
+    /// kept — and every other stream goes on. The engine task itself never dies of it.
+    fn supervised(&mut self, cmd: Cmd) {
+        let content = self.content_of(&cmd);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(cmd)));
+        if r.is_err() {
+            self.restart(content);
+        }
+    }
+
+    /// The stream a command concerns, if one.
+    fn content_of(&self, cmd: &Cmd) -> Option<ContentId> {
+        match cmd {
+            Cmd::Fetch { info, .. } => Some(info.id.content),
+            Cmd::Publish { content, .. }
+            | Cmd::Dialled { content, .. }
+            | Cmd::DialFailed { content, .. }
+            | Cmd::Origin { content, .. }
+            | Cmd::Role { content, .. }
+            | Cmd::Token { content, .. }
+            | Cmd::Hashes { content, .. } => Some(*content),
+            Cmd::Inbound { hello, .. } => Some(hello.content),
+            Cmd::Message { conn_id, .. }
+            | Cmd::Closed { conn_id }
+            | Cmd::ProtocolError { conn_id }
+            | Cmd::Sent { conn_id, .. } => self.conns.get(conn_id).map(|c| c.content),
+            Cmd::Candidates { content, .. } => *content,
+            Cmd::Locality(_) | Cmd::Forget(_) | Cmd::Shutdown(_) => None,
+        }
+    }
+
+    /// Drops the stream `content` after a panic in its handling (see [`Engine::supervised`]):
+    /// its players are answered with an error, its connections closed; the next request for
+    /// it starts it afresh. Without a stream to blame, nothing is dropped.
+    fn restart(&mut self, content: Option<ContentId>) {
+        self.shared
+            .metrics
+            .engine_restarts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let Some(c) = content else {
+            tracing::error!("the engine panicked handling an input; it goes on");
+            return;
+        };
+        tracing::error!(content = %c.short(), "the engine panicked in a stream; restarting that stream");
+        let conns: Vec<u64> = self
+            .conns
+            .iter()
+            .filter(|(_, x)| x.content == c)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in conns {
+            if let Some(x) = self.conns.remove(&id) {
+                let _ = x.writer.send(WriterCmd::Close);
+                self.by_peer.remove(&(x.content, x.peer));
+            }
+        }
+        let waiting: Vec<FragmentId> = self
+            .waiting
+            .keys()
+            .filter(|f| f.content == c)
+            .copied()
+            .collect();
+        for f in waiting {
+            for r in self.waiting.remove(&f).unwrap_or_default() {
+                let _ = r.send(Err(
+                    "the stream was restarted after an internal error".into()
+                ));
+            }
+        }
+        self.swarms.remove(&c);
+        self.shared.left(c);
     }
 
     fn timers(&mut self) {
@@ -227,10 +301,15 @@ impl Engine {
             self.dirty = true;
         }
         for c in due {
-            if let Some(s) = self.swarms.get_mut(&c) {
-                s.swarm.handle_timeout(t);
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                if let Some(s) = self.swarms.get_mut(&c) {
+                    s.swarm.handle_timeout(t);
+                }
+                self.drain(c);
+            }));
+            if r.is_err() {
+                self.restart(Some(c));
             }
-            self.drain(c);
         }
         if self.dirty && t.saturating_duration_since(self.last_snapshot) >= SNAPSHOT_EVERY {
             self.last_snapshot = t;

@@ -46,6 +46,8 @@ pub struct AgentStats {
     pub integrity_lists: u64,
     /// Integrity lists that could not be fetched or did not verify.
     pub integrity_list_failures: u64,
+    /// Streams restarted after a panic in the engine (a bug reached by some input).
+    pub engine_restarts: u64,
 }
 
 /// The agent's metrics.
@@ -57,6 +59,7 @@ pub(crate) struct Metrics {
     pub(crate) player_errors: AtomicU64,
     pub(crate) integrity_lists: AtomicU64,
     pub(crate) integrity_list_failures: AtomicU64,
+    pub(crate) engine_restarts: AtomicU64,
 }
 
 impl Metrics {
@@ -91,6 +94,7 @@ impl Metrics {
             neighbours,
             integrity_lists: self.integrity_lists.load(Ordering::Relaxed),
             integrity_list_failures: self.integrity_list_failures.load(Ordering::Relaxed),
+            engine_restarts: self.engine_restarts.load(Ordering::Relaxed),
         }
     }
 
@@ -164,6 +168,11 @@ impl Metrics {
             "hive_agent_integrity_list_failures_total",
             "Integrity lists not fetched, or refused (bad signature, wrong key, malformed).",
             a.integrity_list_failures,
+        );
+        counter(
+            "hive_agent_engine_restarts_total",
+            "Streams restarted after a panic in the engine.",
+            a.engine_restarts,
         );
         counter(
             "hive_agent_peer_fallbacks_total",

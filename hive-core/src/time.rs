@@ -19,6 +19,25 @@ use std::ops::{Add, AddAssign, Sub, SubAssign};
 
 pub use std::time::Duration;
 
+/// `secs` seconds as a [`Duration`], saturating: NaN and negative values give zero, values
+/// beyond `Duration::MAX` give `Duration::MAX`. For durations computed from numbers that came
+/// from outside (a manifest's sizes and bitrates, a peer's claims), where
+/// `Duration::from_secs_f64` would panic.
+///
+/// ```
+/// use hive_core::time::{secs_f64, Duration};
+/// assert_eq!(secs_f64(1.5), Duration::from_millis(1500));
+/// assert_eq!(secs_f64(f64::NAN), Duration::ZERO);
+/// assert_eq!(secs_f64(-3.0), Duration::ZERO);
+/// assert_eq!(secs_f64(1e300), Duration::MAX);
+/// ```
+pub fn secs_f64(secs: f64) -> Duration {
+    if secs.is_nan() || secs <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
+}
+
 /// A point in time: microseconds since the driver's epoch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Instant(u64);

@@ -285,7 +285,8 @@ impl Swarm {
             .origin_bps
             .unwrap_or(self.cfg.assumed_origin_bps)
             .max(1);
-        Duration::from_secs_f64(size as f64 * 8.0 / bps as f64) + self.cfg.origin_margin
+        hive_core::time::secs_f64(size as f64 * 8.0 / bps as f64)
+            .saturating_add(self.cfg.origin_margin)
     }
 
     /// Chooses a source for a wanted fragment that has none in progress.

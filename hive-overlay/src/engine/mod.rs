@@ -210,7 +210,7 @@ impl Swarm {
         }
         self.top_bps = bps;
         let uplink = u64::from(self.me.upload_kbps) * 1000;
-        let fit = uplink / (8 * bps).max(1);
+        let fit = uplink / bps.saturating_mul(8).max(1);
         self.slots = usize::try_from(fit)
             .unwrap_or(usize::MAX)
             .max(1)

@@ -247,8 +247,12 @@ impl Swarm {
             .sum();
         let in_transport: u64 = self.draining.iter().map(|(_, left)| *left).sum();
         let queued: u64 = self.parked.iter().map(|p| p.queued_bytes).sum();
-        let bits = (sending + in_transport + queued + len) as f64 * 8.0;
-        Some(Duration::from_secs_f64(bits / bps as f64))
+        let bits = sending
+            .saturating_add(in_transport)
+            .saturating_add(queued)
+            .saturating_add(len) as f64
+            * 8.0;
+        Some(hive_core::time::secs_f64(bits / bps as f64))
     }
 
     /// Upload slots in use: transfers in progress, including those whose last bytes are still
@@ -295,7 +299,7 @@ impl Swarm {
                 if let Some(cap) = self.cfg.upload_cap_bps {
                     if self.upload_tokens < len as f64 {
                         let wait = (len as f64 - self.upload_tokens) / cap.max(1) as f64;
-                        self.upload_wake_at = now + Duration::from_secs_f64(wait.max(1e-4));
+                        self.upload_wake_at = now + hive_core::time::secs_f64(wait.max(1e-4));
                         return;
                     }
                     self.upload_tokens -= len as f64;
