@@ -41,6 +41,7 @@
 
 #![forbid(unsafe_code)]
 
+mod allow;
 mod clock;
 mod config;
 mod content;
@@ -70,10 +71,11 @@ use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+pub use allow::{OriginAllowlist, address_class};
 pub use config::{AgentConfig, PolicyKind};
 pub use discovery::{Admission, Announced, Discovery, MemoryDiscovery, TokenCheck};
 pub use error::{AgentError, FetchError};
-pub use fetch::{Fetched, OriginFetcher};
+pub use fetch::{Fetched, MAX_REDIRECTS, OriginFetcher, Preflight};
 pub use metrics::AgentStats;
 
 use engine::{Cmd, Engine};
@@ -389,8 +391,14 @@ impl AgentBuilder {
             (None, None) => None,
         };
         let policy = self.policy.unwrap_or_else(|| default_policy(&cfg));
-        let fetcher = OriginFetcher::new(cfg.origin_timeout, cfg.origin_retries, cfg.max_body)
-            .map_err(|e| AgentError::Http(e.to_string()))?;
+        let allow = OriginAllowlist::new(cfg.origin.as_deref(), &cfg.allow_origins)
+            .map_err(AgentError::Config)?;
+        if allow.is_empty() {
+            tracing::warn!("no --origin and no --allow-origin: the agent refuses every origin URL");
+        }
+        let fetcher =
+            OriginFetcher::new(cfg.origin_timeout, cfg.origin_retries, cfg.max_body, allow)
+                .map_err(|e| AgentError::Http(e.to_string()))?;
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
             .map_err(|source| AgentError::Listen {

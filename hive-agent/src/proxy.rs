@@ -8,6 +8,9 @@
 //! - anything else is fetched from the origin and passed through; manifests are parsed on the
 //!   way (so the swarm learns the fragments) and rewritten only when they hold absolute URLs.
 //!
+//! Every origin URL must pass the agent's [`crate::OriginAllowlist`] (a refusal is a 403 that
+//! names the host and the `--allow-origin` that would allow it).
+//!
 //! `/metrics` (Prometheus) and `/status` (JSON) are the agent's own.
 
 use std::sync::Arc;
@@ -70,6 +73,23 @@ fn error(status: StatusCode, msg: String) -> Response {
     reply(status, "text/plain; charset=utf-8", Bytes::from(msg + "\n"))
 }
 
+/// The answer to a failed origin request: the origin's status, 403 for a refused origin, 400
+/// for a bad URL, 502 otherwise.
+fn fetch_error(e: FetchError) -> Response {
+    match e {
+        FetchError::Status { status, .. } => {
+            let s = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            error(s, format!("origin answered {status}"))
+        }
+        e @ FetchError::NotAllowed { .. } => {
+            tracing::info!(error = %e, "origin refused");
+            error(StatusCode::FORBIDDEN, e.to_string())
+        }
+        e @ FetchError::BadUrl(_) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        e => error(StatusCode::BAD_GATEWAY, e.to_string()),
+    }
+}
+
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let method = req.method().clone();
     let pq = req
@@ -106,6 +126,11 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             format!("no origin configured: ask for /http://host{pq}"),
         );
     };
+    // The one gate every URL passes before anything else happens (the fetcher checks again
+    // at each fetch, each redirect hop and each resolved address).
+    if let Err(e) = shared.fetcher.check(&url) {
+        return fetch_error(e);
+    }
     let range = req
         .headers()
         .get(header::RANGE)
@@ -134,36 +159,47 @@ async fn answer(
 ) -> Response {
     let known = shared.contents.lock().classify(url, range);
     if let Some((info, live)) = known {
-        let deadline = headers
-            .get(DEADLINE_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(|ms| now() + Duration::from_millis(ms.min(600_000)));
-        let fragment_range = info.id.range;
-        let (tx, rx) = oneshot::channel();
-        if shared
-            .tx
-            .send(Cmd::Fetch {
-                info,
-                live,
-                deadline,
-                reply: tx,
-            })
-            .is_err()
-        {
-            return error(StatusCode::SERVICE_UNAVAILABLE, "agent stopped".into());
-        }
-        return match tokio::time::timeout(shared.cfg.player_timeout, rx).await {
-            Ok(Ok(Ok(data))) => fragment_response(data, range, fragment_range),
-            Ok(Ok(Err(e))) => error(StatusCode::BAD_GATEWAY, e),
-            Ok(Err(_)) => error(StatusCode::SERVICE_UNAVAILABLE, "agent stopped".into()),
-            Err(_) => error(
-                StatusCode::GATEWAY_TIMEOUT,
-                "fragment not obtained in time".into(),
-            ),
-        };
+        return fragment(shared, info, live, range, headers).await;
     }
     passthrough(shared, url, range).await
+}
+
+/// A fragment a known manifest lists: from the swarm engine (cache, peer or origin).
+async fn fragment(
+    shared: &Arc<Shared>,
+    info: hive_overlay::FragmentInfo,
+    live: bool,
+    range: Option<ByteRange>,
+    headers: &HeaderMap,
+) -> Response {
+    let deadline = headers
+        .get(DEADLINE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|ms| now() + Duration::from_millis(ms.min(600_000)));
+    let fragment_range = info.id.range;
+    let (tx, rx) = oneshot::channel();
+    if shared
+        .tx
+        .send(Cmd::Fetch {
+            info,
+            live,
+            deadline,
+            reply: tx,
+        })
+        .is_err()
+    {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "agent stopped".into());
+    }
+    match tokio::time::timeout(shared.cfg.player_timeout, rx).await {
+        Ok(Ok(Ok(data))) => fragment_response(data, range, fragment_range),
+        Ok(Ok(Err(e))) => error(StatusCode::BAD_GATEWAY, e),
+        Ok(Err(_)) => error(StatusCode::SERVICE_UNAVAILABLE, "agent stopped".into()),
+        Err(_) => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "fragment not obtained in time".into(),
+        ),
+    }
 }
 
 /// A fragment's bytes as the player asked for them: whole, or the requested range of it.
@@ -215,12 +251,7 @@ fn fragment_response(
 async fn passthrough(shared: &Arc<Shared>, url: &str, range: Option<ByteRange>) -> Response {
     let fetched = match shared.fetcher.get(url, range).await {
         Ok(f) => f,
-        Err(FetchError::Status { status, .. }) => {
-            let s = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-            return error(s, format!("origin answered {status}"));
-        }
-        Err(e @ FetchError::BadUrl(_)) => return error(StatusCode::BAD_REQUEST, e.to_string()),
-        Err(e) => return error(StatusCode::BAD_GATEWAY, e.to_string()),
+        Err(e) => return fetch_error(e),
     };
     shared
         .metrics
