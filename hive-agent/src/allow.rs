@@ -197,6 +197,16 @@ impl OriginAllowlist {
     }
 }
 
+/// `host:port` of a URL (port explicit, default by scheme), the key the agent remembers an
+/// origin's answers under.
+pub(crate) fn authority(url: &Url) -> String {
+    match (url.host(), url.port_or_known_default()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        (None, _) => String::new(),
+    }
+}
+
 fn ip_of(host: &Host<String>) -> Option<IpAddr> {
     match host {
         Host::Ipv4(a) => Some(IpAddr::V4(*a)),

@@ -45,6 +45,7 @@ mod allow;
 mod clock;
 mod config;
 mod content;
+mod cors;
 mod discovery;
 mod engine;
 mod error;
@@ -90,6 +91,8 @@ pub(crate) struct Shared {
     pub(crate) transport: Arc<dyn Transport>,
     pub(crate) fetcher: OriginFetcher,
     pub(crate) contents: Mutex<content::Contents>,
+    /// What each origin granted web pages (CORS), mirrored on fragments served from the swarm.
+    pub(crate) cors: Mutex<cors::CorsMemory>,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) limits: WireLimits,
     pub(crate) policy: PolicyFactory,
@@ -415,6 +418,7 @@ impl AgentBuilder {
             transport: transport.clone(),
             fetcher,
             contents: Mutex::new(content::Contents::new(self.formats)),
+            cors: Mutex::new(cors::CorsMemory::default()),
             metrics: metrics::Metrics::default(),
             limits: WireLimits::default(),
             policy,

@@ -9,9 +9,12 @@
 //!   way (so the swarm learns the fragments) and rewritten only when they hold absolute URLs.
 //!
 //! Every origin URL must pass the agent's [`crate::OriginAllowlist`] (a refusal is a 403 that
-//! names the host and the `--allow-origin` that would allow it).
+//! names the host and the `--allow-origin` that would allow it), and web pages get the CORS
+//! grants the origin gives them, no more: its `Access-Control-*` headers are mirrored, and an
+//! `OPTIONS` preflight is forwarded to it.
 //!
-//! `/metrics` (Prometheus) and `/status` (JSON) are the agent's own.
+//! `/metrics` (Prometheus) and `/status` (JSON) are the agent's own, with no CORS header: web
+//! pages cannot read them.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -29,6 +32,7 @@ use tokio::sync::oneshot;
 
 use crate::Shared;
 use crate::clock::now;
+use crate::cors;
 use crate::engine::Cmd;
 use crate::error::FetchError;
 
@@ -62,10 +66,6 @@ fn reply(status: StatusCode, content_type: &str, body: Bytes) -> Response {
     if let Ok(v) = HeaderValue::from_str(content_type) {
         r.headers_mut().insert(header::CONTENT_TYPE, v);
     }
-    r.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
     r
 }
 
@@ -114,10 +114,10 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         }
         _ => {}
     }
-    if method != Method::GET && method != Method::HEAD {
+    if method != Method::GET && method != Method::HEAD && method != Method::OPTIONS {
         return error(
             StatusCode::METHOD_NOT_ALLOWED,
-            "the agent proxies GET and HEAD".into(),
+            "the agent proxies GET, HEAD and OPTIONS".into(),
         );
     }
     let Some(url) = origin_url(shared.cfg.origin.as_deref(), &pq) else {
@@ -128,15 +128,19 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     };
     // The one gate every URL passes before anything else happens (the fetcher checks again
     // at each fetch, each redirect hop and each resolved address).
-    if let Err(e) = shared.fetcher.check(&url) {
-        return fetch_error(e);
+    let host = match shared.fetcher.check(&url) {
+        Ok(u) => crate::allow::authority(&u),
+        Err(e) => return fetch_error(e),
+    };
+    if method == Method::OPTIONS {
+        return preflight(&shared, &url, req.headers()).await;
     }
     let range = req
         .headers()
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .and_then(parse_range_header);
-    let resp = answer(&shared, &url, range, req.headers()).await;
+    let resp = answer(&shared, &url, &host, range, req.headers()).await;
     shared
         .metrics
         .player_requests
@@ -151,17 +155,45 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     resp
 }
 
+/// A CORS preflight, forwarded to the origin; its status and `Access-Control-*` headers are
+/// mirrored, so the agent grants nothing the origin does not (`-Allow-Private-Network`
+/// included).
+async fn preflight(shared: &Arc<Shared>, url: &str, headers: &HeaderMap) -> Response {
+    match shared
+        .fetcher
+        .preflight(url, &cors::forwarded(headers))
+        .await
+    {
+        Ok(p) => {
+            let mut r = Response::new(Body::empty());
+            *r.status_mut() = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_GATEWAY);
+            cors::mirror(&p.headers, r.headers_mut());
+            r
+        }
+        Err(e) => fetch_error(e),
+    }
+}
+
 async fn answer(
     shared: &Arc<Shared>,
     url: &str,
+    host: &str,
     range: Option<ByteRange>,
     headers: &HeaderMap,
 ) -> Response {
     let known = shared.contents.lock().classify(url, range);
     if let Some((info, live)) = known {
-        return fragment(shared, info, live, range, headers).await;
+        let content = info.id.content;
+        let mut r = fragment(shared, info, live, range, headers).await;
+        shared.cors.lock().apply(
+            Some(content),
+            host,
+            headers.get(header::ORIGIN),
+            r.headers_mut(),
+        );
+        return r;
     }
-    passthrough(shared, url, range).await
+    passthrough(shared, url, host, range, headers).await
 }
 
 /// A fragment a known manifest lists: from the swarm engine (cache, peer or origin).
@@ -248,11 +280,31 @@ fn fragment_response(
     }
 }
 
-async fn passthrough(shared: &Arc<Shared>, url: &str, range: Option<ByteRange>) -> Response {
-    let fetched = match shared.fetcher.get(url, range).await {
+async fn passthrough(
+    shared: &Arc<Shared>,
+    url: &str,
+    host: &str,
+    range: Option<ByteRange>,
+    headers: &HeaderMap,
+) -> Response {
+    let asked = headers.get(header::ORIGIN);
+    let fetched = match shared
+        .fetcher
+        .get_with(url, range, &cors::forwarded(headers))
+        .await
+    {
         Ok(f) => f,
-        Err(e) => return fetch_error(e),
+        Err(e) => {
+            let refused = matches!(e, FetchError::NotAllowed { .. });
+            let mut r = fetch_error(e);
+            if !refused {
+                // The page may read the origin's error status as it would without the agent.
+                shared.cors.lock().apply(None, host, asked, r.headers_mut());
+            }
+            return r;
+        }
     };
+    shared.cors.lock().remember(host, asked, &fetched.headers);
     shared
         .metrics
         .passthrough_bytes
@@ -263,6 +315,7 @@ async fn passthrough(shared: &Arc<Shared>, url: &str, range: Option<ByteRange>) 
         // `learn` detects the format itself: anything else (a segment, a key) is `None`.
         let learned = shared.contents.lock().learn(url, ct.as_deref(), &body);
         if let Some(l) = learned {
+            shared.cors.lock().manifest(l.content, host);
             let _ = shared.tx.send(Cmd::Publish {
                 content: l.content,
                 live: l.live,
@@ -299,6 +352,7 @@ async fn passthrough(shared: &Arc<Shared>, url: &str, range: Option<ByteRange>) 
     {
         r.headers_mut().insert(header::CONTENT_RANGE, v);
     }
+    cors::mirror(&fetched.headers, r.headers_mut());
     r
 }
 
