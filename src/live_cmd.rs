@@ -19,6 +19,11 @@ fn parse_policy(s: &str) -> Result<hive_agent::PolicyKind, String> {
     })
 }
 
+/// One `--allow-origin` entry, checked as the agent will read it.
+fn parse_allow_origin(s: &str) -> Result<String, String> {
+    hive_agent::OriginAllowlist::new(None, &[s.to_string()]).map(|_| s.to_string())
+}
+
 /// Arguments of `hive demo`.
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
@@ -205,8 +210,14 @@ pub(crate) struct AgentArgs {
     #[arg(long, default_value = "127.0.0.1:8081")]
     listen: SocketAddr,
     /// Origin base URL (reverse-proxy mode); without it players ask for /<full origin URL>.
+    /// Its host:port is the first allowed origin.
     #[arg(long)]
     origin: Option<String>,
+    /// Another origin the agent may fetch from (repeatable): HOST (port 80 for http, 443 for
+    /// https) or HOST:PORT. Manifests, the fragments they list and redirects may lead only to
+    /// allowed origins; without --origin and --allow-origin the agent fetches nothing.
+    #[arg(long = "allow-origin", value_name = "HOST[:PORT]", value_parser = parse_allow_origin)]
+    allow_origin: Vec<String>,
     /// Tracker base URL (e.g. http://127.0.0.1:7070): how the agent finds peers.
     #[arg(long)]
     tracker: Option<String>,
@@ -242,6 +253,7 @@ pub(crate) fn agent(args: &AgentArgs) -> ExitCode {
         let cfg = hive_agent::AgentConfig {
             listen: args.listen,
             origin: args.origin.clone(),
+            allow_origins: args.allow_origin.clone(),
             tracker: args.tracker.clone(),
             registrar: args.registrar.clone(),
             udp_listen: args.udp,
