@@ -314,8 +314,20 @@ async fn passthrough(
     if range.is_none() {
         // `learn` detects the format itself: anything else (a segment, a key) is `None`.
         let learned = shared.contents.lock().learn(url, ct.as_deref(), &body);
-        if let Some(l) = learned {
+        if let Some(mut l) = learned {
             shared.cors.lock().manifest(l.content, host);
+            // Fragments on origins the agent may not fetch are not the swarm's business: no
+            // prefetch, no Have; the player's request for one is refused (403) like any URL.
+            let listed = l.fragments.len();
+            l.fragments
+                .retain(|f| shared.fetcher.allowlist().check_str(&f.url).is_ok());
+            if l.fragments.len() < listed {
+                tracing::warn!(
+                    %url,
+                    refused = listed - l.fragments.len(),
+                    "the manifest lists fragments on origins the agent may not fetch"
+                );
+            }
             let _ = shared.tx.send(Cmd::Publish {
                 content: l.content,
                 live: l.live,

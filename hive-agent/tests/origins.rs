@@ -551,3 +551,36 @@ async fn the_agents_own_pages_carry_no_cors_header() {
     }
     a.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fetcher_itself_refuses_whatever_calls_it() {
+    // The engine's origin fetches and prefetches use the fetcher directly, not the proxy.
+    use hive_agent::{FetchError, OriginAllowlist, OriginFetcher};
+    let (secret, hits) = secret().await;
+    let o = origin(Cors::Off, &[], format!("http://{secret}/secret")).await;
+    let allow = OriginAllowlist::new(Some(&format!("http://{o}")), &[]).expect("list");
+    let f =
+        OriginFetcher::new(std::time::Duration::from_secs(5), 0, 1 << 20, allow).expect("fetcher");
+    let seg = format!("http://{o}/seg0.ts");
+    let ok = f
+        .get_once(&seg, None, std::time::Duration::from_secs(5))
+        .await;
+    assert_eq!(ok.map(|f| f.body.to_vec()), Ok(SEGMENT.to_vec()));
+    for url in [
+        format!("http://{secret}/secret"),
+        format!("http://{o}/redirect-away"),
+    ] {
+        let r = f
+            .get_once(&url, None, std::time::Duration::from_secs(5))
+            .await;
+        assert!(
+            matches!(&r, Err(FetchError::NotAllowed { host, .. }) if host == &secret),
+            "{url}: {r:?}"
+        );
+    }
+    let r = f
+        .preflight(&format!("http://{secret}/"), &HeaderMap::new())
+        .await;
+    assert!(matches!(r, Err(FetchError::NotAllowed { .. })), "{r:?}");
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+}
