@@ -24,6 +24,12 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The agent fetches only from its origins ([`OriginAllowlist`]): the `origin` base's
+//! `host:port` and [`AgentConfig::allow_origins`]. Every upstream request (manifests, the
+//! fragments they list, the swarm's origin fetches, redirects, preflights) passes that list in
+//! [`OriginFetcher`]; a refusal is [`FetchError::NotAllowed`], answered 403. Web pages get the
+//! CORS grants the origin gives them, never more.
+//!
 //! The builder takes the plug-ins as trait objects, each with a default that just works:
 //!
 //! | plug-in | default | set with |
