@@ -19,6 +19,11 @@ fn parse_policy(s: &str) -> Result<hive_agent::PolicyKind, String> {
     })
 }
 
+/// One `--allow-origin` entry, checked as the agent will read it.
+fn parse_allow_origin(s: &str) -> Result<String, String> {
+    hive_agent::OriginAllowlist::new(None, &[s.to_string()]).map(|_| s.to_string())
+}
+
 /// Arguments of `hive demo`.
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
@@ -42,6 +47,11 @@ pub(crate) struct DemoArgs {
     /// (every peer trusted, as in a closed lab).
     #[arg(long, default_value = "publisher", value_parser = ["publisher", "none"])]
     integrity: String,
+    /// Viewers that are consistent liars (spread over the joins): their origin's name resolves
+    /// to a server of other bytes, and they serve those to peers with matching hashes. The
+    /// figures are the honest viewers'; `corrupt_fragments` must stay 0.
+    #[arg(long, default_value_t = 0)]
+    liars: usize,
     /// Print one JSON object on stdout (progress stays on stderr).
     #[arg(long)]
     json: bool,
@@ -69,6 +79,9 @@ pub(crate) fn demo(args: &DemoArgs) -> ExitCode {
         policy: args.policy.clone(),
         seed: args.seed,
         integrity: args.integrity != "none",
+        liars: (0..args.liars.min(args.viewers))
+            .map(|k| k * args.viewers / args.liars.max(1))
+            .collect(),
         ..DemoConfig::default()
     };
     eprintln!(
@@ -139,6 +152,12 @@ fn print_report(r: &DemoReport) {
         "corrupt fragments: {}; failed player requests: {}; CPU: {:.1} s = {:.2} cores for the whole process (origin, agents, players)",
         r.corrupt_fragments, r.player_errors, r.cpu_s, r.cpu_cores
     );
+    if r.liars > 0 || r.bad_fragments > 0 {
+        println!(
+            "liars: {}; bad fragments refused: {}; peers refused: {}; worst bad fragments per liar at one agent: {:.1}",
+            r.liars, r.bad_fragments, r.bad_peers, r.bad_fragments_per_liar_max
+        );
+    }
 }
 
 /// Arguments of `hive origin`.
@@ -223,8 +242,14 @@ pub(crate) struct AgentArgs {
     #[arg(long, default_value = "127.0.0.1:8081")]
     listen: SocketAddr,
     /// Origin base URL (reverse-proxy mode); without it players ask for /<full origin URL>.
+    /// Its host:port is the first allowed origin.
     #[arg(long)]
     origin: Option<String>,
+    /// Another origin the agent may fetch from (repeatable): HOST (port 80 for http, 443 for
+    /// https) or HOST:PORT. Manifests, the fragments they list and redirects may lead only to
+    /// allowed origins; without --origin and --allow-origin the agent fetches nothing.
+    #[arg(long = "allow-origin", value_name = "HOST[:PORT]", value_parser = parse_allow_origin)]
+    allow_origin: Vec<String>,
     /// Tracker base URL (e.g. http://127.0.0.1:7070): how the agent finds peers.
     #[arg(long)]
     tracker: Option<String>,
@@ -308,6 +333,7 @@ pub(crate) fn agent(args: &AgentArgs) -> ExitCode {
         let cfg = hive_agent::AgentConfig {
             listen: args.listen,
             origin: args.origin.clone(),
+            allow_origins: args.allow_origin.clone(),
             tracker: args.tracker.clone(),
             registrar: args.registrar.clone(),
             udp_listen: args.udp,

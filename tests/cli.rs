@@ -152,6 +152,8 @@ fn live_jobs_reject_bad_input_with_a_message() {
         &["demo", "--duration", "soon"][..],
         &["demo", "--policy", "telepathy"][..],
         &["agent", "--listen", "nowhere"][..],
+        &["agent", "--allow-origin", "http://cdn.example/"][..],
+        &["agent", "--allow-origin", "cdn.example:http"][..],
         &["origin", "--folder", "/nonexistent/hive"][..],
     ] {
         let out = hive(args);

@@ -22,6 +22,7 @@ fn config(viewers: usize, secs: u64) -> DemoConfig {
         seed: 7,
         kills: Vec::new(),
         agent_hook: None,
+        ..DemoConfig::default()
     }
 }
 

@@ -48,6 +48,12 @@ pub struct AgentConfig {
     /// for `/<full origin URL>` (e.g. `/https://cdn.example/live/master.m3u8`); both work at
     /// once when set.
     pub origin: Option<String>,
+    /// Further origins the agent may fetch from, as `HOST` (the scheme's default port) or
+    /// `HOST:PORT` (`[::1]:8080` for IPv6); the `origin` base's `host:port` is implied. Every
+    /// upstream request — manifests, fragments they list, redirects — must go to a listed
+    /// `host:port`, and loopback, private or link-local addresses only to a host listed
+    /// exactly ([`crate::OriginAllowlist`]). Empty with no `origin`: every URL is refused.
+    pub allow_origins: Vec<String>,
     /// Tracker base URL (e.g. `http://127.0.0.1:7070`). Without one, the agent shares only
     /// with peers it is given by hand ([`crate::Agent::add_peers`]).
     pub tracker: Option<String>,
@@ -95,6 +101,10 @@ pub struct AgentConfig {
     /// serve nothing until a publisher or hash-service key is set;
     /// [`IntegritySource::None`] trusts every peer (closed labs only).
     pub integrity: IntegritySource,
+    /// Host names resolved to fixed addresses instead of by the system resolver, as
+    /// `curl --resolve` (pin an origin's addresses; tests give two agents one origin name on
+    /// two servers). The origin allowlist checks these addresses like any others.
+    pub resolve: Vec<(String, std::net::IpAddr)>,
 }
 
 impl Default for AgentConfig {
@@ -102,6 +112,7 @@ impl Default for AgentConfig {
         AgentConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             origin: None,
+            allow_origins: Vec::new(),
             tracker: None,
             registrar: None,
             require_tokens: true,
@@ -131,6 +142,7 @@ impl Default for AgentConfig {
             },
             content_idle: Duration::from_secs(120),
             integrity: IntegritySource::default(),
+            resolve: Vec::new(),
         }
     }
 }

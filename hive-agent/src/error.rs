@@ -59,6 +59,15 @@ pub enum FetchError {
     /// No answer in time.
     #[error("origin request to {0} timed out")]
     Timeout(String),
+    /// The agent may not fetch from this origin (see [`crate::OriginAllowlist`]): the proxy
+    /// answers 403 with this message.
+    #[error("origin {host} is not allowed: {reason}")]
+    NotAllowed {
+        /// The host (`host:port` where known).
+        host: String,
+        /// Why, and how to allow it.
+        reason: String,
+    },
 }
 
 impl FetchError {

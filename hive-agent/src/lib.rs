@@ -24,6 +24,12 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The agent fetches only from its origins ([`OriginAllowlist`]): the `origin` base's
+//! `host:port` and [`AgentConfig::allow_origins`]. Every upstream request (manifests, the
+//! fragments they list, the swarm's origin fetches, redirects, preflights) passes that list in
+//! [`OriginFetcher`]; a refusal is [`FetchError::NotAllowed`], answered 403. Web pages get the
+//! CORS grants the origin gives them, never more.
+//!
 //! The builder takes the plug-ins as trait objects, each with a default that just works:
 //!
 //! | plug-in | default | set with |
@@ -41,9 +47,11 @@
 
 #![forbid(unsafe_code)]
 
+mod allow;
 mod clock;
 mod config;
 mod content;
+mod cors;
 mod discovery;
 mod engine;
 mod error;
@@ -71,10 +79,11 @@ use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+pub use allow::{OriginAllowlist, address_class};
 pub use config::{AgentConfig, PolicyKind};
 pub use discovery::{Admission, Announced, Discovery, MemoryDiscovery, TokenCheck};
 pub use error::{AgentError, FetchError};
-pub use fetch::{Fetched, OriginFetcher};
+pub use fetch::{Fetched, MAX_REDIRECTS, OriginFetcher, Preflight};
 pub use metrics::AgentStats;
 
 use engine::{Cmd, Engine};
@@ -89,6 +98,8 @@ pub(crate) struct Shared {
     pub(crate) transport: Arc<dyn Transport>,
     pub(crate) fetcher: OriginFetcher,
     pub(crate) contents: Mutex<content::Contents>,
+    /// What each origin granted web pages (CORS), mirrored on fragments served from the swarm.
+    pub(crate) cors: Mutex<cors::CorsMemory>,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) limits: WireLimits,
     pub(crate) policy: PolicyFactory,
@@ -392,8 +403,19 @@ impl AgentBuilder {
             (None, None) => None,
         };
         let policy = self.policy.unwrap_or_else(|| default_policy(&cfg));
-        let fetcher = OriginFetcher::new(cfg.origin_timeout, cfg.origin_retries, cfg.max_body)
-            .map_err(|e| AgentError::Http(e.to_string()))?;
+        let allow = OriginAllowlist::new(cfg.origin.as_deref(), &cfg.allow_origins)
+            .map_err(AgentError::Config)?;
+        if allow.is_empty() {
+            tracing::warn!("no --origin and no --allow-origin: the agent refuses every origin URL");
+        }
+        let fetcher = OriginFetcher::with_resolve(
+            cfg.origin_timeout,
+            cfg.origin_retries,
+            cfg.max_body,
+            allow,
+            cfg.resolve.clone(),
+        )
+        .map_err(|e| AgentError::Http(e.to_string()))?;
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
             .map_err(|source| AgentError::Listen {
@@ -417,6 +439,7 @@ impl AgentBuilder {
             transport: transport.clone(),
             fetcher,
             contents: Mutex::new(content::Contents::new(self.formats)),
+            cors: Mutex::new(cors::CorsMemory::default()),
             metrics: metrics::Metrics::default(),
             limits: WireLimits::default(),
             policy,

@@ -8,7 +8,13 @@
 //! - anything else is fetched from the origin and passed through; manifests are parsed on the
 //!   way (so the swarm learns the fragments) and rewritten only when they hold absolute URLs.
 //!
-//! `/metrics` (Prometheus) and `/status` (JSON) are the agent's own.
+//! Every origin URL must pass the agent's [`crate::OriginAllowlist`] (a refusal is a 403 that
+//! names the host and the `--allow-origin` that would allow it), and web pages get the CORS
+//! grants the origin gives them, no more: its `Access-Control-*` headers are mirrored, and an
+//! `OPTIONS` preflight is forwarded to it.
+//!
+//! `/metrics` (Prometheus) and `/status` (JSON) are the agent's own, with no CORS header: web
+//! pages cannot read them.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -26,6 +32,7 @@ use tokio::sync::oneshot;
 
 use crate::Shared;
 use crate::clock::now;
+use crate::cors;
 use crate::engine::Cmd;
 use crate::error::FetchError;
 
@@ -59,15 +66,28 @@ fn reply(status: StatusCode, content_type: &str, body: Bytes) -> Response {
     if let Ok(v) = HeaderValue::from_str(content_type) {
         r.headers_mut().insert(header::CONTENT_TYPE, v);
     }
-    r.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
     r
 }
 
 fn error(status: StatusCode, msg: String) -> Response {
     reply(status, "text/plain; charset=utf-8", Bytes::from(msg + "\n"))
+}
+
+/// The answer to a failed origin request: the origin's status, 403 for a refused origin, 400
+/// for a bad URL, 502 otherwise.
+fn fetch_error(e: FetchError) -> Response {
+    match e {
+        FetchError::Status { status, .. } => {
+            let s = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            error(s, format!("origin answered {status}"))
+        }
+        e @ FetchError::NotAllowed { .. } => {
+            tracing::info!(error = %e, "origin refused");
+            error(StatusCode::FORBIDDEN, e.to_string())
+        }
+        e @ FetchError::BadUrl(_) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        e => error(StatusCode::BAD_GATEWAY, e.to_string()),
+    }
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
@@ -94,10 +114,10 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         }
         _ => {}
     }
-    if method != Method::GET && method != Method::HEAD {
+    if method != Method::GET && method != Method::HEAD && method != Method::OPTIONS {
         return error(
             StatusCode::METHOD_NOT_ALLOWED,
-            "the agent proxies GET and HEAD".into(),
+            "the agent proxies GET, HEAD and OPTIONS".into(),
         );
     }
     let Some(url) = origin_url(shared.cfg.origin.as_deref(), &pq) else {
@@ -106,12 +126,21 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             format!("no origin configured: ask for /http://host{pq}"),
         );
     };
+    // The one gate every URL passes before anything else happens (the fetcher checks again
+    // at each fetch, each redirect hop and each resolved address).
+    let host = match shared.fetcher.check(&url) {
+        Ok(u) => crate::allow::authority(&u),
+        Err(e) => return fetch_error(e),
+    };
+    if method == Method::OPTIONS {
+        return preflight(&shared, &url, req.headers()).await;
+    }
     let range = req
         .headers()
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .and_then(parse_range_header);
-    let resp = answer(&shared, &url, range, req.headers()).await;
+    let resp = answer(&shared, &url, &host, range, req.headers()).await;
     shared
         .metrics
         .player_requests
@@ -126,44 +155,83 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     resp
 }
 
+/// A CORS preflight, forwarded to the origin; its status and `Access-Control-*` headers are
+/// mirrored, so the agent grants nothing the origin does not (`-Allow-Private-Network`
+/// included).
+async fn preflight(shared: &Arc<Shared>, url: &str, headers: &HeaderMap) -> Response {
+    match shared
+        .fetcher
+        .preflight(url, &cors::forwarded(headers))
+        .await
+    {
+        Ok(p) => {
+            let mut r = Response::new(Body::empty());
+            *r.status_mut() = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_GATEWAY);
+            cors::mirror(&p.headers, r.headers_mut());
+            r
+        }
+        Err(e) => fetch_error(e),
+    }
+}
+
 async fn answer(
     shared: &Arc<Shared>,
     url: &str,
+    host: &str,
     range: Option<ByteRange>,
     headers: &HeaderMap,
 ) -> Response {
     let known = shared.contents.lock().classify(url, range);
     if let Some((info, live)) = known {
-        let deadline = headers
-            .get(DEADLINE_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(|ms| now() + Duration::from_millis(ms.min(600_000)));
-        let fragment_range = info.id.range;
-        let (tx, rx) = oneshot::channel();
-        if shared
-            .tx
-            .send(Cmd::Fetch {
-                info,
-                live,
-                deadline,
-                reply: tx,
-            })
-            .is_err()
-        {
-            return error(StatusCode::SERVICE_UNAVAILABLE, "agent stopped".into());
-        }
-        return match tokio::time::timeout(shared.cfg.player_timeout, rx).await {
-            Ok(Ok(Ok(data))) => fragment_response(data, range, fragment_range),
-            Ok(Ok(Err(e))) => error(StatusCode::BAD_GATEWAY, e),
-            Ok(Err(_)) => error(StatusCode::SERVICE_UNAVAILABLE, "agent stopped".into()),
-            Err(_) => error(
-                StatusCode::GATEWAY_TIMEOUT,
-                "fragment not obtained in time".into(),
-            ),
-        };
+        let content = info.id.content;
+        let mut r = fragment(shared, info, live, range, headers).await;
+        shared.cors.lock().apply(
+            Some(content),
+            host,
+            headers.get(header::ORIGIN),
+            r.headers_mut(),
+        );
+        return r;
     }
-    passthrough(shared, url, range).await
+    passthrough(shared, url, host, range, headers).await
+}
+
+/// A fragment a known manifest lists: from the swarm engine (cache, peer or origin).
+async fn fragment(
+    shared: &Arc<Shared>,
+    info: hive_overlay::FragmentInfo,
+    live: bool,
+    range: Option<ByteRange>,
+    headers: &HeaderMap,
+) -> Response {
+    let deadline = headers
+        .get(DEADLINE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|ms| now() + Duration::from_millis(ms.min(600_000)));
+    let fragment_range = info.id.range;
+    let (tx, rx) = oneshot::channel();
+    if shared
+        .tx
+        .send(Cmd::Fetch {
+            info,
+            live,
+            deadline,
+            reply: tx,
+        })
+        .is_err()
+    {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "agent stopped".into());
+    }
+    match tokio::time::timeout(shared.cfg.player_timeout, rx).await {
+        Ok(Ok(Ok(data))) => fragment_response(data, range, fragment_range),
+        Ok(Ok(Err(e))) => error(StatusCode::BAD_GATEWAY, e),
+        Ok(Err(_)) => error(StatusCode::SERVICE_UNAVAILABLE, "agent stopped".into()),
+        Err(_) => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "fragment not obtained in time".into(),
+        ),
+    }
 }
 
 /// A fragment's bytes as the player asked for them: whole, or the requested range of it.
@@ -212,16 +280,31 @@ fn fragment_response(
     }
 }
 
-async fn passthrough(shared: &Arc<Shared>, url: &str, range: Option<ByteRange>) -> Response {
-    let fetched = match shared.fetcher.get(url, range).await {
+async fn passthrough(
+    shared: &Arc<Shared>,
+    url: &str,
+    host: &str,
+    range: Option<ByteRange>,
+    headers: &HeaderMap,
+) -> Response {
+    let asked = headers.get(header::ORIGIN);
+    let fetched = match shared
+        .fetcher
+        .get_with(url, range, &cors::forwarded(headers))
+        .await
+    {
         Ok(f) => f,
-        Err(FetchError::Status { status, .. }) => {
-            let s = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-            return error(s, format!("origin answered {status}"));
+        Err(e) => {
+            let refused = matches!(e, FetchError::NotAllowed { .. });
+            let mut r = fetch_error(e);
+            if !refused {
+                // The page may read the origin's error status as it would without the agent.
+                shared.cors.lock().apply(None, host, asked, r.headers_mut());
+            }
+            return r;
         }
-        Err(e @ FetchError::BadUrl(_)) => return error(StatusCode::BAD_REQUEST, e.to_string()),
-        Err(e) => return error(StatusCode::BAD_GATEWAY, e.to_string()),
     };
+    shared.cors.lock().remember(host, asked, &fetched.headers);
     shared
         .metrics
         .passthrough_bytes
@@ -231,7 +314,20 @@ async fn passthrough(shared: &Arc<Shared>, url: &str, range: Option<ByteRange>) 
     if range.is_none() {
         // `learn` detects the format itself: anything else (a segment, a key) is `None`.
         let learned = shared.contents.lock().learn(url, ct.as_deref(), &body);
-        if let Some(l) = learned {
+        if let Some(mut l) = learned {
+            shared.cors.lock().manifest(l.content, host);
+            // Fragments on origins the agent may not fetch are not the swarm's business: no
+            // prefetch, no Have; the player's request for one is refused (403) like any URL.
+            let listed = l.fragments.len();
+            l.fragments
+                .retain(|f| shared.fetcher.allowlist().check_str(&f.url).is_ok());
+            if l.fragments.len() < listed {
+                tracing::warn!(
+                    %url,
+                    refused = listed - l.fragments.len(),
+                    "the manifest lists fragments on origins the agent may not fetch"
+                );
+            }
             crate::integrity::manifest_seen(
                 shared,
                 url,
@@ -274,6 +370,7 @@ async fn passthrough(shared: &Arc<Shared>, url: &str, range: Option<ByteRange>) 
     {
         r.headers_mut().insert(header::CONTENT_RANGE, v);
     }
+    cors::mirror(&fetched.headers, r.headers_mut());
     r
 }
 

@@ -146,6 +146,10 @@ async fn fragments_pass_byte_identical_and_the_second_agent_gets_them_from_the_f
 async fn full_url_mode_and_unknown_paths_pass_through() {
     let (origin, url) = origin().await;
     let a = Agent::builder()
+        .config(AgentConfig {
+            allow_origins: vec![url.trim_start_matches("http://").to_string()],
+            ..AgentConfig::default()
+        })
         .build()
         .await
         .expect("agent without an origin");

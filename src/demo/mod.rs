@@ -43,6 +43,12 @@ pub struct DemoConfig {
     /// Whether the origin publishes signed integrity lists and the agents require them (the
     /// default, as in production); false runs every agent with `--integrity none`.
     pub integrity: bool,
+    /// Viewers that are consistent liars: their agents run with `--integrity none` and their
+    /// origin's name resolves to another server, which serves other bytes under the same URLs
+    /// (a compromised viewer, or one whose DNS was poisoned). They serve those bytes to peers,
+    /// with hashes that match them. They are left out of every figure but `bad_fragments` and
+    /// `bad_peers`; `corrupt_fragments` counts what reached the honest players.
+    pub liars: Vec<usize>,
 }
 
 /// Customises the builder of one agent: `(viewer index, builder) -> builder`, async because a
@@ -60,6 +66,7 @@ impl std::fmt::Debug for DemoConfig {
             .field("policy", &self.policy)
             .field("seed", &self.seed)
             .field("integrity", &self.integrity)
+            .field("liars", &self.liars)
             .field("kills", &self.kills)
             .field("agent_hook", &self.agent_hook.is_some())
             .finish()
@@ -77,6 +84,7 @@ impl Default for DemoConfig {
             kills: Vec::new(),
             agent_hook: None,
             integrity: true,
+            liars: Vec::new(),
         }
     }
 }
@@ -116,8 +124,16 @@ pub struct DemoReport {
     pub cpu_cores: f64,
     /// Viewers (indices) that stalled at least once, killed ones excluded.
     pub stalled_viewers: Vec<usize>,
-    /// Fragments from peers that failed their hash, over all agents (the peer is dropped).
+    /// Fragments from peers that failed their hash, over the honest agents (the peer is
+    /// dropped, and refused from then on).
     pub bad_fragments: u64,
+    /// Peers the honest agents dropped and refused for bytes that failed verification.
+    pub bad_peers: u64,
+    /// Liars among the viewers ([`DemoConfig::liars`]).
+    pub liars: usize,
+    /// The most fragments one honest agent took from liars before it refused them, per liar it
+    /// refused (1: each liar was dropped at its first bad fragment).
+    pub bad_fragments_per_liar_max: f64,
 }
 
 fn cpu_s() -> f64 {
@@ -161,8 +177,37 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("binding the origin")?;
-    let origin_url = format!("http://{}", listener.local_addr()?);
+    let origin_addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // With liars, the origin is reached by name: honest agents resolve it to the origin, liars
+    // to a server at another loopback address and the same port that serves other bytes (a
+    // different seed) under the same URLs, so that both are one stream, one swarm.
+    let lying_origin = if cfg.liars.is_empty() {
+        None
+    } else {
+        let liar = Arc::new(Origin::new(OriginConfig {
+            live: hive_services::origin::LiveConfig {
+                seed: 0x11a2,
+                ..Default::default()
+            },
+            ..OriginConfig::default()
+        }));
+        let liar_ip = std::net::IpAddr::from([127, 0, 0, 2]);
+        let l = tokio::net::TcpListener::bind((liar_ip, origin_addr.port()))
+            .await
+            .context("binding the lying origin at 127.0.0.2")?;
+        let mut liar_stop = stop_rx.clone();
+        tokio::spawn(hive_services::origin::serve(l, liar.clone(), async move {
+            let _ = liar_stop.changed().await;
+        }));
+        Some((liar, liar_ip))
+    };
+    const ORIGIN_NAME: &str = "origin.hive.test";
+    let origin_url = if lying_origin.is_some() {
+        format!("http://{ORIGIN_NAME}:{}", origin_addr.port())
+    } else {
+        format!("http://{origin_addr}")
+    };
     let mut origin_stop = stop_rx.clone();
     tokio::spawn(hive_services::origin::serve(
         listener,
@@ -198,6 +243,8 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
         .build()
         .context("HTTP client")?;
     let counters = Arc::new(player::Shared::default());
+    // The liars' players count apart: their bytes are not the honest viewers'.
+    let liar_counters = Arc::new(player::Shared::default());
     let epoch = std::time::Instant::now();
     let mut seats: Vec<Seat> = Vec::with_capacity(cfg.viewers);
     let mut players = Vec::with_capacity(cfg.viewers);
@@ -208,26 +255,41 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
         let t = wall0.elapsed().as_secs_f64();
         // Join whoever is due.
         while seats.len() < cfg.viewers && seats.len() as f64 * gap <= t {
-            let mut builder = Agent::builder().config(AgentConfig {
+            let i = seats.len();
+            let liar = lying_origin.as_ref().filter(|_| cfg.liars.contains(&i));
+            let mut agent_cfg = AgentConfig {
                 origin: Some(origin_url.clone()),
                 tracker: Some(tracker_url.clone()),
                 policy: cfg.policy.clone(),
                 seed: cfg.seed,
                 integrity: integrity.clone(),
                 ..AgentConfig::default()
-            });
+            };
+            if lying_origin.is_some() {
+                agent_cfg.resolve = vec![(ORIGIN_NAME.into(), origin_addr.ip())];
+            }
+            if let Some((_, ip)) = liar {
+                agent_cfg.resolve = vec![(ORIGIN_NAME.into(), *ip)];
+                agent_cfg.integrity = hive_core::integrity::IntegritySource::None;
+            }
+            let mut builder = Agent::builder().config(agent_cfg);
             if let Some(hook) = &cfg.agent_hook {
                 builder = hook(seats.len(), builder).await;
             }
             let agent = builder.build().await.context("starting an agent")?;
             let viewer = Arc::new(Mutex::new(None));
             let (own_stop, own_stop_rx) = tokio::sync::watch::channel(false);
+            // A liar's player checks against what its origin serves.
+            let (its_origin, its_counters) = match liar {
+                Some((o, _)) => (o.clone(), liar_counters.clone()),
+                None => (origin.clone(), counters.clone()),
+            };
             players.push(tokio::spawn(player::play(
                 client.clone(),
                 agent.proxy_url(),
-                origin.clone(),
+                its_origin,
                 epoch,
-                counters.clone(),
+                its_counters,
                 own_stop_rx,
                 viewer.clone(),
             )));
@@ -273,12 +335,22 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
     let frag_s = origin.live().config().fragment.as_secs_f64();
     let mut stalled_viewers = Vec::new();
     let mut bad_fragments = 0;
+    let mut bad_peers = 0;
+    let mut bad_fragments_per_liar_max: f64 = 0.0;
     for (i, s) in seats.iter().enumerate() {
         let Some(agent) = &s.agent else {
             continue;
         };
+        if cfg.liars.contains(&i) {
+            continue;
+        }
         let stats = agent.stats().swarm;
         bad_fragments += stats.bad_fragments;
+        bad_peers += stats.bad_peers;
+        if stats.bad_fragments > 0 {
+            let per = stats.bad_fragments as f64 / stats.bad_peers.max(1) as f64;
+            bad_fragments_per_liar_max = bad_fragments_per_liar_max.max(per);
+        }
         if let Some(v) = s.viewer.lock().as_ref() {
             let mut p = v.player.lock();
             p.update(now);
@@ -304,7 +376,7 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
     let report = SimReport::from_metrics(
         "demo",
         policy,
-        cfg.viewers,
+        cfg.viewers - cfg.liars.iter().filter(|&&l| l < cfg.viewers).count(),
         cfg.duration.as_secs_f64(),
         &m,
         0.0,
@@ -325,6 +397,9 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
         cpu_cores: cpu / wall.as_secs_f64().max(1e-9),
         stalled_viewers,
         bad_fragments,
+        bad_peers,
+        liars: cfg.liars.len(),
+        bad_fragments_per_liar_max,
     })
 }
 
