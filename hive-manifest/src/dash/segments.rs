@@ -61,10 +61,9 @@ fn to_ticks(d: Duration, timescale: u64) -> u64 {
 pub(crate) fn range_attr(s: &str) -> Option<ByteRange> {
     let (a, b) = s.trim().split_once('-')?;
     let (a, b): (u64, u64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-    (b >= a).then(|| ByteRange {
-        start: a,
-        len: b - a + 1,
-    })
+    // `0-18446744073709551615` is 2^64 bytes: no `ByteRange` holds it, and no resource is that big.
+    let len = b.checked_sub(a)?.checked_add(1)?;
+    Some(ByteRange { start: a, len })
 }
 
 impl Ctx<'_> {
@@ -301,7 +300,14 @@ impl Ctx<'_> {
                 Some(m) => self.resolve(m)?,
                 None => String::from(self.base.base().as_str()),
             };
-            Ok((u, su.mediaRange.as_deref().and_then(range_attr), number))
+            let range = match su.mediaRange.as_deref() {
+                Some(m) => Some(
+                    range_attr(m)
+                        .ok_or_else(|| SegError::Malformed(format!("bad mediaRange {m:?}")))?,
+                ),
+                None => None,
+            };
+            Ok((u, range, Some(number)))
         })?;
         Ok((init, frags))
     }
