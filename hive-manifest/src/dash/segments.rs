@@ -93,44 +93,63 @@ impl Ctx<'_> {
     }
 
     /// Expands `runs`, keeping at most `max_fragments`: a static MPD over the bound is an error;
-    /// a dynamic one keeps the newest. Skipped runs are jumped over, never iterated.
+    /// a dynamic one keeps the newest. Skipped runs are jumped over, never iterated. `make`
+    /// gives a segment's URL, byte range and sequence number (`None`: its time, for
+    /// `$Time$`-addressed templates).
+    ///
+    /// Counts are summed in `u128`: runs of `r = 2^63` each would overflow a `u64` (and once
+    /// overflowed the segment index here).
     fn emit(
         &self,
         runs: &[Run],
         timescale: u64,
         pto: u64,
-        mut make: impl FnMut(u64, &Run, u64) -> Result<(String, Option<ByteRange>, u64), SegError>,
+        mut make: impl FnMut(
+            u64,
+            &Run,
+            u64,
+        ) -> Result<(String, Option<ByteRange>, Option<u64>), SegError>,
     ) -> Result<Vec<Fragment>, SegError> {
-        let total = runs.iter().fold(0u64, |a, r| a.saturating_add(r.count));
-        let max = self.max_fragments as u64;
-        let mut skip = 0;
-        if total > max {
+        let total: u128 = runs.iter().map(|r| u128::from(r.count)).sum();
+        let max = self.max_fragments;
+        let mut skip = 0u128;
+        if total > max as u128 {
             if !self.dynamic {
                 return Err(SegError::TooMany);
             }
-            skip = total - max;
+            skip = total - max as u128;
         }
-        let mut out = Vec::with_capacity(total.min(max) as usize);
-        let mut index = 0u64;
+        let mut out = Vec::with_capacity(max.min(usize::try_from(total).unwrap_or(usize::MAX)));
+        let mut index = 0u128;
         for r in runs {
-            let first = if skip >= r.count {
-                skip -= r.count;
-                index = index.saturating_add(r.count);
+            let count = u128::from(r.count);
+            if skip >= count {
+                skip -= count;
+                index += count;
                 continue;
-            } else {
-                std::mem::take(&mut skip)
-            };
+            }
+            // `skip < count <= u64::MAX` here.
+            let first = u64::try_from(std::mem::take(&mut skip)).unwrap_or(u64::MAX);
             for k in first..r.count {
+                if out.len() >= max {
+                    break;
+                }
                 let t = r.t.saturating_add(k.saturating_mul(r.d));
                 let number = r.number.saturating_add(k);
-                let (url, range, sequence) = make(index + k, r, number)
-                    .map(|(u, b, s)| (u, b, if s == u64::MAX { t } else { s }))?;
+                let at = u64::try_from(index + u128::from(k)).unwrap_or(u64::MAX);
+                let (url, range, sequence) = make(at, r, number)?;
                 let media_time = self
                     .period_start
                     .saturating_add(ticks(t.saturating_sub(pto), timescale));
-                out.push(self.fragment(sequence, url, range, ticks(r.d, timescale), media_time));
+                out.push(self.fragment(
+                    sequence.unwrap_or(t),
+                    url,
+                    range,
+                    ticks(r.d, timescale),
+                    media_time,
+                ));
             }
-            index = index.saturating_add(r.count);
+            index += count;
         }
         Ok(out)
     }
@@ -255,7 +274,7 @@ impl Ctx<'_> {
             let t =
                 r.t.saturating_add(number.saturating_sub(r.number).saturating_mul(r.d));
             let u = self.resolve(&expand(media, &vars(number, t))?)?;
-            Ok((u, None, if by_time { u64::MAX } else { number }))
+            Ok((u, None, (!by_time).then_some(number)))
         })?;
         Ok((init, frags))
     }
