@@ -80,15 +80,21 @@ impl Hds {
                 u64::from(r.first)
                     .saturating_add(span.div_ceil(u64::from(r.duration)).saturating_sub(1))
             });
-        // Plan (segment, fragments in it) arithmetically, then bound before generating.
+        // Plan (segment, fragments in it) arithmetically, then bound before generating. Every
+        // planned segment holds at least one fragment, so the plan is at most `max + 1` long:
+        // segment runs of zero fragments over huge segment-number gaps once planned billions of
+        // empty segments.
         let mut plan: Vec<(u64, u64)> = Vec::new();
         let mut total = 0u64;
-        for (i, (first_seg, per_seg)) in b.segment_runs.iter().enumerate() {
+        'runs: for (i, (first_seg, per_seg)) in b.segment_runs.iter().enumerate() {
+            if *per_seg == 0 {
+                continue;
+            }
             let segs = match b.segment_runs.get(i + 1) {
                 Some((next, _)) => u64::from(next.saturating_sub(*first_seg)),
                 None => 1,
             };
-            for s in 0..segs.min(max.saturating_add(1)) {
+            for s in 0..segs {
                 let mut n = u64::from(*per_seg);
                 if i + 1 == b.segment_runs.len() {
                     if let Some(last) = last_frag {
@@ -98,14 +104,14 @@ impl Hds {
                         );
                     }
                 }
+                if n == 0 {
+                    break 'runs;
+                }
                 plan.push((u64::from(*first_seg).saturating_add(s), n));
                 total = total.saturating_add(n);
                 if total > max {
-                    break;
+                    break 'runs;
                 }
-            }
-            if total > max {
-                break;
             }
         }
         let mut skip = 0;
@@ -115,21 +121,26 @@ impl Hds {
             }
             skip = total - max;
         }
+        // The runs that time fragments, by first fragment number, for a bisection per fragment
+        // (a backwards scan per fragment was quadratic: 2 × 10^5 runs × 2 × 10^5 fragments). The
+        // sort is stable, so of runs with the same first fragment the last listed applies.
+        let mut runs: Vec<_> = b
+            .fragment_runs
+            .iter()
+            .filter(|r| r.duration > 0)
+            .copied()
+            .collect();
+        runs.sort_by_key(|r| r.first);
         let ts = u64::from(b.timescale_afrt.max(1));
         let mut out = Vec::with_capacity(total.min(max) as usize);
         for (seg, n) in plan {
-            for _ in 0..n {
-                if skip > 0 {
-                    skip -= 1;
-                    frag_no += 1;
-                    continue;
-                }
-                let run = b
-                    .fragment_runs
-                    .iter()
-                    .rev()
-                    .find(|r| u64::from(r.first) <= frag_no && r.duration > 0);
-                let (time, dur) = match run {
+            // Skipped fragments (the oldest of a live window over the bound) are jumped over.
+            let from = skip.min(n);
+            skip -= from;
+            frag_no = frag_no.saturating_add(from);
+            for _ in from..n {
+                let at = runs.partition_point(|r| u64::from(r.first) <= frag_no);
+                let (time, dur) = match at.checked_sub(1).and_then(|i| runs.get(i)) {
                     Some(r) => (
                         r.timestamp.saturating_add(
                             (frag_no - u64::from(r.first)).saturating_mul(u64::from(r.duration)),
@@ -148,7 +159,7 @@ impl Hds {
                     duration: ticks(dur, ts),
                     media_time: ticks(time, ts),
                 });
-                frag_no += 1;
+                frag_no = frag_no.saturating_add(1);
             }
         }
         Ok(out)
