@@ -85,6 +85,7 @@ impl ManifestFormat for Smooth {
         let mut seen_root = false;
         let mut streams: Vec<Stream> = Vec::new();
         let mut chunk_total = 0usize;
+        let mut chunks_all = 0usize;
         loop {
             let ev = reader
                 .read_event_into(&mut buf)
@@ -143,10 +144,9 @@ impl ManifestFormat for Smooth {
                             .unwrap_or(0);
                         let t = num(&e, "t").unwrap_or(next);
                         let d = num(&e, "d").unwrap_or(0);
-                        let r = num(&e, "r").unwrap_or(1).max(1);
-                        if chunk_total.saturating_add(r as usize)
-                            > self.limits.max_fragments_per_track
-                        {
+                        let r =
+                            usize::try_from(num(&e, "r").unwrap_or(1).max(1)).unwrap_or(usize::MAX);
+                        if chunk_total.saturating_add(r) > self.limits.max_fragments_per_track {
                             return Err(too_large(
                                 NAME,
                                 url,
@@ -154,8 +154,20 @@ impl ManifestFormat for Smooth {
                                 self.limits.max_fragments_per_track as u64,
                             ));
                         }
-                        chunk_total += r as usize;
-                        for k in 0..r {
+                        // Every StreamIndex keeps its chunks until the end: bound them all, or
+                        // a million StreamIndex without QualityLevel (no track, so no other
+                        // bound) would each hold `max_fragments_per_track` chunks.
+                        if chunks_all.saturating_add(r) > self.limits.max_fragments_total {
+                            return Err(too_large(
+                                NAME,
+                                url,
+                                "fragments in total",
+                                self.limits.max_fragments_total as u64,
+                            ));
+                        }
+                        chunk_total += r;
+                        chunks_all += r;
+                        for k in 0..r as u64 {
                             s.chunks.push((t.saturating_add(k.saturating_mul(d)), d));
                         }
                     }
