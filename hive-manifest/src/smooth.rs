@@ -13,7 +13,7 @@ use url::Url;
 
 use crate::classify::classify_linear;
 use crate::identity::{UrlPolicy, resolve};
-use crate::limits::{ManifestLimits, malformed, ticks, too_large};
+use crate::limits::{ManifestLimits, check_track, malformed, ticks, too_large};
 
 const NAME: &str = "smooth";
 
@@ -226,6 +226,7 @@ impl ManifestFormat for Smooth {
                         media_time: ticks(*start, timescale),
                     });
                 }
+                check_track(NAME, url, &t)?;
                 p.tracks.push(t);
             }
         }

@@ -34,7 +34,7 @@ pub use sidx::sidx_fragments;
 
 use crate::classify::classify_linear;
 use crate::identity::{Joiner, UrlPolicy, resolve};
-use crate::limits::{ManifestLimits, malformed, too_large};
+use crate::limits::{ManifestLimits, check_track, malformed, too_large};
 use segments::{Ctx, SegError};
 
 pub(crate) const NAME: &str = "dash";
@@ -188,6 +188,7 @@ impl Dash {
                     t.language = rep.lang.clone().or_else(|| set.lang.clone());
                     t.init = init;
                     t.fragments = fragments;
+                    check_track(NAME, url, &t)?;
                     p.tracks.push(t);
                 }
             }

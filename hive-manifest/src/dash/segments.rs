@@ -360,7 +360,10 @@ impl Ctx<'_> {
             0,
             String::from(self.base.base().as_str()),
             None,
-            self.period_duration.unwrap_or_default(),
+            // Clamped (limits::MAX_FRAGMENT_DURATION): its `sidx` gives the real subsegments.
+            self.period_duration
+                .unwrap_or_default()
+                .min(crate::limits::MAX_FRAGMENT_DURATION),
             self.period_start,
         );
         Ok((init, vec![whole]))

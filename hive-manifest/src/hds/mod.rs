@@ -20,7 +20,7 @@ use url::Url;
 
 use crate::classify::classify_linear;
 use crate::identity::{UrlPolicy, resolve};
-use crate::limits::{ManifestLimits, malformed, ticks, too_large};
+use crate::limits::{MAX_MEDIA_TIME, ManifestLimits, check_track, malformed, ticks, too_large};
 use bootstrap::Bootstrap;
 
 const NAME: &str = "hds";
@@ -239,8 +239,8 @@ impl ManifestFormat for Hds {
                                 p.duration = text
                                     .parse::<f64>()
                                     .ok()
-                                    .filter(|d| d.is_finite() && *d >= 0.0 && *d < 1e9)
-                                    .map(Duration::from_secs_f64)
+                                    .and_then(|d| Duration::try_from_secs_f64(d).ok())
+                                    .filter(|d| *d < MAX_MEDIA_TIME)
                             }
                             Some("baseURL") => base_url = Some(text),
                             _ => {}
@@ -283,6 +283,7 @@ impl ManifestFormat for Hds {
                 p.live |= b.live;
                 t.fragments = self.fragments(url, &p, id, &base, &m.url, &b)?;
             }
+            check_track(NAME, url, &t)?;
             total = total.saturating_add(t.fragments.len());
             if total > self.limits.max_fragments_total {
                 return Err(too_large(

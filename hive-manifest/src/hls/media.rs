@@ -10,7 +10,7 @@ use super::NAME;
 use super::{low_latency, scan};
 use crate::INIT_SEQUENCE;
 use crate::identity::Joiner;
-use crate::limits::{ManifestLimits, malformed, seconds, too_large};
+use crate::limits::{ManifestLimits, check_track, malformed, seconds, too_large};
 
 /// A parsed media playlist, ready to be applied to a track.
 #[derive(Debug, PartialEq)]
@@ -278,6 +278,7 @@ fn build(
             track.parts = parts;
         }
     }
+    check_track(NAME, url, &track)?;
     Ok(Media {
         track,
         live,
