@@ -52,6 +52,11 @@ pub struct ManifestLimits {
     pub max_fragments_total: usize,
     /// Longest URL accepted after resolution, in bytes.
     pub max_url_bytes: usize,
+    /// Most bytes of fragment URLs over a whole presentation. Templates (DASH
+    /// `$RepresentationID$`, a long `BaseURL`, a Smooth `StreamIndex@Url`) repeat a few bytes of
+    /// manifest into every fragment URL, so without this bound a 16 MB manifest could make
+    /// `max_fragments_total` URLs of `max_url_bytes` each (16 GB).
+    pub max_url_bytes_total: usize,
 }
 
 impl Default for ManifestLimits {
@@ -62,6 +67,7 @@ impl Default for ManifestLimits {
             max_fragments_per_track: 200_000,
             max_fragments_total: 2_000_000,
             max_url_bytes: 8 << 10,
+            max_url_bytes_total: 128 << 20,
         }
     }
 }
@@ -83,6 +89,57 @@ impl ManifestLimits {
             ));
         }
         Ok(())
+    }
+}
+
+/// What is left of [`ManifestLimits::max_url_bytes_total`] during one parse, charged with every
+/// fragment URL as it is made (before the fragments are collected, so the bound holds for the
+/// memory too).
+#[derive(Debug)]
+pub(crate) struct UrlBudget {
+    left: std::cell::Cell<usize>,
+    max_one: usize,
+    total: usize,
+}
+
+impl UrlBudget {
+    pub(crate) fn new(limits: &ManifestLimits) -> Self {
+        UrlBudget {
+            left: std::cell::Cell::new(limits.max_url_bytes_total),
+            max_one: limits.max_url_bytes,
+            total: limits.max_url_bytes_total,
+        }
+    }
+
+    /// Charges `url`; the bound it breaks, as [`ManifestError::TooLarge`]'s `what` and `limit`.
+    pub(crate) fn take(&self, url: &str) -> Result<(), (&'static str, u64)> {
+        self.take_len(url.len())?;
+        match self.left.get().checked_sub(url.len()) {
+            Some(left) => {
+                self.left.set(left);
+                Ok(())
+            }
+            None => Err(("URL bytes in total", self.total as u64)),
+        }
+    }
+
+    /// Checks a length against `max_url_bytes` without charging it.
+    pub(crate) fn take_len(&self, len: usize) -> Result<(), (&'static str, u64)> {
+        if len > self.max_one {
+            return Err(("URL bytes", self.max_one as u64));
+        }
+        Ok(())
+    }
+
+    /// [`take`](Self::take), as a [`ManifestError`] of `format` at `url`.
+    pub(crate) fn charge(
+        &self,
+        format: &'static str,
+        manifest: &str,
+        url: &str,
+    ) -> Result<(), ManifestError> {
+        self.take(url)
+            .map_err(|(what, limit)| too_large(format, manifest, what, limit))
     }
 }
 

@@ -13,7 +13,7 @@ use url::Url;
 
 use crate::classify::classify_linear;
 use crate::identity::{UrlPolicy, resolve};
-use crate::limits::{ManifestLimits, check_track, malformed, ticks, too_large};
+use crate::limits::{ManifestLimits, UrlBudget, check_track, malformed, ticks, too_large};
 
 const NAME: &str = "smooth";
 
@@ -183,6 +183,7 @@ impl ManifestFormat for Smooth {
             return Err(ManifestError::NotThisFormat { format: NAME });
         }
         let mut total = 0usize;
+        let budget = UrlBudget::new(&self.limits);
         for s in &streams {
             for (bitrate, fourcc, res) in &s.levels {
                 if p.tracks.len() >= self.limits.max_tracks {
@@ -211,12 +212,23 @@ impl ManifestFormat for Smooth {
                     .url
                     .replace("{bitrate}", &bitrate.to_string())
                     .replace("{Bitrate}", &bitrate.to_string());
+                // Every chunk URL repeats StreamIndex@Url: refuse a long one before copying it
+                // per chunk (a URL that dot segments shorten would pass the budget each time).
+                if with_rate.len() > self.limits.max_url_bytes {
+                    return Err(too_large(
+                        NAME,
+                        url,
+                        "URL bytes",
+                        self.limits.max_url_bytes as u64,
+                    ));
+                }
                 for (start, d) in &s.chunks {
                     let rel = with_rate
                         .replace("{start time}", &start.to_string())
                         .replace("{start_time}", &start.to_string());
                     let abs = resolve(&base, &rel)
                         .ok_or_else(|| malformed(NAME, url, format!("bad fragment URL {rel:?}")))?;
+                    budget.charge(NAME, url, abs.as_str())?;
                     // Sequence = start time in the timescale: stable as a live window slides.
                     t.fragments.push(Fragment {
                         id: FragmentId::new(p.content, id, *start),

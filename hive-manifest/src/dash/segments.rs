@@ -4,7 +4,7 @@
 use super::template::{Vars, expand};
 use crate::INIT_SEQUENCE;
 use crate::identity::Joiner;
-use crate::limits::ticks;
+use crate::limits::{UrlBudget, ticks};
 use dash_mpd_core::{SegmentBase, SegmentList, SegmentTemplate, SegmentTimeline};
 use hive_core::manifest::Fragment;
 use hive_core::time::Duration;
@@ -27,12 +27,16 @@ pub(crate) struct Ctx<'a> {
     pub(crate) time_shift: Option<Duration>,
     pub(crate) dynamic: bool,
     pub(crate) max_fragments: usize,
+    /// Fragment URL bytes left for the whole MPD.
+    pub(crate) budget: &'a UrlBudget,
 }
 
 /// A failure, as text for [`ManifestError::Malformed`](hive_core::ManifestError) or a bound hit.
 pub(crate) enum SegError {
     Malformed(String),
     TooMany,
+    /// A [`UrlBudget`] bound: what, and the limit.
+    Limit(&'static str, u64),
 }
 
 impl From<String> for SegError {
@@ -87,9 +91,29 @@ impl Ctx<'_> {
     }
 
     fn resolve(&self, reference: &str) -> Result<String, SegError> {
-        self.base
+        // Refused before joining: a long reference that dot segments shorten would otherwise be
+        // parsed again for every segment.
+        self.budget
+            .take_len(reference.len())
+            .map_err(|(what, limit)| SegError::Limit(what, limit))?;
+        let url = self
+            .base
             .join(reference)
-            .ok_or_else(|| SegError::Malformed(format!("bad URL {reference:?}")))
+            .ok_or_else(|| SegError::Malformed(format!("bad URL {reference:?}")))?;
+        self.charged(url)
+    }
+
+    /// `url`, once charged to the URL budget.
+    fn charged(&self, url: String) -> Result<String, SegError> {
+        self.budget
+            .take(&url)
+            .map_err(|(what, limit)| SegError::Limit(what, limit))?;
+        Ok(url)
+    }
+
+    /// The representation's own URL (`SegmentBase`, a `SegmentURL` without `@media`), charged.
+    fn base_url(&self) -> Result<String, SegError> {
+        self.charged(String::from(self.base.base().as_str()))
     }
 
     /// Expands `runs`, keeping at most `max_fragments`: a static MPD over the bound is an error;
@@ -286,7 +310,7 @@ impl Ctx<'_> {
             Some(i) => {
                 let u = match &i.sourceURL {
                     Some(s) => self.resolve(s)?,
-                    None => String::from(self.base.base().as_str()),
+                    None => self.base_url()?,
                 };
                 let r = i.range.as_deref().and_then(range_attr);
                 Some(self.fragment(INIT_SEQUENCE, u, r, Duration::ZERO, self.period_start))
@@ -317,7 +341,7 @@ impl Ctx<'_> {
             };
             let u = match &su.media {
                 Some(m) => self.resolve(m)?,
-                None => String::from(self.base.base().as_str()),
+                None => self.base_url()?,
             };
             let range = match su.mediaRange.as_deref() {
                 Some(m) => Some(
@@ -347,18 +371,19 @@ impl Ctx<'_> {
                         len: r.start,
                     })
             });
-        let init = init_range.map(|r| {
-            self.fragment(
+        let init = match init_range {
+            Some(r) => Some(self.fragment(
                 INIT_SEQUENCE,
-                String::from(self.base.base().as_str()),
+                self.base_url()?,
                 Some(r),
                 Duration::ZERO,
                 self.period_start,
-            )
-        });
+            )),
+            None => None,
+        };
         let whole = self.fragment(
             0,
-            String::from(self.base.base().as_str()),
+            self.base_url()?,
             None,
             // Clamped (limits::MAX_FRAGMENT_DURATION): its `sidx` gives the real subsegments.
             self.period_duration

@@ -20,7 +20,9 @@ use url::Url;
 
 use crate::classify::classify_linear;
 use crate::identity::{UrlPolicy, resolve};
-use crate::limits::{MAX_MEDIA_TIME, ManifestLimits, check_track, malformed, ticks, too_large};
+use crate::limits::{
+    MAX_MEDIA_TIME, ManifestLimits, UrlBudget, check_track, malformed, ticks, too_large,
+};
 use bootstrap::Bootstrap;
 
 const NAME: &str = "hds";
@@ -66,8 +68,18 @@ impl Hds {
         base: &Url,
         media_url: &str,
         b: &Bootstrap,
+        budget: &UrlBudget,
     ) -> Result<Vec<Fragment>, ManifestError> {
         let max = self.limits.max_fragments_per_track as u64;
+        // Every fragment URL repeats media@url: refuse a long one before copying it per fragment.
+        if media_url.len() > self.limits.max_url_bytes {
+            return Err(too_large(
+                NAME,
+                url,
+                "URL bytes",
+                self.limits.max_url_bytes as u64,
+            ));
+        }
         let mut frag_no = u64::from(b.fragment_runs.first().map(|r| r.first).unwrap_or(1));
         // The newest fragment the afrt describes, so an open last segment run stays bounded.
         let last_frag = b
@@ -152,6 +164,7 @@ impl Hds {
                 let rel = format!("{media_url}Seg{seg}-Frag{frag_no}");
                 let abs = resolve(base, &rel)
                     .ok_or_else(|| malformed(NAME, url, format!("bad fragment URL {rel:?}")))?;
+                budget.charge(NAME, url, abs.as_str())?;
                 out.push(Fragment {
                     id: FragmentId::new(p.content, id, frag_no),
                     url: abs.into(),
@@ -267,6 +280,7 @@ impl ManifestFormat for Hds {
             None => manifest_url.clone(),
         };
         let mut total = 0usize;
+        let budget = UrlBudget::new(&self.limits);
         for m in &media {
             let id = TrackId(p.tracks.len() as u16);
             let mut t = Track::new(id, TrackKind::Video, m.bitrate);
@@ -281,7 +295,7 @@ impl ManifestFormat for Hds {
                 let b = bootstrap::parse(&bytes, self.limits.max_fragments_per_track)
                     .ok_or_else(|| malformed(NAME, url, "bad abst bootstrap box"))?;
                 p.live |= b.live;
-                t.fragments = self.fragments(url, &p, id, &base, &m.url, &b)?;
+                t.fragments = self.fragments(url, &p, id, &base, &m.url, &b, &budget)?;
             }
             check_track(NAME, url, &t)?;
             total = total.saturating_add(t.fragments.len());
