@@ -65,8 +65,7 @@ impl Hds {
         url: &str,
         p: &Presentation,
         id: TrackId,
-        base: &Url,
-        media_url: &str,
+        (base, media_url): (&Url, &str),
         b: &Bootstrap,
         budget: &UrlBudget,
     ) -> Result<Vec<Fragment>, ManifestError> {
@@ -295,7 +294,7 @@ impl ManifestFormat for Hds {
                 let b = bootstrap::parse(&bytes, self.limits.max_fragments_per_track)
                     .ok_or_else(|| malformed(NAME, url, "bad abst bootstrap box"))?;
                 p.live |= b.live;
-                t.fragments = self.fragments(url, &p, id, &base, &m.url, &b, &budget)?;
+                t.fragments = self.fragments(url, &p, id, (&base, &m.url), &b, &budget)?;
             }
             check_track(NAME, url, &t)?;
             total = total.saturating_add(t.fragments.len());
