@@ -893,3 +893,24 @@ fn invalid_utf8_and_truncated_inputs() {
         }
     }
 }
+
+/// Regression inputs found by the `manifest_*` fuzz targets (fuzz/README.md).
+#[test]
+fn fuzz_regressions() {
+    // manifest_classify: an opaque-path URL with a fragment; its canonical form (trailing space
+    // kept) canonicalised again lost the space, so the form was not a fixed point.
+    let policy = UrlPolicy::default();
+    for url in [
+        "r:hz\0 #EXT-X-TARGETDURATION:tb48#",
+        "r:a  ?token=1",
+        "r:a  ?x=1#f",
+    ] {
+        let once = policy.canonical(url).unwrap();
+        assert_eq!(
+            policy.canonical(&once).as_deref(),
+            Some(once.as_str()),
+            "{url:?}"
+        );
+    }
+    assert_eq!(policy.canonical("r:hz\0 #x").as_deref(), Some("r:hz%00"));
+}
