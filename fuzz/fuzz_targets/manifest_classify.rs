@@ -9,7 +9,7 @@
 use std::sync::OnceLock;
 
 use hive_core::manifest::Presentation;
-use hive_manifest::{parse_range_header, Classifier, Manifests, UrlPolicy};
+use hive_manifest::{Classifier, Manifests, UrlPolicy, parse_range_header};
 use libfuzzer_sys::fuzz_target;
 
 const PLAYLIST: &[u8] = b"#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MAP:URI=\"v.mp4\",BYTERANGE=\"800@0\"\n#EXT-X-BYTERANGE:1000@800\n#EXTINF:4,\nv.mp4?token=a\n#EXT-X-BYTERANGE:1000\n#EXTINF:4,\nv.mp4?token=a\n#EXTINF:4,\nseg/3.ts?x=1&token=b\n#EXT-X-ENDLIST\n";
@@ -39,7 +39,11 @@ fuzz_target!(|data: &[u8]| {
     // 2. Canonical URLs.
     let policy = UrlPolicy::default();
     if let Some(c) = policy.canonical(text) {
-        assert_eq!(policy.canonical(&c).as_deref(), Some(c.as_str()), "{text:?}");
+        assert_eq!(
+            policy.canonical(&c).as_deref(),
+            Some(c.as_str()),
+            "{text:?}"
+        );
     }
     // 3. Classification, with and without the range the text may end with.
     let (p, classifier) = index();
@@ -47,9 +51,12 @@ fuzz_target!(|data: &[u8]| {
         Some((u, r)) => (u, parse_range_header(r)),
         None => (text, None),
     };
-    for id in [classifier.classify(url), classifier.classify_range(url, range)]
-        .into_iter()
-        .flatten()
+    for id in [
+        classifier.classify(url),
+        classifier.classify_range(url, range),
+    ]
+    .into_iter()
+    .flatten()
     {
         let f = p
             .tracks

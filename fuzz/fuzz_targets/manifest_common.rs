@@ -86,7 +86,11 @@ pub fn check(p: &Presentation, limits: &ManifestLimits) {
             assert_eq!(f.id.content, p.content);
             assert!(f.duration <= MAX_FRAGMENT_DURATION, "{f:?}");
             assert!(f.media_time <= MAX_MEDIA_TIME, "{f:?}");
-            assert!(f.url.len() <= limits.max_url_bytes, "URL of {} bytes", f.url.len());
+            assert!(
+                f.url.len() <= limits.max_url_bytes,
+                "URL of {} bytes",
+                f.url.len()
+            );
             url_bytes += f.url.len();
             agent_arithmetic(t.bandwidth, f, live_hls);
         }
@@ -102,7 +106,10 @@ pub fn check(p: &Presentation, limits: &ManifestLimits) {
         }
         for part in &t.parts {
             if let Some(r) = part.byte_range {
-                assert!(r.len >= 1 && r.start.checked_add(r.len).is_some(), "{part:?}");
+                assert!(
+                    r.len >= 1 && r.start.checked_add(r.len).is_some(),
+                    "{part:?}"
+                );
             }
             assert!(part.duration <= MAX_FRAGMENT_DURATION);
         }

@@ -7,8 +7,8 @@
 
 use hive_core::time::Duration;
 use hive_manifest::ManifestFormat;
-use hive_manifest::dash::{sidx_fragments, Dash};
 use hive_manifest::UrlPolicy;
+use hive_manifest::dash::{Dash, sidx_fragments};
 use libfuzzer_sys::fuzz_target;
 
 #[path = "manifest_common.rs"]
@@ -25,7 +25,9 @@ fuzz_target!(|data: &[u8]| {
             panic!("the SegmentBase MPD parses");
         };
         let start = index.first().map_or(0, |b| u64::from(*b) << 56);
-        if let Ok(frags) = sidx_fragments(&p.tracks[0], start, index, limits.max_fragments_per_track) {
+        if let Ok(frags) =
+            sidx_fragments(&p.tracks[0], start, index, limits.max_fragments_per_track)
+        {
             let mut p = p;
             p.tracks[0].fragments = frags;
             common::check(&p, &limits);

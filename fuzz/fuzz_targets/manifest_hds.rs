@@ -6,8 +6,8 @@
 #![no_main]
 
 use hive_manifest::ManifestFormat;
-use hive_manifest::hds::Hds;
 use hive_manifest::UrlPolicy;
+use hive_manifest::hds::Hds;
 use libfuzzer_sys::fuzz_target;
 
 #[path = "manifest_common.rs"]
@@ -17,7 +17,10 @@ fn base64(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len() * 4 / 3 + 4);
     for c in bytes.chunks(3) {
-        let n = c.iter().enumerate().fold(0u32, |a, (i, b)| a | u32::from(*b) << (16 - 8 * i));
+        let n = c
+            .iter()
+            .enumerate()
+            .fold(0u32, |a, (i, b)| a | u32::from(*b) << (16 - 8 * i));
         for i in 0..=c.len() {
             out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
         }

@@ -5,8 +5,8 @@
 #![no_main]
 
 use hive_manifest::ManifestFormat;
-use hive_manifest::hls::Hls;
 use hive_manifest::UrlPolicy;
+use hive_manifest::hls::Hls;
 use libfuzzer_sys::fuzz_target;
 
 #[path = "manifest_common.rs"]

@@ -4,8 +4,8 @@
 #![no_main]
 
 use hive_manifest::ManifestFormat;
-use hive_manifest::smooth::Smooth;
 use hive_manifest::UrlPolicy;
+use hive_manifest::smooth::Smooth;
 use libfuzzer_sys::fuzz_target;
 
 #[path = "manifest_common.rs"]
