@@ -10,9 +10,6 @@ use hive_core::{ByteRange, ContentId, FragmentId, TrackId};
 use hive_manifest::{Classifier, Manifests, UrlPolicy};
 use hive_overlay::FragmentInfo;
 
-/// Bit rate assumed for a track whose manifest gives none (a lone media playlist).
-const DEFAULT_BPS: u64 = 1_000_000;
-
 /// One stream.
 #[derive(Debug)]
 pub(crate) struct Content {
@@ -169,15 +166,6 @@ impl Contents {
 }
 
 fn info(track_bps: u64, f: &hive_core::manifest::Fragment) -> FragmentInfo {
-    let bps = if track_bps == 0 {
-        DEFAULT_BPS
-    } else {
-        track_bps
-    };
-    let size = match f.byte_range {
-        Some(r) => r.len,
-        None => (bps as f64 * f.duration.as_secs_f64().max(0.1) / 8.0) as u64,
-    };
     FragmentInfo {
         id: f.id,
         url: f.url.clone(),
@@ -187,7 +175,9 @@ fn info(track_bps: u64, f: &hive_core::manifest::Fragment) -> FragmentInfo {
         } else {
             f.duration
         },
-        size_estimate: size.max(1),
+        // Clamped to hive_manifest::limits::MAX_FRAGMENT_BYTES: the engine turns it into
+        // durations (a 2^64-byte range once panicked `Duration::from_secs_f64`).
+        size_estimate: hive_manifest::size_estimate(track_bps, f),
         hash: None,
     }
 }

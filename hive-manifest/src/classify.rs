@@ -102,10 +102,9 @@ pub fn parse_range_header(value: &str) -> Option<ByteRange> {
     let (first, last) = spec.split_once('-')?;
     let first: u64 = first.trim().parse().ok()?;
     let last: u64 = last.trim().parse().ok()?;
-    (last >= first).then(|| ByteRange {
-        start: first,
-        len: last - first + 1,
-    })
+    // `bytes=0-18446744073709551615` is 2^64 bytes, which no `ByteRange` holds.
+    let len = last.checked_sub(first)?.checked_add(1)?;
+    Some(ByteRange { start: first, len })
 }
 
 /// Linear classification under a policy, for [`ManifestFormat::classify`]
@@ -148,5 +147,13 @@ mod tests {
         );
         assert_eq!(parse_range_header("bytes=10-"), None);
         assert_eq!(parse_range_header("bytes=9-3"), None);
+        assert_eq!(parse_range_header("bytes=0-18446744073709551615"), None);
+        assert_eq!(
+            parse_range_header("bytes=1-18446744073709551615"),
+            Some(ByteRange {
+                start: 1,
+                len: u64::MAX
+            })
+        );
     }
 }

@@ -30,6 +30,7 @@
 
 pub mod classify;
 pub mod dash;
+pub mod estimate;
 pub mod hds;
 pub mod hls;
 pub mod identity;
@@ -39,6 +40,7 @@ pub mod rewrite;
 pub mod smooth;
 
 pub use classify::{Classifier, parse_range_header};
+pub use estimate::size_estimate;
 pub use hive_core::manifest::{Fragment, ManifestFormat, Part, Presentation, Track, TrackKind};
 pub use identity::{QueryPolicy, UrlPolicy};
 pub use inspect::{Manifests, report_json};

@@ -13,7 +13,7 @@ use url::Url;
 
 use crate::classify::classify_linear;
 use crate::identity::{UrlPolicy, resolve};
-use crate::limits::{ManifestLimits, malformed, ticks, too_large};
+use crate::limits::{ManifestLimits, UrlBudget, check_track, malformed, ticks, too_large};
 
 const NAME: &str = "smooth";
 
@@ -85,6 +85,7 @@ impl ManifestFormat for Smooth {
         let mut seen_root = false;
         let mut streams: Vec<Stream> = Vec::new();
         let mut chunk_total = 0usize;
+        let mut chunks_all = 0usize;
         loop {
             let ev = reader
                 .read_event_into(&mut buf)
@@ -143,10 +144,9 @@ impl ManifestFormat for Smooth {
                             .unwrap_or(0);
                         let t = num(&e, "t").unwrap_or(next);
                         let d = num(&e, "d").unwrap_or(0);
-                        let r = num(&e, "r").unwrap_or(1).max(1);
-                        if chunk_total.saturating_add(r as usize)
-                            > self.limits.max_fragments_per_track
-                        {
+                        let r =
+                            usize::try_from(num(&e, "r").unwrap_or(1).max(1)).unwrap_or(usize::MAX);
+                        if chunk_total.saturating_add(r) > self.limits.max_fragments_per_track {
                             return Err(too_large(
                                 NAME,
                                 url,
@@ -154,8 +154,20 @@ impl ManifestFormat for Smooth {
                                 self.limits.max_fragments_per_track as u64,
                             ));
                         }
-                        chunk_total += r as usize;
-                        for k in 0..r {
+                        // Every StreamIndex keeps its chunks until the end: bound them all, or
+                        // a million StreamIndex without QualityLevel (no track, so no other
+                        // bound) would each hold `max_fragments_per_track` chunks.
+                        if chunks_all.saturating_add(r) > self.limits.max_fragments_total {
+                            return Err(too_large(
+                                NAME,
+                                url,
+                                "fragments in total",
+                                self.limits.max_fragments_total as u64,
+                            ));
+                        }
+                        chunk_total += r;
+                        chunks_all += r;
+                        for k in 0..r as u64 {
                             s.chunks.push((t.saturating_add(k.saturating_mul(d)), d));
                         }
                     }
@@ -171,6 +183,7 @@ impl ManifestFormat for Smooth {
             return Err(ManifestError::NotThisFormat { format: NAME });
         }
         let mut total = 0usize;
+        let budget = UrlBudget::new(&self.limits);
         for s in &streams {
             for (bitrate, fourcc, res) in &s.levels {
                 if p.tracks.len() >= self.limits.max_tracks {
@@ -199,12 +212,23 @@ impl ManifestFormat for Smooth {
                     .url
                     .replace("{bitrate}", &bitrate.to_string())
                     .replace("{Bitrate}", &bitrate.to_string());
+                // Every chunk URL repeats StreamIndex@Url: refuse a long one before copying it
+                // per chunk (a URL that dot segments shorten would pass the budget each time).
+                if with_rate.len() > self.limits.max_url_bytes {
+                    return Err(too_large(
+                        NAME,
+                        url,
+                        "URL bytes",
+                        self.limits.max_url_bytes as u64,
+                    ));
+                }
                 for (start, d) in &s.chunks {
                     let rel = with_rate
                         .replace("{start time}", &start.to_string())
                         .replace("{start_time}", &start.to_string());
                     let abs = resolve(&base, &rel)
                         .ok_or_else(|| malformed(NAME, url, format!("bad fragment URL {rel:?}")))?;
+                    budget.charge(NAME, url, abs.as_str())?;
                     // Sequence = start time in the timescale: stable as a live window slides.
                     t.fragments.push(Fragment {
                         id: FragmentId::new(p.content, id, *start),
@@ -214,6 +238,7 @@ impl ManifestFormat for Smooth {
                         media_time: ticks(*start, timescale),
                     });
                 }
+                check_track(NAME, url, &t)?;
                 p.tracks.push(t);
             }
         }

@@ -34,7 +34,7 @@ pub use sidx::sidx_fragments;
 
 use crate::classify::classify_linear;
 use crate::identity::{Joiner, UrlPolicy, resolve};
-use crate::limits::{ManifestLimits, malformed, too_large};
+use crate::limits::{ManifestLimits, UrlBudget, check_track, malformed, too_large};
 use segments::{Ctx, SegError};
 
 pub(crate) const NAME: &str = "dash";
@@ -104,6 +104,7 @@ impl Dash {
         }
         let mpd_base = first_base(manifest_url, &mpd.base_url);
         let mut total = 0usize;
+        let budget = UrlBudget::new(&self.limits);
         let mut edge = Duration::ZERO;
         let mut period_start = Duration::ZERO;
         for (pi, period) in mpd.periods.iter().enumerate() {
@@ -149,6 +150,7 @@ impl Dash {
                         time_shift: mpd.timeShiftBufferDepth,
                         dynamic,
                         max_fragments: self.limits.max_fragments_per_track,
+                        budget: &budget,
                     };
                     let seg = inherit::segment_info(period, set, rep);
                     let result = match &seg {
@@ -160,6 +162,7 @@ impl Dash {
                         SegError::Malformed(m) => {
                             malformed(NAME, url, format!("Representation {rep_id}: {m}"))
                         }
+                        SegError::Limit(what, limit) => too_large(NAME, url, what, limit),
                         SegError::TooMany => too_large(
                             NAME,
                             url,
@@ -188,6 +191,7 @@ impl Dash {
                     t.language = rep.lang.clone().or_else(|| set.lang.clone());
                     t.init = init;
                     t.fragments = fragments;
+                    check_track(NAME, url, &t)?;
                     p.tracks.push(t);
                 }
             }

@@ -4,7 +4,7 @@
 use super::template::{Vars, expand};
 use crate::INIT_SEQUENCE;
 use crate::identity::Joiner;
-use crate::limits::ticks;
+use crate::limits::{UrlBudget, ticks};
 use dash_mpd_core::{SegmentBase, SegmentList, SegmentTemplate, SegmentTimeline};
 use hive_core::manifest::Fragment;
 use hive_core::time::Duration;
@@ -27,12 +27,16 @@ pub(crate) struct Ctx<'a> {
     pub(crate) time_shift: Option<Duration>,
     pub(crate) dynamic: bool,
     pub(crate) max_fragments: usize,
+    /// Fragment URL bytes left for the whole MPD.
+    pub(crate) budget: &'a UrlBudget,
 }
 
 /// A failure, as text for [`ManifestError::Malformed`](hive_core::ManifestError) or a bound hit.
 pub(crate) enum SegError {
     Malformed(String),
     TooMany,
+    /// A [`UrlBudget`] bound: what, and the limit.
+    Limit(&'static str, u64),
 }
 
 impl From<String> for SegError {
@@ -61,10 +65,9 @@ fn to_ticks(d: Duration, timescale: u64) -> u64 {
 pub(crate) fn range_attr(s: &str) -> Option<ByteRange> {
     let (a, b) = s.trim().split_once('-')?;
     let (a, b): (u64, u64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-    (b >= a).then(|| ByteRange {
-        start: a,
-        len: b - a + 1,
-    })
+    // `0-18446744073709551615` is 2^64 bytes: no `ByteRange` holds it, and no resource is that big.
+    let len = b.checked_sub(a)?.checked_add(1)?;
+    Some(ByteRange { start: a, len })
 }
 
 impl Ctx<'_> {
@@ -88,50 +91,89 @@ impl Ctx<'_> {
     }
 
     fn resolve(&self, reference: &str) -> Result<String, SegError> {
-        self.base
+        // Refused before joining: a long reference that dot segments shorten would otherwise be
+        // parsed again for every segment.
+        self.budget
+            .take_len(reference.len())
+            .map_err(|(what, limit)| SegError::Limit(what, limit))?;
+        let url = self
+            .base
             .join(reference)
-            .ok_or_else(|| SegError::Malformed(format!("bad URL {reference:?}")))
+            .ok_or_else(|| SegError::Malformed(format!("bad URL {reference:?}")))?;
+        self.charged(url)
+    }
+
+    /// `url`, once charged to the URL budget.
+    fn charged(&self, url: String) -> Result<String, SegError> {
+        self.budget
+            .take(&url)
+            .map_err(|(what, limit)| SegError::Limit(what, limit))?;
+        Ok(url)
+    }
+
+    /// The representation's own URL (`SegmentBase`, a `SegmentURL` without `@media`), charged.
+    fn base_url(&self) -> Result<String, SegError> {
+        self.charged(String::from(self.base.base().as_str()))
     }
 
     /// Expands `runs`, keeping at most `max_fragments`: a static MPD over the bound is an error;
-    /// a dynamic one keeps the newest. Skipped runs are jumped over, never iterated.
+    /// a dynamic one keeps the newest. Skipped runs are jumped over, never iterated. `make`
+    /// gives a segment's URL, byte range and sequence number (`None`: its time, for
+    /// `$Time$`-addressed templates).
+    ///
+    /// Counts are summed in `u128`: runs of `r = 2^63` each would overflow a `u64` (and once
+    /// overflowed the segment index here).
     fn emit(
         &self,
         runs: &[Run],
         timescale: u64,
         pto: u64,
-        mut make: impl FnMut(u64, &Run, u64) -> Result<(String, Option<ByteRange>, u64), SegError>,
+        mut make: impl FnMut(
+            u64,
+            &Run,
+            u64,
+        ) -> Result<(String, Option<ByteRange>, Option<u64>), SegError>,
     ) -> Result<Vec<Fragment>, SegError> {
-        let total = runs.iter().fold(0u64, |a, r| a.saturating_add(r.count));
-        let max = self.max_fragments as u64;
-        let mut skip = 0;
-        if total > max {
+        let total: u128 = runs.iter().map(|r| u128::from(r.count)).sum();
+        let max = self.max_fragments;
+        let mut skip = 0u128;
+        if total > max as u128 {
             if !self.dynamic {
                 return Err(SegError::TooMany);
             }
-            skip = total - max;
+            skip = total - max as u128;
         }
-        let mut out = Vec::with_capacity(total.min(max) as usize);
-        let mut index = 0u64;
+        let mut out = Vec::with_capacity(max.min(usize::try_from(total).unwrap_or(usize::MAX)));
+        let mut index = 0u128;
         for r in runs {
-            let first = if skip >= r.count {
-                skip -= r.count;
-                index = index.saturating_add(r.count);
+            let count = u128::from(r.count);
+            if skip >= count {
+                skip -= count;
+                index += count;
                 continue;
-            } else {
-                std::mem::take(&mut skip)
-            };
+            }
+            // `skip < count <= u64::MAX` here.
+            let first = u64::try_from(std::mem::take(&mut skip)).unwrap_or(u64::MAX);
             for k in first..r.count {
+                if out.len() >= max {
+                    break;
+                }
                 let t = r.t.saturating_add(k.saturating_mul(r.d));
                 let number = r.number.saturating_add(k);
-                let (url, range, sequence) = make(index + k, r, number)
-                    .map(|(u, b, s)| (u, b, if s == u64::MAX { t } else { s }))?;
+                let at = u64::try_from(index + u128::from(k)).unwrap_or(u64::MAX);
+                let (url, range, sequence) = make(at, r, number)?;
                 let media_time = self
                     .period_start
                     .saturating_add(ticks(t.saturating_sub(pto), timescale));
-                out.push(self.fragment(sequence, url, range, ticks(r.d, timescale), media_time));
+                out.push(self.fragment(
+                    sequence.unwrap_or(t),
+                    url,
+                    range,
+                    ticks(r.d, timescale),
+                    media_time,
+                ));
             }
-            index = index.saturating_add(r.count);
+            index += count;
         }
         Ok(out)
     }
@@ -256,7 +298,7 @@ impl Ctx<'_> {
             let t =
                 r.t.saturating_add(number.saturating_sub(r.number).saturating_mul(r.d));
             let u = self.resolve(&expand(media, &vars(number, t))?)?;
-            Ok((u, None, if by_time { u64::MAX } else { number }))
+            Ok((u, None, (!by_time).then_some(number)))
         })?;
         Ok((init, frags))
     }
@@ -268,7 +310,7 @@ impl Ctx<'_> {
             Some(i) => {
                 let u = match &i.sourceURL {
                     Some(s) => self.resolve(s)?,
-                    None => String::from(self.base.base().as_str()),
+                    None => self.base_url()?,
                 };
                 let r = i.range.as_deref().and_then(range_attr);
                 Some(self.fragment(INIT_SEQUENCE, u, r, Duration::ZERO, self.period_start))
@@ -299,9 +341,16 @@ impl Ctx<'_> {
             };
             let u = match &su.media {
                 Some(m) => self.resolve(m)?,
-                None => String::from(self.base.base().as_str()),
+                None => self.base_url()?,
             };
-            Ok((u, su.mediaRange.as_deref().and_then(range_attr), number))
+            let range = match su.mediaRange.as_deref() {
+                Some(m) => Some(
+                    range_attr(m)
+                        .ok_or_else(|| SegError::Malformed(format!("bad mediaRange {m:?}")))?,
+                ),
+                None => None,
+            };
+            Ok((u, range, Some(number)))
         })?;
         Ok((init, frags))
     }
@@ -322,20 +371,24 @@ impl Ctx<'_> {
                         len: r.start,
                     })
             });
-        let init = init_range.map(|r| {
-            self.fragment(
+        let init = match init_range {
+            Some(r) => Some(self.fragment(
                 INIT_SEQUENCE,
-                String::from(self.base.base().as_str()),
+                self.base_url()?,
                 Some(r),
                 Duration::ZERO,
                 self.period_start,
-            )
-        });
+            )),
+            None => None,
+        };
         let whole = self.fragment(
             0,
-            String::from(self.base.base().as_str()),
+            self.base_url()?,
             None,
-            self.period_duration.unwrap_or_default(),
+            // Clamped (limits::MAX_FRAGMENT_DURATION): its `sidx` gives the real subsegments.
+            self.period_duration
+                .unwrap_or_default()
+                .min(crate::limits::MAX_FRAGMENT_DURATION),
             self.period_start,
         );
         Ok((init, vec![whole]))

@@ -4,7 +4,7 @@
 use hive_core::manifest::{Fragment, Track};
 use hive_core::{ByteRange, FragmentId, ManifestError};
 
-use crate::limits::{malformed, ticks};
+use crate::limits::{check_fragments, malformed, ticks};
 
 struct Reader<'a>(&'a [u8]);
 
@@ -89,5 +89,6 @@ pub fn sidx_fragments(
         offset = offset.saturating_add(len);
         time = time.saturating_add(duration);
     }
+    check_fragments(F, "sidx", None, &out)?;
     Ok(out)
 }

@@ -12,14 +12,20 @@ use url::Url;
 
 use super::attributes::{attribute, attributes};
 use crate::identity::resolve;
+use crate::limits::{MAX_FRAGMENT_DURATION, MAX_RANGE_BYTES};
 
-/// Parses a `len[@offset]` byte range (RFC 8216 §4.3.2.2).
+/// Parses a `len[@offset]` byte range (RFC 8216 §4.3.2.2); `None` unless it is non-empty, at
+/// most [`MAX_RANGE_BYTES`] and ends within `u64`.
 pub(crate) fn byte_range(value: &str, default_start: u64) -> Option<ByteRange> {
     let (len, start) = match value.split_once('@') {
         Some((l, o)) => (l.trim().parse().ok()?, o.trim().parse().ok()?),
         None => (value.trim().parse().ok()?, default_start),
     };
-    Some(ByteRange { start, len })
+    valid(ByteRange { start, len })
+}
+
+fn valid(r: ByteRange) -> Option<ByteRange> {
+    (r.len > 0 && r.len <= MAX_RANGE_BYTES && r.start.checked_add(r.len).is_some()).then_some(r)
 }
 
 /// The parts and preload hints of a media playlist whose first segment has sequence
@@ -45,13 +51,21 @@ pub(crate) fn parts(text: &str, base: &Url, media_sequence: u64, max: usize) -> 
             };
             let duration = attribute(list, "DURATION")
                 .and_then(|d| d.parse::<f64>().ok())
-                .filter(|d| d.is_finite() && (0.0..86_400.0).contains(d))
-                .map(hive_core::time::Duration::from_secs_f64)
+                .and_then(|d| hive_core::time::Duration::try_from_secs_f64(d).ok())
+                .filter(|d| *d <= MAX_FRAGMENT_DURATION)
                 .unwrap_or_default();
+            // A part with a byte range out of bounds is left out, not widened to the resource.
+            let range = match attribute(list, "BYTERANGE") {
+                Some(r) => match byte_range(r, 0) {
+                    Some(r) => Some(r),
+                    None => continue,
+                },
+                None => None,
+            };
             out.push(Part {
                 segment,
                 url: url.into(),
-                byte_range: attribute(list, "BYTERANGE").and_then(|r| byte_range(r, 0)),
+                byte_range: range,
                 duration,
                 independent: attribute(list, "INDEPENDENT") == Some("YES"),
                 preload_hint: false,
@@ -73,7 +87,10 @@ pub(crate) fn parts(text: &str, base: &Url, media_sequence: u64, max: usize) -> 
                 segment,
                 url: url.into(),
                 byte_range: match (start, len) {
-                    (Some(start), Some(len)) => Some(ByteRange { start, len }),
+                    (Some(start), Some(len)) => match valid(ByteRange { start, len }) {
+                        Some(r) => Some(r),
+                        None => continue,
+                    },
                     _ => None,
                 },
                 duration: Default::default(),

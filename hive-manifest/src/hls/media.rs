@@ -10,7 +10,7 @@ use super::NAME;
 use super::{low_latency, scan};
 use crate::INIT_SEQUENCE;
 use crate::identity::Joiner;
-use crate::limits::{ManifestLimits, malformed, seconds, too_large};
+use crate::limits::{ManifestLimits, UrlBudget, check_track, malformed, seconds, too_large};
 
 /// A parsed media playlist, ready to be applied to a track.
 #[derive(Debug, PartialEq)]
@@ -147,6 +147,7 @@ fn build(
     let track_id = TrackId(0);
     let live = pl.live;
     let joiner = Joiner::new(base);
+    let budget = UrlBudget::new(limits);
     let count = pl.segments.len();
     let skip = if count > limits.max_fragments_per_track {
         if !live {
@@ -184,14 +185,7 @@ fn build(
         let abs = joiner
             .join(seg.uri)
             .ok_or_else(|| malformed(NAME, url, format!("segment {sequence}: bad URI")))?;
-        if abs.len() > limits.max_url_bytes {
-            return Err(too_large(
-                NAME,
-                url,
-                "URL bytes",
-                limits.max_url_bytes as u64,
-            ));
-        }
+        budget.charge(NAME, url, &abs)?;
         // RFC 8216 §4.3.2.5: "EXT-X-MAP ... applies to every Media Segment that appears after it
         // in the Playlist until the next EXT-X-MAP tag". The first one is the track's init; each
         // later one gets the next lower init sequence number.
@@ -278,6 +272,7 @@ fn build(
             track.parts = parts;
         }
     }
+    check_track(NAME, url, &track)?;
     Ok(Media {
         track,
         live,
