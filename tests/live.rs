@@ -182,3 +182,50 @@ async fn a_peer_serving_corrupt_data_is_caught_and_no_player_gets_a_corrupt_byte
     );
     assert!(r.report.peer_bytes > 0, "honest peers still share");
 }
+
+/// Ten viewers on the default policy and integrity source (lists signed by the publisher),
+/// `liars` of them consistent liars (see `DemoConfig::liars`), for 30 s.
+fn with_liars(liars: &[usize]) -> DemoConfig {
+    DemoConfig {
+        viewers: 10,
+        duration: Duration::from_secs(30),
+        join_over: Duration::from_secs(4),
+        policy: PolicyKind::PublicMesh,
+        seed: 7,
+        liars: liars.to_vec(),
+        ..DemoConfig::default()
+    }
+}
+
+/// Issue #17's poisoning targets, with 1 and with 3 liars among 10 agents: no wrong byte
+/// reaches an honest player, each liar is refused at its first bad fragment (at most 2), and
+/// the honest viewers keep ≥ 90% of the offload they have without liars.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consistent_liars_never_reach_a_player_and_are_refused_at_once() {
+    let clean = demo(with_liars(&[])).await;
+    assert!(
+        clean.report.offload > 0.5,
+        "no sharing to compare: {clean:?}"
+    );
+    for liars in [vec![0], vec![0, 3, 6]] {
+        let r = demo(with_liars(&liars)).await;
+        assert_eq!(r.liars, liars.len());
+        assert_eq!(r.corrupt_fragments, 0, "a liar's byte reached a player");
+        assert!(
+            r.bad_peers > 0,
+            "no honest agent met a liar, so the test proved nothing: {r:?}"
+        );
+        assert!(
+            r.bad_fragments_per_liar_max <= 2.0,
+            "a liar was taken more than twice: {r:?}"
+        );
+        assert!(
+            r.report.offload >= 0.9 * clean.report.offload,
+            "{} liars cost too much offload: {:.3} against {:.3}",
+            liars.len(),
+            r.report.offload,
+            clean.report.offload
+        );
+        assert!(r.stalled_viewers.is_empty(), "{r:?}");
+    }
+}
