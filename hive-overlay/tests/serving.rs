@@ -23,6 +23,22 @@ fn content() -> ContentId {
     ContentId::derive("test/serving")
 }
 
+/// `info` connects to `s` and greets it (nothing else counts before its Hello).
+fn connect(s: &mut Swarm, now: Instant, info: PeerInfo) {
+    let hello = hive_core::wire::Hello {
+        versions: hive_core::wire::SUPPORTED_VERSIONS.to_vec(),
+        peer: info.id,
+        content: content(),
+        role: info.role,
+        upload_kbps: info.upload_kbps,
+        locality: info.locality.clone(),
+        token: Bytes::new(),
+    };
+    let id = info.id;
+    s.handle_peer_connected(now, info);
+    s.handle_message(now, id, Message::Hello(hello));
+}
+
 fn frag(seq: u64) -> FragmentId {
     FragmentId::new(content(), TrackId(0), seq)
 }
@@ -69,7 +85,7 @@ fn with_policy(
     let now = Instant::from_secs(1);
     let mut s = Swarm::new(now, me, content(), cfg, policy, cache);
     for n in 1..=neighbours {
-        s.handle_peer_connected(now, peer(n));
+        connect(&mut s, now, peer(n));
     }
     while s.poll_output().is_some() {}
     s
@@ -275,7 +291,7 @@ fn a_freed_slot_goes_to_a_waiting_supernode_before_ordinary_agents_that_asked_fi
     let now = Instant::from_secs(2);
     let mut supernode = peer(3);
     supernode.role = hive_core::Role::Supernode;
-    s.handle_peer_connected(now, supernode.clone());
+    connect(&mut s, now, supernode.clone());
     while s.poll_output().is_some() {}
     s.handle_message(now, peer(1).id, request(1, 5, 2000));
     s.handle_message(now, peer(2).id, request(2, 6, 2000));
@@ -307,7 +323,7 @@ fn supernode_told_of_100_fragments(cfg: SwarmConfig) -> Swarm {
     let cache = Arc::new(LiveWindowCache::default());
     let policy = Box::new(hive_overlay::PrivateHierarchy::new(None));
     let mut s = Swarm::new(now, me, content(), cfg, policy, cache);
-    s.handle_peer_connected(now, site(peer(1)));
+    connect(&mut s, now, site(peer(1)));
     let listed = (0..100)
         .map(|seq| hive_overlay::FragmentInfo {
             id: frag(seq),
@@ -527,4 +543,38 @@ fn origin_bytes_are_served_with_their_hash_computed_or_given() {
         };
         assert_eq!(hash, Some(want), "given: {given}");
     }
+}
+
+#[test]
+fn nothing_but_a_hello_counts_before_the_neighbours_hello() {
+    let mut s = server(10_000, true, &[5], 0);
+    let now = Instant::from_secs(2);
+    let stranger = peer(9);
+    s.handle_peer_connected(now, stranger.clone());
+    while s.poll_output().is_some() {}
+    // A request and an exchange of peers before its Hello: neither is acted upon.
+    s.handle_message(now, stranger.id, request(1, 5, 2_000));
+    s.handle_message(
+        now,
+        stranger.id,
+        Message::PeerExchange(hive_core::wire::PeerExchange {
+            peers: vec![peer(10)],
+        }),
+    );
+    assert!(s.poll_output().is_none(), "served before Hello");
+    assert!(s.candidates().is_empty(), "took peers before Hello");
+    // After it, the same request is served.
+    connect(&mut s, now, stranger.clone());
+    s.handle_message(now, stranger.id, request(2, 5, 2_000));
+    let mut data = 0;
+    while let Some(o) = s.poll_output() {
+        if let Output::Send {
+            message: Message::Data(_),
+            ..
+        } = o
+        {
+            data += 1;
+        }
+    }
+    assert!(data > 0, "not served after Hello");
 }

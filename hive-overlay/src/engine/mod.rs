@@ -31,6 +31,11 @@ const HOUSEKEEPING: Duration = Duration::from_secs(2);
 /// An agent with fewer neighbours (connected or being dialled) reviews its neighbourhood as soon
 /// as new candidates arrive, not at the next review.
 const FEW: usize = 2;
+/// Most peers taken from one peer-exchange message.
+const MAX_EXCHANGED: usize = 32;
+/// Largest upload capacity a neighbour's Hello is believed to offer (kbit/s): 1 Gbit/s. A
+/// neighbour claiming more (to be chosen first) is taken at this.
+const MAX_CLAIMED_UPLOAD_KBPS: u32 = 1_000_000;
 /// Most peers remembered as refused for serving bad bytes (the oldest are forgotten first).
 const MAX_BANNED: usize = 1024;
 /// Most trusted hashes kept for fragments not listed yet (a hash service can be faster than
@@ -413,7 +418,12 @@ impl Swarm {
 
     /// A message from a neighbour.
     pub fn handle_message(&mut self, now: Instant, from: PeerId, message: Message) {
-        if !self.is_neighbour(&from) {
+        let Some(i) = self.slot(&from) else {
+            return;
+        };
+        // Nothing but a Hello (or a goodbye) counts before the neighbour's Hello: whatever it
+        // announces, asks or offers waits until it has said who it is.
+        if !self.links[i].hello && !matches!(message, Message::Hello(_) | Message::Bye(_)) {
             return;
         }
         match message {
@@ -425,7 +435,13 @@ impl Swarm {
             Message::Reject(r) => self.on_reject(now, from, r.request_id, r.reason),
             Message::Choke => self.with_view(from, |v| v.choked = true),
             Message::Unchoke => self.with_view(from, |v| v.choked = false),
-            Message::PeerExchange(px) => self.handle_candidates(now, px.peers),
+            Message::PeerExchange(px) => {
+                // A neighbour's suggestions are only candidates (each is authenticated by the
+                // transport when dialled), and only a few per message count.
+                let mut peers = px.peers;
+                peers.truncate(MAX_EXCHANGED);
+                self.handle_candidates(now, peers)
+            }
             Message::Bye(_) => {
                 self.handle_peer_disconnected(now, from);
                 self.out.push_back(Output::Disconnect {
@@ -469,7 +485,7 @@ impl Swarm {
         }
         self.with_view(from, |v| {
             v.info.role = h.role;
-            v.info.upload_kbps = h.upload_kbps;
+            v.info.upload_kbps = h.upload_kbps.min(MAX_CLAIMED_UPLOAD_KBPS);
             v.info.locality = h.locality;
         });
     }
