@@ -76,8 +76,9 @@ struct Cached {
 /// lists now (init segments included) by its URI relative to the list's own URL, with its byte
 /// range when the playlist addresses a range, and the BLAKE3 of the bytes on disk. Each
 /// (file, mtime, size, range) is hashed once; a fragment whose file is missing is left out and
-/// picked up on a later pass. `#SEQ` grows with every list written for a playlist (also
-/// across restarts: it continues from the list already there).
+/// picked up on a later pass. A list is written only when its entries change; its `#SEQ` is
+/// then the larger of the last one + 1 and the wall clock in milliseconds, so it grows across
+/// restarts too.
 #[derive(Debug)]
 pub struct Signer {
     key: PublisherKey,
@@ -154,18 +155,19 @@ impl Signer {
         let stamp = (meta.modified().unwrap_or(UNIX_EPOCH), meta.len());
         let list_path = list_path(path);
         if !self.playlists.contains_key(path) {
-            // Continue the `#SEQ` of a list written by an earlier run.
-            let seq = std::fs::read(&list_path)
+            // Continue from the list an earlier run wrote: its `#SEQ` grows on, and it is not
+            // rewritten when nothing changed.
+            let earlier = std::fs::read(&list_path)
                 .ok()
                 .and_then(|b| SignedList::verify(&b, &self.key.public()).ok())
-                .map_or(0, |l| l.seq);
+                .unwrap_or_default();
             self.playlists.insert(
                 path.to_path_buf(),
                 Playlist {
                     stamp: None,
                     settled: false,
-                    entries: Vec::new(),
-                    seq,
+                    entries: earlier.entries,
+                    seq: earlier.seq,
                 },
             );
         }
