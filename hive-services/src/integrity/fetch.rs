@@ -166,3 +166,21 @@ impl Fetcher {
         Ok((ContentHash(*h.finalize().as_bytes()), read))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_allowlist_is_by_host_and_port() {
+        let a = Allow::new(&["Origin.example:8080".into(), "cdn.example:443".into()]);
+        let ok = |u: &str| a.permits(&Url::parse(u).unwrap());
+        assert!(ok("http://origin.example:8080/live/x.m3u8"));
+        assert!(ok("https://cdn.example/a.ts"));
+        assert!(!ok("http://origin.example/live/x.m3u8"));
+        assert!(!ok("http://cdn.example/a.ts"));
+        assert!(!ok("ftp://origin.example:8080/x"));
+        assert!(!ok("file:///etc/passwd"));
+    }
+}

@@ -75,3 +75,10 @@ impl SignError {
         }
     }
 }
+
+/// A fresh signing key from the operating system's random source (`hive sign --new-key`).
+pub fn generate_key() -> Result<hive_core::integrity::PublisherKey, getrandom::Error> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed)?;
+    Ok(hive_core::integrity::PublisherKey::from_seed(seed))
+}

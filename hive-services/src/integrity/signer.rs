@@ -426,3 +426,82 @@ pub fn watch(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("hive-signer-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn ranges_are_hashed_alone_and_short_files_refused() {
+        let d = tmp("range");
+        let f = d.join("v.mp4");
+        let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&f, &bytes).unwrap();
+        let mut buf = vec![0; 1000];
+        let r = ByteRange {
+            start: 70_001,
+            len: 12_345,
+        };
+        assert_eq!(
+            hash_file(&f, Some(r), &mut buf).unwrap(),
+            ContentHash::of(&bytes[70_001..82_346])
+        );
+        assert_eq!(
+            hash_file(&f, None, &mut buf).unwrap(),
+            ContentHash::of(&bytes)
+        );
+        let past = ByteRange {
+            start: 199_000,
+            len: 2000,
+        };
+        assert!(hash_file(&f, Some(past), &mut buf).is_err());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_missing_fragment_is_left_out_then_picked_up() {
+        let d = tmp("missing");
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        let pl = d.join("sub/live.m3u8");
+        std::fs::write(
+            &pl,
+            "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:7\n#EXTINF:2,\na.ts\n#EXTINF:2,\nb.ts\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("sub/a.ts"), b"aaaa").unwrap();
+        let key = PublisherKey::from_seed([5; 32]);
+        let mut s = Signer::new(PublisherKey::from_seed([5; 32]), &d).unwrap();
+        let r = s.pass().unwrap();
+        assert_eq!((r.lists_written, r.fragments_hashed, r.missing), (1, 1, 1));
+        let read =
+            || SignedList::verify(&std::fs::read(list_path(&pl)).unwrap(), &key.public()).unwrap();
+        let first = read();
+        assert_eq!(first.entries.len(), 1);
+        assert_eq!(first.entries[0].uri, "a.ts");
+        assert_eq!(first.entries[0].hash, ContentHash::of(b"aaaa"));
+        std::fs::write(d.join("sub/b.ts"), b"bbbb").unwrap();
+        let r = s.pass().unwrap();
+        assert_eq!((r.lists_written, r.fragments_hashed, r.missing), (1, 1, 0));
+        let second = read();
+        assert_eq!(second.entries.len(), 2);
+        assert!(second.seq > first.seq);
+        // Settled: nothing read again.
+        let r = s.pass().unwrap();
+        assert_eq!((r.lists_written, r.fragments_hashed), (0, 0));
+        // No temporary file left behind.
+        let names: Vec<_> = std::fs::read_dir(d.join("sub"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
