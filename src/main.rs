@@ -19,6 +19,7 @@ mod live_cmd;
 mod manifest_cmd;
 #[cfg(feature = "services")]
 mod services_cmd;
+mod sign_cmd;
 mod sim_cmd;
 mod sim_plot;
 
@@ -50,6 +51,11 @@ enum Command {
     Origin(live_cmd::OriginArgs),
     /// Inspect manifests (HLS, DASH, Smooth Streaming, HDS).
     Manifest(ManifestArgs),
+    /// Sign the fragments' hashes of the playlists in a folder (`<playlist>.hive-integrity`
+    /// beside each), once or --watch; make or print keys.
+    Sign(sign_cmd::SignArgs),
+    /// Run a hash service: signed hash lists for origins that cannot be changed.
+    HashService(sign_cmd::HashServiceArgs),
     /// Benchmarks: transports (needs the `udp` and `quic` features) and the tracker (`services`).
     Bench(BenchArgs),
 }
@@ -140,6 +146,13 @@ pub(crate) struct TrackerArgs {
     /// With promotion: one more supernode per this many live agents of a site (0: none).
     #[arg(long, default_value_t = 20)]
     pub(crate) peers_per_supernode: usize,
+    /// Run a hash service inside the tracker (`/v1/integrity`), signing with the secret key in
+    /// this file (`hive sign --new-key FILE`).
+    #[arg(long, value_name = "FILE", requires = "hash_allow_origin")]
+    pub(crate) hash_key: Option<PathBuf>,
+    /// With --hash-key: an origin (`host:port`) the hash service may fetch from; repeat for more.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) hash_allow_origin: Vec<String>,
 }
 
 /// Arguments of `hive registrar`.
@@ -291,6 +304,8 @@ fn main() -> ExitCode {
         Command::Origin(args) => live_cmd::origin(&args),
         Command::Sim(args) => sim_cmd::run(&args),
         Command::Manifest(args) => manifest_cmd::run(&args),
+        Command::Sign(args) => sign_cmd::sign(&args),
+        Command::HashService(args) => sign_cmd::hash_service(&args),
         Command::Bench(BenchArgs { command }) => match command {
             #[cfg(all(feature = "udp", feature = "quic"))]
             BenchCommand::Transport(args) => bench::transport(&args),

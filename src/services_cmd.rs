@@ -47,7 +47,7 @@ fn init_logs() {
 }
 
 /// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
@@ -78,7 +78,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("tokio runtime")
 }
 
-fn announce_listening(what: &str, addr: std::net::SocketAddr, extra: &str) {
+pub(crate) fn announce_listening(what: &str, addr: std::net::SocketAddr, extra: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "hive {what}: listening on http://{addr}{extra}");
     let _ = out.flush();
@@ -139,8 +139,37 @@ async fn run_tracker(args: &TrackerArgs) -> Result<()> {
     tracing::info!(%addr, store = store.name(), ttl = ?cfg.ttl, "tracker listening");
     announce_listening("tracker", addr, "");
     let t = Arc::new(Tracker::new(cfg, store));
-    tracker::serve(listener, t, shutdown_signal()).await?;
+    match &args.hash_key {
+        Some(key) => {
+            let svc = crate::sign_cmd::build_hash_service(
+                key,
+                &args.hash_allow_origin,
+                Duration::from_millis(100),
+                256,
+            )
+            .context("--hash-key")?;
+            tracing::info!(public_key = %svc.public_key().to_hex(), "hash service at /v1/integrity");
+            tracker::serve_with(listener, t, svc.router(), shutdown_signal()).await?;
+        }
+        None => tracker::serve(listener, t, shutdown_signal()).await?,
+    }
     Ok(())
+}
+
+/// Runs a service's future on a fresh runtime with logs on stderr; an error is printed as
+/// `hive NAME: ...`.
+pub(crate) fn run_service(
+    name: &str,
+    fut: impl std::future::Future<Output = Result<()>>,
+) -> ExitCode {
+    init_logs();
+    match runtime().and_then(|rt| rt.block_on(fut)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hive {name}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Runs `hive tracker`.

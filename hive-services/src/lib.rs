@@ -10,7 +10,10 @@
 //! - [`registrar`]: signs admission tokens with Ed25519 that bind a peer, a swarm and an expiry;
 //!   peers and the tracker verify them offline;
 //! - [`origin`]: a synthetic live HLS/DASH origin in real time (or a folder of real media), with
-//!   byte counters — what `hive origin`, `hive demo` and the end-to-end tests stream from.
+//!   byte counters — what `hive origin`, `hive demo` and the end-to-end tests stream from;
+//! - [`integrity`]: trusted fragment hashes — [`Signer`](integrity::Signer) writes signed lists
+//!   beside a packager's playlists (`hive sign`), [`HashService`](integrity::HashService) fetches
+//!   each fragment once from an origin that cannot be changed and publishes the same lists.
 //!
 //! Both come with an HTTP client ([`TrackerClient`](tracker::TrackerClient),
 //! [`RegistrarClient`](registrar::RegistrarClient)) and a `serve` function; the `hive tracker` and
@@ -38,10 +41,13 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `redis` | yes | [`RedisStore`](tracker::RedisStore) (the `redis` crate, tokio) |
+//! | `integrity` | yes | [`integrity`]: `hive sign`'s [`Signer`](integrity::Signer) and the [`HashService`](integrity::HashService) (hive-manifest) |
 
 #![forbid(unsafe_code)]
 
 mod http;
+#[cfg(feature = "integrity")]
+pub mod integrity;
 pub mod origin;
 pub mod registrar;
 pub mod testkit;

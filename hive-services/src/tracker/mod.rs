@@ -212,6 +212,18 @@ pub async fn serve(
     tracker: Arc<Tracker>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, tracker, axum::Router::new(), shutdown).await
+}
+
+/// [`serve`], with `extra` routes on the same port: e.g. the hash service's
+/// (`HashService::router`), so agents pull trusted hashes from their tracker. `extra` must not
+/// use the tracker's paths (`/v1/announce`, `/v1/leave`, `/v1/peers`, `/metrics`, `/healthz`).
+pub async fn serve_with(
+    listener: TcpListener,
+    tracker: Arc<Tracker>,
+    extra: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let sweeper = {
         let store = tracker.store.clone();
         let every = tracker.cfg.ttl.max(Duration::from_millis(100));
@@ -226,7 +238,7 @@ pub async fn serve(
             }
         })
     };
-    let result = crate::http::serve_router(listener, tracker.router(), shutdown).await;
+    let result = crate::http::serve_router(listener, tracker.router().merge(extra), shutdown).await;
     sweeper.abort();
     result
 }
