@@ -105,6 +105,10 @@ pub struct AgentConfig {
     /// `curl --resolve` (pin an origin's addresses; tests give two agents one origin name on
     /// two servers). The origin allowlist checks these addresses like any others.
     pub resolve: Vec<(String, std::net::IpAddr)>,
+    /// Where the hash service answers (`GET /v1/integrity`), when
+    /// [`IntegritySource::Signed`] names a service key. Default: the tracker, which can host
+    /// it.
+    pub hash_service: Option<String>,
 }
 
 impl Default for AgentConfig {
@@ -143,6 +147,7 @@ impl Default for AgentConfig {
             content_idle: Duration::from_secs(120),
             integrity: IntegritySource::default(),
             resolve: Vec::new(),
+            hash_service: None,
         }
     }
 }

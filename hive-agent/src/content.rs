@@ -132,6 +132,11 @@ impl Contents {
         })
     }
 
+    /// Whether the stream `content` is known (a player used it lately).
+    pub(crate) fn knows(&self, content: &ContentId) -> bool {
+        self.by_content.contains_key(content)
+    }
+
     /// The fragment a player request for `url` (with an optional `Range`) fetches.
     pub(crate) fn classify(
         &mut self,

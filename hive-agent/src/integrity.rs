@@ -1,5 +1,6 @@
 //! Trusted hashes for the swarm engines: publisher-signed lists fetched beside each manifest
-//! through the origin (see [`hive_core::integrity`]).
+//! through the origin, and lists a hash service signs, pulled from it (see
+//! [`hive_core::integrity`]).
 //!
 //! When a manifest that lists fragments passes through the proxy, the agent fetches the list
 //! beside it (`<manifest>.hive-integrity`), checks its signature against the configured
@@ -7,6 +8,10 @@
 //! engine the hashes. A packager writes the list just after the playlist, so a list that lacks
 //! some of the manifest's fragments is fetched again a little later (a few times). A list that
 //! fails is logged and counted; its fragments then come from the origin.
+//!
+//! With a hash service, the agent long-polls it for each manifest that lists fragments (one
+//! poll at a time per manifest, while the stream is in use), verifies each list with the
+//! service's key, and hands the hashes over the same way.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -25,20 +30,25 @@ const ATTEMPTS: u32 = 4;
 /// Pause between them.
 const RETRY: Duration = Duration::from_millis(250);
 
+/// Manifests followed on a hash service at once, at most.
+const MAX_FOLLOWED: usize = 64;
+
 /// A manifest at `url` listed `fragments` of `content`: fetch their trusted hashes, unless a
-/// fetch for that manifest is under way or no publisher key is configured.
+/// fetch for that manifest is under way, from the publisher's list beside it and/or from the
+/// hash service, whichever are configured.
 pub(crate) fn manifest_seen(
     shared: &Arc<Shared>,
     url: &str,
     content: ContentId,
     fragments: Vec<FragmentId>,
 ) {
-    let Some(key) = shared.cfg.integrity.publisher().copied() else {
-        return;
-    };
     if fragments.is_empty() {
         return;
     }
+    follow_service(shared, url, content);
+    let Some(key) = shared.cfg.integrity.publisher().copied() else {
+        return;
+    };
     {
         let mut inflight = shared.integrity_inflight.lock();
         if inflight.len() >= MAX_IN_FLIGHT || !inflight.insert(url.to_string()) {
@@ -91,6 +101,69 @@ pub(crate) fn manifest_seen(
             }
         }
         shared.integrity_inflight.lock().remove(&url);
+    });
+}
+
+/// Long-polls the hash service for `url`'s lists while the stream is in use.
+fn follow_service(shared: &Arc<Shared>, url: &str, content: ContentId) {
+    let Some(key) = shared.cfg.integrity.service().copied() else {
+        return;
+    };
+    let Some(client) = shared.hash_service.clone() else {
+        return;
+    };
+    {
+        let mut followed = shared.integrity_followed.lock();
+        if followed.len() >= MAX_FOLLOWED || !followed.insert(url.to_string()) {
+            return;
+        }
+    }
+    let shared = shared.clone();
+    let url = url.to_string();
+    tokio::spawn(async move {
+        let mut since = None;
+        let mut failures = 0u32;
+        while shared.contents.lock().knows(&content) {
+            match client.poll(&url, since).await {
+                Ok(None) => failures = 0,
+                Ok(Some(body)) => match SignedList::verify(&body, &key) {
+                    Ok(list) => {
+                        failures = 0;
+                        since = Some(list.seq);
+                        shared
+                            .metrics
+                            .integrity_lists
+                            .fetch_add(1, Ordering::Relaxed);
+                        let base = hive_core::integrity::list_url(&url);
+                        let hashes = map_entries(&shared, &base, content, &list);
+                        if !hashes.is_empty() {
+                            let _ = shared.tx.send(Cmd::Hashes { content, hashes });
+                        }
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        shared
+                            .metrics
+                            .integrity_list_failures
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(%url, error = %e, "hash service list refused");
+                    }
+                },
+                Err(e) => {
+                    failures += 1;
+                    shared
+                        .metrics
+                        .integrity_list_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%url, error = %e, "hash service poll failed");
+                }
+            }
+            if failures > 0 {
+                // Back off while the service fails: 250 ms doubling to 8 s.
+                tokio::time::sleep(RETRY * (1 << failures.min(5))).await;
+            }
+        }
+        shared.integrity_followed.lock().remove(&url);
     });
 }
 

@@ -110,6 +110,10 @@ pub(crate) struct Shared {
     pub(crate) tx: mpsc::UnboundedSender<Cmd>,
     /// Manifests whose integrity list is being fetched.
     pub(crate) integrity_inflight: Mutex<std::collections::HashSet<String>>,
+    /// Manifests followed on the hash service.
+    pub(crate) integrity_followed: Mutex<std::collections::HashSet<String>>,
+    /// The hash service's client, when one is configured.
+    pub(crate) hash_service: Option<hive_services::integrity::HashServiceClient>,
     announcers: Mutex<HashMap<ContentId, JoinHandle<()>>>,
     proxy: Mutex<Option<SocketAddr>>,
 }
@@ -427,6 +431,20 @@ impl AgentBuilder {
             source,
         })?;
         let (tx, rx) = mpsc::unbounded_channel();
+        // The hash service's lists come from `hash_service`, or from the tracker (which can
+        // host the service).
+        let hash_service = match (cfg.integrity.service(), &cfg.hash_service, &cfg.tracker) {
+            (None, _, _) => None,
+            (Some(_), Some(u), _) | (Some(_), None, Some(u)) => Some(
+                hive_services::integrity::HashServiceClient::new(u)
+                    .map_err(|e| AgentError::Config(format!("hash service: {e}")))?,
+            ),
+            (Some(_), None, None) => {
+                return Err(AgentError::Config(
+                    "a hash service key needs a hash service URL (or a tracker hosting it)".into(),
+                ));
+            }
+        };
         if !cfg.integrity.can_share() {
             tracing::warn!(
                 "no integrity source configured: peers' bytes cannot be verified, so every \
@@ -449,6 +467,8 @@ impl AgentBuilder {
             admission,
             tx: tx.clone(),
             integrity_inflight: Mutex::new(Default::default()),
+            integrity_followed: Mutex::new(Default::default()),
+            hash_service,
             announcers: Mutex::new(HashMap::new()),
             proxy: Mutex::new(Some(proxy)),
             cfg,

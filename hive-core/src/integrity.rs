@@ -82,6 +82,8 @@ const MAGIC: &str = "#HIVE-INTEGRITY:1";
 /// The default is [`IntegritySource::Signed`] with no key: peers' bytes need a trusted hash and
 /// none can come, so every fragment comes from the origin until a key is configured. Only
 /// [`IntegritySource::None`] turns the requirement off.
+// A configuration value, built once per agent: the keys stay inline rather than boxed.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IntegritySource {
     /// Lists signed by the publisher (fetched beside each manifest through the origin) and/or
