@@ -59,7 +59,7 @@ pub(crate) async fn announce_loop(
     mut me: PeerInfo,
     discovery: Option<Arc<dyn Discovery>>,
     admission: Option<Arc<dyn Admission>>,
-    engine: mpsc::UnboundedSender<Cmd>,
+    engine: mpsc::Sender<Cmd>,
 ) {
     let mut token: Option<Bytes> = None;
     let mut token_expiry = 0u64;
@@ -76,7 +76,7 @@ pub(crate) async fn announce_loop(
                 Ok((t, exp)) => {
                     token = Some(t.clone());
                     token_expiry = exp;
-                    if engine.send(Cmd::Token { content, token: t }).is_err() {
+                    if engine.send(Cmd::Token { content, token: t }).await.is_err() {
                         return;
                     }
                 }
@@ -98,7 +98,7 @@ pub(crate) async fn announce_loop(
             Ok(a) => {
                 backoff = Duration::from_secs(1);
                 if let Some(l) = a.locality
-                    && engine.send(Cmd::Locality(l)).is_err()
+                    && engine.send(Cmd::Locality(l)).await.is_err()
                 {
                     return;
                 }
@@ -107,7 +107,7 @@ pub(crate) async fn announce_loop(
                 {
                     // Announce with it from now on, so the service counts it.
                     me.role = role;
-                    if engine.send(Cmd::Role { content, role }).is_err() {
+                    if engine.send(Cmd::Role { content, role }).await.is_err() {
                         return;
                     }
                 }
@@ -116,6 +116,7 @@ pub(crate) async fn announce_loop(
                         content: Some(content),
                         peers: a.peers,
                     })
+                    .await
                     .is_err()
                 {
                     return;

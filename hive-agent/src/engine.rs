@@ -96,7 +96,7 @@ struct Slot {
 struct Conn {
     content: ContentId,
     peer: PeerId,
-    writer: mpsc::UnboundedSender<WriterCmd>,
+    writer: mpsc::Sender<WriterCmd>,
     /// Whether this side dialled (the duplicate-connection tie-break).
     dialled: bool,
 }
@@ -106,7 +106,7 @@ type Pending = Vec<(Option<ContentId>, Vec<PeerInfo>)>;
 
 pub(crate) struct Engine {
     shared: Arc<Shared>,
-    tx: mpsc::UnboundedSender<Cmd>,
+    tx: mpsc::Sender<Cmd>,
     swarms: HashMap<ContentId, Slot>,
     conns: HashMap<u64, Conn>,
     by_peer: HashMap<(ContentId, PeerId), u64>,
@@ -121,11 +121,14 @@ pub(crate) struct Engine {
     dirty: bool,
 }
 
+/// Inputs queued for the engine task, at most: senders wait when it is full.
+pub(crate) const QUEUE: usize = 4096;
+
 /// The counters readers see are at most this old.
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
 
 impl Engine {
-    pub(crate) fn new(shared: Arc<Shared>, tx: mpsc::UnboundedSender<Cmd>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, tx: mpsc::Sender<Cmd>) -> Self {
         let cfg = &shared.cfg;
         let live_cache = Arc::new(LiveWindowCache::new(cfg.live_window));
         let vod_cache = Arc::new(VodCache::new(cfg.vod_cache_bytes));
@@ -148,7 +151,7 @@ impl Engine {
     }
 
     /// Runs until [`Cmd::Shutdown`] or until every sender is gone.
-    pub(crate) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Cmd>) {
+    pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
         loop {
             let deadline = self
                 .swarms
@@ -246,7 +249,7 @@ impl Engine {
             .collect();
         for id in conns {
             if let Some(x) = self.conns.remove(&id) {
-                let _ = x.writer.send(WriterCmd::Close);
+                let _ = x.writer.try_send(WriterCmd::Close);
                 self.by_peer.remove(&(x.content, x.peer));
             }
         }
@@ -604,7 +607,7 @@ impl Engine {
                 return false;
             }
             if let Some(c) = self.conns.remove(&old) {
-                let _ = c.writer.send(WriterCmd::Close);
+                let _ = c.writer.try_send(WriterCmd::Close);
             }
         }
         let conn_id = next_conn_id();
@@ -631,7 +634,7 @@ impl Engine {
             return;
         };
         if close {
-            let _ = c.writer.send(WriterCmd::Close);
+            let _ = c.writer.try_send(WriterCmd::Close);
         }
         if self.by_peer.get(&(c.content, c.peer)) == Some(&conn_id) {
             self.by_peer.remove(&(c.content, c.peer));
@@ -685,7 +688,7 @@ impl Engine {
                     if let Some(id) = self.by_peer.remove(&(content, peer)) {
                         tracing::debug!(peer = %peer.short(), ?reason, "disconnect");
                         if let Some(c) = self.conns.remove(&id) {
-                            let _ = c.writer.send(WriterCmd::Close);
+                            let _ = c.writer.try_send(WriterCmd::Close);
                         }
                     }
                 }
@@ -698,7 +701,15 @@ impl Engine {
             return;
         };
         if let Some(c) = self.conns.get(id) {
-            let _ = c.writer.send(WriterCmd::Send(message, class));
+            if let Err(mpsc::error::TrySendError::Full(_)) =
+                c.writer.try_send(WriterCmd::Send(message, class))
+            {
+                // It reads nothing we send, not even what the send window allows: drop it
+                // rather than queue without bound.
+                tracing::debug!(peer = %to.short(), "peer's send queue full; dropping it");
+                let id = *id;
+                self.drop_conn(id, true);
+            }
         }
     }
 
@@ -716,24 +727,26 @@ impl Engine {
             if let Err(e) = &result {
                 tracing::debug!(url = %fragment.url, error = %e, "origin fetch failed");
             }
-            let _ = tx.send(Cmd::Origin {
-                content,
-                fragment: id,
-                result,
-            });
+            let _ = tx
+                .send(Cmd::Origin {
+                    content,
+                    fragment: id,
+                    result,
+                })
+                .await;
         });
     }
 
     fn shutdown(&mut self) {
         for (_, c) in self.conns.drain() {
-            let _ = c.writer.send(WriterCmd::Send(
+            let _ = c.writer.try_send(WriterCmd::Send(
                 Message::Bye(hive_core::wire::Bye {
                     reason: ByeReason::Leaving,
                     detail: "agent shutting down".into(),
                 }),
                 Class::Control,
             ));
-            let _ = c.writer.send(WriterCmd::Close);
+            let _ = c.writer.try_send(WriterCmd::Close);
         }
         for (_, rs) in self.waiting.drain() {
             for r in rs {

@@ -94,7 +94,7 @@ pub(crate) fn manifest_seen(
                 .iter()
                 .all(|f| hashes.iter().any(|(id, _)| id == f));
             if !hashes.is_empty() {
-                let _ = shared.tx.send(Cmd::Hashes { content, hashes });
+                let _ = shared.tx.send(Cmd::Hashes { content, hashes }).await;
             }
             if complete {
                 break;
@@ -137,7 +137,7 @@ fn follow_service(shared: &Arc<Shared>, url: &str, content: ContentId) {
                         let base = hive_core::integrity::list_url(&url);
                         let hashes = map_entries(&shared, &base, content, &list);
                         if !hashes.is_empty() {
-                            let _ = shared.tx.send(Cmd::Hashes { content, hashes });
+                            let _ = shared.tx.send(Cmd::Hashes { content, hashes }).await;
                         }
                     }
                     Err(e) => {

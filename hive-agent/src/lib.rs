@@ -107,7 +107,7 @@ pub(crate) struct Shared {
     pub(crate) token_check: Option<TokenCheck>,
     pub(crate) discovery: Option<Arc<dyn Discovery>>,
     pub(crate) admission: Option<Arc<dyn Admission>>,
-    pub(crate) tx: mpsc::UnboundedSender<Cmd>,
+    pub(crate) tx: mpsc::Sender<Cmd>,
     /// Manifests whose integrity list is being fetched.
     pub(crate) integrity_inflight: Mutex<std::collections::HashSet<String>>,
     /// Manifests followed on the hash service.
@@ -136,7 +136,7 @@ impl Shared {
     }
 
     /// The engine joined a swarm: start announcing it.
-    pub(crate) fn joined(&self, content: ContentId, tx: mpsc::UnboundedSender<Cmd>) {
+    pub(crate) fn joined(&self, content: ContentId, tx: mpsc::Sender<Cmd>) {
         if self.discovery.is_none() && self.admission.is_none() {
             return;
         }
@@ -227,8 +227,17 @@ impl Agent {
     }
 
     /// Peers to consider for `content` (or for every stream), beside those from discovery.
+    ///
+    /// Dropped, with a log line, when the engine's input queue is full.
     pub fn add_peers(&self, content: Option<ContentId>, peers: Vec<PeerInfo>) {
-        let _ = self.shared.tx.send(Cmd::Candidates { content, peers });
+        if self
+            .shared
+            .tx
+            .try_send(Cmd::Candidates { content, peers })
+            .is_err()
+        {
+            tracing::warn!("engine queue full or stopped: peers not added");
+        }
     }
 
     /// Stops: says Bye to every neighbour, leaves the tracker, stops the proxy and the
@@ -239,7 +248,7 @@ impl Agent {
 
     async fn stop(&mut self) {
         let (done_tx, done_rx) = oneshot::channel();
-        if self.shared.tx.send(Cmd::Shutdown(done_tx)).is_ok() {
+        if self.shared.tx.send(Cmd::Shutdown(done_tx)).await.is_ok() {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), done_rx).await;
         }
         let contents: Vec<ContentId> = self.shared.announcers.lock().keys().copied().collect();
@@ -430,7 +439,9 @@ impl AgentBuilder {
             addr: cfg.listen,
             source,
         })?;
-        let (tx, rx) = mpsc::unbounded_channel();
+        // Bounded: a flood of peer messages or player requests waits (back-pressure on the
+        // sockets and the proxy) instead of growing the queue.
+        let (tx, rx) = mpsc::channel(engine::QUEUE);
         // The hash service's lists come from `hash_service`, or from the tracker (which can
         // host the service).
         let hash_service = match (cfg.integrity.service(), &cfg.hash_service, &cfg.tracker) {
@@ -499,7 +510,7 @@ impl AgentBuilder {
                 tokio::time::sleep(std::time::Duration::from_secs(10)).await;
                 let gone = janitor_shared.contents.lock().expire(idle);
                 if !gone.is_empty() {
-                    let _ = janitor_shared.tx.send(Cmd::Forget(gone));
+                    let _ = janitor_shared.tx.send(Cmd::Forget(gone)).await;
                 }
             }
         });

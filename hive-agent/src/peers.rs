@@ -11,6 +11,9 @@ use tokio::sync::mpsc;
 
 use crate::engine::Cmd;
 
+/// Messages queued for one connection's writer, at most.
+pub(crate) const WRITER_QUEUE: usize = 1024;
+
 /// What the engine asks of a connection's writer.
 #[derive(Debug)]
 pub(crate) enum WriterCmd {
@@ -31,10 +34,12 @@ pub(crate) fn next_conn_id() -> u64 {
 pub(crate) fn spawn_io(
     conn_id: u64,
     conn: Arc<dyn Connection>,
-    engine: mpsc::UnboundedSender<Cmd>,
+    engine: mpsc::Sender<Cmd>,
     limits: WireLimits,
-) -> mpsc::UnboundedSender<WriterCmd> {
-    let (wtx, mut wrx) = mpsc::unbounded_channel::<WriterCmd>();
+) -> mpsc::Sender<WriterCmd> {
+    // Bounded: Data is already limited by the engine's send window; a peer that does not
+    // read its control messages either is closed by the engine when this queue is full.
+    let (wtx, mut wrx) = mpsc::channel::<WriterCmd>(WRITER_QUEUE);
     let reader_conn = conn.clone();
     let reader_engine = engine.clone();
     tokio::spawn(async move {
@@ -44,6 +49,7 @@ pub(crate) fn spawn_io(
                     Ok(Decoded::Message(message)) => {
                         if reader_engine
                             .send(Cmd::Message { conn_id, message })
+                            .await
                             .is_err()
                         {
                             break;
@@ -52,12 +58,12 @@ pub(crate) fn spawn_io(
                     Ok(Decoded::Unknown { .. }) => {}
                     Err(e) => {
                         tracing::debug!(conn_id, error = %e, "undecodable frame; dropping the peer");
-                        let _ = reader_engine.send(Cmd::ProtocolError { conn_id });
+                        let _ = reader_engine.send(Cmd::ProtocolError { conn_id }).await;
                         break;
                     }
                 },
                 Ok(None) | Err(_) => {
-                    let _ = reader_engine.send(Cmd::Closed { conn_id });
+                    let _ = reader_engine.send(Cmd::Closed { conn_id }).await;
                     break;
                 }
             }
@@ -74,14 +80,16 @@ pub(crate) fn spawn_io(
                     let frame: Bytes = message.to_bytes();
                     if let Err(e) = conn.send(frame, class).await {
                         tracing::debug!(conn_id, error = %e, "send failed");
-                        let _ = engine.send(Cmd::Closed { conn_id });
+                        let _ = engine.send(Cmd::Closed { conn_id }).await;
                         return;
                     }
                     if data_len > 0 {
-                        let _ = engine.send(Cmd::Sent {
-                            conn_id,
-                            bytes: data_len,
-                        });
+                        let _ = engine
+                            .send(Cmd::Sent {
+                                conn_id,
+                                bytes: data_len,
+                            })
+                            .await;
                     }
                 }
                 WriterCmd::Close => break,
@@ -97,7 +105,7 @@ pub(crate) fn spawn_dial(
     transport: Arc<dyn Transport>,
     content: ContentId,
     info: PeerInfo,
-    engine: mpsc::UnboundedSender<Cmd>,
+    engine: mpsc::Sender<Cmd>,
     timeout: Duration,
 ) {
     tokio::spawn(async move {
@@ -121,14 +129,14 @@ pub(crate) fn spawn_dial(
                 peer: info.id,
             },
         };
-        let _ = engine.send(cmd);
+        let _ = engine.send(cmd).await;
     });
 }
 
 /// Accepts connections; each must open with a `Hello` within `hello_timeout`.
 pub(crate) fn spawn_accept(
     transport: Arc<dyn Transport>,
-    engine: mpsc::UnboundedSender<Cmd>,
+    engine: mpsc::Sender<Cmd>,
     limits: WireLimits,
     hello_timeout: Duration,
 ) {
@@ -146,7 +154,7 @@ pub(crate) fn spawn_accept(
             tokio::spawn(async move {
                 match tokio::time::timeout(hello_timeout, first_hello(&*conn, &limits)).await {
                     Ok(Some(hello)) if hello.peer == conn.remote_peer_id() => {
-                        let _ = engine.send(Cmd::Inbound { conn, hello });
+                        let _ = engine.send(Cmd::Inbound { conn, hello }).await;
                     }
                     _ => {
                         tracing::debug!(peer = %conn.remote_peer_id().short(), "no valid Hello; closing");

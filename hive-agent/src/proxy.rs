@@ -219,6 +219,7 @@ async fn fragment(
             deadline,
             reply: tx,
         })
+        .await
         .is_err()
     {
         return error(StatusCode::SERVICE_UNAVAILABLE, "agent stopped".into());
@@ -334,11 +335,14 @@ async fn passthrough(
                 l.content,
                 l.fragments.iter().map(|f| f.id).collect(),
             );
-            let _ = shared.tx.send(Cmd::Publish {
-                content: l.content,
-                live: l.live,
-                fragments: l.fragments,
-            });
+            let _ = shared
+                .tx
+                .send(Cmd::Publish {
+                    content: l.content,
+                    live: l.live,
+                    fragments: l.fragments,
+                })
+                .await;
             let rw = Rewriter::new(REWRITE_PREFIX);
             let head = body.get(..64).unwrap_or(&body);
             let rewritten = if head.starts_with(b"#EXTM3U") {
