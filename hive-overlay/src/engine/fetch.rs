@@ -98,8 +98,14 @@ impl Swarm {
             if info.hash.is_none() {
                 info.hash = self.early_hashes.remove(&id);
             }
-            if let (Some(h), Some(w)) = (info.hash, self.wants.get_mut(&id)) {
-                w.info.hash.get_or_insert(h);
+            if let (Some(h), Some(w)) = (info.hash, self.wants.get_mut(&id))
+                && w.info.hash.is_none()
+            {
+                // A want that waited for its hash is decided again at once.
+                w.info.hash = Some(h);
+                if w.is_waiting() {
+                    self.decide(now, id);
+                }
             }
             let new = self.known.insert(info);
             if !new || self.cache.contains(&id) || self.wants.contains_key(&id) {
@@ -594,7 +600,14 @@ impl Swarm {
         let whole = buf.is_empty() && d.payload.len() as u64 == d.total_len;
         if !whole {
             if buf.is_empty() {
-                buf.reserve(d.total_len as usize);
+                // What the manifest leads us to expect, not what the sender claims: a claim of
+                // the largest fragment would reserve that much for each request.
+                let expected = w
+                    .info
+                    .size_estimate
+                    .saturating_mul(2)
+                    .saturating_add(64 << 10);
+                buf.reserve(d.total_len.min(expected) as usize);
             }
             buf.extend_from_slice(&d.payload);
         }
