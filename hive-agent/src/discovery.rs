@@ -40,6 +40,12 @@ pub trait Discovery: Send + Sync + std::fmt::Debug {
 
     /// Tells the service this agent left `content`.
     async fn leave(&self, content: ContentId, me: PeerId);
+
+    /// Tells the service that `peer` served bytes of `content` that failed their trusted
+    /// (signed) hash, so that it can stop introducing it. The default tells nobody.
+    async fn report_bad_peer(&self, content: ContentId, me: PeerId, peer: PeerId) {
+        let _ = (content, me, peer);
+    }
 }
 
 /// Obtains admission tokens (a registrar).

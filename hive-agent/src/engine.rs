@@ -676,6 +676,14 @@ impl Engine {
                         %fragment,
                         "a peer served bytes that fail the trusted hash: dropped and refused"
                     );
+                    // The hash was signed (the engine only bans on a trusted hash): the
+                    // tracker hears of it and may stop introducing the peer.
+                    if let Some(d) = self.shared.discovery.clone() {
+                        let me = self.shared.peer_id;
+                        tokio::spawn(async move {
+                            d.report_bad_peer(content, me, peer).await;
+                        });
+                    }
                 }
                 Output::Connect(info) => spawn_dial(
                     self.shared.transport.clone(),
