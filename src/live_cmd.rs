@@ -250,6 +250,10 @@ pub(crate) struct AgentArgs {
     /// allowed origins; without --origin and --allow-origin the agent fetches nothing.
     #[arg(long = "allow-origin", value_name = "HOST[:PORT]", value_parser = parse_allow_origin)]
     allow_origin: Vec<String>,
+    /// A host name the player reaches the proxy by (repeatable), beside its IP address and
+    /// localhost: requests for any other name are refused (DNS-rebinding defence).
+    #[arg(long = "proxy-name", value_name = "NAME")]
+    proxy_name: Vec<String>,
     /// Tracker base URL (e.g. http://127.0.0.1:7070): how the agent finds peers.
     #[arg(long)]
     tracker: Option<String>,
@@ -334,6 +338,7 @@ pub(crate) fn agent(args: &AgentArgs) -> ExitCode {
             listen: args.listen,
             origin: args.origin.clone(),
             allow_origins: args.allow_origin.clone(),
+            proxy_names: args.proxy_name.clone(),
             tracker: args.tracker.clone(),
             registrar: args.registrar.clone(),
             udp_listen: args.udp,

@@ -109,6 +109,10 @@ pub struct AgentConfig {
     /// [`IntegritySource::Signed`] names a service key. Default: the tracker, which can host
     /// it.
     pub hash_service: Option<String>,
+    /// Host names the proxy answers to, beside IP addresses and `localhost`: a request whose
+    /// `Host` is another name is refused (421), so a web page cannot rebind its own name to
+    /// the agent's address and read it as same-origin.
+    pub proxy_names: Vec<String>,
 }
 
 impl Default for AgentConfig {
@@ -148,6 +152,7 @@ impl Default for AgentConfig {
             integrity: IntegritySource::default(),
             resolve: Vec::new(),
             hash_service: None,
+            proxy_names: Vec::new(),
         }
     }
 }

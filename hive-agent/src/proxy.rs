@@ -60,6 +60,30 @@ pub(crate) fn origin_url(base: Option<&str>, path_and_query: &str) -> Option<Str
     base.map(|b| format!("{}{}", b.trim_end_matches('/'), p))
 }
 
+/// Whether a `Host` header names this agent: an IP address, `localhost` (or a name under
+/// `.localhost`), or one of `names`; any port.
+fn host_allowed(host: &[u8], names: &[String]) -> bool {
+    let Ok(host) = std::str::from_utf8(host) else {
+        return false;
+    };
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        // [v6]:port
+        return rest
+            .split(']')
+            .next()
+            .is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok());
+    } else {
+        host.rsplit_once(':')
+            .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(host, |(h, _)| h)
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name.parse::<std::net::Ipv4Addr>().is_ok()
+        || name == "localhost"
+        || name.ends_with(".localhost")
+        || names.iter().any(|n| n.eq_ignore_ascii_case(&name))
+}
+
 fn reply(status: StatusCode, content_type: &str, body: Bytes) -> Response {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
@@ -97,6 +121,20 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
+    // DNS rebinding: a page whose own name was made to resolve to this agent's address would
+    // be same-origin with it, and could read everything. The player reaches the agent by an
+    // address or `localhost`, or by a name the operator lists.
+    if let Some(h) = req.headers().get(header::HOST)
+        && !host_allowed(h.as_bytes(), &shared.cfg.proxy_names)
+    {
+        return error(
+            StatusCode::MISDIRECTED_REQUEST,
+            format!(
+                "the agent answers requests for its address or localhost, not for {:?}; list the name with --proxy-name",
+                String::from_utf8_lossy(h.as_bytes())
+            ),
+        );
+    }
     match req.uri().path() {
         "/metrics" => {
             return reply(
@@ -380,6 +418,35 @@ async fn passthrough(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn only_addresses_localhost_and_listed_names_are_this_agent() {
+        let names = vec!["agent.example".to_string()];
+        for ok in [
+            "127.0.0.1:8081",
+            "127.0.0.1",
+            "[::1]:8081",
+            "localhost:8081",
+            "LOCALHOST",
+            "player.localhost:1",
+            "agent.example:8081",
+            "10.1.2.3:80",
+        ] {
+            assert!(host_allowed(ok.as_bytes(), &names), "{ok}");
+        }
+        for bad in [
+            "evil.example:8081",
+            "evil.example",
+            "127.0.0.1.evil.example",
+            "localhost.evil.example",
+            "[evil]:80",
+            "",
+        ] {
+            assert!(!host_allowed(bad.as_bytes(), &names), "{bad}");
+        }
+        assert!(!host_allowed(b"\xff", &names));
+    }
+
     use super::*;
 
     #[test]
