@@ -254,6 +254,13 @@ pub(crate) struct AgentArgs {
     /// localhost: requests for any other name are refused (DNS-rebinding defence).
     #[arg(long = "proxy-name", value_name = "NAME")]
     proxy_name: Vec<String>,
+    /// The registrar's public key (64 hex digits), pinned: required with a plain-HTTP
+    /// --registrar (the key is not fetched in clear).
+    #[arg(long)]
+    registrar_key: Option<String>,
+    /// A file whose first line is the registrar's enrollment secret.
+    #[arg(long)]
+    registrar_secret_file: Option<PathBuf>,
     /// Tracker base URL (e.g. http://127.0.0.1:7070): how the agent finds peers.
     #[arg(long)]
     tracker: Option<String>,
@@ -310,6 +317,16 @@ pub(crate) fn read_public_key(arg: &str) -> Result<hive_core::integrity::PublicK
 }
 
 pub(crate) fn agent(args: &AgentArgs) -> ExitCode {
+    let registrar_secret = match &args.registrar_secret_file {
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(t) => Some(t.lines().next().unwrap_or("").trim().to_string()),
+            Err(e) => {
+                eprintln!("hive agent: cannot read {}: {e}", p.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     let integrity = if args.integrity == "none" {
         hive_core::integrity::IntegritySource::None
     } else {
@@ -339,6 +356,8 @@ pub(crate) fn agent(args: &AgentArgs) -> ExitCode {
             origin: args.origin.clone(),
             allow_origins: args.allow_origin.clone(),
             proxy_names: args.proxy_name.clone(),
+            registrar_key: args.registrar_key.clone(),
+            registrar_secret,
             tracker: args.tracker.clone(),
             registrar: args.registrar.clone(),
             udp_listen: args.udp,

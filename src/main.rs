@@ -168,6 +168,10 @@ pub(crate) struct RegistrarArgs {
     /// How long an issued token is valid.
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     pub(crate) validity: std::time::Duration,
+    /// Issue tokens only to clients presenting the secret in this file (its first line) in
+    /// the `x-hive-enroll` header; without it, anyone may enroll.
+    #[arg(long)]
+    pub(crate) enroll_secret_file: Option<PathBuf>,
 }
 
 #[cfg(feature = "services")]

@@ -220,6 +220,19 @@ async fn run_registrar(args: &RegistrarArgs) -> Result<()> {
             Registrar::generate()
         }
     };
+    let r = match &args.enroll_secret_file {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let secret = text.lines().next().unwrap_or("").trim().to_string();
+            anyhow::ensure!(!secret.is_empty(), "{} holds no secret", p.display());
+            r.with_enroll(registrar::EnrollPolicy::Secret(secret))
+        }
+        None => {
+            tracing::warn!("no --enroll-secret-file: anyone may enroll");
+            r
+        }
+    };
     let key: String = r
         .verifying_key()
         .as_bytes()

@@ -113,6 +113,12 @@ pub struct AgentConfig {
     /// `Host` is another name is refused (421), so a web page cannot rebind its own name to
     /// the agent's address and read it as same-origin.
     pub proxy_names: Vec<String>,
+    /// The registrar's Ed25519 public key (64 hex digits), pinned: peers' tokens are checked
+    /// against it. Required with a plain-HTTP registrar and `require_tokens` (the key is not
+    /// fetched in clear); over HTTPS it may be fetched from the registrar.
+    pub registrar_key: Option<String>,
+    /// The registrar's enrollment secret, presented with each token request.
+    pub registrar_secret: Option<String>,
 }
 
 impl Default for AgentConfig {
@@ -153,6 +159,8 @@ impl Default for AgentConfig {
             resolve: Vec::new(),
             hash_service: None,
             proxy_names: Vec::new(),
+            registrar_key: None,
+            registrar_secret: None,
         }
     }
 }

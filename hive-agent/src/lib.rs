@@ -407,9 +407,26 @@ impl AgentBuilder {
         let admission: Option<Arc<dyn Admission>> = match (self.admission, &cfg.registrar) {
             (Some(a), _) => Some(a),
             (None, Some(url)) => {
-                let r = services::RegistrarAdmission::new(url)?;
+                let r = services::RegistrarAdmission::new(url, cfg.registrar_secret.clone())?;
                 if token_check.is_none() && cfg.require_tokens {
-                    token_check = Some(r.token_check().await?);
+                    token_check = Some(match (&cfg.registrar_key, url.starts_with("https://")) {
+                        (Some(k), _) => {
+                            services::token_check(hive_services::registrar::TokenVerifier::new(
+                                hive_services::registrar::parse_verifying_key(k).map_err(|e| {
+                                    AgentError::Config(format!("registrar key: {e}"))
+                                })?,
+                            ))
+                        }
+                        // Over TLS, the key the registrar gives is the registrar's.
+                        (None, true) => r.token_check().await?,
+                        (None, false) => {
+                            return Err(AgentError::Config(format!(
+                                "the registrar {url} is plain HTTP: pin its public key \
+                                 (AgentConfig::registrar_key, --registrar-key), or anyone on \
+                                 the path could hand out their own"
+                            )));
+                        }
+                    });
                 }
                 Some(Arc::new(r))
             }

@@ -71,14 +71,18 @@ pub struct RegistrarAdmission {
 }
 
 impl RegistrarAdmission {
-    /// The registrar at `base_url`.
-    pub fn new(base_url: &str) -> Result<Self, AgentError> {
-        let client = RegistrarClient::new(base_url)
+    /// The registrar at `base_url`, presenting `enroll_secret` (if any) with each request.
+    pub fn new(base_url: &str, enroll_secret: Option<String>) -> Result<Self, AgentError> {
+        let mut client = RegistrarClient::new(base_url)
             .map_err(|e| AgentError::Config(format!("registrar URL {base_url}: {e}")))?;
+        if let Some(s) = enroll_secret {
+            client = client.with_enroll_secret(s);
+        }
         Ok(RegistrarAdmission { client })
     }
 
-    /// The registrar's public key, as a [`TokenCheck`] for peers' Hellos.
+    /// The registrar's public key as it gives it, as a [`TokenCheck`] for peers' Hellos. Only
+    /// over HTTPS: over plain HTTP, pin the key instead ([`crate::AgentConfig::registrar_key`]).
     pub async fn token_check(&self) -> Result<TokenCheck, AgentError> {
         let key = self
             .client

@@ -120,8 +120,16 @@ async fn agents_with_tokens_share_and_refuse_a_peer_without_one() {
         ..TrackerConfig::default()
     })
     .await;
+    // The registrar's key, pinned (a plain-HTTP registrar's key is not fetched in clear).
+    let key: String = registrar
+        .verifying_key()
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let make = |registrar: Option<String>| {
         let cfg = AgentConfig {
+            registrar_key: Some(key.clone()),
             integrity: signed(),
             origin: Some(origin_url.clone()),
             tracker: Some(tracker_url.clone()),
@@ -326,4 +334,55 @@ async fn a_branch_fetches_through_the_gateway_sites_supernode_the_tracker_named(
     for a in all {
         a.shutdown().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_http_registrar_needs_a_pinned_key_and_its_enrollment_secret() {
+    use hive_services::registrar::EnrollPolicy;
+    let registrar =
+        Arc::new(Registrar::generate().with_enroll(EnrollPolicy::Secret("s3cret".into())));
+    let (l, registrar_url) = listen().await;
+    tokio::spawn(serve_registrar(
+        l,
+        registrar.clone(),
+        Duration::from_secs(3600),
+        std::future::pending(),
+    ));
+    // No pinned key: refused at start-up, with the reason.
+    let unpinned = Agent::builder()
+        .config(AgentConfig {
+            registrar: Some(registrar_url.clone()),
+            ..AgentConfig::default()
+        })
+        .build()
+        .await;
+    let Err(e) = unpinned else {
+        panic!("an agent trusted a key fetched in clear");
+    };
+    assert!(e.to_string().contains("pin its public key"), "{e}");
+    // The enrollment secret decides who gets a token.
+    let client = hive_services::registrar::RegistrarClient::new(&registrar_url).expect("client");
+    let (peer, content) = (
+        hive_core::PeerId::from_bytes([3; 32]),
+        hive_core::ContentId::derive("live/x"),
+    );
+    let refused = client.token(peer, content).await;
+    assert!(
+        matches!(
+            refused,
+            Err(hive_services::registrar::RegistrarError::Status { status: 403, .. })
+        ),
+        "{refused:?}"
+    );
+    let (token, _) = client
+        .with_enroll_secret("s3cret")
+        .token(peer, content)
+        .await
+        .expect("token with the secret");
+    assert!(
+        registrar
+            .verifier()
+            .verify(&token, peer, content, 0)
+            .is_ok()
+    );
 }

@@ -42,6 +42,7 @@ pub struct RegistrarClient {
     http: reqwest::Client,
     token_url: reqwest::Url,
     key_url: reqwest::Url,
+    enroll_secret: Option<String>,
 }
 
 impl RegistrarClient {
@@ -61,7 +62,15 @@ impl RegistrarClient {
             http,
             token_url: url("v1/token")?,
             key_url: url("v1/key")?,
+            enroll_secret: None,
         })
+    }
+
+    /// Presents `secret` with each token request (a registrar with
+    /// [`EnrollPolicy::Secret`](super::EnrollPolicy::Secret)).
+    pub fn with_enroll_secret(mut self, secret: impl Into<String>) -> Self {
+        self.enroll_secret = Some(secret.into());
+        self
     }
 
     /// A token admitting `peer` to `content`, with its expiry (unix seconds).
@@ -74,18 +83,19 @@ impl RegistrarClient {
             peer: peer.to_string(),
             content: content.to_string(),
         };
-        let resp = self
-            .http
-            .post(self.token_url.clone())
-            .json(&req)
-            .send()
-            .await?;
+        let mut post = self.http.post(self.token_url.clone()).json(&req);
+        if let Some(s) = &self.enroll_secret {
+            post = post.header(super::ENROLL_HEADER, s);
+        }
+        let resp = post.send().await?;
         let reply: TokenReply = decode(resp).await?;
         let token = b64_decode(&reply.token).map_err(RegistrarError::Decode)?;
         Ok((Bytes::from(token), reply.expires_unix_s))
     }
 
-    /// The registrar's Ed25519 public key.
+    /// The registrar's Ed25519 public key, as the registrar says it is. Only trust this over
+    /// HTTPS: over plain HTTP anyone on the path can answer with their own key (agents pin the
+    /// key in their configuration instead).
     pub async fn public_key(&self) -> Result<VerifyingKey, RegistrarError> {
         let resp = self.http.get(self.key_url.clone()).send().await?;
         let reply: KeyReply = decode(resp).await?;

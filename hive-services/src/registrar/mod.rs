@@ -2,8 +2,13 @@
 //!
 //! Agents fetch a token before joining a swarm and present it in their Hello and in tracker
 //! announces; peers and the tracker check it offline with [`TokenVerifier`] and the registrar's
-//! public key (see [`token`] for the format). The registrar signs for whoever asks: put it behind
-//! the operator's own authentication (a login, a customer API) in a real deployment.
+//! public key (see [`token`] for the format). Who may enroll is the registrar's
+//! [`EnrollPolicy`]: anyone ([`EnrollPolicy::Open`], for labs), or only a client that presents
+//! the operator's shared enrollment secret in the `x-hive-enroll` header
+//! ([`EnrollPolicy::Secret`]). Agents must know the registrar's public key beforehand (pinned
+//! in their configuration): fetched over plain HTTP, anyone on the path could substitute theirs.
+//! For anything finer (a login, a customer API), put the registrar behind the operator's own
+//! authentication.
 //!
 //! # HTTP/JSON API
 //!
@@ -50,11 +55,37 @@ pub use token::{TOKEN_LEN, TOKEN_VERSION, TokenClaims, TokenError, TokenVerifier
 
 use crate::http::{ApiError, MAX_BODY, b64_encode, now_unix_ms, parse_json};
 
+/// Who may obtain a token.
+#[derive(Clone, Default)]
+pub enum EnrollPolicy {
+    /// Anyone who asks (labs, or a registrar behind the operator's own authentication).
+    #[default]
+    Open,
+    /// Only requests carrying this shared secret in the [`ENROLL_HEADER`] header (compared in
+    /// constant time).
+    Secret(String),
+}
+
+impl std::fmt::Debug for EnrollPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the secret.
+        match self {
+            EnrollPolicy::Open => write!(f, "Open"),
+            EnrollPolicy::Secret(_) => write!(f, "Secret(..)"),
+        }
+    }
+}
+
+/// The header a client presents the enrollment secret in.
+pub const ENROLL_HEADER: &str = "x-hive-enroll";
+
 /// Holds the registrar's Ed25519 signing key and issues tokens.
 pub struct Registrar {
     key: SigningKey,
+    enroll: EnrollPolicy,
     issued: AtomicU64,
     bad_requests: AtomicU64,
+    refused: AtomicU64,
 }
 
 impl std::fmt::Debug for Registrar {
@@ -82,8 +113,26 @@ impl Registrar {
     pub fn from_secret(bytes: [u8; 32]) -> Self {
         Registrar {
             key: SigningKey::from_bytes(&bytes),
+            enroll: EnrollPolicy::Open,
             issued: AtomicU64::new(0),
             bad_requests: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        }
+    }
+
+    /// The same registrar, issuing tokens only as `policy` allows.
+    pub fn with_enroll(mut self, policy: EnrollPolicy) -> Self {
+        self.enroll = policy;
+        self
+    }
+
+    /// Whether a request with these headers may enroll.
+    fn may_enroll(&self, headers: &axum::http::HeaderMap) -> bool {
+        match &self.enroll {
+            EnrollPolicy::Open => true,
+            EnrollPolicy::Secret(secret) => headers
+                .get(ENROLL_HEADER)
+                .is_some_and(|v| constant_time_eq(v.as_bytes(), secret.as_bytes())),
         }
     }
 
@@ -159,8 +208,15 @@ pub(crate) struct KeyReply {
 
 async fn issue_token(
     State((r, validity)): RegistrarState,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<axum::Json<TokenReply>, ApiError> {
+    if !r.may_enroll(&headers) {
+        r.refused.fetch_add(1, Ordering::Relaxed);
+        return Err(ApiError::forbidden(format!(
+            "this registrar enrolls only with its enrollment secret (header {ENROLL_HEADER})"
+        )));
+    }
     let parsed = parse_json::<TokenRequest>(&body).and_then(|req| {
         let peer: PeerId = req
             .peer
@@ -198,9 +254,13 @@ async fn metrics(State((r, _)): RegistrarState) -> impl IntoResponse {
          hive_registrar_tokens_issued_total {}\n\
          # HELP hive_registrar_bad_requests_total Token requests refused as malformed.\n\
          # TYPE hive_registrar_bad_requests_total counter\n\
-         hive_registrar_bad_requests_total {}\n",
+         hive_registrar_bad_requests_total {}\n\
+         # HELP hive_registrar_refused_total Token requests refused by the enrollment policy.\n\
+         # TYPE hive_registrar_refused_total counter\n\
+         hive_registrar_refused_total {}\n",
         r.issued.load(Ordering::Relaxed),
-        r.bad_requests.load(Ordering::Relaxed)
+        r.bad_requests.load(Ordering::Relaxed),
+        r.refused.load(Ordering::Relaxed)
     );
     (
         [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
@@ -240,4 +300,12 @@ pub fn parse_hex32(text: &str) -> Result<[u8; 32], String> {
 pub fn parse_verifying_key(text: &str) -> Result<VerifyingKey, String> {
     let bytes = parse_hex32(text)?;
     VerifyingKey::from_bytes(&bytes).map_err(|e| format!("not an Ed25519 public key: {e}"))
+}
+
+/// Whether `a` and `b` are equal, in time that depends on their lengths only.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
