@@ -379,13 +379,20 @@ async fn handle(State(origin): State<Arc<Origin>>, req: Request) -> Response {
     reply.into_response(head)
 }
 
-/// Serves `origin` on `listener` until `shutdown` completes.
+/// Serves `origin` on `listener` until `shutdown` completes, on
+/// [`serve_bounded`](crate::http::serve_bounded) with the default
+/// [`HttpLimits`](crate::http::HttpLimits) (to choose others, serve [`Origin::router`] with
+/// `serve_bounded` yourself).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     origin: Arc<Origin>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, origin.router())
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::http::serve_bounded(
+        listener,
+        origin.router(),
+        crate::http::HttpLimits::default(),
+        shutdown,
+    )
+    .await
 }

@@ -129,6 +129,9 @@ pub struct TrackerConfig {
     /// announcing at the same instant may both be promoted: the count is a floor, not an exact
     /// figure.
     pub supernodes: Option<SupernodePlan>,
+    /// The bounds of the HTTP server [`serve`] runs: connections, header and body times, body
+    /// size.
+    pub http: crate::http::HttpLimits,
 }
 
 impl Default for TrackerConfig {
@@ -139,6 +142,7 @@ impl Default for TrackerConfig {
             locality_table: LocalityTable::default(),
             verifier: None,
             supernodes: None,
+            http: crate::http::HttpLimits::default(),
         }
     }
 }
@@ -238,7 +242,9 @@ pub async fn serve_with(
             }
         })
     };
-    let result = crate::http::serve_router(listener, tracker.router().merge(extra), shutdown).await;
+    let limits = tracker.cfg.http.clone();
+    let result =
+        crate::http::serve_bounded(listener, tracker.router().merge(extra), limits, shutdown).await;
     sweeper.abort();
     result
 }
