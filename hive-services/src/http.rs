@@ -81,6 +81,13 @@ impl ApiError {
         }
     }
 
+    pub(crate) fn too_many(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn unavailable(message: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
