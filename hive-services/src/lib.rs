@@ -45,7 +45,7 @@
 
 #![forbid(unsafe_code)]
 
-mod http;
+pub mod http;
 #[cfg(feature = "integrity")]
 pub mod integrity;
 pub mod origin;

@@ -510,6 +510,218 @@ async fn a_supernode_plan_promotes_the_first_peers_of_each_site_and_replaces_tho
     s.stop().await;
 }
 
+/// A raw JSON POST; status and body.
+async fn post(url: &str, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{url}{path}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+async fn leave_keys_keep_a_listed_peer_its_announcers(kind: Kind) {
+    let s = Server::start(TrackerConfig::default(), kind).await;
+    let content = ContentId::derive("live/keys");
+    let me = peer(1, None, None);
+    let other = peer(2, None, None);
+    let owner = TrackerClient::new(&s.url).unwrap();
+    let intruder = TrackerClient::new(&s.url).unwrap();
+    owner.announce(&ann(content, me.clone())).await.unwrap();
+    owner.announce(&ann(content, other.clone())).await.unwrap();
+
+    // Someone else announcing the listed id (to move it to its own address) is refused, and so
+    // is its leave; the entry is untouched.
+    let mut hijack = me.clone();
+    hijack.addrs = vec![PeerAddr::Socket("192.0.2.66:4000".parse().unwrap())];
+    let e = intruder.announce(&ann(content, hijack)).await.unwrap_err();
+    assert!(e.is_forbidden(), "{e}");
+    let e = intruder.leave(content, me.id).await.unwrap_err();
+    assert!(e.is_forbidden(), "{e}");
+    let (status, body) = post(
+        &s.url,
+        "/v1/leave",
+        serde_json::json!({"content": content.to_string(), "peer": me.id.to_string(),
+                           "leave_key": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("leave_key"),
+        "{body}"
+    );
+    let seen = owner.announce(&ann(content, other.clone())).await.unwrap();
+    assert_eq!(seen.peers.len(), 1);
+    assert_eq!(
+        seen.peers[0].addrs, me.addrs,
+        "the entry is still the owner's"
+    );
+
+    // The owner re-announces and leaves with its key (the client keeps it).
+    owner.announce(&ann(content, me.clone())).await.unwrap();
+    owner.leave(content, me.id).await.unwrap();
+    let seen = owner.announce(&ann(content, other.clone())).await.unwrap();
+    assert!(seen.peers.is_empty());
+
+    // Raw API: the first announce's reply carries a leave_key, later ones do not.
+    let fresh = peer(3, None, None);
+    let req = serde_json::json!({"content": content.to_string(), "peer": fresh.id.to_string(),
+                                 "addrs": ["127.0.0.1:4000"]});
+    let (status, first) = post(&s.url, "/v1/announce", req.clone()).await;
+    assert_eq!(status, 200, "{first}");
+    let key = first["leave_key"].as_str().unwrap().to_owned();
+    let (status, _) = post(&s.url, "/v1/announce", req.clone()).await;
+    assert_eq!(status, 403);
+    let mut with_key = req.clone();
+    with_key["leave_key"] = key.clone().into();
+    let (status, again) = post(&s.url, "/v1/announce", with_key).await;
+    assert_eq!(status, 200, "{again}");
+    assert!(again.get("leave_key").is_none(), "{again}");
+    let (status, left) = post(
+        &s.url,
+        "/v1/leave",
+        serde_json::json!({"content": content.to_string(), "peer": fresh.id.to_string(),
+                           "leave_key": key}),
+    )
+    .await;
+    assert_eq!((status, &left["removed"]), (200, &serde_json::json!(true)));
+    // Unlisted now: anyone may take the id (and gets a new key).
+    intruder.announce(&ann(content, fresh)).await.unwrap();
+    s.stop().await;
+}
+
+async fn peers_needs_a_token_when_tokens_are_required(kind: Kind) {
+    let registrar = Registrar::generate();
+    let s = Server::start(
+        TrackerConfig {
+            verifier: Some(TokenVerifier::new(registrar.verifying_key())),
+            max_reply: 5,
+            ..Default::default()
+        },
+        kind,
+    )
+    .await;
+    let c = TrackerClient::new(&s.url).unwrap();
+    let content = ContentId::derive("live/paid");
+    let far_future = 4_000_000_000;
+    for n in 1..=8 {
+        let p = peer(n, None, None);
+        let token = registrar.issue(p.id, content, far_future);
+        c.announce(&Announce {
+            token: Some(token),
+            ..ann(content, p)
+        })
+        .await
+        .unwrap();
+    }
+    let me = PeerId::from_bytes([1; 32]);
+    let e = c.peers(content, 0).await.unwrap_err();
+    assert!(e.is_forbidden(), "{e}");
+    let other_content = registrar.issue(me, ContentId::derive("x"), far_future);
+    let e = c
+        .peers_with_token(content, 0, me, &other_content)
+        .await
+        .unwrap_err();
+    assert!(e.is_forbidden(), "{e}");
+    let valid = registrar.issue(me, content, far_future);
+    let listed = c.peers_with_token(content, 100, me, &valid).await.unwrap();
+    assert_eq!(listed.len(), 5, "a bounded sample");
+    s.stop().await;
+}
+
+async fn over_the_limits_is_a_429_or_a_400(kind: Kind) {
+    let s = Server::start(
+        TrackerConfig {
+            rate_per_addr: 1.0,
+            rate_burst: 3,
+            ..Default::default()
+        },
+        kind,
+    )
+    .await;
+    let c = TrackerClient::new(&s.url).unwrap();
+    let content = ContentId::derive("live/rate");
+    for n in 1..=3 {
+        c.announce(&ann(content, peer(n, None, None)))
+            .await
+            .unwrap();
+    }
+    match c.announce(&ann(content, peer(4, None, None))).await {
+        Err(TrackerError::Status {
+            status: 429,
+            message,
+        }) => {
+            assert!(
+                message.contains("too many requests from 127.0.0.1"),
+                "{message}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Field sizes: a token over the bound is a 400.
+    let (status, body) = post(
+        &s.url,
+        "/v1/announce",
+        serde_json::json!({"content": content.to_string(), "peer": PeerId::from_bytes([9; 32]).to_string(),
+                           "token": "A".repeat(600)}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let m = reqwest::get(format!("{}/metrics", s.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.contains("hive_tracker_rejects_total{reason=\"limit\"} 1"),
+        "{m}"
+    );
+    s.stop().await;
+}
+
+/// The in-memory store's bounds on swarms and peers per swarm are 429s.
+#[tokio::test]
+async fn a_full_memory_store_is_a_429() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let t = Arc::new(Tracker::new(
+        TrackerConfig::default(),
+        Arc::new(MemoryStore::new().with_limits(2, 3)),
+    ));
+    tokio::spawn(tracker::serve(listener, t, std::future::pending()));
+    let c = TrackerClient::new(&url).unwrap();
+    let (a, b) = (ContentId::derive("a"), ContentId::derive("b"));
+    for n in 1..=3 {
+        c.announce(&ann(a, peer(n, None, None))).await.unwrap();
+    }
+    let full = |r: Result<_, TrackerError>| match r {
+        Err(TrackerError::Status {
+            status: 429,
+            message,
+        }) => message,
+        other => panic!("{other:?}"),
+    };
+    let m = full(c.announce(&ann(a, peer(4, None, None))).await);
+    assert!(m.contains("3 peers"), "{m}");
+    // A listed peer still re-announces.
+    c.announce(&ann(a, peer(1, None, None))).await.unwrap();
+    c.announce(&ann(b, peer(1, None, None))).await.unwrap();
+    let m = full(
+        c.announce(&ann(ContentId::derive("c"), peer(1, None, None)))
+            .await,
+    );
+    assert!(m.contains("2 swarms"), "{m}");
+    // Room again once a swarm empties.
+    c.leave(b, peer(1, None, None).id).await.unwrap();
+    c.announce(&ann(ContentId::derive("c"), peer(1, None, None)))
+        .await
+        .unwrap();
+}
+
 /// Each test on both stores.
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {$(
@@ -532,5 +744,8 @@ on_both_stores!(
     entries_expire_by_ttl_and_leave_removes_at_once,
     tokens_are_required_and_checked_when_configured,
     bad_input_is_a_400_with_a_json_message,
-    a_supernode_plan_promotes_the_first_peers_of_each_site_and_replaces_those_that_leave
+    a_supernode_plan_promotes_the_first_peers_of_each_site_and_replaces_those_that_leave,
+    leave_keys_keep_a_listed_peer_its_announcers,
+    peers_needs_a_token_when_tokens_are_required,
+    over_the_limits_is_a_429_or_a_400,
 );

@@ -17,7 +17,7 @@
 //! Bounds: watched manifests ([`max_manifests`](HashServiceConfig::max_manifests), then 503),
 //! manifest and fragment sizes, entries per list ([`MAX_ENTRIES`]) and list bytes
 //! ([`MAX_LIST_BYTES`]), long-polls waiting at once ([`max_waiters`](HashServiceConfig::max_waiters),
-//! then 503).
+//! then 503); the HTTP server's connections, header and body times ([`HashServiceConfig::http`]).
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -70,6 +70,9 @@ pub struct HashServiceConfig {
     pub max_wait: Duration,
     /// Timeout of one origin request. Default 20 s.
     pub fetch_timeout: Duration,
+    /// The bounds of the HTTP server [`serve`] runs (its `stall_timeout` must stay above
+    /// `max_wait`: a long-poll runs a handler, so it is not a stall anyway).
+    pub http: crate::http::HttpLimits,
 }
 
 impl Default for HashServiceConfig {
@@ -85,6 +88,7 @@ impl Default for HashServiceConfig {
             default_wait: Duration::from_secs(10),
             max_wait: Duration::from_secs(30),
             fetch_timeout: Duration::from_secs(20),
+            http: crate::http::HttpLimits::default(),
         }
     }
 }
@@ -529,11 +533,15 @@ fn list_reply(p: Published) -> Response {
     r
 }
 
-/// Serves `service` on `listener` until `shutdown` completes.
+/// Serves `service` on `listener` until `shutdown` completes, with `GET /healthz` (`ok`) beside
+/// its routes, on [`serve_bounded`](crate::http::serve_bounded) with
+/// [`HashServiceConfig::http`]'s limits.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     service: Arc<HashService>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    crate::http::serve_router(listener, service.router(), shutdown).await
+    let limits = service.cfg.http.clone();
+    let router = service.router().route("/healthz", get(|| async { "ok" }));
+    crate::http::serve_bounded(listener, router, limits, shutdown).await
 }

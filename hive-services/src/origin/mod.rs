@@ -10,7 +10,7 @@
 //! | `/live/manifest.mpd` | dynamic DASH MPD (`SegmentTemplate`, `$Number$`) |
 //! | `…/index.m3u8.hive-integrity`, `/live/manifest.mpd.hive-integrity` | with a signing key: the signed list of the fragments' hashes beside each manifest ([`hive_core::integrity`]) |
 //! | `/live/<track>/init.mp4`, `/live/<track>/<seq>.m4s` | DASH initialisation and media segments |
-//! | `/media/<path>` | files of the `--folder` (static, `Range` supported) |
+//! | `/media/<path>` | files of the `--folder` (static, `Range` supported: a range is read and streamed from disk, nothing else; no path leaves the folder) |
 //! | `/metrics` | Prometheus counters |
 //!
 //! ```no_run
@@ -71,6 +71,8 @@ pub struct OriginStats {
     pub fragments: u64,
     /// Requests answered 404.
     pub not_found: u64,
+    /// Bytes read from the `--folder`'s files (a range reads only its own bytes).
+    pub disk_bytes: u64,
 }
 
 /// The origin server's state.
@@ -83,6 +85,7 @@ pub struct Origin {
     manifest_bytes: AtomicU64,
     fragments: AtomicU64,
     not_found: AtomicU64,
+    disk_bytes: Arc<AtomicU64>,
     sign_key: Option<PublisherKey>,
     /// Hashes of the live fragments listed, by (track, sequence); the oldest leave as the
     /// window moves.
@@ -101,6 +104,7 @@ impl Origin {
             manifest_bytes: AtomicU64::new(0),
             fragments: AtomicU64::new(0),
             not_found: AtomicU64::new(0),
+            disk_bytes: Arc::new(AtomicU64::new(0)),
             sign_key: cfg.sign_key,
             hashes: Mutex::new(Default::default()),
             lists: AtomicU64::new(0),
@@ -183,6 +187,7 @@ impl Origin {
             manifest_bytes: self.manifest_bytes.load(Ordering::Relaxed),
             fragments: self.fragments.load(Ordering::Relaxed),
             not_found: self.not_found.load(Ordering::Relaxed),
+            disk_bytes: self.disk_bytes.load(Ordering::Relaxed),
         }
     }
 
@@ -202,18 +207,22 @@ impl Origin {
         )
     }
 
-    fn answer(&self, method: &Method, path: &str, headers: &HeaderMap) -> Reply {
+    async fn answer(&self, path: &str, headers: &HeaderMap) -> Reply {
+        if let Some(rest) = path.strip_prefix("/media/") {
+            return match &self.folder {
+                Some(dir) => folder::serve(dir, rest, headers, &self.disk_bytes).await,
+                None => Reply::not_found(),
+            };
+        }
+        self.answer_live(path)
+    }
+
+    fn answer_live(&self, path: &str) -> Reply {
         if path == "/metrics" {
             return Reply::text(self.metrics(), "text/plain; version=0.0.4");
         }
         if path == "/healthz" {
             return Reply::text("ok\n".into(), "text/plain");
-        }
-        if let Some(rest) = path.strip_prefix("/media/") {
-            return match &self.folder {
-                Some(dir) => folder::serve(dir, rest, method, headers),
-                None => Reply::not_found(),
-            };
         }
         let Some(rest) = path.strip_prefix("/live/") else {
             return Reply::not_found();
@@ -267,7 +276,7 @@ impl Origin {
 
     fn count(&self, reply: &Reply) {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let n = reply.body.len() as u64;
+        let n = reply.len();
         match reply.kind {
             Kind::Fragment => {
                 self.fragments.fetch_add(1, Ordering::Relaxed);
@@ -299,6 +308,8 @@ struct Reply {
     kind: Kind,
     content_type: &'static str,
     body: Bytes,
+    /// Instead of `body`: this many bytes streamed from a reader (a file, seeked).
+    stream: Option<(folder::FileRange, u64)>,
     headers: Vec<(header::HeaderName, HeaderValue)>,
 }
 
@@ -309,7 +320,16 @@ impl Reply {
             kind,
             content_type,
             body,
+            stream: None,
             headers: Vec::new(),
+        }
+    }
+
+    /// The body's length.
+    fn len(&self) -> u64 {
+        match &self.stream {
+            Some((_, n)) => *n,
+            None => self.body.len() as u64,
         }
     }
 
@@ -343,10 +363,14 @@ impl Reply {
     }
 
     fn into_response(self, head: bool) -> Response {
-        let mut resp = Response::new(if head {
-            Body::empty()
-        } else {
-            Body::from(self.body.clone())
+        let len = self.len();
+        let mut resp = Response::new(match self.stream {
+            _ if head => Body::empty(),
+            Some((reader, _)) => Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+                reader,
+                folder::CHUNK,
+            )),
+            None => Body::from(self.body),
         });
         *resp.status_mut() = self.status;
         let h = resp.headers_mut();
@@ -354,7 +378,7 @@ impl Reply {
             header::CONTENT_TYPE,
             HeaderValue::from_static(self.content_type),
         );
-        h.insert(header::CONTENT_LENGTH, HeaderValue::from(self.body.len()));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
         h.insert(
             header::ACCESS_CONTROL_ALLOW_ORIGIN,
             HeaderValue::from_static("*"),
@@ -371,7 +395,7 @@ async fn handle(State(origin): State<Arc<Origin>>, req: Request) -> Response {
     if method != Method::GET && method != Method::HEAD {
         return (StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD\n").into_response();
     }
-    let reply = origin.answer(&method, req.uri().path(), req.headers());
+    let reply = origin.answer(req.uri().path(), req.headers()).await;
     let head = method == Method::HEAD;
     if !head {
         origin.count(&reply);
@@ -379,13 +403,20 @@ async fn handle(State(origin): State<Arc<Origin>>, req: Request) -> Response {
     reply.into_response(head)
 }
 
-/// Serves `origin` on `listener` until `shutdown` completes.
+/// Serves `origin` on `listener` until `shutdown` completes, on
+/// [`serve_bounded`](crate::http::serve_bounded) with the default
+/// [`HttpLimits`](crate::http::HttpLimits) (to choose others, serve [`Origin::router`] with
+/// `serve_bounded` yourself).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     origin: Arc<Origin>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, origin.router())
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::http::serve_bounded(
+        listener,
+        origin.router(),
+        crate::http::HttpLimits::default(),
+        shutdown,
+    )
+    .await
 }

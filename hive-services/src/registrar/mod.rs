@@ -174,14 +174,23 @@ impl Registrar {
     }
 }
 
-/// Serves the registrar's HTTP API on `listener` until `shutdown` completes.
+/// Serves the registrar's HTTP API on `listener` until `shutdown` completes, on
+/// [`serve_bounded`](crate::http::serve_bounded) with the default
+/// [`HttpLimits`](crate::http::HttpLimits) (to choose others, serve
+/// [`Registrar::router`] with `serve_bounded` yourself).
 pub async fn serve_registrar(
     listener: TcpListener,
     registrar: Arc<Registrar>,
     validity: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    crate::http::serve_router(listener, registrar.router(validity), shutdown).await
+    crate::http::serve_bounded(
+        listener,
+        registrar.router(validity),
+        crate::http::HttpLimits::default(),
+        shutdown,
+    )
+    .await
 }
 
 type RegistrarState = State<(Arc<Registrar>, Duration)>;

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 pub const MAX_ADDRS: usize = 8;
 /// At most this many bytes in a site name, an address or a role.
 pub const MAX_STR: usize = 64;
+/// At most this many bytes in a token's or a leave key's text.
+pub const MAX_SECRET_TEXT: usize = 512;
 
 /// `POST /v1/announce` body.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -44,6 +46,11 @@ pub struct AnnounceRequest {
     /// How many peers to return (capped at the tracker's `max_reply`; absent or 0 = `max_reply`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub want: Option<usize>,
+    /// The `leave_key` the tracker returned to this peer's first announce in this swarm,
+    /// base64url: required while the peer is listed (an announce without it, or with another,
+    /// is refused with 403: nobody else may take over a listed peer id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leave_key: Option<String>,
 }
 
 /// A peer in replies (and, in the Redis store, as stored).
@@ -92,6 +99,10 @@ pub struct AnnounceResponse {
     /// The role the tracker lists the announcer with (`supernode` when it promoted it).
     #[serde(default)]
     pub role: Option<String>,
+    /// On the peer's first announce in the swarm (while it is not listed): a random secret,
+    /// base64url, that its later announces and its leave must carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leave_key: Option<String>,
 }
 
 /// `POST /v1/leave` body.
@@ -104,6 +115,10 @@ pub struct LeaveRequest {
     /// Registrar token, base64url (required when the tracker requires tokens).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// The `leave_key` of the peer's announce reply: a leave without it (or with another) is
+    /// refused with 403 while the peer is listed with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leave_key: Option<String>,
 }
 
 /// `GET /v1/peers` reply.

@@ -52,10 +52,20 @@ impl TrackerError {
     }
 }
 
-/// Talks to a tracker over HTTP/JSON. Cheap to clone: clones share one keep-alive connection pool.
+/// Leave keys a client keeps, at most (one per swarm and peer it announces).
+const MAX_KEYS: usize = 4096;
+
+/// Talks to a tracker over HTTP/JSON. Cheap to clone: clones share one keep-alive connection
+/// pool, and the leave keys.
+///
+/// The tracker gives each peer, on its first announce in a swarm, a secret `leave_key` that its
+/// later announces and its leave must carry (so nobody else can take over or remove a listed
+/// peer); the client keeps it per (content, peer) and presents it by itself.
 #[derive(Clone, Debug)]
 pub struct TrackerClient {
     http: reqwest::Client,
+    keys:
+        std::sync::Arc<parking_lot::Mutex<std::collections::HashMap<(ContentId, PeerId), String>>>,
     announce_url: reqwest::Url,
     leave_url: reqwest::Url,
     peers_url: reqwest::Url,
@@ -83,6 +93,7 @@ impl TrackerClient {
         };
         Ok(TrackerClient {
             http,
+            keys: Default::default(),
             announce_url: url("v1/announce")?,
             leave_url: url("v1/leave")?,
             peers_url: url("v1/peers")?,
@@ -103,6 +114,7 @@ impl TrackerClient {
             upload_kbps: a.peer.upload_kbps,
             token: a.token.as_deref().map(b64_encode),
             want: (a.want > 0).then_some(a.want),
+            leave_key: self.keys.lock().get(&(a.content, a.peer.id)).cloned(),
         };
         let resp = self
             .http
@@ -133,6 +145,18 @@ impl TrackerClient {
             .map(parse_role)
             .transpose()
             .map_err(TrackerError::Decode)?;
+        if let Some(k) = r.leave_key.as_deref() {
+            if k.len() > super::api::MAX_SECRET_TEXT {
+                return Err(TrackerError::Decode("leave_key too long".into()));
+            }
+            let mut keys = self.keys.lock();
+            if keys.len() >= MAX_KEYS && !keys.contains_key(&(a.content, a.peer.id)) {
+                if let Some(victim) = keys.keys().next().copied() {
+                    keys.remove(&victim);
+                }
+            }
+            keys.insert((a.content, a.peer.id), k.to_owned());
+        }
         Ok(AnnounceReply {
             role,
             peers: peers_from_json(r.peers)?,
@@ -153,7 +177,8 @@ impl TrackerClient {
         self.leave_with_token(content, peer, None).await
     }
 
-    /// [`leave`](Self::leave) with the peer's registrar token.
+    /// [`leave`](Self::leave) with the peer's registrar token. Presents the peer's leave key
+    /// (from its announces through this client), and forgets it once the leave succeeded.
     pub async fn leave_with_token(
         &self,
         content: ContentId,
@@ -164,6 +189,7 @@ impl TrackerClient {
             content: content.to_string(),
             peer: peer.to_string(),
             token: token.map(|t| b64_encode(t)),
+            leave_key: self.keys.lock().get(&(content, peer)).cloned(),
         };
         let resp = self
             .http
@@ -171,19 +197,48 @@ impl TrackerClient {
             .json(&req)
             .send()
             .await?;
-        body_of(resp).await.map(drop)
+        body_of(resp).await?;
+        self.keys.lock().remove(&(content, peer));
+        Ok(())
     }
 
     /// A sample of up to `limit` peers of a swarm (0 = the tracker's maximum), without announcing.
+    /// A tracker that requires tokens refuses it (403): use
+    /// [`peers_with_token`](Self::peers_with_token).
     pub async fn peers(
         &self,
         content: ContentId,
         limit: usize,
     ) -> Result<Vec<PeerInfo>, TrackerError> {
+        self.peers_query(content, limit, None).await
+    }
+
+    /// [`peers`](Self::peers), as `peer` with its registrar token for `content`.
+    pub async fn peers_with_token(
+        &self,
+        content: ContentId,
+        limit: usize,
+        peer: PeerId,
+        token: &Bytes,
+    ) -> Result<Vec<PeerInfo>, TrackerError> {
+        self.peers_query(content, limit, Some((peer, token))).await
+    }
+
+    async fn peers_query(
+        &self,
+        content: ContentId,
+        limit: usize,
+        auth: Option<(PeerId, &Bytes)>,
+    ) -> Result<Vec<PeerInfo>, TrackerError> {
         let mut url = self.peers_url.clone();
         url.query_pairs_mut()
             .append_pair("content", &content.to_string())
             .append_pair("limit", &limit.to_string());
+        if let Some((peer, token)) = auth {
+            url.query_pairs_mut()
+                .append_pair("peer", &peer.to_string())
+                .append_pair("token", &b64_encode(token));
+        }
         let resp = self.http.get(url).send().await?;
         let body = body_of(resp).await?;
         let r: PeersRef<'_> =
@@ -230,6 +285,8 @@ struct AnnounceRef<'a> {
     country: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     role: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    leave_key: Option<Cow<'a, str>>,
 }
 
 /// A [`PeersResponse`](super::api::PeersResponse), borrowed from the body.

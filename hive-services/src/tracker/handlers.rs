@@ -13,10 +13,11 @@ use bytes::Bytes;
 use hive_core::{ContentId, Locality, PeerId, Role};
 use serde::Deserialize;
 
+use super::api::MAX_SECRET_TEXT;
 use super::api::{AnnounceRequest, LeaveRequest};
 use super::sample::rank;
 use super::{StoredPeer, Tracker};
-use crate::http::{ApiError, MAX_BODY, Observed, b64_decode, now_unix_ms, parse_json};
+use crate::http::{ApiError, MAX_BODY, Observed, b64_decode, b64_encode, now_unix_ms, parse_json};
 
 /// Request and error counters for `/metrics`.
 #[derive(Debug, Default)]
@@ -28,6 +29,7 @@ pub(crate) struct Metrics {
     promotions: AtomicU64,
     rejected_bad_request: AtomicU64,
     rejected_forbidden: AtomicU64,
+    rejected_limit: AtomicU64,
     rejected_store: AtomicU64,
     store_errors: AtomicU64,
 }
@@ -56,15 +58,72 @@ fn count(t: &Tracker, e: ApiError) -> ApiError {
     match e.status {
         StatusCode::BAD_REQUEST => bump(&t.metrics.rejected_bad_request),
         StatusCode::FORBIDDEN => bump(&t.metrics.rejected_forbidden),
+        StatusCode::TOO_MANY_REQUESTS => bump(&t.metrics.rejected_limit),
         _ => bump(&t.metrics.rejected_store),
     }
     e
 }
 
 fn store_error(t: &Tracker, e: super::StoreError) -> ApiError {
+    if let super::StoreError::Full(m) = e {
+        return ApiError::too_many(m);
+    }
     bump(&t.metrics.store_errors);
     tracing::warn!("tracker store: {e}");
     ApiError::unavailable(format!("store unavailable: {e}"))
+}
+
+/// Takes a token from the source address's bucket (429 when empty).
+fn limit(t: &Tracker, obs: Option<std::net::SocketAddr>) -> Result<(), ApiError> {
+    match obs {
+        Some(a) if !t.rate.allow(a.ip(), std::time::Instant::now()) => {
+            Err(ApiError::too_many(format!(
+                "too many requests from {}: at most {} a second (bursts of {})",
+                a.ip(),
+                t.cfg.rate_per_addr,
+                t.cfg.rate_burst
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a token or leave key text over [`MAX_SECRET_TEXT`].
+fn bounded<'a>(what: &str, text: Option<&'a str>) -> Result<Option<&'a str>, ApiError> {
+    match text {
+        Some(s) if s.len() > MAX_SECRET_TEXT => Err(ApiError::bad_request(format!(
+            "{what} longer than {MAX_SECRET_TEXT} bytes"
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// A fresh leave key (32 random bytes, base64url) and its hash.
+fn new_leave_key() -> Result<(String, [u8; 32]), ApiError> {
+    let mut k = [0u8; 32];
+    getrandom::fill(&mut k)
+        .map_err(|e| ApiError::unavailable(format!("no randomness for a leave key: {e}")))?;
+    Ok((b64_encode(&k), *blake3::hash(&k).as_bytes()))
+}
+
+/// Checks a presented leave key against the stored hash, in constant time.
+fn check_leave_key(presented: Option<&str>, hash: &[u8; 32], peer: PeerId) -> Result<(), ApiError> {
+    let Some(text) = presented else {
+        return Err(ApiError::forbidden(format!(
+            "peer {} is listed in this swarm: only the announcer may announce or leave as it (its leave_key is missing)",
+            peer.short()
+        )));
+    };
+    let bytes = b64_decode(text).map_err(|e| ApiError::forbidden(format!("leave_key: {e}")))?;
+    // blake3::Hash compares in constant time.
+    if blake3::hash(&bytes) == blake3::Hash::from_bytes(*hash) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "peer {}: wrong leave_key",
+            peer.short()
+        )))
+    }
 }
 
 /// Checks the token when the tracker requires one.
@@ -97,16 +156,37 @@ async fn do_announce(
     obs: Option<std::net::SocketAddr>,
     body: &[u8],
 ) -> Result<String, ApiError> {
+    limit(t, obs)?;
     let req: AnnounceRequest = parse_json(body)?;
     let ip = obs.map(|a| a.ip());
     let (content, mut info) = req.parse(ip).map_err(ApiError::bad_request)?;
-    admit(t, req.token.as_deref(), info.id, content)?;
+    let token = bounded("token", req.token.as_deref())?;
+    let presented = bounded("leave_key", req.leave_key.as_deref())?;
+    admit(t, token, info.id, content)?;
     info.locality = t.cfg.locality_table.assign(ip, &info.locality);
     let want = match req.want {
         None | Some(0) => t.cfg.max_reply,
         Some(w) => w.min(t.cfg.max_reply),
     };
     let now = now_unix_ms();
+    // A listed peer id is its announcer's: a re-announce must carry the leave key its first
+    // announce was given (a race of two first announces leaves the later key stored; the other
+    // announcer's next announce is then refused).
+    let listed = t
+        .store
+        .get(content, info.id, now)
+        .await
+        .map_err(|e| store_error(t, e))?;
+    let (key_hash, new_key) = match listed.as_ref().and_then(|p| p.key_hash().copied()) {
+        Some(h) => {
+            check_leave_key(presented, &h, info.id)?;
+            (h, None)
+        }
+        None => {
+            let (k, h) = new_leave_key()?;
+            (h, Some(k))
+        }
+    };
     if let (Some(plan), Some(site), Role::Peer) =
         (&t.cfg.supernodes, &info.locality.site, info.role)
     {
@@ -123,7 +203,7 @@ async fn do_announce(
     }
     let expires = now.saturating_add(t.cfg.ttl.as_millis() as u64);
     // Twice the reply in candidates, so the weighting within a tier has something to choose from.
-    let info = Arc::new(StoredPeer::new(info));
+    let info = Arc::new(StoredPeer::new(info).with_key_hash(Some(key_hash)));
     let candidates = t
         .store
         .announce(content, &info, now, expires, want.saturating_mul(2))
@@ -160,7 +240,7 @@ async fn do_announce(
         .fetch_add(peers.len() as u64, Ordering::Relaxed);
     let loc = &info.locality;
     // An AnnounceResponse, written by hand around the peers' stored JSON (the hot path).
-    let tail = serde_json::json!({
+    let mut tail = serde_json::json!({
         "interval_s": interval.as_secs_f64(),
         "role": super::api::role_name(info.role()),
         "observed_addr": obs.map(|a| a.to_string()),
@@ -168,6 +248,9 @@ async fn do_announce(
         "asn": loc.asn,
         "country": loc.country.map(super::api::country_text),
     });
+    if let (Some(k), Some(obj)) = (new_key, tail.as_object_mut()) {
+        obj.insert("leave_key".into(), k.into());
+    }
     Ok(peers_object(&peers, Some(&tail)))
 }
 
@@ -197,8 +280,9 @@ fn json_response(body: String) -> Response {
     ([("content-type", "application/json")], body).into_response()
 }
 
-async fn leave(State(t): State<Arc<Tracker>>, body: Bytes) -> Response {
+async fn leave(State(t): State<Arc<Tracker>>, Observed(obs): Observed, body: Bytes) -> Response {
     let r = async {
+        limit(&t, obs)?;
         let req: LeaveRequest = parse_json(&body)?;
         let content: ContentId = req
             .content
@@ -208,10 +292,25 @@ async fn leave(State(t): State<Arc<Tracker>>, body: Bytes) -> Response {
             .peer
             .parse()
             .map_err(|e| ApiError::bad_request(format!("peer: {e}")))?;
-        admit(&t, req.token.as_deref(), peer, content)?;
+        let token = bounded("token", req.token.as_deref())?;
+        let presented = bounded("leave_key", req.leave_key.as_deref())?;
+        admit(&t, token, peer, content)?;
+        let now = now_unix_ms();
+        let listed = t
+            .store
+            .get(content, peer, now)
+            .await
+            .map_err(|e| store_error(&t, e))?;
+        let Some(listed) = listed else {
+            bump(&t.metrics.leaves);
+            return Ok(serde_json::json!({ "removed": false }));
+        };
+        if let Some(h) = listed.key_hash() {
+            check_leave_key(presented, h, peer)?;
+        }
         let removed = t
             .store
-            .remove(content, peer, now_unix_ms())
+            .remove(content, peer, now)
             .await
             .map_err(|e| store_error(&t, e))?;
         bump(&t.metrics.leaves);
@@ -230,6 +329,12 @@ struct PeersQuery {
     content: String,
     #[serde(default)]
     limit: Option<usize>,
+    /// The asking peer and its registrar token for the content: required when the tracker
+    /// requires tokens.
+    #[serde(default)]
+    peer: Option<String>,
+    #[serde(default)]
+    token: Option<String>,
 }
 
 async fn peers(
@@ -238,11 +343,25 @@ async fn peers(
     q: Result<Query<PeersQuery>, QueryRejection>,
 ) -> Response {
     let r = async {
+        limit(&t, obs)?;
         let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
         let content: ContentId = q
             .content
             .parse()
             .map_err(|e| ApiError::bad_request(format!("content: {e}")))?;
+        if t.cfg.verifier.is_some() {
+            let peer: PeerId = q
+                .peer
+                .as_deref()
+                .ok_or_else(|| {
+                    ApiError::forbidden(
+                        "this tracker requires a registrar token: peer=<hex>&token=<base64url>",
+                    )
+                })?
+                .parse()
+                .map_err(|e| ApiError::bad_request(format!("peer: {e}")))?;
+            admit(&t, bounded("token", q.token.as_deref())?, peer, content)?;
+        }
         let limit = match q.limit {
             None | Some(0) => t.cfg.max_reply,
             Some(l) => l.min(t.cfg.max_reply),
@@ -316,6 +435,7 @@ async fn metrics(State(t): State<Arc<Tracker>>) -> Response {
         &[
             ("{reason=\"bad_request\"}", load(&m.rejected_bad_request)),
             ("{reason=\"forbidden\"}", load(&m.rejected_forbidden)),
+            ("{reason=\"limit\"}", load(&m.rejected_limit)),
             ("{reason=\"store\"}", load(&m.rejected_store)),
         ],
     );

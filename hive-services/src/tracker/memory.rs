@@ -2,6 +2,7 @@
 
 use std::hash::Hash;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use hive_core::{ContentId, Locality, PeerId};
@@ -24,9 +25,21 @@ type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState
 /// locality tiers. Expired entries are skipped when
 /// sampling and dropped by a sweep of the swarm at most once per TTL, triggered by announces
 /// (amortised O(1) per announce) or by [`TrackerStore::sweep`].
+///
+/// Bounded: at most [`max_swarms`](Self::with_limits) swarms and
+/// [`max_peers_per_swarm`](Self::with_limits) peers in each (a new swarm or a new peer beyond
+/// is refused with [`StoreError::Full`]; a full swarm is swept first).
 pub struct MemoryStore {
     shards: Box<[Mutex<HashMap<ContentId, Swarm>>]>,
+    swarms: AtomicUsize,
+    max_swarms: usize,
+    max_peers: usize,
 }
+
+/// Default bound on swarms of a [`MemoryStore`].
+pub const DEFAULT_MAX_SWARMS: usize = 100_000;
+/// Default bound on peers per swarm of a [`MemoryStore`].
+pub const DEFAULT_MAX_PEERS_PER_SWARM: usize = 100_000;
 
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -225,13 +238,25 @@ fn pick(
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store, with the default bounds ([`DEFAULT_MAX_SWARMS`],
+    /// [`DEFAULT_MAX_PEERS_PER_SWARM`]).
     pub fn new() -> Self {
         MemoryStore {
             shards: (0..SHARDS)
                 .map(|_| Mutex::new(HashMap::default()))
                 .collect(),
+            swarms: AtomicUsize::new(0),
+            max_swarms: DEFAULT_MAX_SWARMS,
+            max_peers: DEFAULT_MAX_PEERS_PER_SWARM,
         }
+    }
+
+    /// This store with at most `max_swarms` swarms and `max_peers_per_swarm` peers in each
+    /// (each at least 1).
+    pub fn with_limits(mut self, max_swarms: usize, max_peers_per_swarm: usize) -> Self {
+        self.max_swarms = max_swarms.max(1);
+        self.max_peers = max_peers_per_swarm.max(1);
+        self
     }
 
     fn shard(&self, content: &ContentId) -> &Mutex<HashMap<ContentId, Swarm>> {
@@ -246,15 +271,37 @@ impl MemoryStore {
         now_ms: u64,
         expires_ms: u64,
         then: impl FnOnce(&Swarm) -> T,
-    ) -> T {
+    ) -> Result<T, StoreError> {
         let mut shard = self.shard(&content).lock();
+        if !shard.contains_key(&content) {
+            if self.swarms.load(Ordering::Relaxed) >= self.max_swarms {
+                return Err(StoreError::Full(format!(
+                    "the tracker holds {} swarms, its maximum",
+                    self.max_swarms
+                )));
+            }
+            self.swarms.fetch_add(1, Ordering::Relaxed);
+        }
         let swarm = shard.entry(content).or_default();
         if now_ms >= swarm.next_sweep_ms {
             swarm.sweep(now_ms);
             swarm.next_sweep_ms = now_ms + expires_ms.saturating_sub(now_ms).max(1);
         }
+        if !swarm.all.pos.contains_key(&peer.id()) && swarm.all.items.len() >= self.max_peers {
+            swarm.sweep(now_ms);
+            if swarm.all.items.len() >= self.max_peers {
+                if swarm.all.items.is_empty() {
+                    shard.remove(&content);
+                    self.swarms.fetch_sub(1, Ordering::Relaxed);
+                }
+                return Err(StoreError::Full(format!(
+                    "this swarm holds {} peers, the tracker's maximum",
+                    self.max_peers
+                )));
+            }
+        }
         swarm.upsert(peer, expires_ms);
-        then(swarm)
+        Ok(then(swarm))
     }
 }
 
@@ -271,8 +318,7 @@ impl TrackerStore for MemoryStore {
         now_ms: u64,
         expires_ms: u64,
     ) -> Result<(), StoreError> {
-        self.with_upsert(content, peer, now_ms, expires_ms, |_| ());
-        Ok(())
+        self.with_upsert(content, peer, now_ms, expires_ms, |_| ())
     }
 
     async fn remove(
@@ -288,8 +334,22 @@ impl TrackerStore for MemoryStore {
         let removed = swarm.remove(&peer);
         if swarm.all.items.is_empty() {
             shard.remove(&content);
+            self.swarms.fetch_sub(1, Ordering::Relaxed);
         }
         Ok(removed.is_some_and(|e| e.expires_ms > now_ms))
+    }
+
+    async fn get(
+        &self,
+        content: ContentId,
+        peer: PeerId,
+        now_ms: u64,
+    ) -> Result<Option<Arc<StoredPeer>>, StoreError> {
+        let shard = self.shard(&content).lock();
+        Ok(shard.get(&content).and_then(|s| {
+            let m = &s.all.items[*s.all.pos.get(&peer)?];
+            (m.expires_ms > now_ms).then(|| m.peer.clone())
+        }))
     }
 
     async fn sample(
@@ -314,9 +374,9 @@ impl TrackerStore for MemoryStore {
         expires_ms: u64,
         per_tier: usize,
     ) -> Result<Vec<Arc<StoredPeer>>, StoreError> {
-        Ok(self.with_upsert(content, peer, now_ms, expires_ms, |s| {
+        self.with_upsert(content, peer, now_ms, expires_ms, |s| {
             s.sample(&peer.locality, per_tier, now_ms)
-        }))
+        })
     }
 
     async fn site_count(
@@ -386,7 +446,10 @@ impl TrackerStore for MemoryStore {
             for swarm in shard.values_mut() {
                 n += swarm.sweep(now_ms);
             }
+            let before = shard.len();
             shard.retain(|_, s| !s.all.items.is_empty());
+            self.swarms
+                .fetch_sub(before - shard.len(), Ordering::Relaxed);
         }
         Ok(n)
     }

@@ -18,7 +18,7 @@
 //! |---|---|---|
 //! | `POST /v1/announce` | [`AnnounceRequest`](api::AnnounceRequest) | [`AnnounceResponse`](api::AnnounceResponse) |
 //! | `POST /v1/leave` | [`LeaveRequest`](api::LeaveRequest) | `{"removed": bool}` |
-//! | `GET /v1/peers?content=hex&limit=N` | | [`PeersResponse`](api::PeersResponse) |
+//! | `GET /v1/peers?content=hex&limit=N[&peer=hex&token=b64]` | | [`PeersResponse`](api::PeersResponse) (at most `max_reply`; with tokens required, only for a valid token of that content) |
 //! | `GET /metrics` | | Prometheus text: announces, leaves, promotions, rejects, peers stored, store errors |
 //! | `GET /healthz` | | `ok` |
 //!
@@ -30,21 +30,34 @@
 //! -> {"peers": [{"peer": "<hex>", "addrs": ["10.1.2.3:4000"], "site": "paris", "asn": 64500,
 //!                "country": "FR", "role": "supernode", "upload_kbps": 20000}, ...],
 //!     "interval_s": 20.0, "observed_addr": "10.1.2.9:51234", "site": "paris", "asn": 64500,
-//!     "country": "FR", "role": "peer"}
+//!     "country": "FR", "role": "peer", "leave_key": "<base64url>"}
 //! ```
+//!
+//! **Leave keys.** A peer's first announce in a swarm (while it is not listed) is answered with
+//! a random `leave_key`; the tracker stores its BLAKE3 hash with the entry. While the entry is
+//! live, an announce or a leave of that peer id must carry the key (compared in constant time),
+//! else 403: nobody can move a listed peer to other addresses or remove it. Once it left or
+//! expired, the next announce of the id gets a new key. [`TrackerClient`] keeps and presents
+//! the keys by itself.
+//!
+//! **Limits.** Requests per source address ([`TrackerConfig::rate_per_addr`], a token bucket in
+//! a bounded table) and the store's bounds (swarms, peers per swarm: [`MemoryStore::with_limits`])
+//! answer 429 with a message; the HTTP server's bounds are [`TrackerConfig::http`].
 //!
 //! `role` is `peer` (default), `supernode`, `consume-only` or `seeder`; in the reply, the role
 //! the tracker lists the announcer with (`supernode` when it promoted it). An address
 //! `0.0.0.0:port` (or `[::]:port`) is stored with the ip the tracker saw. `want` is capped at `max_reply`
 //! (absent or 0 means `max_reply`). Bounds: 16 KiB bodies (413 beyond), ≤ 8 addresses, strings
-//! ≤ 64 bytes; anything malformed gets a 400 with `{"error": "..."}`, a missing or invalid token
-//! a 403, a store failure a 503.
+//! ≤ 64 bytes, tokens and leave keys ≤ 512; anything malformed gets a 400 with
+//! `{"error": "..."}`, a missing or invalid token or leave key a 403, a limit a 429, a store
+//! failure a 503.
 
 pub mod api;
 mod client;
 mod handlers;
 pub mod locality;
 mod memory;
+mod rate;
 #[cfg(feature = "redis")]
 mod redis_store;
 mod sample;
@@ -62,7 +75,7 @@ use tokio::net::TcpListener;
 pub use client::{TrackerClient, TrackerError};
 pub use hive_core::overlay::SupernodePlan;
 pub use locality::{LocalityTable, LocalityTableError};
-pub use memory::MemoryStore;
+pub use memory::{DEFAULT_MAX_PEERS_PER_SWARM, DEFAULT_MAX_SWARMS, MemoryStore};
 #[cfg(feature = "redis")]
 pub use redis_store::RedisStore;
 pub use store::{SiteCount, StoreError, StoredPeer, TrackerStore};
@@ -129,6 +142,18 @@ pub struct TrackerConfig {
     /// announcing at the same instant may both be promoted: the count is a floor, not an exact
     /// figure.
     pub supernodes: Option<SupernodePlan>,
+    /// The bounds of the HTTP server [`serve`] runs: connections, header and body times, body
+    /// size.
+    pub http: crate::http::HttpLimits,
+    /// Requests (announces, leaves, peer queries) a second from one source address (an IPv6
+    /// address counts by its /64), sustained; beyond, 429. Agents announce every TTL/3, so
+    /// this must allow for all the agents behind one NAT gateway. Default 200.
+    pub rate_per_addr: f64,
+    /// The burst above [`rate_per_addr`](Self::rate_per_addr). Default 1000.
+    pub rate_burst: u32,
+    /// Most source addresses the rate limiter tracks (idle ones are forgotten first). Default
+    /// 65 536.
+    pub rate_table: usize,
 }
 
 impl Default for TrackerConfig {
@@ -139,6 +164,10 @@ impl Default for TrackerConfig {
             locality_table: LocalityTable::default(),
             verifier: None,
             supernodes: None,
+            http: crate::http::HttpLimits::default(),
+            rate_per_addr: 200.0,
+            rate_burst: 1000,
+            rate_table: 65_536,
         }
     }
 }
@@ -149,6 +178,7 @@ pub struct Tracker {
     cfg: TrackerConfig,
     store: Arc<dyn TrackerStore>,
     metrics: handlers::Metrics,
+    rate: rate::RateLimiter,
 }
 
 impl std::fmt::Debug for Tracker {
@@ -164,6 +194,7 @@ impl Tracker {
     /// A tracker over `store`.
     pub fn new(cfg: TrackerConfig, store: Arc<dyn TrackerStore>) -> Self {
         Tracker {
+            rate: rate::RateLimiter::new(cfg.rate_per_addr, cfg.rate_burst, cfg.rate_table),
             cfg,
             store,
             metrics: handlers::Metrics::default(),
@@ -238,7 +269,9 @@ pub async fn serve_with(
             }
         })
     };
-    let result = crate::http::serve_router(listener, tracker.router().merge(extra), shutdown).await;
+    let limits = tracker.cfg.http.clone();
+    let result =
+        crate::http::serve_bounded(listener, tracker.router().merge(extra), limits, shutdown).await;
     sweeper.abort();
     result
 }

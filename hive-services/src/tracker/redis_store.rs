@@ -138,11 +138,15 @@ fn bulk_array(v: redis::Value) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         .collect()
 }
 
-/// Marks an `info` value in the stored form of [`encode`] (a bare JSON object is the older form).
-const HEAD: &str = "#1 ";
+/// Marks an `info` value in the stored form of [`encode`] (a bare JSON object is the oldest
+/// form, `#1 ` without the key hash the next).
+const HEAD: &str = "#2 ";
+/// The form before leave keys.
+const HEAD_V1: &str = "#1 ";
 
 /// A peer's `info` value: the ranking fields in a short text head, then its JSON as replies carry
-/// it, `#1 <role> <kbps> <asn|-> <country|-> <site bytes>:<site><json>`, so that reading it back
+/// it, `#2 <leave key hash hex|-> <role> <kbps> <asn|-> <country|-> <site bytes>:<site><json>`,
+/// so that reading it back
 /// ([`decode`]) parses no JSON: the reply splices the JSON as stored.
 fn encode(peer: &StoredPeer) -> String {
     use std::fmt::Write;
@@ -150,6 +154,11 @@ fn encode(peer: &StoredPeer) -> String {
     let site = loc.site.as_deref().unwrap_or("");
     let mut s = String::with_capacity(40 + site.len() + peer.json().len());
     s.push_str(HEAD);
+    match peer.key_hash() {
+        Some(h) => s.push_str(&crate::registrar::hex(h)),
+        None => s.push('-'),
+    }
+    s.push(' ');
     s.push_str(super::api::role_name(peer.role()));
     let _ = write!(s, " {} ", peer.upload_kbps());
     match loc.asn {
@@ -172,10 +181,19 @@ fn encode(peer: &StoredPeer) -> String {
 fn decode(id: &[u8], value: Vec<u8>) -> Result<StoredPeer, String> {
     use super::api::{check_site, parse_country, parse_role};
     let value = String::from_utf8(value).map_err(|e| e.to_string())?;
-    let Some(rest) = value.strip_prefix(HEAD) else {
+    let bad = || format!("bad stored head {:?}", value.get(..80).unwrap_or(&value));
+    let (key_hash, rest) = if let Some(rest) = value.strip_prefix(HEAD) {
+        let (key, rest) = rest.split_once(' ').ok_or_else(bad)?;
+        let key = match key {
+            "-" => None,
+            k => Some(crate::registrar::parse_hex32(k).map_err(|_| bad())?),
+        };
+        (key, rest)
+    } else if let Some(rest) = value.strip_prefix(HEAD_V1) {
+        (None, rest)
+    } else {
         return StoredPeer::from_json_string(value);
     };
-    let bad = || format!("bad stored head {:?}", value.get(..80).unwrap_or(&value));
     let mut fields = rest.splitn(5, ' ');
     let mut next = || fields.next().ok_or_else(bad);
     let role = parse_role(next()?)?;
@@ -211,13 +229,10 @@ fn decode(id: &[u8], value: Vec<u8>) -> Result<StoredPeer, String> {
         .parse()
         .map_err(|e| format!("peer: {e}"))?;
     let locality = Locality { asn, site, country };
-    Ok(StoredPeer::from_parts(
-        id,
-        locality,
-        role,
-        upload_kbps,
-        json.into(),
-    ))
+    Ok(
+        StoredPeer::from_parts(id, locality, role, upload_kbps, json.into())
+            .with_key_hash(key_hash),
+    )
 }
 
 impl RedisStore {
@@ -447,6 +462,36 @@ impl TrackerStore for RedisStore {
         .map(drop)
     }
 
+    async fn get(
+        &self,
+        content: ContentId,
+        peer: PeerId,
+        now_ms: u64,
+    ) -> Result<Option<Arc<StoredPeer>>, StoreError> {
+        let [all, info, _, _] = keys(&content, &Locality::default());
+        let id = peer.to_string();
+        let mut con = self.con();
+        let (score, blob): (Option<f64>, Option<Vec<u8>>) = redis::pipe()
+            .cmd("ZSCORE")
+            .arg(&all)
+            .arg(&id)
+            .cmd("HGET")
+            .arg(&info)
+            .arg(&id)
+            .query_async(&mut con)
+            .await
+            .map_err(backend)?;
+        match (score, blob) {
+            (Some(s), Some(b)) if s > now_ms as f64 => decode(id.as_bytes(), b)
+                .map(|p| Some(Arc::new(p)))
+                .map_err(|message| StoreError::Corrupt {
+                    store: NAME,
+                    message,
+                }),
+            _ => Ok(None),
+        }
+    }
+
     async fn remove(
         &self,
         content: ContentId,
@@ -648,13 +693,24 @@ mod tests {
         for p in [
             peer(Some("paris: left bank {x}"), Some(64500), Some(*b"FR")),
             peer(None, None, None),
+            peer(Some("lyon"), None, None).with_key_hash(Some([0xab; 32])),
         ] {
             let id = p.id().to_string();
             let back = decode(id.as_bytes(), encode(&p).into_bytes()).expect("decode");
             assert_eq!(back, p);
             assert_eq!(back.info(), p.info(), "the addresses parse on demand");
             let legacy = decode(id.as_bytes(), p.json().as_bytes().to_vec()).expect("legacy");
-            assert_eq!(legacy, p);
+            assert_eq!(legacy, p.clone().with_key_hash(None));
+            let v1 = encode(&p).replacen(HEAD, HEAD_V1, 1);
+            let v1 = match v1
+                .split_once(' ')
+                .and_then(|(h, r)| Some((h, r.split_once(' ')?.1)))
+            {
+                Some((h, r)) => format!("{h} {r}"),
+                None => v1,
+            };
+            let back = decode(id.as_bytes(), v1.into_bytes()).expect("v1");
+            assert_eq!(back, p.clone().with_key_hash(None));
         }
         let id = PeerId::from_bytes([3; 32]).to_string();
         for bad in [

@@ -22,6 +22,9 @@ pub enum StoreError {
         /// What went wrong.
         message: String,
     },
+    /// A bound of the store would be passed (swarms, peers per swarm): the tracker answers 429.
+    #[error("{0}")]
+    Full(String),
     /// An entry read back from the backend does not parse.
     #[error("{store} store holds a corrupt entry: {message}")]
     Corrupt {
@@ -47,6 +50,7 @@ pub struct StoredPeer {
     upload_kbps: u32,
     json: Box<str>,
     info: OnceLock<PeerInfo>,
+    key_hash: Option<[u8; 32]>,
 }
 
 impl PartialEq for StoredPeer {
@@ -56,6 +60,7 @@ impl PartialEq for StoredPeer {
             && self.role == other.role
             && self.upload_kbps == other.upload_kbps
             && self.json == other.json
+            && self.key_hash == other.key_hash
     }
 }
 
@@ -93,7 +98,20 @@ impl StoredPeer {
             upload_kbps: info.upload_kbps,
             json,
             info: OnceLock::from(info),
+            key_hash: None,
         }
+    }
+
+    /// This peer with the hash of its leave key (see the tracker's `leave_key`): stored beside
+    /// it, never in its JSON.
+    pub fn with_key_hash(mut self, hash: Option<[u8; 32]>) -> Self {
+        self.key_hash = hash;
+        self
+    }
+
+    /// The BLAKE3 hash of the secret the announcer must present to re-announce or leave, if any.
+    pub fn key_hash(&self) -> Option<&[u8; 32]> {
+        self.key_hash.as_ref()
     }
 
     /// Reads a stored JSON form: checks it is a JSON object and parses (and checks) the fields
@@ -127,6 +145,7 @@ impl StoredPeer {
             upload_kbps,
             json: json.into_boxed_str(),
             info: OnceLock::new(),
+            key_hash: None,
         })
     }
 
@@ -148,6 +167,7 @@ impl StoredPeer {
             upload_kbps,
             json,
             info: OnceLock::new(),
+            key_hash: None,
         }
     }
 
@@ -262,6 +282,15 @@ pub trait TrackerStore: Send + Sync + 'static {
         peer: PeerId,
         now_ms: u64,
     ) -> Result<bool, StoreError>;
+
+    /// The live entry of `peer` in `content`'s swarm, if any (with its
+    /// [`key_hash`](StoredPeer::key_hash)).
+    async fn get(
+        &self,
+        content: ContentId,
+        peer: PeerId,
+        now_ms: u64,
+    ) -> Result<Option<Arc<StoredPeer>>, StoreError>;
 
     /// Candidates near `near`, tier by tier (see the trait docs).
     async fn sample(
