@@ -511,11 +511,17 @@ impl AgentBuilder {
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let app = proxy::router(shared.clone());
         let http = tokio::spawn(async move {
-            let r = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
+            // Header, body and stall timeouts and a connection cap, as every Hive server: a
+            // page opening thousands of idle connections cannot stop the player's.
+            let r = hive_services::http::serve_bounded(
+                listener,
+                app,
+                hive_services::http::HttpLimits::default(),
+                async move {
                     let _ = stop_rx.await;
-                })
-                .await;
+                },
+            )
+            .await;
             if let Err(e) = r {
                 tracing::warn!(error = %e, "proxy stopped");
             }

@@ -19,6 +19,8 @@ use crate::error::AgentError;
 pub struct TrackerDiscovery {
     client: TrackerClient,
     want: usize,
+    /// The token of each stream's last announce (a report presents it).
+    tokens: Arc<parking_lot::Mutex<std::collections::HashMap<ContentId, Bytes>>>,
 }
 
 impl TrackerDiscovery {
@@ -26,7 +28,11 @@ impl TrackerDiscovery {
     pub fn new(base_url: &str, want: usize) -> Result<Self, AgentError> {
         let client = TrackerClient::new(base_url)
             .map_err(|e| AgentError::Config(format!("tracker URL {base_url}: {e}")))?;
-        Ok(TrackerDiscovery { client, want })
+        Ok(TrackerDiscovery {
+            client,
+            want,
+            tokens: Default::default(),
+        })
     }
 }
 
@@ -38,6 +44,9 @@ impl Discovery for TrackerDiscovery {
         me: &PeerInfo,
         token: Option<&Bytes>,
     ) -> Result<Announced, String> {
+        if let Some(t) = token {
+            self.tokens.lock().insert(content, t.clone());
+        }
         let reply = self
             .client
             .announce(&Announce {
@@ -57,7 +66,18 @@ impl Discovery for TrackerDiscovery {
         })
     }
 
+    async fn report_bad_peer(&self, content: ContentId, me: PeerId, peer: PeerId) {
+        let token = self.tokens.lock().get(&content).cloned();
+        match self.client.report(content, me, token.as_ref(), peer).await {
+            Ok(refused) => {
+                tracing::info!(peer = %peer.short(), refused, "reported to the tracker");
+            }
+            Err(e) => tracing::debug!(error = %e, "report to the tracker failed"),
+        }
+    }
+
     async fn leave(&self, content: ContentId, me: PeerId) {
+        self.tokens.lock().remove(&content);
         if let Err(e) = self.client.leave(content, me).await {
             tracing::debug!(error = %e, "tracker leave failed (the entry expires by TTL)");
         }

@@ -722,6 +722,58 @@ async fn a_full_memory_store_is_a_429() {
         .unwrap();
 }
 
+async fn peers_reported_by_two_listed_peers_are_refused(kind: Kind) {
+    let s = Server::start(TrackerConfig::default(), kind).await;
+    let content = ContentId::derive("live/reports");
+    let (a, b, liar) = (
+        peer(1, None, None),
+        peer(2, None, None),
+        peer(9, None, None),
+    );
+    let ca = TrackerClient::new(&s.url).unwrap();
+    let cb = TrackerClient::new(&s.url).unwrap();
+    let cl = TrackerClient::new(&s.url).unwrap();
+    ca.announce(&ann(content, a.clone())).await.unwrap();
+    cb.announce(&ann(content, b.clone())).await.unwrap();
+    cl.announce(&ann(content, liar.clone())).await.unwrap();
+    // Someone not listed (or not proving it is the announcer) cannot report.
+    let stranger = TrackerClient::new(&s.url).unwrap();
+    let e = stranger
+        .report(content, peer(7, None, None).id, None, liar.id)
+        .await
+        .unwrap_err();
+    assert!(e.is_forbidden(), "{e}");
+    let e = stranger
+        .report(content, a.id, None, liar.id)
+        .await
+        .unwrap_err();
+    assert!(
+        e.is_forbidden(),
+        "a report without the reporter's leave key: {e}"
+    );
+    // One listed reporter is not enough (it could be a liar itself); a second one is.
+    assert!(!ca.report(content, a.id, None, liar.id).await.unwrap());
+    assert!(
+        !ca.report(content, a.id, None, liar.id).await.unwrap(),
+        "one reporter counts once"
+    );
+    assert!(cb.report(content, b.id, None, liar.id).await.unwrap());
+    // The liar is gone from the swarm and cannot come back.
+    let reply = ca.announce(&ann(content, a.clone())).await.unwrap();
+    assert!(
+        reply.peers.iter().all(|p| p.id != liar.id),
+        "{:?}",
+        reply.peers
+    );
+    let e = cl.announce(&ann(content, liar.clone())).await.unwrap_err();
+    assert!(e.is_forbidden(), "{e}");
+    // In another swarm it is not refused.
+    cl.announce(&ann(ContentId::derive("live/other"), liar.clone()))
+        .await
+        .unwrap();
+    s.stop().await;
+}
+
 /// Each test on both stores.
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {$(
@@ -748,4 +800,5 @@ on_both_stores!(
     leave_keys_keep_a_listed_peer_its_announcers,
     peers_needs_a_token_when_tokens_are_required,
     over_the_limits_is_a_429_or_a_400,
+    peers_reported_by_two_listed_peers_are_refused,
 );

@@ -121,6 +121,24 @@ pub struct LeaveRequest {
     pub leave_key: Option<String>,
 }
 
+/// `POST /v1/report` body: the reporter (listed in the swarm, proving it with its leave key)
+/// accuses `bad` of serving bytes that failed a signed hash.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportRequest {
+    /// Content id, hex.
+    pub content: String,
+    /// The reporter's peer id, hex.
+    pub peer: String,
+    /// The reporter's registrar token, base64url (required when the tracker requires tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The reporter's `leave_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leave_key: Option<String>,
+    /// The accused peer's id, hex.
+    pub bad: String,
+}
+
 /// `GET /v1/peers` reply.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct PeersResponse {

@@ -68,6 +68,7 @@ pub struct TrackerClient {
         std::sync::Arc<parking_lot::Mutex<std::collections::HashMap<(ContentId, PeerId), String>>>,
     announce_url: reqwest::Url,
     leave_url: reqwest::Url,
+    report_url: reqwest::Url,
     peers_url: reqwest::Url,
 }
 
@@ -96,6 +97,7 @@ impl TrackerClient {
             keys: Default::default(),
             announce_url: url("v1/announce")?,
             leave_url: url("v1/leave")?,
+            report_url: url("v1/report")?,
             peers_url: url("v1/peers")?,
         })
     }
@@ -200,6 +202,36 @@ impl TrackerClient {
         body_of(resp).await?;
         self.keys.lock().remove(&(content, peer));
         Ok(())
+    }
+
+    /// Reports that `bad` served `peer` bytes of `content` failing a signed hash. `peer` must
+    /// have announced through this client (its leave key proves it is the reporter). Returns
+    /// whether the tracker now refuses `bad` in that swarm.
+    pub async fn report(
+        &self,
+        content: ContentId,
+        peer: PeerId,
+        token: Option<&Bytes>,
+        bad: PeerId,
+    ) -> Result<bool, TrackerError> {
+        let req = crate::tracker::api::ReportRequest {
+            content: content.to_string(),
+            peer: peer.to_string(),
+            token: token.map(|t| b64_encode(t)),
+            leave_key: self.keys.lock().get(&(content, peer)).cloned(),
+            bad: bad.to_string(),
+        };
+        let resp = self
+            .http
+            .post(self.report_url.clone())
+            .json(&req)
+            .send()
+            .await?;
+        let body = body_of(resp).await?;
+        Ok(serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("refused").and_then(|r| r.as_bool()))
+            .unwrap_or(false))
     }
 
     /// A sample of up to `limit` peers of a swarm (0 = the tracker's maximum), without announcing.

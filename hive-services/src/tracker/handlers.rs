@@ -32,6 +32,8 @@ pub(crate) struct Metrics {
     rejected_limit: AtomicU64,
     rejected_store: AtomicU64,
     store_errors: AtomicU64,
+    reports: AtomicU64,
+    refusals: AtomicU64,
 }
 
 /// Gateway-site supernodes added to the reply of a supernode of another site.
@@ -45,6 +47,7 @@ pub(crate) fn router(t: Arc<Tracker>) -> Router {
     Router::new()
         .route("/v1/announce", post(announce))
         .route("/v1/leave", post(leave))
+        .route("/v1/report", post(report))
         .route("/v1/peers", get(peers))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
@@ -163,6 +166,11 @@ async fn do_announce(
     let token = bounded("token", req.token.as_deref())?;
     let presented = bounded("leave_key", req.leave_key.as_deref())?;
     admit(t, token, info.id, content)?;
+    if t.reports.is_refused(content, info.id, now_unix_ms()) {
+        return Err(ApiError::forbidden(
+            "this peer is refused in this swarm: reported for serving bytes that fail a signed hash",
+        ));
+    }
     info.locality = t.cfg.locality_table.assign(ip, &info.locality);
     let want = match req.want {
         None | Some(0) => t.cfg.max_reply,
@@ -278,6 +286,58 @@ fn peers_object(peers: &[Arc<StoredPeer>], tail: Option<&serde_json::Value>) -> 
 
 fn json_response(body: String) -> Response {
     ([("content-type", "application/json")], body).into_response()
+}
+
+/// `POST /v1/report`: a listed peer accuses another of bytes failing a signed hash.
+async fn report(State(t): State<Arc<Tracker>>, Observed(obs): Observed, body: Bytes) -> Response {
+    let r = async {
+        limit(&t, obs)?;
+        let req: crate::tracker::api::ReportRequest = parse_json(&body)?;
+        let id = |what: &str, text: &str| -> Result<PeerId, ApiError> {
+            text.parse()
+                .map_err(|e| ApiError::bad_request(format!("{what}: {e}")))
+        };
+        let content: ContentId = req
+            .content
+            .parse()
+            .map_err(|e| ApiError::bad_request(format!("content: {e}")))?;
+        let reporter = id("peer", &req.peer)?;
+        let bad = id("bad", &req.bad)?;
+        if bad == reporter {
+            return Err(ApiError::bad_request("a peer cannot report itself"));
+        }
+        let token = bounded("token", req.token.as_deref())?;
+        let presented = bounded("leave_key", req.leave_key.as_deref())?;
+        admit(&t, token, reporter, content)?;
+        let now = now_unix_ms();
+        // Only a listed peer of that swarm, proving it announced as itself, may report.
+        let listed = t
+            .store
+            .get(content, reporter, now)
+            .await
+            .map_err(|e| store_error(&t, e))?
+            .ok_or_else(|| ApiError::forbidden("only a peer listed in this swarm may report"))?;
+        match listed.key_hash() {
+            Some(h) => check_leave_key(presented, h, reporter)?,
+            None => return Err(ApiError::forbidden("the reporter has no leave key")),
+        }
+        bump(&t.metrics.reports);
+        let until = now.saturating_add(t.cfg.refuse_for.as_millis().min(u128::from(u64::MAX)) as u64);
+        let refused = t
+            .reports
+            .report(content, reporter, bad, t.cfg.refuse_after_reports, until);
+        if refused {
+            bump(&t.metrics.refusals);
+            tracing::warn!(content = %content.short(), peer = %bad.short(), "peer refused: reported for bytes failing a signed hash");
+            let _ = t.store.remove(content, bad, now).await;
+        }
+        Ok::<_, ApiError>(serde_json::json!({ "refused": refused }))
+    }
+    .await;
+    match r {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => count(&t, e).into_response(),
+    }
 }
 
 async fn leave(State(t): State<Arc<Tracker>>, Observed(obs): Observed, body: Bytes) -> Response {
@@ -439,11 +499,27 @@ async fn metrics(State(t): State<Arc<Tracker>>) -> Response {
             ("{reason=\"store\"}", load(&m.rejected_store)),
         ],
     );
+    counter(
+        "hive_tracker_reports_total",
+        "Reports of peers serving bytes that fail a signed hash, from listed peers.",
+        &[("", load(&m.reports))],
+    );
+    counter(
+        "hive_tracker_refusals_total",
+        "Peers refused in a swarm after enough distinct reports.",
+        &[("", load(&m.refusals))],
+    );
     let label = format!("{{store=\"{store}\"}}");
     counter(
         "hive_tracker_store_errors_total",
         "Store operations that failed.",
         &[(&label, load(&m.store_errors))],
+    );
+    let _ = writeln!(
+        s,
+        "# HELP hive_tracker_refused_peers Peers refused now, all swarms.\n\
+         # TYPE hive_tracker_refused_peers gauge\nhive_tracker_refused_peers {}",
+        t.reports.refused_count()
     );
     if let Some(n) = stored {
         let _ = writeln!(

@@ -60,6 +60,7 @@ mod memory;
 mod rate;
 #[cfg(feature = "redis")]
 mod redis_store;
+mod reports;
 mod sample;
 mod store;
 
@@ -154,6 +155,11 @@ pub struct TrackerConfig {
     /// Most source addresses the rate limiter tracks (idle ones are forgotten first). Default
     /// 65 536.
     pub rate_table: usize,
+    /// Distinct listed reporters (`POST /v1/report`) after which a peer accused of serving
+    /// bytes that fail a signed hash is dropped from that swarm and refused there. Default 2.
+    pub refuse_after_reports: usize,
+    /// How long such a peer stays refused in that swarm. Default 1 h.
+    pub refuse_for: Duration,
 }
 
 impl Default for TrackerConfig {
@@ -168,6 +174,8 @@ impl Default for TrackerConfig {
             rate_per_addr: 200.0,
             rate_burst: 1000,
             rate_table: 65_536,
+            refuse_after_reports: 2,
+            refuse_for: Duration::from_secs(3600),
         }
     }
 }
@@ -179,6 +187,7 @@ pub struct Tracker {
     store: Arc<dyn TrackerStore>,
     metrics: handlers::Metrics,
     rate: rate::RateLimiter,
+    reports: reports::Reports,
 }
 
 impl std::fmt::Debug for Tracker {
@@ -198,6 +207,7 @@ impl Tracker {
             cfg,
             store,
             metrics: handlers::Metrics::default(),
+            reports: reports::Reports::default(),
         }
     }
 
