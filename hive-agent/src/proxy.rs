@@ -136,6 +136,12 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         );
     }
     match req.uri().path() {
+        "/healthz" => {
+            let mut r = Response::new(Body::from("ok\n"));
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+            return r;
+        }
         "/metrics" => {
             return reply(
                 StatusCode::OK,

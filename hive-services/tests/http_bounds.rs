@@ -250,7 +250,12 @@ fn check(what: &str, conns: usize, run: &Run) {
     );
 }
 
+/// One slowloris run at a time: the latency bound is about one server under attack, not four
+/// sharing two cores.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn against(server: Server, conns: usize, probe_for: Duration) {
+    let _turn = ONE_AT_A_TIME.lock().await;
     // Attackers, the server's side of each, and the probes.
     if !raise_nofile(2 * conns as u64 + 512) {
         eprintln!(
