@@ -132,7 +132,7 @@ impl Watched {
     }
 }
 
-/// The hash service (see the [module docs](self)). Serve it with [`serve`], or mount
+/// The hash service (see the [module docs](crate::integrity)). Serve it with [`serve`], or mount
 /// [`HashService::router`] beside the tracker's ([`crate::tracker::serve_with`]).
 #[derive(Debug)]
 pub struct HashService {
