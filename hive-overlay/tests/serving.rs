@@ -578,3 +578,42 @@ fn nothing_but_a_hello_counts_before_the_neighbours_hello() {
     }
     assert!(data > 0, "not served after Hello");
 }
+
+#[test]
+fn data_never_asked_for_is_ignored() {
+    let mut s = server(10_000, true, &[], 1);
+    let now = Instant::from_secs(2);
+    let from = peer(1).id;
+    let payload = Bytes::from(vec![7u8; 1000]);
+    s.handle_message(
+        now,
+        from,
+        Message::Data(hive_core::wire::Data {
+            request_id: 999,
+            fragment: frag(3),
+            offset: 0,
+            total_len: 1000,
+            hash: hive_core::ContentHash::of(&payload),
+            payload,
+        }),
+    );
+    let outputs: Vec<Output> = std::iter::from_fn(|| s.poll_output()).collect();
+    assert!(
+        outputs.iter().all(|o| !matches!(o, Output::Deliver { .. })),
+        "{outputs:?}"
+    );
+    assert_eq!(s.stats().peer_bytes, 0);
+    // Nothing was cached or announced: a request for it finds nothing to serve.
+    s.handle_message(now, from, request(1, 3, 2_000));
+    let answers: Vec<Output> = std::iter::from_fn(|| s.poll_output()).collect();
+    assert!(
+        answers.iter().all(|o| !matches!(
+            o,
+            Output::Send {
+                message: Message::Data(_),
+                ..
+            }
+        )),
+        "{answers:?}"
+    );
+}
