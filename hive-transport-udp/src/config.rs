@@ -31,8 +31,39 @@ pub struct Config {
     pub datagram_size: usize,
     /// Demand a retry cookie of every new client (2 RTT handshakes). Default false.
     pub require_retry: bool,
-    /// Demand cookies once this many handshakes are half-open. Default 256.
+    /// Demand cookies once this many handshakes are half-open. Default 64.
     pub retry_threshold: usize,
+    /// Most connections an endpoint holds (established, handshaking and draining, inbound and
+    /// outbound); an INITIAL past it is dropped unanswered and counted, and `connect` fails.
+    /// Default 1024 (quinn's `ServerConfig::max_incoming` bounds its half-open `Incoming`s the
+    /// same way).
+    pub max_connections: usize,
+    /// Most inbound handshakes in progress (half-open, state allocated); past it an INITIAL is
+    /// dropped and counted even with a valid cookie. Default 256.
+    pub max_handshakes: usize,
+    /// Handshakes (state allocations) each source IP address may start per second, steady
+    /// rate; `0.0` turns per-address limiting off. Default 50 (many agents may share one address
+    /// behind a NAT).
+    pub handshake_rate_per_addr: f64,
+    /// Burst of handshakes one source IP address may start at once. Default 200.
+    pub handshake_burst_per_addr: u32,
+    /// As `handshake_rate_per_addr`, for a whole IPv4 /24 or IPv6 /64. Default 200.
+    pub handshake_rate_per_prefix: f64,
+    /// As `handshake_burst_per_addr`, for a whole IPv4 /24 or IPv6 /64. Default 400.
+    pub handshake_burst_per_prefix: u32,
+    /// Source addresses and prefixes whose rate the endpoint remembers (least recently used
+    /// forgotten first). Default 4096.
+    pub rate_table_size: usize,
+    /// Packets protected under one key before a key update is started. The update completes
+    /// once a packet under the current key is acknowledged (a round trip later); a connection
+    /// that reaches twice this count under one key (its peer does not update keys) is closed.
+    /// Default 2^22, so that twice it is RFC 9001 §6.6's confidentiality limit: "For
+    /// AEAD_AES_128_GCM and AEAD_AES_256_GCM, the confidentiality limit is 2^23 encrypted
+    /// packets".
+    pub key_update_interval: u64,
+    /// Packets that failed authentication a connection tolerates before closing (RFC 9001
+    /// §6.6's integrity limit for AES-GCM is 2^52). Default 2^52.
+    pub aead_integrity_limit: u64,
 }
 
 impl Default for Config {
@@ -48,7 +79,16 @@ impl Default for Config {
             initial_rtt: Duration::from_millis(100),
             datagram_size: 1200,
             require_retry: false,
-            retry_threshold: 256,
+            retry_threshold: 64,
+            max_connections: 1024,
+            max_handshakes: 256,
+            handshake_rate_per_addr: 50.0,
+            handshake_burst_per_addr: 200,
+            handshake_rate_per_prefix: 200.0,
+            handshake_burst_per_prefix: 400,
+            rate_table_size: 4096,
+            key_update_interval: 1 << 22,
+            aead_integrity_limit: 1 << 52,
         }
     }
 }

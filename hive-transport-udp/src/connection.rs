@@ -16,7 +16,7 @@ use hive_core::transport::{Class, ConnectionStats};
 use snow::HandshakeState;
 
 use crate::config::Config;
-use crate::handshake::{self, Params};
+use crate::handshake::{self, Admission, FLAG_KEY_UPDATE, MAX_NOISE_MESSAGE, Params};
 use crate::protection::PacketKeys;
 use crate::ranges::RangeSet;
 use crate::recovery::{Pacer, Rtt, SentMap};
@@ -90,6 +90,10 @@ pub(crate) struct Counters {
     pub(crate) packets_lost: u64,
     /// Datagrams dropped: undecryptable, replayed, too old.
     pub(crate) dropped: u64,
+    /// Packets that failed authentication (towards the integrity limit).
+    pub(crate) auth_failures: u64,
+    /// Packets of the previous key phase that came after its key was discarded.
+    pub(crate) old_key_dropped: u64,
 }
 
 /// One connection.
@@ -147,6 +151,17 @@ pub struct Connection {
     /// More received datagrams are about to be handled: hold back an ACK that would go out
     /// alone (not an immediate one), so a train of datagrams is acknowledged once.
     pub(crate) defer_ack: bool,
+    /// This side's admission token and the check of the remote's.
+    pub(crate) admission: Admission,
+    /// The remote's admission token was refused: the handshake was aborted.
+    pub(crate) admission_refused: bool,
+    /// Anti-amplification (RFC 9000 §8.1), acceptor side: bytes received from and sent to the
+    /// remote address while it is not validated (by a cookie or a FINISH that decrypts).
+    pub(crate) amp_received: u64,
+    pub(crate) amp_sent: u64,
+    pub(crate) validated: bool,
+    /// The remote performs key updates (it said so in its handshake parameters).
+    pub(crate) peer_key_update: bool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -229,7 +244,23 @@ impl Connection {
             counters: Counters::default(),
             plain: Vec::with_capacity(config.datagram()),
             defer_ack: false,
+            admission: Admission::default(),
+            admission_refused: false,
+            amp_received: 0,
+            amp_sent: 0,
+            validated: is_client,
+            peer_key_update: false,
         }
+    }
+
+    fn local_params(&self) -> Vec<u8> {
+        Params {
+            max_message: self.config.max_message_size as u32,
+            recv_window: self.config.effective_recv_window(),
+            flags: FLAG_KEY_UPDATE,
+            token: self.admission.token(),
+        }
+        .encode()
     }
 
     /// A dialling connection; its INITIAL goes out on the first `poll_transmit`.
@@ -240,6 +271,7 @@ impl Connection {
         local_cid: u64,
         remote_addr: SocketAddr,
         expected: PeerId,
+        admission: Admission,
     ) -> Result<Self, snow::Error> {
         let mut hs = handshake::initiator(key)?;
         let mut buf = [0u8; 128];
@@ -253,10 +285,13 @@ impl Connection {
         };
         let mut c = Connection::new(config, now, true, local_cid, remote_addr, phase);
         c.expected = Some(expected);
+        c.admission = admission;
         Ok(c)
     }
 
-    /// An accepting connection from a valid INITIAL; returns it with RESPONSE queued.
+    /// An accepting connection from a valid INITIAL of `initial_len` bytes (`validated`: it
+    /// carried a valid cookie); returns it with RESPONSE queued.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn server(
         config: Config,
         now: Instant,
@@ -265,28 +300,31 @@ impl Connection {
         remote_cid: u64,
         remote_addr: SocketAddr,
         msg1: &[u8],
+        initial_len: usize,
+        validated: bool,
+        admission: Admission,
     ) -> Option<Self> {
         let mut hs = handshake::responder(key).ok()?;
         let mut payload = [0u8; 128];
         hs.read_message(msg1, &mut payload).ok()?;
-        let mut out = [0u8; 256];
-        let params = Params {
-            max_message: config.max_message_size as u32,
-            recv_window: config.effective_recv_window(),
-        };
-        let n = hs.write_message(&params.encode(), &mut out).ok()?;
+        let mut c = Connection::new(config, now, false, local_cid, remote_addr, Phase::Open);
+        c.admission = admission;
+        let mut out = vec![0u8; MAX_NOISE_MESSAGE];
+        let n = hs.write_message(&c.local_params(), &mut out).ok()?;
         let response = wire::response(remote_cid, local_cid, &out[..n]);
-        let phase = Phase::ServerWait {
+        c.phase = Phase::ServerWait {
             hs: Box::new(hs),
             response,
             resend: true,
         };
-        let mut c = Connection::new(config, now, false, local_cid, remote_addr, phase);
         c.remote_cid = remote_cid;
+        c.amp_received = initial_len as u64;
+        c.validated = validated;
         Some(c)
     }
 
-    fn apply_params(&mut self, p: Params) {
+    fn apply_params(&mut self, p: &Params<'_>) {
+        self.peer_key_update = p.flags & FLAG_KEY_UPDATE != 0;
         self.max_message = self.max_message.min(p.max_message as usize);
         for s in &mut self.tx {
             s.max_data = s.max_data.max(p.recv_window);
@@ -324,7 +362,7 @@ impl Connection {
         let Phase::ClientHello { hs, .. } = &mut self.phase else {
             return;
         };
-        let mut payload = [0u8; 256];
+        let mut payload = vec![0u8; MAX_NOISE_MESSAGE];
         let n = match hs.read_message(noise, &mut payload) {
             Ok(n) => n,
             Err(e) => {
@@ -346,12 +384,18 @@ impl Connection {
             self.end(now, Ended::Handshake("bad transport parameters".into()));
             return;
         };
-        let ours = Params {
-            max_message: self.config.max_message_size as u32,
-            recv_window: self.config.effective_recv_window(),
+        if !self.admission.admits(&actual, params.token) {
+            // Refused before FINISH: the responder never learns who dialled.
+            self.admission_refused = true;
+            self.end(now, Ended::Handshake("admission token refused".into()));
+            return;
+        }
+        let ours = self.local_params();
+        let Phase::ClientHello { hs, .. } = &mut self.phase else {
+            return;
         };
-        let mut out = [0u8; 256];
-        let written = hs.write_message(&ours.encode(), &mut out);
+        let mut out = vec![0u8; MAX_NOISE_MESSAGE];
+        let written = hs.write_message(&ours, &mut out);
         let phase = std::mem::replace(&mut self.phase, Phase::Open);
         let (Ok(n), Phase::ClientHello { mut hs, .. }) = (written, phase) else {
             self.end(now, Ended::Handshake("cannot write FINISH".into()));
@@ -369,7 +413,7 @@ impl Connection {
         self.finish = Some(wire::finish(src_cid, &out[..n]));
         self.finish_at = now;
         self.last_recv = now;
-        self.apply_params(params);
+        self.apply_params(&params);
     }
 
     /// FINISH received while accepting. Returns whether the connection just opened.
@@ -377,7 +421,7 @@ impl Connection {
         let Phase::ServerWait { hs, .. } = &mut self.phase else {
             return false;
         };
-        let mut payload = [0u8; 256];
+        let mut payload = vec![0u8; MAX_NOISE_MESSAGE];
         let Ok(n) = hs.read_message(noise, &mut payload) else {
             self.end(now, Ended::Handshake("bad FINISH".into()));
             return false;
@@ -402,15 +446,35 @@ impl Connection {
         }
         self.remote_id = Some(id);
         self.last_recv = now;
-        self.apply_params(params);
+        // A FINISH that decrypts proves the address received our RESPONSE.
+        self.validated = true;
+        if !self.admission.admits(&id, params.token) {
+            // Tell the dialler (its `dial` may have returned already: it spoke last) and forget
+            // the connection; `accept` never sees it.
+            self.admission_refused = true;
+            self.abandoned = true;
+            self.close_pending = Some(wire::CLOSE_REFUSED);
+            self.end(now, Ended::Handshake("admission token refused".into()));
+            return false;
+        }
+        self.apply_params(&params);
         true
     }
 
-    /// A duplicate INITIAL: the RESPONSE was probably lost.
-    pub(crate) fn handle_initial_again(&mut self) {
-        if let Phase::ServerWait { resend, .. } = &mut self.phase {
+    /// A duplicate INITIAL of `len` bytes: the RESPONSE was probably lost. Returns `false` when
+    /// the RESPONSE may not go again (it would exceed 3x what the unvalidated address sent).
+    pub(crate) fn handle_initial_again(&mut self, len: usize) -> bool {
+        self.amp_received = self.amp_received.saturating_add(len as u64);
+        if let Phase::ServerWait {
+            resend, response, ..
+        } = &mut self.phase
+        {
+            if !self.validated && self.amp_sent + response.len() as u64 > 3 * self.amp_received {
+                return false;
+            }
             *resend = true;
         }
+        true
     }
 
     pub(crate) fn end(&mut self, now: Instant, why: Ended) {
@@ -640,11 +704,39 @@ impl Connection {
         self.counters.dropped
     }
 
+    /// Key updates so far (the current key generation; see `protection.rs`).
+    pub fn key_updates(&self) -> u64 {
+        self.crypto.as_ref().map_or(0, |k| k.generation())
+    }
+
+    /// Packets dropped because they came under the previous key after its grace period.
+    pub fn old_key_dropped(&self) -> u64 {
+        self.counters.old_key_dropped
+    }
+
+    /// Packets that failed authentication (the integrity limit counts these).
+    pub fn auth_failures(&self) -> u64 {
+        self.counters.auth_failures
+    }
+
+    /// Out-of-order bytes held for reassembly, per class (control, data): never more than the
+    /// receive window each.
+    pub fn reassembly_buffered(&self) -> [u64; 2] {
+        [self.rx[0].buffered(), self.rx[1].buffered()]
+    }
+
+    /// Out-of-order segments dropped because the receive window's worth was already held.
+    pub fn reassembly_dropped(&self) -> u64 {
+        self.rx[0].dropped + self.rx[1].dropped
+    }
+
     /// The next time [`Connection::handle_timeout`] must run.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut t = Instant::MAX;
         match &self.phase {
-            Phase::ClientHello { next_send, .. } => t = t.min(*next_send),
+            // An ended dialler sends nothing more: its resend time must not keep waking us.
+            Phase::ClientHello { next_send, .. } if self.ended.is_none() => t = t.min(*next_send),
+            Phase::ClientHello { .. } => {}
             Phase::ServerWait { .. } => {}
             Phase::Open => {}
         }
@@ -660,6 +752,14 @@ impl Connection {
             t = t.min(d);
         }
         if self.ended.is_some() {
+            if self.abandoned && self.close_pending.is_none() {
+                // When `is_drained` will say yes, so the endpoint forgets it then.
+                t = t.min(
+                    self.ended_at
+                        .checked_add(self.rtt.pto() * 3)
+                        .unwrap_or(Instant::MAX),
+                );
+            }
             return (t != Instant::MAX).then_some(t);
         }
         if self.finish.is_some() {

@@ -20,8 +20,8 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::config::Config;
 use crate::connection::RecvPoll;
-use crate::endpoint::{Endpoint, Event};
-use crate::handshake::Keypair;
+use crate::endpoint::{Endpoint, EndpointStats, Event};
+use crate::handshake::{Admission, Keypair};
 
 /// The process-wide clock epoch: every endpoint of a process shares it, so one-way delays
 /// between them are true delays.
@@ -89,6 +89,20 @@ impl UdpTransport {
         config: Config,
         key: Keypair,
     ) -> Result<Arc<Self>, TransportError> {
+        Self::bind_with_admission(addr, config, key, Admission::default()).await
+    }
+
+    /// Binds `addr` with the given identity and admission: `admission.token` goes to every peer
+    /// in the handshake, and `admission.check` decides, before `dial` returns or `accept` yields
+    /// a connection, whether the remote's token is good (see [`crate::handshake`]).
+    ///
+    /// (Admission is not a [`Config`] field because `Config` is `Copy` and callers rely on it.)
+    pub async fn bind_with_admission(
+        addr: SocketAddr,
+        config: Config,
+        key: Keypair,
+        admission: Admission,
+    ) -> Result<Arc<Self>, TransportError> {
         let socket = UdpSocket::bind(addr)
             .await
             .map_err(|source| TransportError::Io {
@@ -105,7 +119,7 @@ impl UdpTransport {
             source,
         })?;
         let seed = rand::rngs::OsRng.try_next_u64().unwrap_or(0x5eed);
-        let ep = Endpoint::new(config, key, seed);
+        let ep = Endpoint::with_admission(config, key, seed, admission);
         let local_id = ep.local_peer_id();
         let shared = Arc::new(Shared {
             ep: Mutex::new(ep),
@@ -137,6 +151,11 @@ impl UdpTransport {
         self.shared.shut.store(true, Ordering::SeqCst);
         self.shared.halted.store(true, Ordering::SeqCst);
         self.shared.wake.notify_one();
+    }
+
+    /// The endpoint's counters and table sizes (connections, handshakes in progress, refusals).
+    pub fn endpoint_stats(&self) -> EndpointStats {
+        self.shared.ep.lock().stats()
     }
 
     /// A dump of every connection's recovery state, for debugging.

@@ -2,6 +2,28 @@
 //! Stateless replies (RETRY, VERSION) never exceed the datagram that caused them, and a server
 //! never answers an INITIAL smaller than [`wire::MIN_INITIAL_SIZE`]: an unverified address
 //! receives less than 3x what it sent.
+//!
+//! ## Bounded state before validation
+//!
+//! An INITIAL goes through these checks, cheapest first, before any handshake state (a Noise
+//! responder and its two Diffie-Hellman operations) is allocated; each refusal is counted in
+//! [`EndpointStats`] and costs no allocation:
+//!
+//! 1. smaller than 1200 bytes, or the endpoint not accepting: dropped;
+//! 2. a retransmission of a handshake in progress: its RESPONSE again, within 3x the bytes that
+//!    address sent (RFC 9000 §8.1: "an endpoint MUST limit the amount of data it sends to the
+//!    unvalidated address to three times the amount of data received from that address");
+//! 3. [`Config::max_connections`] reached: dropped (as quinn's `max_incoming`);
+//! 4. a cookie that does not verify: dropped;
+//! 5. no cookie while loaded ([`Config::retry_threshold`] handshakes half-open, or
+//!    [`Config::require_retry`]): a stateless RETRY with a cookie (a keyed BLAKE3 MAC of the
+//!    time, the source address and port and the client's cid), as QUIC Retry (RFC 9000 §8.1.2)
+//!    and s2n-quic's limiter do past `max_inflight_handshake_limit`: a spoofed source never
+//!    gets past this point, so a spoofed flood allocates nothing;
+//! 6. [`Config::max_handshakes`] half-open: dropped;
+//! 7. the source's address or /24 (/64) out of handshake tokens (a bounded LRU table of token
+//!    buckets, see `limits.rs`): dropped;
+//! 8. only then the handshake state.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -13,8 +35,53 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::config::Config;
 use crate::connection::{Connection, Phase};
-use crate::handshake::{CookieKey, Keypair};
+use crate::handshake::{Admission, CookieKey, Keypair};
+use crate::limits::RateLimiter;
 use crate::wire::{self, Long, Packet};
+
+/// Stateless replies (RETRY, VERSION) queued at most; more are dropped (and counted) until the
+/// driver sends them.
+const MAX_STATELESS_QUEUED: usize = 1024;
+
+/// An endpoint's counters and table sizes: what floods cost it and what it refused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EndpointStats {
+    /// Connections held now (inbound and outbound, handshaking, open and draining).
+    pub connections: usize,
+    /// Inbound handshakes in progress now (state allocated, not yet finished).
+    pub handshakes: usize,
+    /// Sources in the rate-limit table now (at most [`Config::rate_table_size`]).
+    pub rate_table: usize,
+    /// Stateless replies waiting to be sent now.
+    pub stateless_queued: usize,
+    /// INITIALs received (of a supported version, at least 1200 bytes).
+    pub initials: u64,
+    /// Inbound handshakes started (state allocated).
+    pub handshakes_started: u64,
+    /// Inbound connections accepted (handshake finished and admitted).
+    pub accepted: u64,
+    /// RETRYs sent.
+    pub retries_sent: u64,
+    /// INITIALs dropped: [`Config::max_connections`] reached.
+    pub refused_connection_limit: u64,
+    /// INITIALs dropped: [`Config::max_handshakes`] reached.
+    pub refused_handshake_limit: u64,
+    /// INITIALs dropped: the source's address or prefix over its handshake rate.
+    pub refused_rate_limit: u64,
+    /// INITIALs dropped: their cookie did not verify (forged, expired, other address).
+    pub refused_bad_cookie: u64,
+    /// Replies withheld: they would have sent an unvalidated address more than 3x what it sent.
+    pub amplification_limited: u64,
+    /// Stateless replies dropped because too many were queued.
+    pub stateless_dropped: u64,
+    /// Handshakes aborted: the peer's admission token was refused (or missing).
+    pub admission_refused: u64,
+    /// Datagrams dropped before reaching a connection: malformed, unknown connection id.
+    pub dropped_datagrams: u64,
+    /// Sources the rate-limit table forgot to make room.
+    pub rate_table_evictions: u64,
+}
 
 /// A datagram to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +109,11 @@ pub struct Endpoint {
     conns: HashMap<u64, Connection>,
     /// Half-open inbound handshakes by (address, client cid).
     initials: HashMap<(SocketAddr, u64), u64>,
+    /// The same, by local cid (to forget them in O(1)).
+    half_open: HashMap<u64, (SocketAddr, u64)>,
+    limiter: RateLimiter,
+    admission: Admission,
+    stats: EndpointStats,
     order: VecDeque<u64>,
     out: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -66,6 +138,13 @@ impl Endpoint {
     pub fn new(config: Config, key: Keypair, seed: u64) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let cookie = CookieKey::new(rng.random());
+        let limiter = RateLimiter::new(
+            config.handshake_rate_per_addr,
+            config.handshake_burst_per_addr,
+            config.handshake_rate_per_prefix,
+            config.handshake_burst_per_prefix,
+            config.rate_table_size,
+        );
         Endpoint {
             local_id: key.peer_id(),
             config,
@@ -74,6 +153,10 @@ impl Endpoint {
             cookie,
             conns: HashMap::new(),
             initials: HashMap::new(),
+            half_open: HashMap::new(),
+            limiter,
+            admission: Admission::default(),
+            stats: EndpointStats::default(),
             order: VecDeque::new(),
             out: VecDeque::new(),
             events: VecDeque::new(),
@@ -81,6 +164,43 @@ impl Endpoint {
             removed: Vec::new(),
             accepting: true,
             buf: Vec::with_capacity(2048),
+        }
+    }
+
+    /// As [`Endpoint::new`], with an admission token and check carried in the handshake (see
+    /// [`Admission`]).
+    pub fn with_admission(config: Config, key: Keypair, seed: u64, admission: Admission) -> Self {
+        let mut e = Endpoint::new(config, key, seed);
+        e.admission = admission;
+        e
+    }
+
+    /// The counters and table sizes.
+    pub fn stats(&self) -> EndpointStats {
+        EndpointStats {
+            connections: self.conns.len(),
+            handshakes: self.initials.len(),
+            rate_table: self.limiter.len(),
+            stateless_queued: self.out.len(),
+            rate_table_evictions: self.limiter.evicted(),
+            ..self.stats
+        }
+    }
+
+    fn stateless(&mut self, destination: SocketAddr, contents: Vec<u8>) {
+        if self.out.len() >= MAX_STATELESS_QUEUED {
+            self.stats.stateless_dropped += 1;
+            return;
+        }
+        self.out.push_back(Transmit {
+            destination,
+            contents,
+        });
+    }
+
+    fn forget_half_open(&mut self, cid: u64) {
+        if let Some(k) = self.half_open.remove(&cid) {
+            self.initials.remove(&k);
         }
     }
 
@@ -124,7 +244,15 @@ impl Endpoint {
         expected: PeerId,
     ) -> Result<u64, snow::Error> {
         let cid = self.new_cid();
-        let conn = Connection::client(self.config, now, &self.key, cid, addr, expected)?;
+        let conn = Connection::client(
+            self.config,
+            now,
+            &self.key,
+            cid,
+            addr,
+            expected,
+            self.admission.clone(),
+        )?;
         Ok(self.insert(conn))
     }
 
@@ -157,18 +285,22 @@ impl Endpoint {
     /// One datagram from `from`. Anything malformed, forged or unexpected is dropped.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
         let Ok(packet) = wire::decode(data) else {
+            self.stats.dropped_datagrams += 1;
             return;
         };
         match packet {
             Packet::Short {
                 dst_cid,
                 pn,
+                phase,
                 header,
                 sealed,
             } => {
                 if let Some(c) = self.conns.get_mut(&dst_cid) {
-                    c.handle_short(now, pn, header, sealed);
+                    c.handle_short(now, pn, phase, header, sealed);
                     self.touched.insert(dst_cid);
+                } else {
+                    self.stats.dropped_datagrams += 1;
                 }
             }
             Packet::UnknownVersion { ty, src_cid } => {
@@ -176,10 +308,9 @@ impl Endpoint {
                     && data.len() >= wire::MIN_INITIAL_SIZE
                     && let Some(cid) = src_cid
                 {
-                    self.out.push_back(Transmit {
-                        destination: from,
-                        contents: wire::version_negotiation(cid),
-                    });
+                    self.stateless(from, wire::version_negotiation(cid));
+                } else {
+                    self.stats.dropped_datagrams += 1;
                 }
             }
             Packet::Long(l) => self.handle_long(now, from, data.len(), l),
@@ -193,34 +324,7 @@ impl Endpoint {
                 cookie,
                 noise,
                 ..
-            } => {
-                if !self.accepting || len < wire::MIN_INITIAL_SIZE {
-                    return;
-                }
-                if let Some(&cid) = self.initials.get(&(from, src_cid)) {
-                    if let Some(c) = self.conns.get_mut(&cid) {
-                        c.handle_initial_again();
-                    }
-                    return;
-                }
-                let secs = now.as_micros() / 1_000_000;
-                let demand =
-                    self.config.require_retry || self.initials.len() >= self.config.retry_threshold;
-                if demand && !self.cookie.check(cookie, secs, from, src_cid) {
-                    self.out.push_back(Transmit {
-                        destination: from,
-                        contents: wire::retry(src_cid, &self.cookie.make(secs, from, src_cid)),
-                    });
-                    return;
-                }
-                let cid = self.new_cid();
-                if let Some(conn) =
-                    Connection::server(self.config, now, &self.key, cid, src_cid, from, noise)
-                {
-                    self.initials.insert((from, src_cid), cid);
-                    self.insert(conn);
-                }
-            }
+            } => self.handle_initial(now, from, len, src_cid, cookie, noise),
             Long::Retry { dst_cid, cookie } => {
                 if let Some(c) = self.conns.get_mut(&dst_cid) {
                     c.handle_retry(now, cookie);
@@ -240,21 +344,109 @@ impl Endpoint {
                 if let Some(c) = self.conns.get_mut(&dst_cid)
                     && c.remote_addr == from
                 {
+                    let before = c.admission_refused;
                     c.handle_response(now, src_cid, noise);
+                    if c.admission_refused && !before {
+                        self.stats.admission_refused += 1;
+                    }
                     self.touched.insert(dst_cid);
                 }
             }
             Long::Finish { dst_cid, noise } => {
-                if let Some(c) = self.conns.get_mut(&dst_cid)
-                    && c.remote_addr == from
-                    && c.handle_finish(now, noise)
-                {
-                    self.initials.retain(|_, v| *v != dst_cid);
+                let Some(c) = self.conns.get_mut(&dst_cid) else {
+                    self.stats.dropped_datagrams += 1;
+                    return;
+                };
+                if c.remote_addr != from {
+                    return;
+                }
+                let opened = c.handle_finish(now, noise);
+                let refused = c.admission_refused;
+                self.touched.insert(dst_cid);
+                if opened || refused {
+                    self.forget_half_open(dst_cid);
+                }
+                if refused {
+                    self.stats.admission_refused += 1;
+                }
+                if opened {
+                    self.stats.accepted += 1;
                     self.events.push_back(Event::Accepted(dst_cid));
-                    self.touched.insert(dst_cid);
                 }
             }
         }
+    }
+
+    /// An INITIAL: see the module documentation for the order of the checks.
+    fn handle_initial(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        len: usize,
+        src_cid: u64,
+        cookie: &[u8],
+        noise: &[u8],
+    ) {
+        if !self.accepting || len < wire::MIN_INITIAL_SIZE {
+            self.stats.dropped_datagrams += 1;
+            return;
+        }
+        self.stats.initials += 1;
+        if let Some(&cid) = self.initials.get(&(from, src_cid)) {
+            if let Some(c) = self.conns.get_mut(&cid)
+                && !c.handle_initial_again(len)
+            {
+                self.stats.amplification_limited += 1;
+            }
+            return;
+        }
+        if self.conns.len() >= self.config.max_connections {
+            self.stats.refused_connection_limit += 1;
+            return;
+        }
+        let secs = now.as_micros() / 1_000_000;
+        let validated = !cookie.is_empty();
+        if validated && !self.cookie.check(cookie, secs, from, src_cid) {
+            self.stats.refused_bad_cookie += 1;
+            return;
+        }
+        let loaded =
+            self.config.require_retry || self.initials.len() >= self.config.retry_threshold;
+        if loaded && !validated {
+            // RETRY is smaller than the INITIAL that caused it (no amplification).
+            self.stats.retries_sent += 1;
+            let retry = wire::retry(src_cid, &self.cookie.make(secs, from, src_cid));
+            self.stateless(from, retry);
+            return;
+        }
+        if self.initials.len() >= self.config.max_handshakes {
+            self.stats.refused_handshake_limit += 1;
+            return;
+        }
+        if !self.limiter.allow(now, from.ip()) {
+            self.stats.refused_rate_limit += 1;
+            return;
+        }
+        let cid = self.new_cid();
+        let Some(conn) = Connection::server(
+            self.config,
+            now,
+            &self.key,
+            cid,
+            src_cid,
+            from,
+            noise,
+            len,
+            validated,
+            self.admission.clone(),
+        ) else {
+            self.stats.dropped_datagrams += 1;
+            return;
+        };
+        self.stats.handshakes_started += 1;
+        self.initials.insert((from, src_cid), cid);
+        self.half_open.insert(cid, (from, src_cid));
+        self.insert(conn);
     }
 
     /// The next datagram to send, if any: stateless replies first, then connections in turn.
@@ -329,6 +521,7 @@ impl Endpoint {
                 gone.push(cid);
             }
         }
+        let before = self.removed.len();
         for cid in gone {
             // Drained inbound half-open handshakes and abandoned connections go.
             let keep = self
@@ -339,9 +532,12 @@ impl Endpoint {
                 continue;
             }
             self.conns.remove(&cid);
-            self.initials.retain(|_, v| *v != cid);
-            self.order.retain(|c| *c != cid);
+            self.forget_half_open(cid);
             self.removed.push(cid);
+        }
+        if self.removed.len() > before {
+            let conns = &self.conns;
+            self.order.retain(|c| conns.contains_key(c));
         }
     }
 

@@ -8,16 +8,34 @@
 //!
 //! ```text
 //! INITIAL  -> e                      (padded to 1200 bytes)
-//! RESPONSE <- e, ee, s, es + params  (dialler checks PeerId(s) == dialled id)
+//! RESPONSE <- e, ee, s, es + params  (dialler checks PeerId(s) == dialled id, and its token)
 //! FINISH   -> s, se + params         (dialler may send data right after: 1 RTT)
+//! params   = max_message u32 | recv_window u64 | flags u8 | token_len u16 | token
 //! ```
+//!
+//! Version-2 peers before the admission token sent only the first 12 bytes of `params` (and read
+//! only those): the rest is optional on the wire, absent = no flags, empty token.
+//!
+//! ## Admission
+//!
+//! Each side may carry an admission token (e.g. a registrar-signed token) in its encrypted
+//! handshake payload and check the other's with [`Admission::check`] before the connection is
+//! surfaced: the dialler checks the responder's token in RESPONSE before it sends FINISH (so a
+//! refused responder never learns the dialler's static key), and the responder checks the
+//! dialler's in FINISH before `accept` sees it; a refused peer's handshake is aborted and
+//! counted ([`crate::EndpointStats::admission_refused`]). The responder's token travels in the
+//! second message, encrypted but before the dialler is authenticated: any dialler that knows the
+//! responder's address can read it, as it can read the responder's static key (Noise `XX`
+//! identity hiding covers the dialler only).
 //! With a cookie demanded: INITIAL -> RETRY(cookie) -> INITIAL(cookie) -> ...: 2 RTT.
 //!
 //! The handshake's `Split()` keys then protect SHORT packets through HKDF and AES-256-GCM (see
 //! `protection.rs`); snow's own transport state is not used.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use bytes::Bytes;
 use hive_core::ids::{KeyKind, PeerId};
 use snow::{Builder, HandshakeState};
 
@@ -96,26 +114,97 @@ pub(crate) fn responder(key: &Keypair) -> Result<HandshakeState, snow::Error> {
         .build_responder()
 }
 
-/// Transport parameters carried (encrypted) in RESPONSE and FINISH.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Params {
-    pub(crate) max_message: u32,
-    pub(crate) recv_window: u64,
+/// Largest admission token carried in a handshake message, bytes.
+pub const MAX_ADMISSION_TOKEN: usize = 1024;
+
+/// Room for one handshake message (ephemeral and static keys, tags, parameters, token).
+pub(crate) const MAX_NOISE_MESSAGE: usize = 2048;
+
+/// Decides whether a remote, with its proved id and its admission token (empty when it sent
+/// none), may have a connection.
+pub type AdmissionCheck = Arc<dyn Fn(&PeerId, &[u8]) -> bool + Send + Sync>;
+
+/// The admission part of the handshake: this side's token and the check of the remote's.
+/// The default sends no token and admits everyone.
+#[derive(Clone, Default)]
+pub struct Admission {
+    /// This side's token, sent encrypted in the handshake (at most [`MAX_ADMISSION_TOKEN`]
+    /// bytes; a longer one is not sent at all).
+    pub token: Bytes,
+    /// Called with the remote's id and token before a connection is returned from `dial` or
+    /// surfaced to `accept`; `false` aborts the handshake. `None` admits everyone.
+    pub check: Option<AdmissionCheck>,
 }
 
-impl Params {
-    pub(crate) fn encode(&self) -> [u8; 12] {
-        let mut b = [0u8; 12];
-        b[..4].copy_from_slice(&self.max_message.to_be_bytes());
-        b[4..].copy_from_slice(&self.recv_window.to_be_bytes());
+impl std::fmt::Debug for Admission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admission")
+            .field("token_len", &self.token.len())
+            .field("check", &self.check.is_some())
+            .finish()
+    }
+}
+
+impl Admission {
+    /// Whether `peer` with `token` is admitted.
+    pub(crate) fn admits(&self, peer: &PeerId, token: &[u8]) -> bool {
+        self.check.as_ref().is_none_or(|c| c(peer, token))
+    }
+
+    /// The token to send (empty when over the maximum).
+    pub(crate) fn token(&self) -> &[u8] {
+        if self.token.len() <= MAX_ADMISSION_TOKEN {
+            &self.token
+        } else {
+            &[]
+        }
+    }
+}
+
+/// `flags` bit: this side accepts and performs key updates (SHORT key phase bit).
+pub(crate) const FLAG_KEY_UPDATE: u8 = 1;
+
+/// Transport parameters carried (encrypted) in RESPONSE and FINISH.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Params<'a> {
+    pub(crate) max_message: u32,
+    pub(crate) recv_window: u64,
+    pub(crate) flags: u8,
+    pub(crate) token: &'a [u8],
+}
+
+impl<'a> Params<'a> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let token = &self.token[..self.token.len().min(MAX_ADMISSION_TOKEN)];
+        let mut b = Vec::with_capacity(15 + token.len());
+        b.extend_from_slice(&self.max_message.to_be_bytes());
+        b.extend_from_slice(&self.recv_window.to_be_bytes());
+        b.push(self.flags);
+        b.extend_from_slice(&(token.len() as u16).to_be_bytes());
+        b.extend_from_slice(token);
         b
     }
-    pub(crate) fn decode(b: &[u8]) -> Option<Params> {
+
+    /// Decodes parameters; the flags and the token are optional (older peers send 12 bytes).
+    pub(crate) fn decode(b: &'a [u8]) -> Option<Params<'a>> {
         let a: [u8; 4] = b.get(..4)?.try_into().ok()?;
         let w: [u8; 8] = b.get(4..12)?.try_into().ok()?;
+        let flags = b.get(12).copied().unwrap_or(0);
+        let token = match b.get(13..15) {
+            None => &[][..],
+            Some(l) => {
+                let n = u16::from_be_bytes([l[0], l[1]]) as usize;
+                if n > MAX_ADMISSION_TOKEN {
+                    return None;
+                }
+                b.get(15..15 + n)?
+            }
+        };
         Some(Params {
             max_message: u32::from_be_bytes(a),
             recv_window: u64::from_be_bytes(w),
+            flags,
+            token,
         })
     }
 }
@@ -190,6 +279,27 @@ mod tests {
         let n = i.write_message(b"qq", &mut m).expect("m3");
         r.read_message(&m[..n], &mut p).expect("r3");
         assert_eq!(r.get_remote_static().map(peer_id), Some(a.peer_id()));
+    }
+
+    #[test]
+    fn params_round_trip_and_old_peers_parse() {
+        let p = Params {
+            max_message: 7,
+            recv_window: 1 << 40,
+            flags: FLAG_KEY_UPDATE,
+            token: b"registrar-token",
+        };
+        let b = p.encode();
+        assert_eq!(Params::decode(&b), Some(p.clone()));
+        // A version-2 peer from before tokens sends 12 bytes.
+        let old = Params::decode(&b[..12]).expect("old");
+        assert_eq!((old.flags, old.token), (0, &[][..]));
+        // Truncated token, over-long token: refused.
+        assert_eq!(Params::decode(&b[..b.len() - 1]), None);
+        let mut long = b[..13].to_vec();
+        long.extend_from_slice(&2000u16.to_be_bytes());
+        long.resize(long.len() + 2000, 0);
+        assert_eq!(Params::decode(&long), None);
     }
 
     #[test]

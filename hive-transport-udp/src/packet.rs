@@ -8,6 +8,7 @@ use hive_core::cc::{AckEvent, LossEvent};
 use hive_core::time::{Duration, Instant};
 
 use crate::connection::{Connection, Ended, Phase};
+use crate::protection::OpenError;
 use crate::recovery::{MAX_ACK_DELAY, PACKET_THRESHOLD, SentFrame, SentPacket};
 use crate::wire::{self, Frame, Reader};
 
@@ -69,9 +70,9 @@ impl Connection {
     }
 
     fn build_short(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
-        let Some(crypto) = &self.crypto else {
+        if self.crypto.is_none() {
             return false;
-        };
+        }
         let dgram = self.config.datagram();
         let room = dgram - wire::SHORT_HEADER_LEN - wire::TAG_LEN;
         let mut p = std::mem::take(&mut self.plain);
@@ -173,7 +174,12 @@ impl Connection {
         }
         let pn = self.next_pn;
         self.next_pn += 1;
-        let header = wire::short_header(self.remote_cid, pn);
+        self.maybe_update_keys(now, pn);
+        let Some(crypto) = self.crypto.as_mut() else {
+            self.plain = p;
+            return false;
+        };
+        let header = wire::short_header(self.remote_cid, pn, crypto.phase());
         out.extend_from_slice(&header);
         out.extend_from_slice(&p);
         self.plain = p;
@@ -203,12 +209,78 @@ impl Connection {
         true
     }
 
-    /// A protected packet for this connection.
-    pub(crate) fn handle_short(&mut self, now: Instant, pn: u64, header: &[u8], sealed: &[u8]) {
-        let Some(crypto) = &self.crypto else {
-            self.counters.dropped += 1;
+    /// Seals a packet holding one STREAM frame with any `offset` and `data` (even past the
+    /// peer's window) into `out`, outside flow control and recovery: lets tests act as a peer
+    /// that breaks the rules. `false` when the connection has no keys.
+    #[doc(hidden)]
+    pub fn forge_stream_packet(
+        &mut self,
+        now: Instant,
+        class: u8,
+        offset: u64,
+        data: &[u8],
+        out: &mut Vec<u8>,
+    ) -> bool {
+        out.clear();
+        let pn = self.next_pn;
+        let Some(crypto) = self.crypto.as_mut() else {
+            return false;
+        };
+        self.next_pn += 1;
+        let header = wire::short_header(self.remote_cid, pn, crypto.phase());
+        out.extend_from_slice(&header);
+        out.extend_from_slice(&now.as_micros().to_be_bytes());
+        let len = data.len().min(u16::MAX as usize);
+        wire::put_stream_header(out, class & 1, offset, len as u16);
+        out.extend_from_slice(&data[..len]);
+        let Some(tag) = crypto.seal(pn, &header, &mut out[wire::SHORT_HEADER_LEN..]) else {
+            out.clear();
+            return false;
+        };
+        out.extend_from_slice(tag.as_ref());
+        true
+    }
+
+    /// RFC 9001 §6.6: "Endpoints MUST initiate a key update before reaching the
+    /// confidentiality limit" — here at [`crate::Config::key_update_interval`] packets under one
+    /// key, once the peer announced key updates and a packet under the current key was
+    /// acknowledged (§6.1, so it takes up to a flight more). A connection that still could not
+    /// update by twice the interval (the peer cannot) is closed rather than exceed the limit.
+    fn maybe_update_keys(&mut self, now: Instant, pn: u64) {
+        let interval = self.config.key_update_interval.max(1);
+        let grace = self.rtt.pto() * 3;
+        let Some(k) = self.crypto.as_mut() else {
             return;
         };
+        if k.sealed_under_key() < interval {
+            return;
+        }
+        if self.peer_key_update && k.can_update() {
+            if k.update(now, pn, None, grace).is_none() {
+                self.crypto = None;
+            }
+        } else if k.sealed_under_key() >= interval.saturating_mul(2) && self.ended.is_none() {
+            self.close_pending = Some(wire::CLOSE_AEAD_LIMIT);
+            self.end(
+                now,
+                Ended::Reset("AEAD confidentiality limit reached without a key update".into()),
+            );
+        }
+    }
+
+    /// A protected packet for this connection.
+    pub(crate) fn handle_short(
+        &mut self,
+        now: Instant,
+        pn: u64,
+        phase: u8,
+        header: &[u8],
+        sealed: &[u8],
+    ) {
+        if self.crypto.is_none() {
+            self.counters.dropped += 1;
+            return;
+        }
         if pn < self.replay_floor || self.received.contains(pn) {
             self.counters.dropped += 1;
             return;
@@ -216,10 +288,32 @@ impl Connection {
         let mut plain = std::mem::take(&mut self.plain);
         plain.clear();
         plain.extend_from_slice(sealed);
-        let Some(n) = crypto.open(pn, header, &mut plain) else {
-            self.counters.dropped += 1;
-            self.plain = plain;
-            return;
+        let grace = self.rtt.pto() * 3;
+        let next_pn = self.next_pn;
+        let opened = match self.crypto.as_mut() {
+            Some(k) => k.open(now, pn, phase, header, &mut plain, next_pn, grace),
+            None => Err(OpenError::Auth),
+        };
+        let n = match opened {
+            Ok(n) => n,
+            Err(e) => {
+                self.counters.dropped += 1;
+                self.plain = plain;
+                if e == OpenError::OldKey {
+                    self.counters.old_key_dropped += 1;
+                    return;
+                }
+                self.counters.auth_failures += 1;
+                // RFC 9001 §6.6: past the integrity limit, "the endpoint MUST immediately close
+                // the connection".
+                if self.counters.auth_failures >= self.config.aead_integrity_limit
+                    && self.ended.is_none()
+                {
+                    self.close_pending = Some(wire::CLOSE_AEAD_LIMIT);
+                    self.end(now, Ended::Reset("AEAD integrity limit reached".into()));
+                }
+                return;
+            }
         };
         plain.truncate(n);
         self.received.insert(pn..pn + 1);
@@ -294,6 +388,9 @@ impl Connection {
                     let why = match code {
                         wire::CLOSE_GRACEFUL => Ended::PeerClosed,
                         wire::CLOSE_ABORT => Ended::Reset("aborted by the peer".into()),
+                        wire::CLOSE_REFUSED => {
+                            Ended::Handshake("the peer refused our admission token".into())
+                        }
                         _ => Ended::Reset("the peer reported a protocol error".into()),
                     };
                     if self.closing {
@@ -333,6 +430,9 @@ impl Connection {
         };
         if largest >= self.next_pn {
             return;
+        }
+        if let Some(k) = self.crypto.as_mut() {
+            k.on_ack(largest);
         }
         let mut newly: Vec<(u64, SentPacket)> = Vec::new();
         for r in ranges {

@@ -137,10 +137,27 @@ impl SendStream {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct StreamError(pub(crate) &'static str);
 
+/// What one out-of-order segment costs beyond its bytes (map node, vector header), charged
+/// against the window so that many tiny segments cannot hold more memory than a few big ones.
+const SEGMENT_OVERHEAD: u64 = 64;
+
 /// Receiving half: reassembles by offset, cuts messages, and grants credit.
+///
+/// Out-of-order segments never overlap (a retransmission that covers bytes already held keeps
+/// only its new bytes), so what is held is counted in bytes, not offsets: their bytes plus
+/// [`SEGMENT_OVERHEAD`] each stay within the receive window; a segment past that is dropped
+/// (the sender retransmits it once the gap before it is filled). Together with flow control
+/// (nothing beyond the advertised offset, or the peer is closed), a class never holds more than
+/// its window of out-of-order bytes, plus its window of whole messages waiting for the
+/// application.
 #[derive(Debug)]
 pub(crate) struct RecvStream {
     segments: BTreeMap<u64, Vec<u8>>,
+    /// Bytes held in `segments`, and the same plus the per-segment overhead.
+    buffered: u64,
+    charged: u64,
+    /// Out-of-order segments dropped for want of room.
+    pub(crate) dropped: u64,
     next: u64,
     header: Vec<u8>,
     want: Option<usize>,
@@ -157,6 +174,9 @@ impl RecvStream {
     pub(crate) fn new(window: u64, max_message: usize) -> Self {
         RecvStream {
             segments: BTreeMap::new(),
+            buffered: 0,
+            charged: 0,
+            dropped: 0,
             next: 0,
             header: Vec::with_capacity(4),
             want: None,
@@ -179,10 +199,7 @@ impl RecvStream {
             return Ok(());
         }
         if offset > self.next {
-            let e = self.segments.entry(offset).or_default();
-            if e.len() < data.len() {
-                *e = data.to_vec();
-            }
+            self.hold(offset, data);
             return Ok(());
         }
         let skip = (self.next - offset) as usize;
@@ -192,6 +209,8 @@ impl RecvStream {
                 break;
             }
             let seg = self.segments.remove(&off).unwrap_or_default();
+            self.buffered -= seg.len() as u64;
+            self.charged -= seg.len() as u64 + SEGMENT_OVERHEAD;
             let seg_end = off + seg.len() as u64;
             if seg_end > self.next {
                 let skip = (self.next - off) as usize;
@@ -199,6 +218,45 @@ impl RecvStream {
             }
         }
         Ok(())
+    }
+
+    /// Holds the bytes of `data` (at `offset`, past `next`) that no held segment covers yet, as
+    /// long as they fit the window.
+    fn hold(&mut self, offset: u64, data: &[u8]) {
+        let end = offset + data.len() as u64;
+        let mut pos = offset;
+        if let Some((&s, seg)) = self.segments.range(..=pos).next_back() {
+            pos = pos.max(s + seg.len() as u64);
+        }
+        while pos < end {
+            let next = self
+                .segments
+                .range(pos..)
+                .next()
+                .map(|(&s, seg)| (s, s + seg.len() as u64));
+            let piece_end = next.map_or(end, |(s, _)| s.min(end));
+            if piece_end > pos {
+                let len = piece_end - pos;
+                if self.charged + len + SEGMENT_OVERHEAD > self.window {
+                    self.dropped += 1;
+                    return;
+                }
+                let from = (pos - offset) as usize;
+                let to = (piece_end - offset) as usize;
+                self.segments.insert(pos, data[from..to].to_vec());
+                self.buffered += len;
+                self.charged += len + SEGMENT_OVERHEAD;
+            }
+            match next {
+                Some((s, e)) if s < end => pos = e,
+                _ => break,
+            }
+        }
+    }
+
+    /// Out-of-order bytes held now.
+    pub(crate) fn buffered(&self) -> u64 {
+        self.buffered
     }
 
     fn feed(&mut self, mut data: &[u8]) -> Result<(), StreamError> {
@@ -270,6 +328,8 @@ impl RecvStream {
     pub(crate) fn discard(&mut self) {
         self.ready.clear();
         self.segments.clear();
+        self.buffered = 0;
+        self.charged = 0;
     }
 }
 
@@ -312,6 +372,41 @@ mod tests {
             assert_eq!(rx.pop().as_deref(), Some(&m[..]));
         }
         assert!(rx.pop().is_none());
+    }
+
+    #[test]
+    fn overlapping_out_of_order_segments_hold_each_byte_once_within_the_window() {
+        let window = 100_000u64;
+        let mut rx = RecvStream::new(window, 1 << 20);
+        // The ~9 GB attack: 1200-byte segments at every offset of the window.
+        let data = vec![7u8; 1200];
+        for off in (1..window - 1200).step_by(1) {
+            rx.on_data(off, &data).expect("within window");
+            assert!(rx.buffered() < window);
+            assert!(rx.charged <= window);
+        }
+        assert!(rx.dropped > 0);
+        // Tiny far segments: dropped once the overhead fills the window.
+        let mut rx = RecvStream::new(window, 1 << 20);
+        for off in (10..window).step_by(2) {
+            rx.on_data(off, &[1]).expect("within window");
+        }
+        assert!(rx.charged <= window);
+        assert!(rx.dropped > 0);
+        // Filling the gap delivers what was held (a message of most of the window; the
+        // per-segment charge leaves room for 1000-byte segments up to ~94% of it).
+        let mut rx = RecvStream::new(window, 1 << 20);
+        let len = (window * 9 / 10) as u32;
+        let mut all = len.to_be_bytes().to_vec();
+        all.extend((0..len).map(|i| i as u8));
+        for (i, c) in all.chunks(1000).enumerate().skip(1).rev() {
+            rx.on_data(i as u64 * 1000, c).expect("ok");
+            rx.on_data(i as u64 * 1000 + 3, &c[3.min(c.len())..])
+                .expect("ok");
+        }
+        rx.on_data(0, &all[..1000]).expect("ok");
+        assert_eq!(rx.buffered(), 0);
+        assert_eq!(rx.pop().as_deref(), Some(&all[4..]));
     }
 
     #[test]

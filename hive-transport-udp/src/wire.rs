@@ -7,10 +7,12 @@
 //! VERSION   0x03 | 0 u32       | dst_cid u64 | n u8 | n x version u32
 //! RESPONSE  0x04 | version u32 | dst_cid u64 | src_cid u64 | noise_len u16 | noise
 //! FINISH    0x05 | version u32 | dst_cid u64 | noise_len u16 | noise
-//! SHORT     0x06 | dst_cid u64 | pn u64 | AES-256-GCM(key, nonce = iv XOR pn, aad = header, plaintext) | tag 16
+//! SHORT     0x06 | phase | dst_cid u64 | pn u64 | AES-256-GCM(key, nonce = iv XOR pn, aad = header, plaintext) | tag 16
 //! plaintext = send_time_us u64 | frame*
 //! ```
 //!
+//! The SHORT type byte carries the key phase in its low bit (`0x06` or `0x07`, see
+//! `protection.rs`); `0x07` goes only to peers that announced key updates in the handshake.
 //! All integers are big-endian. The packet keys and IVs (one per direction) come from the Noise
 //! split through HKDF-SHA256 (see `protection.rs`). The whole 17-byte short header is the AEAD's
 //! associated data and `pn` is in the nonce: changing either makes decryption fail.
@@ -130,6 +132,8 @@ pub(crate) enum Packet<'a> {
     Short {
         dst_cid: u64,
         pn: u64,
+        /// The key phase bit.
+        phase: u8,
         header: &'a [u8],
         sealed: &'a [u8],
     },
@@ -139,7 +143,7 @@ pub(crate) enum Packet<'a> {
 pub(crate) fn decode(d: &[u8]) -> Result<Packet<'_>, Malformed> {
     let mut r = Reader::new(d);
     let ty = r.u8("type")?;
-    if ty == T_SHORT {
+    if ty & !1 == T_SHORT {
         let dst_cid = r.u64("dst cid")?;
         let pn = r.u64("pn")?;
         let sealed = r.rest();
@@ -149,6 +153,7 @@ pub(crate) fn decode(d: &[u8]) -> Result<Packet<'_>, Malformed> {
         return Ok(Packet::Short {
             dst_cid,
             pn,
+            phase: ty & 1,
             header: &d[..SHORT_HEADER_LEN],
             sealed,
         });
@@ -279,10 +284,10 @@ pub(crate) fn finish(dst_cid: u64, noise: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The short header.
-pub(crate) fn short_header(dst_cid: u64, pn: u64) -> [u8; SHORT_HEADER_LEN] {
+/// The short header, with key phase `phase` (0 or 1).
+pub(crate) fn short_header(dst_cid: u64, pn: u64, phase: u8) -> [u8; SHORT_HEADER_LEN] {
     let mut h = [0u8; SHORT_HEADER_LEN];
-    h[0] = T_SHORT;
+    h[0] = T_SHORT | (phase & 1);
     h[1..9].copy_from_slice(&dst_cid.to_be_bytes());
     h[9..17].copy_from_slice(&pn.to_be_bytes());
     h
@@ -329,6 +334,10 @@ pub(crate) enum Frame<'a> {
 pub(crate) const CLOSE_GRACEFUL: u8 = 0;
 pub(crate) const CLOSE_ABORT: u8 = 1;
 pub(crate) const CLOSE_PROTOCOL: u8 = 2;
+/// The sender refused the receiver's admission token.
+pub(crate) const CLOSE_REFUSED: u8 = 3;
+/// Too many packets failed authentication (RFC 9001 §6.6 integrity limit).
+pub(crate) const CLOSE_AEAD_LIMIT: u8 = 4;
 
 /// Decodes the next frame; `Ok(None)` at the end (padding ends the packet).
 pub(crate) fn next_frame<'a>(r: &mut Reader<'a>) -> Result<Option<Frame<'a>>, Malformed> {

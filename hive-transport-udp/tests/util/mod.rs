@@ -9,6 +9,9 @@ use hive_transport_udp::{Config, Endpoint, Keypair};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+/// Decides whether a datagram a -> b is held back.
+pub type HoldFn = Box<dyn FnMut(&[u8]) -> bool>;
+
 pub struct Pair {
     pub now: Instant,
     pub a: Endpoint,
@@ -29,6 +32,9 @@ pub struct Pair {
     pub captured: Vec<Vec<u8>>,
     /// Datagrams addressed to anyone but the other side (e.g. an attacker's address).
     pub to_others: Vec<hive_transport_udp::Transmit>,
+    /// Datagrams a -> b for which this says true are held back in `held` instead of sent.
+    pub hold: Option<HoldFn>,
+    pub held: Vec<Vec<u8>>,
 }
 
 impl Pair {
@@ -49,6 +55,8 @@ impl Pair {
             sent_by_b: 0,
             captured: Vec::new(),
             to_others: Vec::new(),
+            hold: None,
+            held: Vec::new(),
         }
     }
 
@@ -59,6 +67,12 @@ impl Pair {
                 continue;
             }
             self.sent_by_a += t.contents.len() as u64;
+            if let Some(h) = self.hold.as_mut()
+                && h(&t.contents)
+            {
+                self.held.push(t.contents);
+                continue;
+            }
             self.captured.push(t.contents.clone());
             self.enqueue(true, t.contents);
         }
@@ -96,7 +110,8 @@ impl Pair {
             .flatten()
             .min();
         let next = [next_arrival, next_timer].into_iter().flatten().min();
-        let Some(next) = next else { return };
+        // Nothing scheduled: let time pass anyway, so `run_until` always ends.
+        let next = next.unwrap_or(self.now + Duration::from_millis(10));
         self.now = self.now.max(next);
         let now = self.now;
         let mut i = 0;
