@@ -64,6 +64,8 @@ fuzz_target!(|data: &[u8]| {
         s.handle_peer_connected(now, peer(n));
         connected.insert(peer(n).id, true);
     }
+    // Its greetings go out before anything else happens (a driver drains after every input).
+    while s.poll_output().is_some() {}
     let mut rest = data;
     let mut steps = 0;
     while let Some((&op, tail)) = rest.split_first() {

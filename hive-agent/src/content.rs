@@ -39,6 +39,9 @@ pub(crate) struct Contents {
     by_content: HashMap<ContentId, Content>,
     /// Canonical media-playlist URL → its stream and track (HLS masters list them).
     playlists: HashMap<String, (ContentId, TrackId)>,
+    /// The URL of the manifest that last listed each stream's track (its integrity list is
+    /// beside it).
+    listed_by: HashMap<(ContentId, TrackId), String>,
 }
 
 impl Contents {
@@ -49,6 +52,7 @@ impl Contents {
             policy: UrlPolicy::default(),
             by_content: HashMap::new(),
             playlists: HashMap::new(),
+            listed_by: HashMap::new(),
         }
     }
 
@@ -74,9 +78,11 @@ impl Contents {
                     c.classifier = Classifier::new(&c.presentation, self.policy.clone());
                     c.used = StdInstant::now();
                     let fragments = infos(&c.presentation, Some(track));
+                    let live = c.presentation.live;
+                    self.note_listed(url, content, &fragments);
                     return Some(Learned {
                         content,
-                        live: c.presentation.live,
+                        live,
                         fragments,
                     });
                 }
@@ -125,11 +131,27 @@ impl Contents {
                 used: StdInstant::now(),
             },
         );
+        self.note_listed(url, content, &fragments);
         Some(Learned {
             content,
             live,
             fragments,
         })
+    }
+
+    /// Remembers that the manifest at `url` lists these fragments' tracks.
+    fn note_listed(&mut self, url: &str, content: ContentId, fragments: &[FragmentInfo]) {
+        for f in fragments {
+            let key = (content, f.id.track);
+            if self.listed_by.get(&key).map(String::as_str) != Some(url) {
+                self.listed_by.insert(key, url.to_string());
+            }
+        }
+    }
+
+    /// The URL of the manifest that listed `content`'s `track`.
+    pub(crate) fn manifest_of(&self, content: ContentId, track: TrackId) -> Option<String> {
+        self.listed_by.get(&(content, track)).cloned()
     }
 
     /// Whether the stream `content` is known (a player used it lately).
@@ -166,6 +188,7 @@ impl Contents {
             self.by_content.remove(id);
         }
         self.playlists.retain(|_, (c, _)| !gone.contains(c));
+        self.listed_by.retain(|(c, _), _| !gone.contains(c));
         gone
     }
 }

@@ -670,6 +670,22 @@ impl Engine {
                         let _ = r.send(Err("the fragment could not be fetched".into()));
                     }
                 }
+                Output::NeedHash { fragment } => {
+                    // Fetch the list beside the manifest that lists it (deduplicated there).
+                    let url = self
+                        .shared
+                        .contents
+                        .lock()
+                        .manifest_of(fragment.content, fragment.track);
+                    if let Some(url) = url {
+                        crate::integrity::manifest_seen(
+                            &self.shared,
+                            &url,
+                            content,
+                            vec![fragment],
+                        );
+                    }
+                }
                 Output::BadPeer { peer, fragment } => {
                     tracing::warn!(
                         peer = %peer.short(),

@@ -224,6 +224,7 @@ impl Net {
                 }
                 Output::Failed { fragment } => panic!("node {i}: {fragment} failed"),
                 Output::BadPeer { peer, .. } => self.bad_peers.push((i, peer)),
+                Output::NeedHash { .. } => {}
                 Output::Connect(peer) => {
                     if let Some(&j) = self.ids.get(&peer.id) {
                         self.at(self.now + LATENCY * 2, Ev::Connected { a: i, b: j });

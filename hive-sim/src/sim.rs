@@ -825,7 +825,8 @@ impl Ctx<'_> {
                     }
                 }
                 // Simulated peers serve what the origin served: none fails verification.
-                Output::BadPeer { .. } => {}
+                // Simulated trusted hashes are known when a fragment is listed.
+                Output::BadPeer { .. } | Output::NeedHash { .. } => {}
                 Output::Disconnect { peer, .. } => {
                     if let Some(&u) = self.ids.get(&peer) {
                         let at = now + self.latency(v, u);

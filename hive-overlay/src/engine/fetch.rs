@@ -71,6 +71,8 @@ pub(super) struct Want {
     busy: Vec<(PeerId, Instant)>,
     since: Instant,
     state: State,
+    /// Whether the driver was asked for this fragment's trusted hash ([`Output::NeedHash`]).
+    asked_hash: bool,
 }
 
 impl Want {
@@ -276,6 +278,7 @@ impl Swarm {
                 info,
                 deadline,
                 player,
+                asked_hash: false,
                 tried: BTreeSet::new(),
                 busy: Vec::new(),
                 since: now,
@@ -389,6 +392,11 @@ impl Swarm {
             // decides again when it comes) until the last call, when the origin serves.
             FetchDecision::Peer(_) if unverifiable => {
                 self.stats.no_trusted_hash += 1;
+                if let Some(w) = self.wants.get_mut(&id)
+                    && !std::mem::replace(&mut w.asked_hash, true)
+                {
+                    self.out.push_back(Output::NeedHash { fragment: id });
+                }
                 FetchDecision::WaitUntil(if player { last_call } else { deadline })
             }
             // A player's fragment is decided again at its last call (the origin then); a

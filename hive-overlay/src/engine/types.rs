@@ -66,6 +66,16 @@ pub enum Output {
     /// [`Swarm::handle_peer_connected`]: crate::Swarm::handle_peer_connected
     /// [`Swarm::handle_connect_failed`]: crate::Swarm::handle_connect_failed
     Connect(PeerInfo),
+    /// A peer could serve this wanted fragment, but its trusted hash is not known yet (the
+    /// driver has not seen the newest list: its own player has not asked for the newest
+    /// manifest, say). The driver fetches the hash ([`Swarm::handle_trusted_hashes`]); until
+    /// then, or until the fragment's last call, it waits. Once per want.
+    ///
+    /// [`Swarm::handle_trusted_hashes`]: crate::Swarm::handle_trusted_hashes
+    NeedHash {
+        /// The fragment.
+        fragment: FragmentId,
+    },
     /// A neighbour served bytes that failed verification against the trusted hash: it was
     /// dropped and is refused from now on. Drivers log it, count it, and may report it.
     BadPeer {
