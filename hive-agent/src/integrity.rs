@@ -66,36 +66,17 @@ pub(crate) fn manifest_seen(
             let body = match shared.fetcher.get_once(&list, None, RETRY * 4).await {
                 Ok(f) => f.body,
                 Err(e) => {
-                    shared
-                        .metrics
-                        .integrity_list_failures
-                        .fetch_add(1, Ordering::Relaxed);
+                    failed(&shared);
                     tracing::debug!(%list, error = %e, "integrity list not fetched");
                     continue;
                 }
             };
-            let parsed = match SignedList::verify(&body, &key) {
-                Ok(l) => l,
-                Err(e) => {
-                    shared
-                        .metrics
-                        .integrity_list_failures
-                        .fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(%list, error = %e, "integrity list refused");
-                    continue;
-                }
+            let Some((_, hashes)) = take_list(&shared, &list, content, &body, &key).await else {
+                continue;
             };
-            shared
-                .metrics
-                .integrity_lists
-                .fetch_add(1, Ordering::Relaxed);
-            let hashes = map_entries(&shared, &list, content, &parsed);
             let complete = fragments
                 .iter()
                 .all(|f| hashes.iter().any(|(id, _)| id == f));
-            if !hashes.is_empty() {
-                let _ = shared.tx.send(Cmd::Hashes { content, hashes }).await;
-            }
             if complete {
                 break;
             }
@@ -126,35 +107,19 @@ fn follow_service(shared: &Arc<Shared>, url: &str, content: ContentId) {
         while shared.contents.lock().knows(&content) {
             match client.poll(&url, since).await {
                 Ok(None) => failures = 0,
-                Ok(Some(body)) => match SignedList::verify(&body, &key) {
-                    Ok(list) => {
-                        failures = 0;
-                        since = Some(list.seq);
-                        shared
-                            .metrics
-                            .integrity_lists
-                            .fetch_add(1, Ordering::Relaxed);
-                        let base = hive_core::integrity::list_url(&url);
-                        let hashes = map_entries(&shared, &base, content, &list);
-                        if !hashes.is_empty() {
-                            let _ = shared.tx.send(Cmd::Hashes { content, hashes }).await;
+                Ok(Some(body)) => {
+                    let base = list_url(&url);
+                    match take_list(&shared, &base, content, &body, &key).await {
+                        Some((seq, _)) => {
+                            failures = 0;
+                            since = Some(seq);
                         }
+                        None => failures += 1,
                     }
-                    Err(e) => {
-                        failures += 1;
-                        shared
-                            .metrics
-                            .integrity_list_failures
-                            .fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(%url, error = %e, "hash service list refused");
-                    }
-                },
+                }
                 Err(e) => {
                     failures += 1;
-                    shared
-                        .metrics
-                        .integrity_list_failures
-                        .fetch_add(1, Ordering::Relaxed);
+                    failed(&shared);
                     tracing::debug!(%url, error = %e, "hash service poll failed");
                 }
             }
@@ -165,6 +130,49 @@ fn follow_service(shared: &Arc<Shared>, url: &str, content: ContentId) {
         }
         shared.integrity_followed.lock().remove(&url);
     });
+}
+
+/// Counts a list not fetched or refused.
+fn failed(shared: &Shared) {
+    shared
+        .metrics
+        .integrity_list_failures
+        .fetch_add(1, Ordering::Relaxed);
+}
+
+/// Verifies a list fetched from `list` (the URL its entries are relative to) with `key`, and
+/// hands the hashes of the fragments it names to the engine; its sequence number and those
+/// hashes, or `None` (counted and logged) when it does not verify.
+async fn take_list(
+    shared: &Shared,
+    list: &str,
+    content: ContentId,
+    body: &[u8],
+    key: &hive_core::integrity::PublicKey,
+) -> Option<(u64, Vec<(FragmentId, ContentHash)>)> {
+    let parsed = match SignedList::verify(body, key) {
+        Ok(l) => l,
+        Err(e) => {
+            failed(shared);
+            tracing::warn!(%list, error = %e, "integrity list refused");
+            return None;
+        }
+    };
+    shared
+        .metrics
+        .integrity_lists
+        .fetch_add(1, Ordering::Relaxed);
+    let hashes = map_entries(shared, list, content, &parsed);
+    if !hashes.is_empty() {
+        let _ = shared
+            .tx
+            .send(Cmd::Hashes {
+                content,
+                hashes: hashes.clone(),
+            })
+            .await;
+    }
+    Some((parsed.seq, hashes))
 }
 
 /// The fragments a list names, as the manifests the agent knows list them.

@@ -763,15 +763,21 @@ impl Swarm {
             return;
         };
         self.release_parked(now, id, false);
-        if w.player {
-            self.stats.player_bytes += data.len() as u64;
-            if now <= w.deadline {
-                self.stats.delivered_in_time += 1;
-            } else {
-                self.stats.deadline_misses += 1;
-            }
-            self.out.push_back(Output::Deliver { fragment: id, data });
+        self.deliver_to_player(now, &w, id, data);
+    }
+
+    /// Hands a want's bytes to its player, if one waits, counting whether in time.
+    fn deliver_to_player(&mut self, now: Instant, w: &Want, id: FragmentId, data: Bytes) {
+        if !w.player {
+            return;
         }
+        self.stats.player_bytes += data.len() as u64;
+        if now <= w.deadline {
+            self.stats.delivered_in_time += 1;
+        } else {
+            self.stats.deadline_misses += 1;
+        }
+        self.out.push_back(Output::Deliver { fragment: id, data });
     }
 
     /// A wanted fragment is here and verified: store, deliver, announce.
@@ -788,15 +794,7 @@ impl Swarm {
         };
         self.cache.insert(now, fragment);
         self.release_parked(now, id, true);
-        if w.player {
-            self.stats.player_bytes += data.len() as u64;
-            if now <= w.deadline {
-                self.stats.delivered_in_time += 1;
-            } else {
-                self.stats.deadline_misses += 1;
-            }
-            self.out.push_back(Output::Deliver { fragment: id, data });
-        }
+        self.deliver_to_player(now, &w, id, data);
         self.announce(now, id);
     }
 }
