@@ -617,3 +617,37 @@ fn data_never_asked_for_is_ignored() {
         "{answers:?}"
     );
 }
+
+#[test]
+fn cached_bytes_a_later_trusted_hash_does_not_name_are_not_served() {
+    // Fragment 4 was cached (from the origin) before its trusted hash was known; the list then
+    // names other bytes for it: the copy goes, and a neighbour's request finds nothing.
+    let mut s = server(10_000, true, &[4], 1);
+    let now = Instant::from_secs(2);
+    s.handle_fragments_published(
+        now,
+        vec![hive_overlay::FragmentInfo {
+            id: frag(4),
+            url: "http://origin/4.ts".into(),
+            media_time: Duration::from_secs(8),
+            duration: Duration::from_secs(2),
+            size_estimate: FRAGMENT as u64,
+            hash: None,
+        }],
+    );
+    while s.poll_output().is_some() {}
+    s.handle_trusted_hashes(now, [(frag(4), hive_core::ContentHash::of(b"other bytes"))]);
+    assert_eq!(s.stats().origin_hash_mismatches, 1);
+    s.handle_message(now, peer(1).id, request(1, 4, 2_000));
+    let answers: Vec<Output> = std::iter::from_fn(|| s.poll_output()).collect();
+    assert!(
+        answers.iter().all(|o| !matches!(
+            o,
+            Output::Send {
+                message: Message::Data(_),
+                ..
+            }
+        )),
+        "{answers:?}"
+    );
+}

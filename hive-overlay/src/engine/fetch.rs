@@ -240,6 +240,12 @@ impl Swarm {
                 self.early_hashes.insert(id, hash);
                 continue;
             }
+            // Bytes cached before the hash was known (from the origin) that are not the ones
+            // the list names are not served on: peers would refuse them, and this agent with.
+            if self.cache.get(&id).is_some_and(|c| c.hash != hash) {
+                self.cache.remove(&id);
+                self.stats.origin_hash_mismatches += 1;
+            }
             if let Some(w) = self.wants.get_mut(&id)
                 && w.info.hash.is_none()
             {
