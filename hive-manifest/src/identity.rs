@@ -86,7 +86,21 @@ impl UrlPolicy {
     /// an absolute URL.
     pub fn canonical(&self, url: &str) -> Option<String> {
         let parsed = Url::parse(url).ok()?;
-        Some(self.canonical_url(&parsed))
+        let mut out = self.canonical_url(&parsed);
+        if matches!(parsed.scheme(), "http" | "https") {
+            return Some(out);
+        }
+        // Other schemes' serialisations are not always stable under the URL standard
+        // (`file:z:\n.//` → `file:///z:/.//` → `file:///z://`, found by the
+        // `manifest_classify` fuzzer): parse again until the form holds, a few times at most.
+        for _ in 0..3 {
+            let again = Url::parse(&out).ok().map(|u| self.canonical_url(&u))?;
+            if again == out {
+                break;
+            }
+            out = again;
+        }
+        Some(out)
     }
 
     /// [`canonical`](Self::canonical) for an already parsed URL.
