@@ -3,6 +3,9 @@
 //! to, refuses its announces too. Roles: an agent the tracker promotes to supernode adopts the
 //! role and announces with it.
 
+mod common;
+use common::{get, newest, within};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,27 +62,6 @@ async fn start_tracker(cfg: TrackerConfig) -> String {
     url
 }
 
-async fn get(url: &str) -> u16 {
-    reqwest::get(url)
-        .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0)
-}
-
-async fn newest(proxy: &str) -> u64 {
-    let text = reqwest::get(format!("{proxy}/live/1/index.m3u8"))
-        .await
-        .expect("playlist")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
-        .filter_map(|l| l.strip_suffix(".ts"))
-        .filter_map(|n| n.parse().ok())
-        .max()
-        .expect("a fragment")
-}
-
 /// Each agent's player joins the stream: the master playlist, then the newest fragment.
 async fn join_stream(agents: &[&Agent]) {
     for a in agents {
@@ -89,17 +71,6 @@ async fn join_stream(agents: &[&Agent]) {
         );
         let _ = newest(&a.proxy_url()).await;
     }
-}
-
-/// Whether `cond` holds within `tries` tenths of a second.
-async fn within(tries: u32, cond: impl Fn() -> bool) -> bool {
-    for _ in 0..tries {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    cond()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,6 +2,9 @@
 //! publishes no lists), and what happens when a list is signed by another key than the one the
 //! agents trust (nothing is shared: every fragment comes from the origin).
 
+mod common;
+use common::{get, newest, within};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,27 +68,6 @@ async fn start_tracker(service: Option<Arc<HashService>>) -> String {
     url
 }
 
-async fn get(url: &str) -> u16 {
-    reqwest::get(url)
-        .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0)
-}
-
-async fn newest(proxy: &str) -> u64 {
-    let text = reqwest::get(format!("{proxy}/live/1/index.m3u8"))
-        .await
-        .expect("playlist")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
-        .filter_map(|l| l.strip_suffix(".ts"))
-        .filter_map(|n| n.parse().ok())
-        .max()
-        .expect("a fragment")
-}
-
 async fn agent(origin: &str, tracker: &str, integrity: IntegritySource) -> Agent {
     Agent::builder()
         .config(AgentConfig {
@@ -98,17 +80,6 @@ async fn agent(origin: &str, tracker: &str, integrity: IntegritySource) -> Agent
         .build()
         .await
         .expect("agent")
-}
-
-/// Whether `cond` holds within `tries` tenths of a second.
-async fn within(tries: u32, cond: impl Fn() -> bool) -> bool {
-    for _ in 0..tries {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    cond()
 }
 
 /// Two agents join, connect, and a's player fetches the newest fragment; then b's player asks
