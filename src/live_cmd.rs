@@ -11,12 +11,29 @@ use hive::demo::{DemoConfig, DemoReport};
 
 use crate::services_cmd::parse_duration;
 
-fn parse_policy(s: &str) -> Result<hive_agent::PolicyKind, String> {
-    hive_agent::PolicyKind::parse(s).ok_or_else(|| {
-        format!(
-            "unknown policy `{s}` (no-peer, random-mesh, public-mesh, private-hierarchy[:SITE])"
-        )
-    })
+/// `--policy`: a policy name (`PolicyKind`'s one spelling), and for `private-hierarchy` the
+/// gateway site after a colon.
+#[derive(Clone, Debug)]
+pub(crate) struct PolicyArg {
+    kind: hive_agent::PolicyKind,
+    gateway_site: Option<String>,
+}
+
+fn parse_policy(s: &str) -> Result<PolicyArg, String> {
+    let (name, site) = match s.split_once(':') {
+        Some((name, site)) => (name, Some(site)),
+        None => (s, None),
+    };
+    let kind: hive_agent::PolicyKind = name.parse().map_err(|e| format!("{e}"))?;
+    match site {
+        Some(site) if kind != hive_agent::PolicyKind::PrivateHierarchy || site.is_empty() => Err(
+            format!("`{s}`: only private-hierarchy takes a gateway site (private-hierarchy:SITE)"),
+        ),
+        _ => Ok(PolicyArg {
+            kind,
+            gateway_site: site.map(str::to_string),
+        }),
+    }
 }
 
 /// One `--allow-origin` entry, checked as the agent will read it.
@@ -38,7 +55,7 @@ pub(crate) struct DemoArgs {
     join_over: Duration,
     /// Overlay policy of the agents: public-mesh, random-mesh, no-peer, private-hierarchy[:SITE].
     #[arg(long, default_value = "public-mesh", value_parser = parse_policy)]
-    policy: hive_agent::PolicyKind,
+    policy: PolicyArg,
     /// Seed of the agents' random choices.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -76,7 +93,7 @@ pub(crate) fn demo(args: &DemoArgs) -> ExitCode {
         viewers: args.viewers,
         duration: args.duration,
         join_over: args.join_over.min(args.duration),
-        policy: args.policy.clone(),
+        policy: args.policy.kind,
         seed: args.seed,
         integrity: args.integrity != "none",
         liars: (0..args.liars.min(args.viewers))
@@ -88,7 +105,7 @@ pub(crate) fn demo(args: &DemoArgs) -> ExitCode {
         "hive demo: origin, tracker and {} agents with simulated players on loopback for {:.0} s ({} policy)",
         cfg.viewers,
         cfg.duration.as_secs_f64(),
-        args.policy_name()
+        args.policy.kind
     );
     let r = rt.block_on(hive::demo::run(cfg, |p| {
         let mix: Vec<String> = p.per_rendition.iter().map(|n| n.to_string()).collect();
@@ -128,17 +145,6 @@ pub(crate) fn demo(args: &DemoArgs) -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
-}
-
-impl DemoArgs {
-    fn policy_name(&self) -> &'static str {
-        match self.policy {
-            hive_agent::PolicyKind::NoPeer => "no-peer",
-            hive_agent::PolicyKind::RandomMesh => "random-mesh",
-            hive_agent::PolicyKind::PublicMesh => "public-mesh",
-            hive_agent::PolicyKind::PrivateHierarchy(_) => "private-hierarchy",
-        }
-    }
 }
 
 fn print_report(r: &DemoReport) {
@@ -272,7 +278,7 @@ pub(crate) struct AgentArgs {
     udp: SocketAddr,
     /// Overlay policy: public-mesh, random-mesh, no-peer, private-hierarchy[:SITE].
     #[arg(long, default_value = "public-mesh", value_parser = parse_policy)]
-    policy: hive_agent::PolicyKind,
+    policy: PolicyArg,
     /// This agent's site (network segment), as the operator names it.
     #[arg(long)]
     site: Option<String>,
@@ -361,7 +367,8 @@ pub(crate) fn agent(args: &AgentArgs) -> ExitCode {
             tracker: args.tracker.clone(),
             registrar: args.registrar.clone(),
             udp_listen: args.udp,
-            policy: args.policy.clone(),
+            policy: args.policy.kind,
+            gateway_site: args.policy.gateway_site.clone(),
             locality: hive_core::Locality {
                 site: args.site.clone(),
                 asn: args.asn,

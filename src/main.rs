@@ -242,12 +242,12 @@ pub(crate) struct SimArgs {
     /// lines (see below, and docs/sim/network-example.json).
     #[arg(long, value_name = "FILE", conflicts_with = "scenario")]
     pub(crate) network: Option<PathBuf>,
-    /// The policy every agent runs: public-mesh, hierarchy, randommesh or nopeer. The baselines NoPeer and
-    /// RandomMesh always run beside it on the same seed.
-    #[arg(long, default_value = "hierarchy")]
-    pub(crate) policy: String,
-    /// Shrink viewers and capacities by this factor (1 = full size) [default: 0.1 for a named
-    /// scenario, 1 for --network].
+    /// The policy every agent runs: private-hierarchy, public-mesh, random-mesh or no-peer. The
+    /// baselines no-peer and random-mesh always run beside it on the same seed.
+    #[arg(long, default_value = "private-hierarchy")]
+    pub(crate) policy: hive_sim::PolicyKind,
+    /// Shrink viewers and capacities by this factor (1 = full size, the default; 0.1 runs a
+    /// tenth of the viewers on a tenth of the capacities).
     #[arg(long)]
     pub(crate) scale: Option<f64>,
     /// Simulated seconds [default: 120 for a live scenario, the scenario's own for vod-500

@@ -37,16 +37,6 @@ commented example.
 
 A file runs at full size for its duration_s unless --scale or --duration say otherwise.";
 
-fn policy(name: &str) -> Option<PolicyKind> {
-    match name {
-        "hierarchy" | "privatehierarchy" => Some(PolicyKind::PrivateHierarchy),
-        "randommesh" => Some(PolicyKind::RandomMesh),
-        "nopeer" => Some(PolicyKind::NoPeer),
-        "public-mesh" | "publicmesh" => Some(PolicyKind::PublicMesh),
-        _ => None,
-    }
-}
-
 /// The scenario the arguments name, at the requested scale and duration.
 fn scenario_of(args: &SimArgs) -> Result<Scenario, String> {
     let (full, from_file) = match &args.network {
@@ -67,7 +57,8 @@ fn scenario_of(args: &SimArgs) -> Result<Scenario, String> {
             (s, false)
         }
     };
-    let scale = args.scale.unwrap_or(if from_file { 1.0 } else { 0.1 });
+    // Full size unless asked: `corporate-130` is 130 viewers.
+    let scale = args.scale.unwrap_or(1.0);
     if !(scale > 0.0 && scale <= 1.0) {
         return Err(format!("--scale must be in (0, 1], got {scale}"));
     }
@@ -83,8 +74,8 @@ fn scenario_of(args: &SimArgs) -> Result<Scenario, String> {
         ));
     }
     let d = Duration::from_secs_f64(duration);
-    // A file at full size keeps its capacities exactly (`scaled` puts floors under links).
-    Ok(if from_file && scale == 1.0 {
+    // At full size the capacities are kept exactly (`scaled` puts floors under links).
+    Ok(if scale == 1.0 {
         scenario::with_duration(full, d)
     } else {
         scenario::scaled(full, scale, d)
@@ -92,12 +83,7 @@ fn scenario_of(args: &SimArgs) -> Result<Scenario, String> {
 }
 
 fn run_cmd(args: &SimArgs) -> Result<(SimReport, Vec<SimReport>), String> {
-    let chosen = policy(&args.policy).ok_or_else(|| {
-        format!(
-            "unknown policy {:?}: use public-mesh, hierarchy, randommesh or nopeer",
-            args.policy
-        )
-    })?;
+    let chosen = args.policy;
     let s = scenario_of(args)?;
     eprintln!(
         "hive sim: {} ({} viewers, {:.0} s simulated{})",

@@ -262,9 +262,9 @@ fn sim_runs_a_scaled_scenario_with_its_baselines() {
         "20",
     ];
     let v = sim_json(&[&small[..], &["--json"]].concat());
-    assert_eq!(v["policy"], "hierarchy");
-    assert!(v["baselines"]["nopeer"]["offload"].as_f64() == Some(0.0));
-    assert!(v["baselines"].get("randommesh").is_some());
+    assert_eq!(v["policy"], "private-hierarchy");
+    assert!(v["baselines"]["no-peer"]["offload"].as_f64() == Some(0.0));
+    assert!(v["baselines"].get("random-mesh").is_some());
     let bad = hive(&["sim", "--scenario", "nowhere"]);
     assert_eq!(bad.status.code(), Some(2));
     // One thread: the same figures (the result depends on the seed only).
@@ -305,9 +305,13 @@ fn sim_vod_plots_origin_egress_of_the_policy_and_both_baselines() {
         "--plot",
         svg.to_str().expect("utf-8 path"),
     ]);
-    assert_eq!(v["policy"], "publicmesh");
+    assert_eq!(v["policy"], "public-mesh");
     assert_eq!(v["duration_s"], 60.0);
-    for r in [&v, &v["baselines"]["nopeer"], &v["baselines"]["randommesh"]] {
+    for r in [
+        &v,
+        &v["baselines"]["no-peer"],
+        &v["baselines"]["random-mesh"],
+    ] {
         let series = r["origin_egress_bps"].as_array().expect("series");
         assert_eq!(series.len(), 60);
         assert!(series.iter().any(|b| b.as_u64() > Some(0)));
@@ -316,7 +320,7 @@ fn sim_vod_plots_origin_egress_of_the_policy_and_both_baselines() {
     }
     let text = std::fs::read_to_string(&svg).expect("the plot is written");
     assert!(text.trim_start().starts_with("<svg") && text.trim_end().ends_with("</svg>"));
-    for policy in ["publicmesh", "nopeer", "randommesh"] {
+    for policy in ["public-mesh", "no-peer", "random-mesh"] {
         assert!(
             text.contains(&format!("{policy} (offload")),
             "no {policy} series"
@@ -353,10 +357,10 @@ fn sim_network_runs_the_documented_example_and_refuses_bad_files() {
         "--json",
     ]);
     assert_eq!(v["scenario"], "all-hands@0.05");
-    assert_eq!(v["policy"], "hierarchy");
+    assert_eq!(v["policy"], "private-hierarchy");
     assert_eq!(v["duration_s"], 40.0);
-    assert!(v["baselines"].get("nopeer").is_some() && v["baselines"].get("randommesh").is_some());
-    assert!(v["offload"].as_f64() > v["baselines"]["nopeer"]["offload"].as_f64());
+    assert!(v["baselines"].get("no-peer").is_some() && v["baselines"].get("random-mesh").is_some());
+    assert!(v["offload"].as_f64() > v["baselines"]["no-peer"]["offload"].as_f64());
 
     let dir = scratch("network");
     let cases = [

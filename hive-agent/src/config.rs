@@ -5,38 +5,7 @@ use std::time::Duration;
 
 use hive_core::integrity::IntegritySource;
 use hive_core::{Locality, Role};
-use hive_overlay::SwarmConfig;
-
-/// Which overlay policy new swarms use.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PolicyKind {
-    /// Pure CDN: every fragment from the origin (the baseline).
-    NoPeer,
-    /// Random neighbours, no locality, no tiers (the baseline).
-    RandomMesh,
-    /// The public internet: a small capacity-weighted first tier, self-elected per fragment,
-    /// races the origin and announces; the others pull from the fastest holder, same AS first.
-    PublicMesh,
-    /// Enterprise networks: per-site supernodes fetch first and serve their site. The site
-    /// that holds the internet gateway, if any.
-    PrivateHierarchy(Option<String>),
-}
-
-impl PolicyKind {
-    /// Parses `no-peer`, `random-mesh`, `public-mesh`, `private-hierarchy` or
-    /// `private-hierarchy:SITE`.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "no-peer" | "nopeer" => Some(PolicyKind::NoPeer),
-            "random-mesh" | "randommesh" => Some(PolicyKind::RandomMesh),
-            "public-mesh" | "publicmesh" => Some(PolicyKind::PublicMesh),
-            "private-hierarchy" | "hierarchy" => Some(PolicyKind::PrivateHierarchy(None)),
-            _ => s
-                .strip_prefix("private-hierarchy:")
-                .map(|site| PolicyKind::PrivateHierarchy(Some(site.to_string()))),
-        }
-    }
-}
+use hive_overlay::{PolicyKind, SwarmConfig};
 
 /// Settings of an agent. `Default` gives an agent that proxies on an ephemeral loopback port,
 /// shares over a PublicMesh overlay, and finds peers through no tracker (set one).
@@ -69,8 +38,15 @@ pub struct AgentConfig {
     pub upload_kbps: u32,
     /// Overlay policy of new swarms.
     pub policy: PolicyKind,
-    /// Swarm engine settings. The default sizes the upload slots from `upload_kbps`
-    /// ([`SwarmConfig::slots_from_uplink`]).
+    /// With [`PolicyKind::PrivateHierarchy`]: the site that holds the internet gateway, whose
+    /// supernodes the other sites' supernodes fetch through.
+    pub gateway_site: Option<String>,
+    /// Swarm engine settings, for a viewer: the default is
+    /// [`SwarmConfig::for_role`]`(Role::Peer)`, hive-overlay's viewer profile (upload slots
+    /// sized from `upload_kbps`), as the simulator configures its viewers. Their `role` is
+    /// replaced by [`AgentConfig::role`]; when the two differ, that role's
+    /// [`RoleProfile`](hive_overlay::RoleProfile) applies, and a tracker's promotion applies
+    /// the supernode profile.
     pub swarm: SwarmConfig,
     /// Media time kept per track by the live cache. Default 30 s.
     pub live_window: Duration,
@@ -134,12 +110,8 @@ impl Default for AgentConfig {
             role: Role::Peer,
             upload_kbps: 10_000,
             policy: PolicyKind::PublicMesh,
-            swarm: SwarmConfig {
-                // A home uplink split eight ways makes every upload late: as many slots as
-                // `upload_kbps` carries at eight times the top bitrate listed.
-                slots_from_uplink: true,
-                ..SwarmConfig::default()
-            },
+            gateway_site: None,
+            swarm: SwarmConfig::for_role(Role::Peer),
             live_window: Duration::from_secs(30),
             vod_cache_bytes: 512 << 20,
             origin_timeout: Duration::from_secs(10),
@@ -162,24 +134,5 @@ impl Default for AgentConfig {
             registrar_key: None,
             registrar_secret: None,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn policy_names_parse() {
-        assert_eq!(PolicyKind::parse("no-peer"), Some(PolicyKind::NoPeer));
-        assert_eq!(
-            PolicyKind::parse("public-mesh"),
-            Some(PolicyKind::PublicMesh)
-        );
-        assert_eq!(
-            PolicyKind::parse("private-hierarchy:hq"),
-            Some(PolicyKind::PrivateHierarchy(Some("hq".into())))
-        );
-        assert_eq!(PolicyKind::parse("mesh?"), None);
     }
 }

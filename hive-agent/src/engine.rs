@@ -365,7 +365,10 @@ impl Engine {
             me.role = shared.cfg.role;
             me.upload_kbps = shared.cfg.upload_kbps;
             let mut cfg = shared.cfg.swarm.clone();
-            cfg.role = shared.cfg.role;
+            if cfg.role != shared.cfg.role {
+                // The settings are a viewer's; another role starts with its own profile.
+                hive_overlay::RoleProfile::of(shared.cfg.role).apply_as(shared.cfg.role, &mut cfg);
+            }
             cfg.verify = if shared.cfg.integrity.requires_trusted_hash() {
                 hive_overlay::Verify::Trusted
             } else {

@@ -74,16 +74,16 @@ use hive_core::overlay::OverlayPolicy;
 use hive_core::transport::Transport;
 use hive_core::wire::WireLimits;
 use hive_core::{ContentId, PeerAddr, PeerId, PeerInfo};
-use hive_overlay::{NoPeer, PrivateHierarchy, PublicMesh, RandomMesh};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use allow::{OriginAllowlist, address_class};
-pub use config::{AgentConfig, PolicyKind};
+pub use config::AgentConfig;
 pub use discovery::{Admission, Announced, Discovery, MemoryDiscovery, TokenCheck};
 pub use error::{AgentError, FetchError};
 pub use fetch::{Fetched, MAX_REDIRECTS, OriginFetcher, Preflight};
+pub use hive_overlay::PolicyKind;
 pub use metrics::AgentStats;
 
 use engine::{Cmd, Engine};
@@ -550,27 +550,20 @@ impl AgentBuilder {
 }
 
 fn default_policy(cfg: &AgentConfig) -> PolicyFactory {
-    let kind = cfg.policy.clone();
+    let kind = cfg.policy;
+    let gateway_site = cfg.gateway_site.clone();
     let seed = cfg.seed;
     Arc::new(
         move |content: ContentId, me: PeerId| -> Box<dyn OverlayPolicy> {
             // Each agent draws differently: the seed mixes the agent's and the stream's ids.
-            let agent_seed = || {
-                let h = blake3::Hasher::new()
-                    .update(&seed.to_le_bytes())
-                    .update(me.as_bytes())
-                    .update(content.as_bytes())
-                    .finalize();
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&h.as_bytes()[..8]);
-                u64::from_le_bytes(b)
-            };
-            match &kind {
-                PolicyKind::NoPeer => Box::new(NoPeer),
-                PolicyKind::RandomMesh => Box::new(RandomMesh::new(agent_seed())),
-                PolicyKind::PublicMesh => Box::new(PublicMesh::new(agent_seed())),
-                PolicyKind::PrivateHierarchy(site) => Box::new(PrivateHierarchy::new(site.clone())),
-            }
+            let h = blake3::Hasher::new()
+                .update(&seed.to_le_bytes())
+                .update(me.as_bytes())
+                .update(content.as_bytes())
+                .finalize();
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&h.as_bytes()[..8]);
+            kind.build(u64::from_le_bytes(b), gateway_site.clone())
         },
     )
 }

@@ -237,7 +237,8 @@ async fn a_branch_fetches_through_the_gateway_sites_supernode_the_tracker_named(
                 site: Some(site.into()),
                 ..Default::default()
             },
-            policy: PolicyKind::PrivateHierarchy(Some("hq".into())),
+            policy: PolicyKind::PrivateHierarchy,
+            gateway_site: Some("hq".into()),
             ..AgentConfig::default()
         };
         async move { Agent::builder().config(cfg).build().await.expect("agent") }

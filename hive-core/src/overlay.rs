@@ -43,7 +43,7 @@
 //!
 //! let me = PeerInfo::new(PeerId::from_public_key(KeyKind::X25519, b"me"), PeerAddr::Memory(0));
 //! let view = LocalView { me: &me, neighbours: &[], candidates: &[], max_neighbours: 8,
-//!     origin_throughput_bps: None };
+//!     origin_throughput_bps: None, top_bitrate_bps: None };
 //! let need = FetchContext {
 //!     fragment: FragmentId::new(ContentId::derive("c"), TrackId(0), 7),
 //!     size_estimate: 500_000,
@@ -235,6 +235,10 @@ pub struct LocalView<'a> {
     pub max_neighbours: usize,
     /// Measured throughput from the origin, bits per second, if any fetch completed.
     pub origin_throughput_bps: Option<u64>,
+    /// The highest bitrate the manifest listed so far, bits per second (from the fragments'
+    /// sizes and durations), if any fragment was listed: what a first-tier or serving agent's
+    /// uplink is measured against.
+    pub top_bitrate_bps: Option<u64>,
 }
 
 /// A policy's plan for the neighbour set.

@@ -57,6 +57,8 @@
 
 mod engine;
 pub mod policy;
+pub mod profile;
 
 pub use engine::{FragmentInfo, Output, Swarm, SwarmConfig, SwarmStats, Verify};
 pub use policy::{NoPeer, PrivateHierarchy, PublicMesh, PublicMeshConfig, RandomMesh};
+pub use profile::{PolicyKind, RoleProfile, UnknownPolicy};

@@ -443,6 +443,49 @@ fn a_promoted_agent_greets_its_neighbours_again_with_its_new_role() {
     assert!(hellos(&mut s).is_empty());
 }
 
+/// A promoted agent takes the supernode profile (the simulator's supernodes), and a demoted
+/// one the viewer's again, its slots sized from its uplink for the bitrate already listed.
+#[test]
+fn a_role_change_applies_the_roles_profile() {
+    use hive_core::Role;
+    use hive_overlay::RoleProfile;
+    let now = Instant::from_secs(1);
+    let mut me = peer(0);
+    me.upload_kbps = 3_000;
+    let mut s = Swarm::new(
+        now,
+        me,
+        content(),
+        SwarmConfig::for_role(Role::Peer),
+        Box::new(RandomMesh::new(1)),
+        Arc::new(LiveWindowCache::default()),
+    );
+    // 700 kbit/s: a 3 Mbit/s uplink carries one upload at eight times the bitrate.
+    s.handle_fragments_published(
+        now,
+        vec![hive_overlay::FragmentInfo {
+            id: FragmentId::new(content(), TrackId(1), 1),
+            url: "http://origin/1.ts".into(),
+            media_time: Duration::from_secs(2),
+            duration: Duration::from_secs(2),
+            size_estimate: 175_000,
+            hash: None,
+        }],
+    );
+    assert_eq!(s.upload_slots(), 1);
+    assert_eq!(s.config().max_neighbours, RoleProfile::VIEWER.max_neighbours);
+    s.set_role(now, Role::Supernode);
+    let sn = RoleProfile::SUPERNODE;
+    assert_eq!(s.config().role, Role::Supernode);
+    assert_eq!(s.upload_slots(), sn.upload_slots, "not sized from the uplink");
+    assert_eq!(s.config().max_neighbours, sn.max_neighbours);
+    assert!(!s.config().queue_for_slots);
+    s.set_role(now, Role::Peer);
+    assert_eq!(s.upload_slots(), 1);
+    assert_eq!(s.config().max_neighbours, RoleProfile::VIEWER.max_neighbours);
+    assert!(s.config().queue_for_slots);
+}
+
 #[test]
 fn upload_slots_follow_the_uplink_and_the_highest_bitrate_listed_when_asked() {
     let listed = |seq: u64, bytes: u64| hive_overlay::FragmentInfo {

@@ -2,7 +2,7 @@
 //! `cargo run -p hive-sim --release --example run -- SCENARIO [FACTOR] [SECONDS] [POLICY,...] [SEED]`
 //!
 //! Runs a named scenario, shrunk by FACTOR (default 0.1) for SECONDS (default 120), with each
-//! policy listed (default `publicmesh`; also `hierarchy`, `randommesh`, `nopeer`), one after the
+//! policy listed (default `public-mesh`; also `private-hierarchy`, `random-mesh`, `no-peer`), one after the
 //! other, and prints the QoE table with each run's wall time and where its origin fetches came
 //! from. `hive sim` is the tool for users (it always runs both baselines beside the policy); this
 //! one times and inspects a single policy.
@@ -13,17 +13,6 @@ use hive_sim::{PolicyKind, SimReport, run, scenario};
 // The allocator `hive sim` runs with (see the workspace's Cargo.toml).
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn policy(name: &str) -> Option<PolicyKind> {
-    [
-        PolicyKind::PublicMesh,
-        PolicyKind::PrivateHierarchy,
-        PolicyKind::RandomMesh,
-        PolicyKind::NoPeer,
-    ]
-    .into_iter()
-    .find(|p| p.name() == name)
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -43,11 +32,11 @@ fn main() {
     let secs: f64 = number(arg(2), 120.0, "SECONDS");
     let seed: u64 = number(arg(4), 1, "SEED");
     let mut policies = Vec::new();
-    for p in arg(3).unwrap_or("publicmesh").split(',') {
-        match policy(p) {
-            Some(k) => policies.push(k),
-            None => {
-                eprintln!("unknown policy {p:?}: publicmesh, hierarchy, randommesh or nopeer");
+    for p in arg(3).unwrap_or("public-mesh").split(',') {
+        match p.parse::<PolicyKind>() {
+            Ok(k) => policies.push(k),
+            Err(e) => {
+                eprintln!("{e}");
                 std::process::exit(2);
             }
         }

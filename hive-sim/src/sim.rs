@@ -23,16 +23,14 @@ use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use hive_core::cache::{DEFAULT_LIVE_WINDOW, FragmentCache, LiveWindowCache, VodCache};
-use hive_core::overlay::{OverlayPolicy, SupernodePlan};
+use hive_core::overlay::SupernodePlan;
 use hive_core::time::{Duration, Instant};
 use hive_core::wire::Message;
 use hive_core::{
     ContentHash, ContentId, FragmentId, KeyKind, Locality, PeerId, PeerInfo, Role, TrackId,
 };
-use hive_overlay::{
-    FragmentInfo, NoPeer, Output, PrivateHierarchy, PublicMesh, PublicMeshConfig, RandomMesh,
-    Swarm, SwarmConfig, Verify,
-};
+pub use hive_overlay::PolicyKind;
+use hive_overlay::{FragmentInfo, Output, Swarm, SwarmConfig, Verify};
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -59,8 +57,6 @@ const FEW_NEIGHBOURS: usize = 4;
 const ANNOUNCE_JOINING: Duration = Duration::from_secs(1);
 /// How long after joining a supernode re-announces at [`ANNOUNCE_JOINING`].
 const JOINING: Duration = Duration::from_secs(5);
-/// Uploads a supernode serves at once (see `join`).
-const SUPERNODE_UPLOAD_SLOTS: usize = 8;
 /// Fragments a live playlist lists (per bitrate).
 const PLAYLIST_FRAGMENTS: u64 = 6;
 /// Data chunk size in the simulator, at least: larger than any fragment of the named scenarios
@@ -74,54 +70,6 @@ const ACCESS_LATENCY: Duration = Duration::from_millis(5);
 /// within it.
 const WINDOW: Duration = Duration::from_millis(10);
 const _: () = assert!(2 * ACCESS_LATENCY.as_micros() >= WINDOW.as_micros());
-
-/// Which policy every agent runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PolicyKind {
-    /// A pure CDN.
-    NoPeer,
-    /// Random neighbours, no locality, no tiers.
-    RandomMesh,
-    /// Supernodes per site (promoted by the tracker), pull-through across VPN links.
-    PrivateHierarchy,
-    /// The public-internet mesh: a capacity-weighted first tier self-elected per fragment,
-    /// locality clustering, pulls from the fastest holder.
-    PublicMesh,
-}
-
-impl PolicyKind {
-    /// The name in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            PolicyKind::NoPeer => "nopeer",
-            PolicyKind::RandomMesh => "randommesh",
-            PolicyKind::PrivateHierarchy => "hierarchy",
-            PolicyKind::PublicMesh => "publicmesh",
-        }
-    }
-
-    fn build(
-        self,
-        seed: u64,
-        s: &Scenario,
-        gateway_site: Option<String>,
-    ) -> Box<dyn OverlayPolicy> {
-        match self {
-            PolicyKind::NoPeer => Box::new(NoPeer),
-            PolicyKind::RandomMesh => Box::new(RandomMesh::new(seed)),
-            PolicyKind::PrivateHierarchy => Box::new(PrivateHierarchy::new(gateway_site)),
-            PolicyKind::PublicMesh => {
-                // The first tier must upload at least the stream's top bitrate.
-                let top_kbps = s.ladder_bps.iter().max().map_or(0, |b| b / 1000);
-                let cfg = PublicMeshConfig {
-                    min_tier_kbps: u32::try_from(top_kbps).unwrap_or(u32::MAX),
-                    ..PublicMeshConfig::default()
-                };
-                Box::new(PublicMesh::with_config(seed, cfg))
-            }
-        }
-    }
-}
 
 /// The scenario's and the tracker's events: handled one at a time between windows, at the
 /// first window edge at or after their time.
@@ -1438,19 +1386,21 @@ impl<'a> Sim<'a> {
             self.viewers[v].role = Role::Supernode;
         }
         let me = self.peer_info(v);
-        let mut cfg = SwarmConfig {
-            role: self.viewers[v].role,
+        // The role's profile (neighbours, upload slots, queueing) and the upload-slot rule
+        // are hive-overlay's, as `hive agent` has them.
+        let cfg = SwarmConfig {
             // The simulated network cannot alter bytes, and hashing every copy of every
             // fragment (300 GB at wan-6000's full size) would take longer than the rest of the
             // run: senders' declared hashes are compared with the trusted ones (see
-            // `trusted_label`), and the bytes are not hashed again.
+            // `trusted_label`), and the bytes are not hashed again. (Modelling choice: the
+            // same decisions as an agent's, without the hashing.)
             verify: Verify::TrustedDeclared,
             // A fragment crosses the flow-level network as one flow, not as chunks: the same
             // max-min shares and the same store-and-forward relaying (the engine passes a
             // fragment on once it holds all of it), at a third of the events. wan-6000 at 0.1
             // scale, 300 s: 94.07% offload in 9.5 s wall with 60 KiB chunks, 94.17% in 6.1 s.
             // Whole, a fragment is also passed on without a copy: every agent's cache holds a
-            // slice of the origin's one payload.
+            // slice of the origin's one payload. (Modelling choice.)
             chunk_size: self.chunk_size(),
             // An on-demand title's listing is kept whole.
             known_window: if self.s.vod.is_some() {
@@ -1458,41 +1408,10 @@ impl<'a> Sim<'a> {
             } else {
                 SwarmConfig::default().known_window
             },
-            ..SwarmConfig::default()
+            ..SwarmConfig::for_role(self.viewers[v].role)
         };
-        if cfg.role == Role::Supernode {
-            // Supernodes serve their site and, at the gateway site, every branch's supernodes.
-            // Few uploads at once: a pull-through chain (origin, gateway-site supernode, VPN,
-            // branch supernode, site) is store-and-forward, so a fragment must cross each hop
-            // quickly, not crawl beside dozens of others. enterprise-2068 at 0.25 scale, 300 s,
-            // rebuffering for seeds 1/2/3: 32 slots 16%/-/-, 16 slots 0%/6.7%/0%, 8 slots
-            // 4.9%/0%/0%. The swarm is bistable (late fragments send branch agents to the origin
-            // through the same VPN link, which makes more of them late); slots only move the odds.
-            cfg.upload_slots = SUPERNODE_UPLOAD_SLOTS;
-            cfg.max_neighbours = 320;
-            // A supernode's uplink is not what limits its uploads (its site's VPN link or the
-            // gateway is), so its advertised capacity would promise waits it cannot keep:
-            // requests it cannot serve at once are refused, and go to another supernode.
-            // enterprise-2068 at 0.25 scale, 300 s, seed 1: 98.94% offload, 4.76% rebuffering
-            // when supernodes queue; 99.64%, 0% when they refuse.
-            cfg.queue_for_slots = false;
-        }
-        if matches!(self.policy, PolicyKind::PublicMesh | PolicyKind::RandomMesh) {
-            // (The RandomMesh baseline gets the same engine settings: the comparison is of
-            // policies, and with eight slots per home uplink its transfers tied the whole swarm
-            // into one max-min computation — 440 s for wan-6000 at 0.1 scale, 600 s.)
-            // As many upload slots as the uplink carries at eight times the top bitrate, at
-            // least one: on wan-6000's access links (0.3 to 10 Mbit/s up, 700 kbit/s stream) one
-            // each. A fragment then crosses at the whole uplink and its receiver passes it on
-            // sooner; requests beyond it wait in the engine's queue when it can still make their
-            // deadline. wan-6000 at 0.1 scale, 600 s: 95.02% offload with four times the top
-            // bitrate (two or three slots on the fastest links), 95.78% with eight.
-            let top = self.s.ladder_bps.iter().max().copied().unwrap_or(1).max(1);
-            let up = u64::from(self.viewers[v].up_kbps) * 1000;
-            cfg.upload_slots = usize::try_from(up / (8 * top)).unwrap_or(8).clamp(1, 8);
-        }
         let gateway = self.gateway_site().map(|i| self.s.sites[i].name.clone());
-        let policy = self.policy.build(self.s.seed ^ v as u64, self.s, gateway);
+        let policy = self.policy.build(self.s.seed ^ v as u64, gateway);
         let cache: Arc<dyn FragmentCache> = match &self.s.vod {
             Some(vod) => Arc::new(VodCache::new(vod.cache_bytes)),
             // One agent, one thread: one shard.

@@ -260,7 +260,7 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
             let mut agent_cfg = AgentConfig {
                 origin: Some(origin_url.clone()),
                 tracker: Some(tracker_url.clone()),
-                policy: cfg.policy.clone(),
+                policy: cfg.policy,
                 seed: cfg.seed,
                 integrity: integrity.clone(),
                 ..AgentConfig::default()
@@ -367,12 +367,7 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
     let os: OriginStats = origin.stats();
     m.origin_bytes = os.fragment_bytes;
     m.player_bytes = counters.player_bytes.load(Ordering::Relaxed);
-    let policy = match &cfg.policy {
-        PolicyKind::NoPeer => "no-peer",
-        PolicyKind::RandomMesh => "random-mesh",
-        PolicyKind::PublicMesh => "public-mesh",
-        PolicyKind::PrivateHierarchy(_) => "private-hierarchy",
-    };
+    let policy = cfg.policy.name();
     let report = SimReport::from_metrics(
         "demo",
         policy,

@@ -203,10 +203,11 @@ impl Swarm {
         self.slots
     }
 
-    /// A listed fragment's bitrate: with `slots_from_uplink`, the slots follow the highest.
+    /// A listed fragment's bitrate: the highest so far is what policies measure uplinks
+    /// against, and with `slots_from_uplink` the slots follow it.
     fn note_bitrate(&mut self, info: &FragmentInfo) {
         let secs = info.duration.as_secs_f64();
-        if !self.cfg.slots_from_uplink || secs <= 0.0 {
+        if secs <= 0.0 {
             return;
         }
         let bps = (info.size_estimate as f64 * 8.0 / secs) as u64;
@@ -214,12 +215,22 @@ impl Swarm {
             return;
         }
         self.top_bps = bps;
-        let uplink = u64::from(self.me.upload_kbps) * 1000;
-        let fit = uplink / bps.saturating_mul(8).max(1);
-        self.slots = usize::try_from(fit)
-            .unwrap_or(usize::MAX)
-            .max(1)
-            .min(self.cfg.upload_slots);
+        self.size_slots();
+    }
+
+    /// Applies the upload-slot rule ([`crate::profile::upload_slots`]) for the highest bitrate
+    /// listed so far, when the slots follow the uplink.
+    fn size_slots(&mut self) {
+        self.slots = if self.cfg.slots_from_uplink && self.top_bps > 0 {
+            crate::profile::upload_slots(self.me.upload_kbps, self.top_bps, self.cfg.upload_slots)
+        } else {
+            self.cfg.upload_slots
+        };
+    }
+
+    /// The settings in force (a role change applies its profile to them).
+    pub fn config(&self) -> &SwarmConfig {
+        &self.cfg
     }
 
     /// This agent.
@@ -306,12 +317,17 @@ impl Swarm {
     /// This agent's role changed (a tracker promoted it to supernode): the policy sees the new
     /// role from now on, and every neighbour is greeted again so that its view shows it. A
     /// consume-only agent stays one (it never uploads), and an unchanged role changes nothing.
+    ///
+    /// The role's [`RoleProfile`](crate::RoleProfile) applies from now on (neighbours, upload
+    /// slots, queueing): a promoted supernode keeps as many neighbours and serves as a
+    /// simulated one does. Neighbours beyond a smaller limit are pruned at the next review.
     pub fn set_role(&mut self, _now: Instant, role: Role) {
         if !self.me.role.takes(role) {
             return;
         }
         self.me.role = role;
-        self.cfg.role = role;
+        crate::RoleProfile::of(role).apply_as(role, &mut self.cfg);
+        self.size_slots();
         let peers: Vec<PeerId> = self.views.iter().map(|v| v.info.id).collect();
         for peer in peers {
             self.send(peer, Message::Hello(self.hello()), Class::Control);
@@ -617,6 +633,7 @@ impl Swarm {
             candidates: &self.candidates,
             max_neighbours: self.cfg.max_neighbours,
             origin_throughput_bps: self.origin_bps,
+            top_bitrate_bps: (self.top_bps > 0).then_some(self.top_bps),
         };
         (self.policy.as_mut(), view)
     }

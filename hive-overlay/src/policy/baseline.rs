@@ -12,7 +12,7 @@ pub struct NoPeer;
 
 impl OverlayPolicy for NoPeer {
     fn name(&self) -> &'static str {
-        "nopeer"
+        "no-peer"
     }
     fn plan_neighbours(&mut self, _now: Instant, view: &LocalView<'_>) -> NeighbourPlan {
         NeighbourPlan {
@@ -68,7 +68,7 @@ impl RandomMesh {
 
 impl OverlayPolicy for RandomMesh {
     fn name(&self) -> &'static str {
-        "randommesh"
+        "random-mesh"
     }
 
     fn plan_neighbours(&mut self, _now: Instant, view: &LocalView<'_>) -> NeighbourPlan {

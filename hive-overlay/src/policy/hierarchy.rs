@@ -116,7 +116,7 @@ fn least_loaded<'a>(
 
 impl OverlayPolicy for PrivateHierarchy {
     fn name(&self) -> &'static str {
-        "hierarchy"
+        "private-hierarchy"
     }
 
     fn plan_neighbours(&mut self, _now: Instant, view: &LocalView<'_>) -> NeighbourPlan {
@@ -385,6 +385,7 @@ mod tests {
             candidates: &[],
             max_neighbours: 8,
             origin_throughput_bps: None,
+            top_bitrate_bps: None,
         };
         let t0 = Instant::ZERO + Duration::from_secs(4);
         let need = |now: Instant, seq: u64| FetchContext {
@@ -432,6 +433,7 @@ mod tests {
             candidates: &[hq_peer.clone(), hq_sn.clone()],
             max_neighbours: 8,
             origin_throughput_bps: None,
+            top_bitrate_bps: None,
         };
         let plan = p.plan_neighbours(Instant::ZERO, &view);
         assert_eq!(plan.connect, vec![hq_sn.id]);

@@ -24,4 +24,4 @@ fn fragment_hash(key: u64, f: &FragmentId) -> u64 {
 
 pub use baseline::{NoPeer, RandomMesh};
 pub use hierarchy::PrivateHierarchy;
-pub use public::{PublicMesh, PublicMeshConfig};
+pub use public::{FALLBACK_TIER_KBPS, PublicMesh, PublicMeshConfig};

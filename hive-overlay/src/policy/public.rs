@@ -22,9 +22,10 @@ pub struct PublicMeshConfig {
     pub min_tier_fraction: f64,
     /// Highest share of the agents elected to the first tier.
     pub max_tier_fraction: f64,
-    /// Upload capacity, kbit/s, below which an agent never joins the first tier (set it to the
-    /// stream's top bitrate).
-    pub min_tier_kbps: u32,
+    /// Upload capacity, kbit/s, below which an agent never joins the first tier. `None` (the
+    /// default): the stream's top bitrate, the highest listed so far
+    /// ([`LocalView::top_bitrate_bps`]), or [`FALLBACK_TIER_KBPS`] until one is listed.
+    pub min_tier_kbps: Option<u32>,
     /// Same-AS neighbours sought.
     pub local_neighbours: usize,
     /// Highest-capacity neighbours sought, any AS.
@@ -43,13 +44,27 @@ impl Default for PublicMeshConfig {
             tier_seeds: 2.0,
             min_tier_fraction: 0.005,
             max_tier_fraction: 0.5,
-            min_tier_kbps: 1000,
+            min_tier_kbps: None,
             local_neighbours: 6,
             fast_neighbours: 3,
             min_neighbour_age: Duration::from_secs(20),
             swap_every: Duration::from_secs(10),
             wave_shape: 6.0,
         }
+    }
+}
+
+/// The first tier's least uplink (kbit/s) before the manifest lists a fragment.
+pub const FALLBACK_TIER_KBPS: u32 = 1000;
+
+impl PublicMeshConfig {
+    /// The least uplink (kbit/s) of a first-tier agent, in this view.
+    pub fn tier_kbps(&self, view: &LocalView<'_>) -> u32 {
+        self.min_tier_kbps.unwrap_or_else(|| {
+            view.top_bitrate_bps.map_or(FALLBACK_TIER_KBPS, |bps| {
+                u32::try_from(bps / 1000).unwrap_or(u32::MAX)
+            })
+        })
     }
 }
 
@@ -246,8 +261,8 @@ struct Capacity {
 
 impl Capacity {
     fn count(cfg: &PublicMeshConfig, view: &LocalView<'_>) -> Self {
-        let eligible =
-            |p: &PeerInfo| p.role != Role::ConsumeOnly && p.upload_kbps >= cfg.min_tier_kbps;
+        let min_kbps = cfg.tier_kbps(view);
+        let eligible = |p: &PeerInfo| p.role != Role::ConsumeOnly && p.upload_kbps >= min_kbps;
         let known = std::iter::once(view.me)
             .chain(view.neighbours.iter().map(|n| &n.info))
             .chain(view.candidates.iter())
@@ -288,7 +303,7 @@ impl Election {
         Election {
             fraction,
             mean_kbps: if n == 0 { 1.0 } else { sum / n as f64 },
-            min_kbps: cfg.min_tier_kbps,
+            min_kbps: cfg.tier_kbps(view),
         }
     }
 
@@ -384,7 +399,7 @@ impl PublicMesh {
 
 impl OverlayPolicy for PublicMesh {
     fn name(&self) -> &'static str {
-        "publicmesh"
+        "public-mesh"
     }
 
     fn plan_neighbours(&mut self, now: Instant, view: &LocalView<'_>) -> NeighbourPlan {
@@ -467,7 +482,7 @@ impl OverlayPolicy for PublicMesh {
         let fast_have = view
             .neighbours
             .iter()
-            .filter(|n| n.info.upload_kbps >= me.upload_kbps.max(self.cfg.min_tier_kbps))
+            .filter(|n| n.info.upload_kbps >= me.upload_kbps.max(self.cfg.tier_kbps(view)))
             .count();
         let fast_want = self.cfg.fast_neighbours.saturating_sub(fast_have);
         take(&mut pool, &mut connect, &mut room, fast_want, &|c| {
@@ -595,6 +610,7 @@ mod tests {
             candidates: cands,
             max_neighbours: 12,
             origin_throughput_bps: None,
+            top_bitrate_bps: None,
         }
     }
 
