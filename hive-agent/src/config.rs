@@ -118,7 +118,7 @@ impl Default for AgentConfig {
             origin_retries: 2,
             player_timeout: Duration::from_secs(15),
             max_body: 64 << 20,
-            tracker_want: 30,
+            tracker_want: hive_core::ranking::DEFAULT_WANT,
             seed: 0,
             udp_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             udp: hive_transport_udp::Config {

@@ -30,6 +30,7 @@ pub mod ids;
 pub mod integrity;
 pub mod manifest;
 pub mod overlay;
+pub mod ranking;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;

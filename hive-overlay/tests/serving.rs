@@ -473,16 +473,26 @@ fn a_role_change_applies_the_roles_profile() {
         }],
     );
     assert_eq!(s.upload_slots(), 1);
-    assert_eq!(s.config().max_neighbours, RoleProfile::VIEWER.max_neighbours);
+    assert_eq!(
+        s.config().max_neighbours,
+        RoleProfile::VIEWER.max_neighbours
+    );
     s.set_role(now, Role::Supernode);
     let sn = RoleProfile::SUPERNODE;
     assert_eq!(s.config().role, Role::Supernode);
-    assert_eq!(s.upload_slots(), sn.upload_slots, "not sized from the uplink");
+    assert_eq!(
+        s.upload_slots(),
+        sn.upload_slots,
+        "not sized from the uplink"
+    );
     assert_eq!(s.config().max_neighbours, sn.max_neighbours);
     assert!(!s.config().queue_for_slots);
     s.set_role(now, Role::Peer);
     assert_eq!(s.upload_slots(), 1);
-    assert_eq!(s.config().max_neighbours, RoleProfile::VIEWER.max_neighbours);
+    assert_eq!(
+        s.config().max_neighbours,
+        RoleProfile::VIEWER.max_neighbours
+    );
     assert!(s.config().queue_for_slots);
 }
 

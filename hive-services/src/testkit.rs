@@ -233,11 +233,18 @@ pub async fn store_conformance(store: &dyn TrackerStore) {
         .await
         .expect("sample");
     assert_distinct(&s);
-    assert_eq!(s.len(), 10, "per_tier peers from a large site");
+    let far = hive_core::ranking::far_share(10);
+    assert!(
+        s.len() >= 10 && s.len() <= 10 + far,
+        "per_tier peers from a large site, and a far share: {}",
+        s.len()
+    );
     assert!(
         s.iter()
-            .all(|p| p.locality.site.as_deref() == Some("berlin")),
-        "a full site tier needs no other tier"
+            .filter(|p| p.locality.site.as_deref() == Some("berlin"))
+            .count()
+            >= 10,
+        "a full site tier"
     );
     // No locality: a uniform sample of the whole swarm, different each time.
     let mut seen = HashSet::new();
@@ -265,7 +272,9 @@ pub async fn store_conformance(store: &dyn TrackerStore) {
     assert_distinct(&s);
     assert!(
         s.iter()
-            .all(|p| p.locality.site.as_deref() == Some("paris")),
+            .filter(|p| p.locality.site.as_deref() == Some("paris"))
+            .count()
+            >= 5,
         "an announce samples the announcer's site first"
     );
     assert_eq!(

@@ -24,6 +24,7 @@ use std::sync::{Arc, RwLock};
 use bytes::Bytes;
 use hive_core::cache::{DEFAULT_LIVE_WINDOW, FragmentCache, LiveWindowCache, VodCache};
 use hive_core::overlay::SupernodePlan;
+use hive_core::ranking;
 use hive_core::time::{Duration, Instant};
 use hive_core::wire::Message;
 use hive_core::{
@@ -371,6 +372,45 @@ impl Sched {
 struct Copies {
     bytes: BTreeMap<TrackId, u64>,
     distinct: BTreeMap<TrackId, BTreeMap<u64, u64>>,
+}
+
+/// Up to `n` of `members` that are not `skip`ped, uniformly at random, onto `out`: the
+/// tracker store's draw (hive-services' memory store: twice `n` distinct positions, then a
+/// scan from a random offset when those held too few).
+fn pick(
+    rng: &mut ChaCha8Rng,
+    members: &[usize],
+    n: usize,
+    skip: impl Fn(usize) -> bool,
+    out: &mut Vec<usize>,
+) {
+    let len = members.len();
+    if len == 0 || n == 0 {
+        return;
+    }
+    let start = out.len();
+    let draws = n.saturating_mul(2).min(len);
+    for i in rand::seq::index::sample(rng, len, draws) {
+        if out.len() - start >= n {
+            return;
+        }
+        let u = members[i];
+        if !skip(u) {
+            out.push(u);
+        }
+    }
+    if out.len() - start < n && draws < len {
+        let from = rng.random_range(0..len);
+        for k in 0..len {
+            if out.len() - start >= n {
+                break;
+            }
+            let u = members[(from + k) % len];
+            if !skip(u) && !out[start..].contains(&u) {
+                out.push(u);
+            }
+        }
+    }
 }
 
 /// Realistic sizes: the nominal bitrate ±10%, varying per fragment.
@@ -795,6 +835,10 @@ impl Ctx<'_> {
 struct Sim<'a> {
     s: &'a Scenario,
     policy: PolicyKind,
+    /// Per site: where its agents sit, as they announce it to the tracker.
+    site_localities: Vec<Locality>,
+    /// Whether every site is in one AS (an enterprise): the tracker's AS tier is everyone.
+    single_asn: bool,
     now: Instant,
     rng: ChaCha8Rng,
     net: Net,
@@ -996,9 +1040,22 @@ impl<'a> Sim<'a> {
             .iter()
             .map(|l| l.map(|(down, up)| (net.latency(&[down]), net.latency(&[up]))))
             .collect();
+        let sites = s.enterprise() || policy == PolicyKind::PrivateHierarchy;
+        let site_localities = s
+            .sites
+            .iter()
+            .map(|site| Locality {
+                asn: Some(site.asn),
+                site: sites.then(|| site.name.clone()),
+                country: None,
+            })
+            .collect();
+        let single_asn = s.sites.windows(2).all(|w| w[0].asn == w[1].asn);
         let mut sim = Sim {
             s,
             policy,
+            site_localities,
+            single_asn,
             now: Instant::ZERO,
             rng: ChaCha8Rng::seed_from_u64(s.seed),
             net,
@@ -1017,7 +1074,7 @@ impl<'a> Sim<'a> {
             mail: Mail::default(),
             epoch: 0,
             ids: HashMap::default(),
-            sites: s.enterprise() || policy == PolicyKind::PrivateHierarchy,
+            sites,
             events: BinaryHeap::new(),
             payloads: Slab::default(),
             seq: 0,
@@ -1490,62 +1547,90 @@ impl<'a> Sim<'a> {
         self.s.enterprise().then_some(0)
     }
 
-    /// What the tracker answers agent `v`: with locality, up to 30 agents of its site (its
-    /// supernodes first) and 10 of other sites (the gateway site's supernodes first); without
-    /// (RandomMesh), 40 agents drawn from all. Random order within each group.
+    /// What the tracker answers agent `v`, as hive-services' tracker does: its store's sample
+    /// around the agent (`TrackerStore::sample`: up to `2 × want` agents of its site, then of
+    /// its AS while fewer, then of the whole swarm while fewer, else a far share; each tier
+    /// uniform), ranked by
+    /// [`hive_core::ranking::rank`] (nearest tier first, weighted towards capacity and
+    /// supernodes) to [`ranking::DEFAULT_WANT`], and for a supernode away from the gateway site
+    /// the gateway site's supernodes ([`ranking::with_uplinks`]).
+    ///
+    /// Modelling choice: the random-mesh baseline's agents announce no locality (the baseline
+    /// has none), so their samples come from the whole swarm, weighted by capacity only.
     fn tracker_sample(&mut self, v: usize) -> Vec<usize> {
+        let want = ranking::DEFAULT_WANT;
+        let per_tier = 2 * want;
         let site = self.viewers[v].site;
         let gateway = self.gateway_site();
+        let no_locality = Locality::default();
+        let near = if self.policy == PolicyKind::RandomMesh {
+            &no_locality
+        } else {
+            &self.site_localities[site]
+        };
         let t = &self.tracker;
         let rng = &mut self.rng;
-        let mut picked: Vec<usize> = Vec::with_capacity(40);
-        if matches!(self.policy, PolicyKind::RandomMesh) {
-            let n = t.all.len();
-            for i in rand::seq::index::sample(rng, n, n.min(41)) {
-                let u = t.all[i];
-                if u != v && picked.len() < 40 {
-                    picked.push(u);
-                }
-            }
-        } else {
-            // The site: its supernodes, then a sample of the others.
-            let mut sn: Vec<usize> = t.supernodes.get(site).map_or(Vec::new(), |l| {
-                l.iter().copied().filter(|&u| u != v).collect()
-            });
-            sn.shuffle(rng);
-            sn.truncate(30);
-            picked.extend(&sn);
-            let pool = t.by_site.get(site).map_or(&[][..], Vec::as_slice);
-            let extra = sn.len() + 1;
-            for i in rand::seq::index::sample(rng, pool.len(), pool.len().min(30 + extra)) {
-                let u = pool[i];
-                if picked.len() >= 30 {
-                    break;
-                }
-                if u != v && !sn.contains(&u) {
-                    picked.push(u);
-                }
-            }
-            // Other sites: the gateway site's supernodes, then agents drawn from all (those of
-            // this site skipped).
-            let mut other: Vec<usize> = match gateway {
-                Some(g) if g != site => t.supernodes.get(g).cloned().unwrap_or_default(),
-                _ => Vec::new(),
-            };
-            other.shuffle(rng);
-            other.truncate(10);
-            let n = t.all.len();
-            let mut tries = 0;
-            while other.len() < 10 && tries < 200 && n > 0 {
-                tries += 1;
-                let u = t.all[rng.random_range(0..n)];
-                if self.viewers[u].site != site && !other.contains(&u) {
-                    other.push(u);
-                }
-            }
-            picked.extend(other);
+        let viewers = &self.viewers;
+        let asn_of = |u: usize| self.s.sites[viewers[u].site].asn;
+        let mut pool: Vec<usize> = Vec::with_capacity(2 * per_tier);
+        // Tier by tier, as the store: its site (named sites only), its AS, everyone.
+        if near.site.is_some() {
+            let members = t.by_site.get(site).map_or(&[][..], Vec::as_slice);
+            pick(rng, members, per_tier, |_| false, &mut pool);
         }
-        picked
+        if let Some(asn) = near.asn
+            && pool.len() < per_tier
+        {
+            let in_site = |u: usize| near.site.is_some() && viewers[u].site == site;
+            if self.single_asn {
+                pick(rng, &t.all, per_tier, in_site, &mut pool);
+            } else {
+                let members: Vec<usize> = (0..self.s.sites.len())
+                    .filter(|&i| self.s.sites[i].asn == asn)
+                    .flat_map(|i| t.by_site.get(i).map_or(&[][..], Vec::as_slice))
+                    .copied()
+                    .collect();
+                pick(rng, &members, per_tier, in_site, &mut pool);
+            }
+        }
+        let far = if pool.len() < per_tier {
+            per_tier
+        } else {
+            ranking::far_share(per_tier)
+        };
+        let nearer = |u: usize| {
+            (near.site.is_some() && viewers[u].site == site) || near.asn == Some(asn_of(u))
+        };
+        pick(rng, &t.all, far, nearer, &mut pool);
+        pool.retain(|&u| u != v);
+        let localities = &self.site_localities;
+        let cands: Vec<(usize, &Locality, Role, u32)> = pool
+            .into_iter()
+            .map(|u| {
+                let w = &viewers[u];
+                (u, &localities[w.site], w.role, w.up_kbps)
+            })
+            .collect();
+        let ranked = ranking::rank(
+            cands,
+            near,
+            want,
+            |c| (c.1, c.2, c.3),
+            || rng.random::<f64>(),
+        );
+        let peers: Vec<usize> = ranked.into_iter().map(|c| c.0).collect();
+        // A supernode away from the gateway site gets the gateway site's supernodes.
+        match gateway {
+            Some(g) if g != site && viewers[v].role == Role::Supernode => {
+                let mut ups: Vec<usize> = t.supernodes.get(g).map_or(Vec::new(), |l| {
+                    l.iter().copied().filter(|&u| u != v).collect()
+                });
+                ups.shuffle(rng);
+                ups.truncate(ranking::UPLINK_CANDIDATES.min(want));
+                ranking::with_uplinks(peers, ups, want, |a, b| a == b)
+            }
+            _ => peers,
+        }
     }
 
     fn leave(&mut self, v: usize, crash: bool, replace: bool) {

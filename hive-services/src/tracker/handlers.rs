@@ -36,8 +36,7 @@ pub(crate) struct Metrics {
     refusals: AtomicU64,
 }
 
-/// Gateway-site supernodes added to the reply of a supernode of another site.
-const UPLINK_CANDIDATES: usize = 10;
+use hive_core::ranking::UPLINK_CANDIDATES;
 
 fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
@@ -231,13 +230,12 @@ async fn do_announce(
             .site_supernodes(content, gateway, UPLINK_CANDIDATES.min(want), now)
             .await
             .map_err(|e| store_error(t, e))?;
-        ups.retain(|u| u.id() != info.id() && !peers.iter().any(|p| p.id() == u.id()));
+        ups.retain(|u| u.id() != info.id());
         let none = ups.is_empty()
             && !peers.iter().any(|p| {
                 p.role() == Role::Supernode && p.locality().site.as_deref() == Some(gateway)
             });
-        peers.truncate(want.saturating_sub(ups.len()));
-        peers.extend(ups);
+        peers = hive_core::ranking::with_uplinks(peers, ups, want, |a, b| a.id() == b.id());
         if none {
             interval = interval.min(super::UPLINK_WAIT_INTERVAL);
         }

@@ -181,15 +181,14 @@ impl Swarm {
                 pick(set, per_tier, now_ms, in_site, &mut out);
             }
         }
-        if out.len() < per_tier {
-            pick(
-                &self.all,
-                per_tier,
-                now_ms,
-                |p| in_site(p) || in_as(p),
-                &mut out,
-            );
-        }
+        // The whole swarm: up to per_tier while the nearer tiers fell short, else a far share
+        // (the ranking keeps a quarter of each reply for farther peers).
+        let far = if out.len() < per_tier {
+            per_tier
+        } else {
+            hive_core::ranking::far_share(per_tier)
+        };
+        pick(&self.all, far, now_ms, |p| in_site(p) || in_as(p), &mut out);
         out
     }
 }

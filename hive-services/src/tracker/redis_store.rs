@@ -371,11 +371,16 @@ impl RedisStore {
             .collect::<Result<_, _>>()?;
         let mut seen: FoldSet<&[u8]> = FoldSet::default();
         let mut chosen: Vec<&[u8]> = Vec::new();
-        for tier in &drawn {
-            if chosen.len() >= per_tier {
-                break;
-            }
-            let target = chosen.len() + per_tier;
+        let last = drawn.len().saturating_sub(1);
+        for (i, tier) in drawn.iter().enumerate() {
+            // The whole swarm (the last tier) always adds a far share (see TrackerStore::sample).
+            let target = if chosen.len() < per_tier {
+                chosen.len() + per_tier
+            } else if i == last {
+                chosen.len() + hive_core::ranking::far_share(per_tier)
+            } else {
+                continue;
+            };
             for id in tier.iter().filter_map(Option::as_deref) {
                 if chosen.len() >= target {
                     break;

@@ -1,5 +1,5 @@
-//! The tracker's ranking of a store's candidates: nearest tier first, and within a tier a
-//! random order weighted towards upload capacity and supernodes.
+//! The tracker's ranking of a store's candidates ([`hive_core::ranking`]): nearest tier first,
+//! and within a tier a random order weighted towards upload capacity and supernodes.
 //!
 //! Tiers follow [`Locality::distance`]: 0 same site (and AS), 1 same AS, 2 same country, 3 the
 //! rest. Within a tier, peers are ordered by weighted random sampling without replacement
@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use hive_core::{Locality, PeerId, Role};
+use hive_core::{Locality, PeerId};
 
 use super::store::StoredPeer;
 use rand::rngs::SmallRng;
@@ -33,46 +33,35 @@ pub(crate) fn with_rng<T>(f: impl FnOnce(&mut SmallRng) -> T) -> T {
     RNG.with(|r| f(&mut r.borrow_mut()))
 }
 
-/// How strongly a peer is preferred within its tier.
-pub(crate) fn weight(role: Role, upload_kbps: u32) -> f64 {
-    let capacity = 1.0 + (upload_kbps.min(10_000_000) as f64 / 1000.0).sqrt();
-    let role = match role {
-        Role::Supernode | Role::Seeder => 4.0,
-        Role::ConsumeOnly => 0.05,
-        _ => 1.0,
-    };
-    capacity * role
-}
-
-/// Orders `candidates` for a peer at `near` and keeps the first `want`, never `me`.
+/// Orders `candidates` for a peer at `near` and keeps the first `want`, never `me`: the
+/// ranking the simulator's tracker calls too ([`hive_core::ranking::rank`]), with this thread's
+/// generator.
 pub(crate) fn rank(
     candidates: Vec<Arc<StoredPeer>>,
     me: Option<PeerId>,
     near: &Locality,
     want: usize,
 ) -> Vec<Arc<StoredPeer>> {
-    let mut keyed: Vec<(u8, f64, Arc<StoredPeer>)> = with_rng(|rng| {
-        candidates
-            .into_iter()
-            .filter(|p| Some(p.id()) != me)
-            .map(|p| {
-                // u in (0, 1]: ln(u) is finite and <= 0.
-                let u: f64 = 1.0 - rng.random::<f64>();
-                // The ranking fields only: a peer read back from a store has not parsed the rest.
-                let w = weight(p.role(), p.upload_kbps());
-                (near.distance(p.locality()), u.ln() / w, p)
-            })
-            .collect()
-    });
-    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
-    keyed.truncate(want);
-    keyed.into_iter().map(|k| k.2).collect()
+    let candidates: Vec<Arc<StoredPeer>> = candidates
+        .into_iter()
+        .filter(|p| Some(p.id()) != me)
+        .collect();
+    with_rng(|rng| {
+        hive_core::ranking::rank(
+            candidates,
+            near,
+            want,
+            // The ranking fields only: a peer read back from a store has not parsed the rest.
+            |p| (p.locality(), p.role(), p.upload_kbps()),
+            || rng.random::<f64>(),
+        )
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hive_core::{PeerAddr, PeerInfo};
+    use hive_core::{PeerAddr, PeerInfo, Role};
 
     fn peer(n: u8, site: &str, asn: u32, kbps: u32, role: Role) -> Arc<StoredPeer> {
         let mut p = PeerInfo::new(PeerId::from_bytes([n; 32]), PeerAddr::Memory(n as u64));

@@ -255,9 +255,13 @@ impl SiteCount {
 /// and same-AS peers even in a large swarm where a uniform sample would miss them: it returns
 /// - up to `per_tier` live peers of `near`'s site (when `near` has one),
 /// - then, while it has fewer than `per_tier` in all, up to `per_tier` of `near`'s AS,
-/// - then, while it still has fewer than `per_tier`, up to `per_tier` from the whole swarm,
+/// - then up to `per_tier` from the whole swarm while it still has fewer than `per_tier`, and
+///   otherwise up to [`far_share`](hive_core::ranking::far_share)`(per_tier)` (so that the
+///   ranking can keep a quarter of a reply for peers beyond a big site or AS),
 ///
-/// each tier a uniform random choice among its live members, with no peer twice. The result may
+/// each tier a uniform random choice among its live members, with no peer twice. (The whole
+/// swarm's draw skips nearer peers in the memory store; Redis draws from all ids, so a nearer
+/// peer not drawn before may come from it.) The result may
 /// hold the asking peer itself; the tracker removes it. The conformance suite in
 /// [`testkit`](crate::testkit) checks all of this.
 #[async_trait]
