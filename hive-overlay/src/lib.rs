@@ -1,9 +1,12 @@
 //! # hive-overlay
 //!
 //! The swarm engine and its overlay policies. [`Swarm`] is a sans-IO state machine, one per
-//! agent and swarm, in the shape of quinn-proto and str0m: inputs are `handle_*(now, ...)`
-//! calls, outputs are drained with [`Swarm::poll_output`], and [`Swarm::poll_timeout`] says
-//! when to call [`Swarm::handle_timeout`]. The tokio agent and the simulator are two drivers of
+//! agent and swarm, in the shape of quinn-proto and str0m: every input is one [`Input`] given
+//! to [`Swarm::handle_input`] with the time it happened (each variant also has its
+//! `handle_*(now, ...)` method), outputs are drained with [`Swarm::poll_output`], and
+//! [`Swarm::poll_timeout`] says when to give [`Input::Timeout`]. Drivers forward what they
+//! learn as an `Input` rather than re-listing the engine's inputs; they configure the engine
+//! from [`profile`] (policy names, role profiles, the upload-slot rule), as the simulator does. The tokio agent and the simulator are two drivers of
 //! the same engine: what the simulator measures is what ships.
 //!
 //! **The rule:** after every input, drain `poll_output()` until it returns `None`, then sleep
@@ -18,7 +21,7 @@
 //! use hive_core::cache::LiveWindowCache;
 //! use hive_core::time::{Duration, Instant};
 //! use hive_core::{ContentId, FragmentId, KeyKind, PeerAddr, PeerId, PeerInfo, TrackId};
-//! use hive_overlay::{FragmentInfo, NoPeer, Output, Swarm, SwarmConfig};
+//! use hive_overlay::{FragmentInfo, Input, NoPeer, Output, Swarm, SwarmConfig};
 //!
 //! let now = Instant::ZERO;
 //! let me = PeerInfo::new(PeerId::from_public_key(KeyKind::X25519, b"me"), PeerAddr::Memory(1));
@@ -36,14 +39,15 @@
 //!     // The trusted hash, from a signed list (peers' bytes are checked against it).
 //!     hash: None,
 //! };
-//! swarm.handle_player_request(now, info.clone(), None);
+//! swarm.handle_input(now, Input::PlayerRequest { info: info.clone(), deadline: None });
 //! let mut delivered = None;
 //! while let Some(out) = swarm.poll_output() {
 //!     match out {
 //!         // A driver would fetch over HTTP; here the origin answers at once.
 //!         Output::FetchOrigin { fragment, .. } => {
-//!             swarm.handle_origin_result(now + Duration::from_millis(80), fragment.id,
-//!                 Ok(Bytes::from(vec![7u8; 250_000])));
+//!             let result = Ok(Bytes::from(vec![7u8; 250_000]));
+//!             let input = Input::Origin { fragment: fragment.id, result, hash: None };
+//!             swarm.handle_input(now + Duration::from_millis(80), input);
 //!         }
 //!         Output::Deliver { data, .. } => delivered = Some(data.len()),
 //!         _ => {}
@@ -59,6 +63,6 @@ mod engine;
 pub mod policy;
 pub mod profile;
 
-pub use engine::{FragmentInfo, Output, Swarm, SwarmConfig, SwarmStats, Verify};
+pub use engine::{FragmentInfo, Input, Output, Swarm, SwarmConfig, SwarmStats, Verify};
 pub use policy::{NoPeer, PrivateHierarchy, PublicMesh, PublicMeshConfig, RandomMesh};
 pub use profile::{PolicyKind, RoleProfile, UnknownPolicy};

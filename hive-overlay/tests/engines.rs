@@ -1,6 +1,7 @@
 //! Swarm engines wired together on a virtual clock (a deterministic n-node harness, in the
 //! manner of quinn's `Pair`): messages take a fixed latency, the origin a latency plus size over
-//! rate. Faults can be injected per node.
+//! rate. Faults can be injected per node. The harness is a driver: it forwards everything as
+//! one [`Input`] (`Swarm::handle_input`).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -13,7 +14,7 @@ use hive_core::wire::Message;
 use hive_core::{
     ContentHash, ContentId, FragmentId, KeyKind, PeerAddr, PeerId, PeerInfo, Role, TrackId,
 };
-use hive_overlay::{FragmentInfo, NoPeer, Output, RandomMesh, Swarm, SwarmConfig, Verify};
+use hive_overlay::{FragmentInfo, Input, NoPeer, Output, RandomMesh, Swarm, SwarmConfig, Verify};
 
 const LATENCY: Duration = Duration::from_millis(10);
 const ORIGIN_LATENCY: Duration = Duration::from_millis(50);
@@ -157,7 +158,7 @@ impl Net {
         let all: Vec<PeerInfo> = self.nodes.iter().map(|n| n.me().clone()).collect();
         for i in 0..self.nodes.len() {
             let now = self.now;
-            self.nodes[i].handle_candidates(now, all.clone());
+            self.nodes[i].handle_input(now, Input::Candidates(all.clone()));
             self.drain(i);
         }
     }
@@ -170,7 +171,13 @@ impl Net {
                 break;
             }
             for (node, to, len, now) in sent {
-                self.nodes[node].handle_sent(now, to, len);
+                self.nodes[node].handle_input(
+                    now,
+                    Input::Sent {
+                        peer: to,
+                        bytes: len,
+                    },
+                );
             }
         }
     }
@@ -233,7 +240,7 @@ impl Net {
                 Output::Disconnect { peer, .. } => {
                     if let Some(&j) = self.ids.get(&peer) {
                         let now = self.now;
-                        self.nodes[j].handle_peer_disconnected(now, from);
+                        self.nodes[j].handle_input(now, Input::PeerDisconnected(from));
                     }
                 }
             }
@@ -280,15 +287,16 @@ impl Net {
                 let now = self.now;
                 match ev {
                     Ev::Msg { to, from, msg } => {
-                        self.nodes[to].handle_message(now, from, msg);
+                        self.nodes[to].handle_input(now, Input::Message { from, message: msg });
                         self.drain(to);
                     }
                     Ev::Origin { node, id } => {
-                        self.nodes[node].handle_origin_result(
-                            now,
-                            id,
-                            Ok(origin_bytes(id.sequence)),
-                        );
+                        let input = Input::Origin {
+                            fragment: id,
+                            result: Ok(origin_bytes(id.sequence)),
+                            hash: None,
+                        };
+                        self.nodes[node].handle_input(now, input);
                         self.drain(node);
                     }
                     Ev::Request { node, seq } => {
@@ -296,26 +304,32 @@ impl Net {
                         if !self.trusted {
                             inf.hash = None;
                         }
-                        self.nodes[node].handle_player_request(now, inf, None);
+                        self.nodes[node].handle_input(
+                            now,
+                            Input::PlayerRequest {
+                                info: inf,
+                                deadline: None,
+                            },
+                        );
                         self.drain(node);
                     }
                     Ev::Hash { node, seq } => {
                         let id = FragmentId::new(self.content, TrackId(0), seq);
                         let h = ContentHash::of(&origin_bytes(seq));
-                        self.nodes[node].handle_trusted_hashes(now, [(id, h)]);
+                        self.nodes[node].handle_input(now, Input::TrustedHashes(vec![(id, h)]));
                         self.drain(node);
                     }
                     Ev::Connected { a, b } => {
                         let (ia, ib) = (self.nodes[a].me().clone(), self.nodes[b].me().clone());
-                        self.nodes[a].handle_peer_connected(now, ib);
-                        self.nodes[b].handle_peer_connected(now, ia);
+                        self.nodes[a].handle_input(now, Input::PeerConnected(ib));
+                        self.nodes[b].handle_input(now, Input::PeerConnected(ia));
                         self.drain(a);
                         self.drain(b);
                     }
                 }
             } else if let Some((_, i)) = next_timer {
                 let now = self.now;
-                self.nodes[i].handle_timeout(now);
+                self.nodes[i].handle_input(now, Input::Timeout);
                 self.drain(i);
             }
         }

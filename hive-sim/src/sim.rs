@@ -31,7 +31,7 @@ use hive_core::{
     ContentHash, ContentId, FragmentId, KeyKind, Locality, PeerId, PeerInfo, Role, TrackId,
 };
 pub use hive_overlay::PolicyKind;
-use hive_overlay::{FragmentInfo, Output, Swarm, SwarmConfig, Verify};
+use hive_overlay::{FragmentInfo, Input, Output, Swarm, SwarmConfig, Verify};
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -650,7 +650,7 @@ impl Ctx<'_> {
     /// is followed by [`Ctx::drain`], which reads it again.)
     fn fire_timer(&self, v: usize, a: &mut Agent, now: Instant) {
         if let Some(s) = a.swarm.as_mut() {
-            s.handle_timeout(now);
+            s.handle_input(now, Input::Timeout);
         }
         self.drain(v, a, now);
     }
@@ -659,46 +659,60 @@ impl Ctx<'_> {
         let Some(s) = a.swarm.as_mut() else {
             return;
         };
-        match ev {
-            Local::Msg { from, msg } => s.handle_message(now, self.viewers[from].id, *msg),
+        let published = matches!(ev, Local::Published(_));
+        let Some(input) = self.input(ev) else {
+            return;
+        };
+        s.handle_input(now, input);
+        self.drain(v, a, now);
+        if published {
+            self.maybe_request(v, a, now);
+        }
+    }
+
+    /// The engine's [`Input`] for a queued event (kept compact in the queue: agents by index,
+    /// fragments by number), or none when it no longer applies (the peer left meanwhile).
+    fn input(&self, ev: Local) -> Option<Input> {
+        let info = |peer: usize| peer_info(self.s, self.viewers, peer, self.sites);
+        Some(match ev {
+            Local::Msg { from, msg } => Input::Message {
+                from: self.viewers[from].id,
+                message: *msg,
+            },
             Local::Dialled { peer, ok } => {
                 if ok && self.viewers[peer].running {
-                    s.handle_peer_connected(now, peer_info(self.s, self.viewers, peer, self.sites));
+                    Input::PeerConnected(info(peer))
                 } else {
-                    s.handle_connect_failed(now, self.viewers[peer].id);
+                    Input::ConnectFailed(self.viewers[peer].id)
                 }
             }
             Local::Accepted { peer } => {
                 if !self.viewers[peer].running {
-                    return;
+                    return None;
                 }
-                s.handle_peer_connected(now, peer_info(self.s, self.viewers, peer, self.sites));
+                Input::PeerConnected(info(peer))
             }
-            Local::Disconnected { peer } => s.handle_peer_disconnected(now, self.viewers[peer].id),
+            Local::Disconnected { peer } => Input::PeerDisconnected(self.viewers[peer].id),
             Local::Origin { track, seq } => {
                 let id = FragmentId::new(self.content, track, seq);
                 let (data, _) = self.payload(id);
-                s.handle_origin_bytes(now, id, data, trusted_label(&id));
+                Input::Origin {
+                    fragment: id,
+                    result: Ok(data),
+                    hash: Some(trusted_label(&id)),
+                }
             }
-            Local::Sent { peer, len } => s.handle_sent(now, self.viewers[peer].id, len),
-            Local::Published(k) => {
-                let infos = (0..self.s.ladder_bps.len())
+            Local::Sent { peer, len } => Input::Sent {
+                peer: self.viewers[peer].id,
+                bytes: len,
+            },
+            Local::Published(k) => Input::FragmentsPublished(
+                (0..self.s.ladder_bps.len())
                     .map(|t| self.info(k, t))
-                    .collect();
-                s.handle_fragments_published(now, infos);
-                self.drain(v, a, now);
-                self.maybe_request(v, a, now);
-                return;
-            }
-            Local::Candidates(peers) => {
-                let peers = peers
-                    .into_iter()
-                    .map(|u| peer_info(self.s, self.viewers, u, self.sites))
-                    .collect();
-                s.handle_candidates(now, peers);
-            }
-        }
-        self.drain(v, a, now);
+                    .collect(),
+            ),
+            Local::Candidates(peers) => Input::Candidates(peers.into_iter().map(info).collect()),
+        })
     }
 
     fn maybe_request(&self, v: usize, a: &mut Agent, now: Instant) {

@@ -1,6 +1,7 @@
 //! The swarm engine: one sans-IO state machine per agent and swarm.
 
 mod fetch;
+mod input;
 mod known;
 mod serve;
 mod types;
@@ -15,6 +16,7 @@ use hive_core::transport::Class;
 use hive_core::wire::{Bye, ByeReason, Have, Hello, Message, Pong};
 use hive_core::{ContentId, FragmentId, PeerId, PeerInfo, Role, SeqSet, TrackId};
 
+pub use input::Input;
 pub use types::{FragmentInfo, Output, SwarmConfig, SwarmStats, Verify};
 
 use fetch::Want;
