@@ -775,6 +775,50 @@ async fn peers_reported_by_two_listed_peers_are_refused(kind: Kind) {
 }
 
 /// Each test on both stores.
+async fn every_agent_of_a_site_meets_its_supernodes_however_big_the_site(kind: Kind) {
+    let s = Server::start(
+        TrackerConfig {
+            supernodes: Some(tracker::SupernodePlan {
+                per_site: 1,
+                gateway_site: None,
+                at_gateway: 1,
+                peers_per_supernode: 1000,
+            }),
+            ..Default::default()
+        },
+        kind,
+    )
+    .await;
+    let c = TrackerClient::new(&s.url).unwrap();
+    let content = ContentId::derive("live/big-site");
+    let first = c
+        .announce(&ann(content, peer(1, Some("office"), None)))
+        .await
+        .unwrap();
+    assert_eq!(first.role, Some(Role::Supernode));
+    for n in 2..=60 {
+        c.announce(&ann(content, peer(n, Some("office"), None)))
+            .await
+            .unwrap();
+    }
+    // Replies of 3 among 59 ordinary peers: the site's one supernode is in every one (the
+    // hierarchy fetches through it; ranked alone it would be in about one in five).
+    for n in 2..=21 {
+        let mut a = ann(content, peer(n, Some("office"), None));
+        a.want = 3;
+        let r = c.announce(&a).await.unwrap();
+        assert_eq!(r.peers.len(), 3);
+        assert!(
+            r.peers
+                .iter()
+                .any(|p| p.id == PeerId::from_bytes([1; 32]) && p.role == Role::Supernode),
+            "{:?}",
+            r.peers
+        );
+    }
+    s.stop().await;
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
@@ -797,6 +841,7 @@ on_both_stores!(
     tokens_are_required_and_checked_when_configured,
     bad_input_is_a_400_with_a_json_message,
     a_supernode_plan_promotes_the_first_peers_of_each_site_and_replaces_those_that_leave,
+    every_agent_of_a_site_meets_its_supernodes_however_big_the_site,
     leave_keys_keep_a_listed_peer_its_announcers,
     peers_needs_a_token_when_tokens_are_required,
     over_the_limits_is_a_429_or_a_400,

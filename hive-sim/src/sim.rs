@@ -1566,8 +1566,8 @@ impl<'a> Sim<'a> {
     /// its AS while fewer, then of the whole swarm while fewer, else a far share; each tier
     /// uniform), ranked by
     /// [`hive_core::ranking::rank`] (nearest tier first, weighted towards capacity and
-    /// supernodes) to [`ranking::DEFAULT_WANT`], and for a supernode away from the gateway site
-    /// the gateway site's supernodes ([`ranking::with_uplinks`]).
+    /// supernodes) to [`ranking::DEFAULT_WANT`]; with supernodes, its site's supernodes and, for
+    /// a supernode away from the gateway site, the gateway site's ([`ranking::with_uplinks`]).
     ///
     /// Modelling choice: the random-mesh baseline's agents announce no locality (the baseline
     /// has none), so their samples come from the whole swarm, weighted by capacity only.
@@ -1633,18 +1633,29 @@ impl<'a> Sim<'a> {
             || rng.random::<f64>(),
         );
         let peers: Vec<usize> = ranked.into_iter().map(|c| c.0).collect();
-        // A supernode away from the gateway site gets the gateway site's supernodes.
+        if self.policy != PolicyKind::PrivateHierarchy {
+            return peers;
+        }
+        // With supernodes (the tracker's supernode plan): every agent meets its site's
+        // supernodes, and a supernode away from the gateway site the gateway site's first.
+        let max = ranking::UPLINK_CANDIDATES.min(want);
+        let mut site_supernodes = |of: usize| {
+            let mut l: Vec<usize> = t.supernodes.get(of).cloned().unwrap_or_default();
+            l.shuffle(rng);
+            l.truncate(max);
+            l
+        };
+        let mut ups = site_supernodes(site);
         match gateway {
             Some(g) if g != site && viewers[v].role == Role::Supernode => {
-                let mut ups: Vec<usize> = t.supernodes.get(g).map_or(Vec::new(), |l| {
-                    l.iter().copied().filter(|&u| u != v).collect()
-                });
-                ups.shuffle(rng);
-                ups.truncate(ranking::UPLINK_CANDIDATES.min(want));
-                ranking::with_uplinks(peers, ups, want, |a, b| a == b)
+                let mut gw = site_supernodes(g);
+                gw.extend(ups);
+                ups = gw;
             }
-            _ => peers,
+            _ => {}
         }
+        ups.retain(|&u| u != v);
+        ranking::with_uplinks(peers, ups, want, |a, b| a == b)
     }
 
     fn leave(&mut self, v: usize, crash: bool, replace: bool) {

@@ -218,27 +218,38 @@ async fn do_announce(
         .map_err(|e| store_error(t, e))?;
     let mut peers = rank(candidates, Some(info.id), &info.locality, want);
     let mut interval = t.interval_for(peers.len());
-    // A supernode away from the gateway site fetches through the gateway site's supernodes:
-    // they are in its reply even when its own site fills the sample; while there are none
-    // (it came before anyone at the gateway site), it is told to come back soon.
-    if let (Some(plan), Some(site), Role::Supernode) =
-        (&t.cfg.supernodes, &info.locality.site, info.role())
-        && let Some(gateway) = plan.gateway_site.as_deref().filter(|g| *g != site.as_str())
-    {
+    // With a supernode plan, every agent of a site meets its site's supernodes (the hierarchy
+    // fetches through them), even in a site larger than the reply; and a supernode away from
+    // the gateway site fetches through the gateway site's supernodes: they are in its reply
+    // even when its own site fills the sample. While there are none (it came before anyone at
+    // the gateway site), it is told to come back soon.
+    if let (Some(plan), Some(site)) = (&t.cfg.supernodes, &info.locality.site) {
+        let max = UPLINK_CANDIDATES.min(want);
         let mut ups = t
             .store
-            .site_supernodes(content, gateway, UPLINK_CANDIDATES.min(want), now)
+            .site_supernodes(content, site, max, now)
             .await
             .map_err(|e| store_error(t, e))?;
-        ups.retain(|u| u.id() != info.id());
-        let none = ups.is_empty()
-            && !peers.iter().any(|p| {
-                p.role() == Role::Supernode && p.locality().site.as_deref() == Some(gateway)
-            });
-        peers = hive_core::ranking::with_uplinks(peers, ups, want, |a, b| a.id() == b.id());
-        if none {
-            interval = interval.min(super::UPLINK_WAIT_INTERVAL);
+        if info.role() == Role::Supernode
+            && let Some(gateway) = plan.gateway_site.as_deref().filter(|g| *g != site.as_str())
+        {
+            let gw = t
+                .store
+                .site_supernodes(content, gateway, max, now)
+                .await
+                .map_err(|e| store_error(t, e))?;
+            let none = gw.iter().all(|u| u.id() == info.id())
+                && !peers.iter().any(|p| {
+                    p.role() == Role::Supernode && p.locality().site.as_deref() == Some(gateway)
+                });
+            if none {
+                interval = interval.min(super::UPLINK_WAIT_INTERVAL);
+            }
+            // The gateway site's first: a branch supernode's own site has it.
+            ups = gw.into_iter().chain(ups).collect();
         }
+        ups.retain(|u| u.id() != info.id());
+        peers = hive_core::ranking::with_uplinks(peers, ups, want, |a, b| a.id() == b.id());
     }
     bump(&t.metrics.announces);
     t.metrics
