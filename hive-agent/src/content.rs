@@ -2,10 +2,9 @@
 //! manifests that passed through the proxy, and the index from request URL to fragment.
 
 use std::collections::HashMap;
-use std::time::Instant as StdInstant;
 
 use hive_core::manifest::{ManifestFormat, Presentation};
-use hive_core::time::Duration;
+use hive_core::time::{Duration, Instant};
 use hive_core::{ByteRange, ContentId, FragmentId, TrackId};
 use hive_manifest::{Classifier, Manifests, UrlPolicy};
 use hive_overlay::FragmentInfo;
@@ -15,8 +14,8 @@ use hive_overlay::FragmentInfo;
 pub(crate) struct Content {
     pub(crate) presentation: Presentation,
     classifier: Classifier,
-    /// When a player last used it.
-    pub(crate) used: StdInstant,
+    /// When a player last used it, on the agent's clock.
+    pub(crate) used: Instant,
 }
 
 /// What a manifest taught the agent.
@@ -56,13 +55,14 @@ impl Contents {
         }
     }
 
-    /// Parses a manifest that passed through the proxy. `None` when it is not one (or is
-    /// malformed: it is passed through untouched all the same).
+    /// Parses a manifest that passed through the proxy at `now`. `None` when it is not one (or
+    /// is malformed: it is passed through untouched all the same).
     pub(crate) fn learn(
         &mut self,
         url: &str,
         content_type: Option<&str>,
         body: &[u8],
+        now: Instant,
     ) -> Option<Learned> {
         let key = self.policy.canonical(url);
         // An HLS media playlist of a master we know: fill that track.
@@ -76,7 +76,7 @@ impl Contents {
             {
                 Ok(()) => {
                     c.classifier = Classifier::new(&c.presentation, self.policy.clone());
-                    c.used = StdInstant::now();
+                    c.used = now;
                     let fragments = infos(&c.presentation, Some(track));
                     let live = c.presentation.live;
                     self.note_listed(url, content, &fragments);
@@ -128,7 +128,7 @@ impl Contents {
             Content {
                 presentation: p,
                 classifier,
-                used: StdInstant::now(),
+                used: now,
             },
         );
         self.note_listed(url, content, &fragments);
@@ -159,29 +159,31 @@ impl Contents {
         self.by_content.contains_key(content)
     }
 
-    /// The fragment a player request for `url` (with an optional `Range`) fetches.
+    /// The fragment a request for `url` (with an optional `Range`) fetches; its stream counts
+    /// as used at `now`.
     pub(crate) fn classify(
         &mut self,
         url: &str,
         range: Option<ByteRange>,
+        now: Instant,
     ) -> Option<(FragmentInfo, bool)> {
         for c in self.by_content.values_mut() {
             if let Some(id) = c.classifier.classify_range(url, range)
                 && let Some(info) = info_of(&c.presentation, &id)
             {
-                c.used = StdInstant::now();
+                c.used = now;
                 return Some((info, c.presentation.live));
             }
         }
         None
     }
 
-    /// Forgets streams no player used for `idle`; returns them.
-    pub(crate) fn expire(&mut self, idle: std::time::Duration) -> Vec<ContentId> {
+    /// Forgets streams no player used for `idle` before `now`; returns them.
+    pub(crate) fn expire(&mut self, now: Instant, idle: Duration) -> Vec<ContentId> {
         let gone: Vec<ContentId> = self
             .by_content
             .iter()
-            .filter(|(_, c)| c.used.elapsed() > idle)
+            .filter(|(_, c)| now.saturating_duration_since(c.used) > idle)
             .map(|(id, _)| *id)
             .collect();
         for id in &gone {
@@ -262,17 +264,23 @@ mod tests {
     use super::*;
 
     const MASTER: &str = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000\nlo/index.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=1600000\nhi/index.m3u8\n";
+    const T0: Instant = Instant::from_secs(5);
     const MEDIA: &str = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:40\n#EXTINF:2.0,\n40.ts\n#EXTINF:2.0,\n41.ts\n";
 
     #[test]
     fn master_then_media_playlists_give_one_stream_with_tracks() {
         let mut c = Contents::new(Vec::new());
         let m = c
-            .learn("http://o/live/master.m3u8?tok=1", None, MASTER.as_bytes())
+            .learn(
+                "http://o/live/master.m3u8?tok=1",
+                None,
+                MASTER.as_bytes(),
+                T0,
+            )
             .expect("master");
         assert!(m.fragments.is_empty());
         let hi = c
-            .learn("http://o/live/hi/index.m3u8", None, MEDIA.as_bytes())
+            .learn("http://o/live/hi/index.m3u8", None, MEDIA.as_bytes(), T0)
             .expect("media");
         assert_eq!(hi.content, m.content);
         assert!(hi.live);
@@ -285,29 +293,57 @@ mod tests {
                 "http://o/live/hi/index.m3u8",
                 None,
                 b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:41\n#EXTINF:2.0,\n41.ts\n#EXTINF:2.0,\n42.ts\n",
+                T0,
             )
             .expect("refresh");
         assert_eq!(later.fragments[0].media_time, Duration::from_secs(82));
-        let (info, live) = c.classify("http://o/live/hi/41.ts", None).expect("known");
+        let (info, live) = c
+            .classify("http://o/live/hi/41.ts", None, T0)
+            .expect("known");
         assert!(live);
         assert_eq!(
             (info.id.content, info.id.track, info.id.sequence),
             (m.content, TrackId(1), 41)
         );
-        assert!(c.classify("http://o/live/lo/41.ts", None).is_none());
-        assert!(c.classify("http://o/other.ts", None).is_none());
+        assert!(c.classify("http://o/live/lo/41.ts", None, T0).is_none());
+        assert!(c.classify("http://o/other.ts", None, T0).is_none());
     }
 
     #[test]
     fn garbage_is_not_a_manifest() {
         let mut c = Contents::new(Vec::new());
         assert!(
-            c.learn("http://o/x.bin", None, b"\x00\x01garbage")
+            c.learn("http://o/x.bin", None, b"\x00\x01garbage", T0)
                 .is_none()
         );
         assert!(
-            c.learn("http://o/a.m3u8", None, MASTER.as_bytes())
+            c.learn("http://o/a.m3u8", None, MASTER.as_bytes(), T0)
                 .is_some()
         );
+    }
+
+    #[test]
+    fn streams_expire_after_idle_time_on_the_agents_clock() {
+        let mut c = Contents::new(Vec::new());
+        let idle = Duration::from_secs(120);
+        let m = c.learn("http://o/live/master.m3u8", None, MASTER.as_bytes(), T0);
+        let content = m.expect("master").content;
+        c.learn("http://o/live/hi/index.m3u8", None, MEDIA.as_bytes(), T0)
+            .expect("media");
+        // A player's fragment request 100 s later counts as use.
+        let used = T0 + Duration::from_secs(100);
+        assert!(c.classify("http://o/live/hi/41.ts", None, used).is_some());
+        assert!(c.expire(T0 + Duration::from_secs(200), idle).is_empty());
+        assert!(c.expire(used + idle, idle).is_empty());
+        assert_eq!(
+            c.expire(used + idle + Duration::from_micros(1), idle),
+            vec![content]
+        );
+        assert!(!c.knows(&content));
+        assert!(
+            c.classify("http://o/live/hi/41.ts", None, used + idle)
+                .is_none()
+        );
+        assert!(c.manifest_of(content, TrackId(1)).is_none());
     }
 }

@@ -9,14 +9,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hive_core::cache::{FragmentCache, LiveWindowCache, VodCache};
-use hive_core::time::Instant;
+use hive_core::time::{Clock, Instant};
 use hive_core::transport::{Class, Connection};
 use hive_core::wire::{ByeReason, Hello, Message};
 use hive_core::{ContentId, FragmentId, Locality, PeerAddr, PeerId, PeerInfo, Role};
 use hive_overlay::{FragmentInfo, Output, Swarm};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::clock::{now, to_tokio};
 use crate::peers::{WriterCmd, next_conn_id, spawn_dial, spawn_io};
 use crate::{Shared, metrics::ContentSnapshot};
 
@@ -121,6 +120,16 @@ pub(crate) struct Engine {
     dirty: bool,
 }
 
+/// Sleeps until `clock` reads `t`; for ever for [`Instant::MAX`], "no timer" (a sleep until
+/// the far point it maps to would, once a paused test clock had jumped there, end at once, and
+/// the loop would spin).
+async fn sleep_until(clock: &dyn Clock, t: Instant) {
+    if t == Instant::MAX {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep_until(tokio::time::Instant::from_std(clock.to_std(t))).await;
+}
+
 /// Inputs queued for the engine task, at most: senders wait when it is full.
 pub(crate) const QUEUE: usize = 4096;
 
@@ -169,7 +178,7 @@ impl Engine {
                     Some(c) => Some(c),
                     None => break,
                 },
-                _ = tokio::time::sleep_until(to_tokio(deadline)) => None,
+                _ = sleep_until(&*self.shared.clock, deadline) => None,
             };
             if let Some(cmd) = cmd {
                 if let Cmd::Shutdown(done) = cmd {
@@ -271,7 +280,7 @@ impl Engine {
     }
 
     fn timers(&mut self) {
-        let t = now();
+        let t = self.shared.now();
         // Players that went away (their HTTP request closed: a seek, a quality switch, a tab
         // closed) withdraw their requests, so the swarm stops fetching for nobody.
         let gone: Vec<FragmentId> = self
@@ -351,7 +360,7 @@ impl Engine {
         let vod_cache = &self.vod_cache;
         let tx = &self.tx;
         self.swarms.entry(content).or_insert_with(|| {
-            let t = now();
+            let t = shared.now();
             let cache: Arc<dyn FragmentCache> = if let Some(c) = &shared.cache {
                 c.clone()
             } else if live {
@@ -399,7 +408,7 @@ impl Engine {
 
     fn handle(&mut self, cmd: Cmd) {
         self.dirty = true;
-        let t = now();
+        let t = self.shared.now();
         match cmd {
             Cmd::Fetch {
                 info,
@@ -583,7 +592,7 @@ impl Engine {
         info.locality = hello.locality.clone();
         let content = hello.content;
         if self.adopt(content, info, conn, false) {
-            let t = now();
+            let t = self.shared.now();
             if let Some(s) = self.swarms.get_mut(&content) {
                 s.swarm.handle_message(t, peer, Message::Hello(hello));
             }
@@ -626,7 +635,7 @@ impl Engine {
         );
         let replaced = self.by_peer.insert((content, peer), conn_id).is_some();
         if !replaced && let Some(s) = self.swarms.get_mut(&content) {
-            s.swarm.handle_peer_connected(now(), info);
+            s.swarm.handle_peer_connected(self.shared.now(), info);
         }
         self.drain(content);
         true
@@ -642,7 +651,7 @@ impl Engine {
         if self.by_peer.get(&(c.content, c.peer)) == Some(&conn_id) {
             self.by_peer.remove(&(c.content, c.peer));
             if let Some(s) = self.swarms.get_mut(&c.content) {
-                s.swarm.handle_peer_disconnected(now(), c.peer);
+                s.swarm.handle_peer_disconnected(self.shared.now(), c.peer);
             }
             self.drain(c.content);
         }

@@ -185,13 +185,14 @@ fn map_entries(
     let Ok(base) = reqwest::Url::parse(list) else {
         return Vec::new();
     };
+    let now = shared.now();
     let mut contents = shared.contents.lock();
     parsed
         .entries
         .iter()
         .filter_map(|e| {
             let u = base.join(&e.uri).ok()?;
-            let (info, _) = contents.classify(u.as_str(), e.range)?;
+            let (info, _) = contents.classify(u.as_str(), e.range, now)?;
             (info.id.content == content).then_some((info.id, e.hash))
         })
         .collect()

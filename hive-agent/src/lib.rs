@@ -40,15 +40,18 @@
 //! | `ManifestFormat` | HLS, DASH, Smooth, HDS (hive-manifest) | [`AgentBuilder::manifest_format`] (tried first) |
 //! | [`Discovery`] | the tracker at `AgentConfig::tracker` | [`AgentBuilder::discovery`] |
 //! | [`Admission`] | the registrar at `AgentConfig::registrar` | [`AgentBuilder::admission`] |
+//! | [`Clock`] | hive-core's [`MonotonicClock`] on tokio's time | [`AgentBuilder::clock`] |
 //!
 //! Inside, one task owns every swarm engine and follows the sans-IO rule of `hive-overlay`:
 //! after every input (a player request, a peer message, an origin answer, a timer) it drains
-//! `poll_output` and sleeps until the earliest `poll_timeout`.
+//! `poll_output` and sleeps until the earliest `poll_timeout`. Its time is the agent's
+//! [`Clock`] (shared with the default transport): tokio's, so a test that pauses tokio's time
+//! (`#[tokio::test(start_paused = true)]`) runs the agent on virtual time — see
+//! `tests/virtual_time.rs`.
 
 #![forbid(unsafe_code)]
 
 mod allow;
-mod clock;
 mod config;
 mod content;
 mod cors;
@@ -71,6 +74,7 @@ use std::sync::Arc;
 use hive_core::cache::FragmentCache;
 use hive_core::manifest::ManifestFormat;
 use hive_core::overlay::OverlayPolicy;
+use hive_core::time::{Clock, Instant, MonotonicClock};
 use hive_core::transport::Transport;
 use hive_core::wire::WireLimits;
 use hive_core::{ContentId, PeerAddr, PeerId, PeerInfo};
@@ -94,6 +98,9 @@ pub type PolicyFactory = Arc<dyn Fn(ContentId, PeerId) -> Box<dyn OverlayPolicy>
 /// State shared by the proxy, the engine task and the announce tasks.
 pub(crate) struct Shared {
     pub(crate) cfg: AgentConfig,
+    /// The engines' time: every `now` they are given, player deadlines, the engine task's
+    /// wake-ups, when streams were last used.
+    pub(crate) clock: Arc<dyn Clock>,
     pub(crate) peer_id: PeerId,
     pub(crate) transport: Arc<dyn Transport>,
     pub(crate) fetcher: OriginFetcher,
@@ -119,6 +126,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Now, on the agent's clock.
+    pub(crate) fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
     pub(crate) fn proxy_url(&self) -> String {
         self.proxy
             .lock()
@@ -314,6 +326,7 @@ pub struct AgentBuilder {
     discovery: Option<Arc<dyn Discovery>>,
     admission: Option<Arc<dyn Admission>>,
     token_check: Option<TokenCheck>,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 impl std::fmt::Debug for AgentBuilder {
@@ -378,11 +391,29 @@ impl AgentBuilder {
         self
     }
 
-    fn default_transport(cfg: &AgentConfig) -> TransportFuture {
+    /// The clock of the agent's engines: the `now` of every input, player deadlines, the
+    /// engine task's wake-ups (it sleeps until [`Clock::to_std`] of the engines' earliest
+    /// `poll_timeout`), when a stream was last used. The default transport gets it too.
+    ///
+    /// Default: hive-core's [`MonotonicClock`] on tokio's time
+    /// (`MonotonicClock::with_source(|| tokio::time::Instant::now().into_std())`), made at
+    /// [`AgentBuilder::build`]: real time in production, virtual time in a test that pauses
+    /// tokio's. A clock whose wake-ups tokio's timers do not reach (a
+    /// [`ManualClock`](hive_core::time::ManualClock)) would leave the engine asleep.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    fn default_transport(cfg: &AgentConfig, clock: Arc<dyn Clock>) -> TransportFuture {
         let addr = cfg.udp_listen;
         let udp = cfg.udp;
         Box::pin(async move {
-            let t = hive_transport_udp::UdpTransport::bind(addr, udp).await?;
+            let t = hive_transport_udp::UdpTransport::builder()
+                .config(udp)
+                .clock(clock)
+                .bind(addr)
+                .await?;
             let t: Arc<dyn Transport> = t;
             Ok(t)
         })
@@ -391,9 +422,10 @@ impl AgentBuilder {
     /// Binds the proxy (and the default transport) and starts the agent.
     pub async fn build(self) -> Result<Agent, AgentError> {
         let cfg = self.cfg;
+        let clock = self.clock.unwrap_or_else(tokio_clock);
         let transport = match self.transport {
             Some(t) => t,
-            None => Self::default_transport(&cfg).await?,
+            None => Self::default_transport(&cfg, clock.clone()).await?,
         };
         let discovery: Option<Arc<dyn Discovery>> = match (self.discovery, &cfg.tracker) {
             (Some(d), _) => Some(d),
@@ -481,6 +513,7 @@ impl AgentBuilder {
             );
         }
         let shared = Arc::new(Shared {
+            clock,
             peer_id: transport.local_peer_id(),
             transport: transport.clone(),
             fetcher,
@@ -531,7 +564,8 @@ impl AgentBuilder {
             let idle = janitor_shared.cfg.content_idle;
             loop {
                 tokio::time::sleep(std::time::Duration::from_secs(10)).await;
-                let gone = janitor_shared.contents.lock().expire(idle);
+                let now = janitor_shared.now();
+                let gone = janitor_shared.contents.lock().expire(now, idle);
                 if !gone.is_empty() {
                     let _ = janitor_shared.tx.send(Cmd::Forget(gone)).await;
                 }
@@ -547,6 +581,13 @@ impl AgentBuilder {
             janitor,
         })
     }
+}
+
+/// The default clock: hive-core's production clock on tokio's time (which a test may pause).
+fn tokio_clock() -> Arc<dyn Clock> {
+    Arc::new(MonotonicClock::with_source(|| {
+        tokio::time::Instant::now().into_std()
+    }))
 }
 
 fn default_policy(cfg: &AgentConfig) -> PolicyFactory {

@@ -31,7 +31,6 @@ use hive_manifest::rewrite::Rewriter;
 use tokio::sync::oneshot;
 
 use crate::Shared;
-use crate::clock::now;
 use crate::cors;
 use crate::engine::Cmd;
 use crate::error::FetchError;
@@ -225,7 +224,7 @@ async fn answer(
     range: Option<ByteRange>,
     headers: &HeaderMap,
 ) -> Response {
-    let known = shared.contents.lock().classify(url, range);
+    let known = shared.contents.lock().classify(url, range, shared.now());
     if let Some((info, live)) = known {
         let content = info.id.content;
         let mut r = fragment(shared, info, live, range, headers).await;
@@ -252,7 +251,7 @@ async fn fragment(
         .get(DEADLINE_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
-        .map(|ms| now() + Duration::from_millis(ms.min(600_000)));
+        .map(|ms| shared.now() + Duration::from_millis(ms.min(600_000)));
     let fragment_range = info.id.range;
     let (tx, rx) = oneshot::channel();
     if shared
@@ -358,7 +357,10 @@ async fn passthrough(
     let mut body = fetched.body;
     if range.is_none() {
         // `learn` detects the format itself: anything else (a segment, a key) is `None`.
-        let learned = shared.contents.lock().learn(url, ct.as_deref(), &body);
+        let learned = shared
+            .contents
+            .lock()
+            .learn(url, ct.as_deref(), &body, shared.now());
         if let Some(mut l) = learned {
             shared.cors.lock().manifest(l.content, host);
             // Fragments on origins the agent may not fetch are not the swarm's business: no

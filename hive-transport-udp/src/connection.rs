@@ -774,7 +774,12 @@ impl Connection {
             t = t.min(p);
         }
         t = t.min(self.last_recv + self.config.dead_peer_timeout);
-        t = t.min(self.last_eliciting_sent + self.config.keep_alive());
+        // As `handle_timeout`: only an idle connection sends keep-alives (with data in flight,
+        // the probe timeout probes). Asking to be woken for it regardless woke the driver for
+        // nothing until the probe timeout — a busy loop once its backoff outgrew the interval.
+        if self.bytes_in_flight == 0 {
+            t = t.min(self.last_eliciting_sent + self.config.keep_alive());
+        }
         if self.closing {
             t = t.min(self.close_deadline);
         }

@@ -4,14 +4,14 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use hive_core::TransportError;
 use hive_core::ids::{PeerAddr, PeerId};
-use hive_core::time::{Duration, Instant};
+use hive_core::time::{Clock, Duration, Instant, MonotonicClock};
 use hive_core::transport::{Class, ConnectionStats, DialTarget, Transport};
 use parking_lot::Mutex;
 use rand::TryRngCore;
@@ -23,23 +23,25 @@ use crate::connection::RecvPoll;
 use crate::endpoint::{Endpoint, EndpointStats, Event};
 use crate::handshake::{Admission, Keypair};
 
-/// The process-wide clock epoch: every endpoint of a process shares it, so one-way delays
-/// between them are true delays.
-fn epoch() -> std::time::Instant {
-    static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
-    *EPOCH.get_or_init(std::time::Instant::now)
+/// The default clock of a transport: hive-core's production clock on tokio's time, so a test
+/// that pauses tokio's time runs the transport on virtual time.
+pub(crate) fn tokio_clock() -> Arc<dyn Clock> {
+    Arc::new(MonotonicClock::with_source(|| {
+        tokio::time::Instant::now().into_std()
+    }))
 }
 
-/// Now, on the driver's clock.
-pub(crate) fn now() -> Instant {
-    Instant::from_micros(epoch().elapsed().as_micros() as u64)
-}
-
-fn to_tokio(t: Instant) -> tokio::time::Instant {
-    tokio::time::Instant::from_std(epoch() + Duration::from_micros(t.as_micros()))
+/// Sleeps until `clock` reads `t` (for ever for [`Instant::MAX`], "never").
+pub(crate) async fn sleep_until(clock: &dyn Clock, t: Instant) {
+    if t == Instant::MAX {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep_until(tokio::time::Instant::from_std(clock.to_std(t))).await;
 }
 
 struct Shared {
+    /// The endpoint's time: every `now` it is given, and the driver's wake-ups.
+    clock: Arc<dyn Clock>,
     ep: Mutex<Endpoint>,
     wake: Notify,
     /// Notified once, when `shutdown` starts.
@@ -50,6 +52,10 @@ struct Shared {
 }
 
 impl Shared {
+    fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
     fn signal(&self, cid: u64) -> Arc<Notify> {
         self.signals.lock().entry(cid).or_default().clone()
     }
@@ -73,14 +79,88 @@ impl fmt::Debug for UdpTransport {
     }
 }
 
+/// Binds a [`UdpTransport`] with any of its options: settings, identity, admission, clock.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use hive_core::time::{Clock, MonotonicClock};
+/// use hive_transport_udp::{Config, UdpTransport};
+///
+/// // One clock for the transport and whatever drives the engines above it.
+/// let clock: Arc<dyn Clock> =
+///     Arc::new(MonotonicClock::with_source(|| tokio::time::Instant::now().into_std()));
+/// let t = UdpTransport::builder()
+///     .config(Config::default())
+///     .clock(clock.clone())
+///     .bind("127.0.0.1:0".parse().unwrap())
+///     .await?;
+/// # Ok::<(), hive_core::TransportError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Default)]
+pub struct UdpTransportBuilder {
+    config: Config,
+    key: Option<Keypair>,
+    admission: Admission,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl UdpTransportBuilder {
+    /// The settings (default [`Config::default`]).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The identity (default: a fresh random key pair).
+    pub fn key(mut self, key: Keypair) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// The admission: `admission.token` goes to every peer in the handshake, and
+    /// `admission.check` decides, before `dial` returns or `accept` yields a connection,
+    /// whether the remote's token is good (see [`crate::handshake`]). Default: no token,
+    /// everyone admitted.
+    ///
+    /// (Admission is not a [`Config`] field because `Config` is `Copy` and callers rely on it.)
+    pub fn admission(mut self, admission: Admission) -> Self {
+        self.admission = admission;
+        self
+    }
+
+    /// The clock the endpoint's time is read from and its timers wake up on (default:
+    /// hive-core's [`MonotonicClock`] on tokio's time, made at `bind`). Give an agent's
+    /// transport the agent's clock, so both speak of the same instants.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Binds `addr` and starts the driver task (on the current tokio runtime).
+    pub async fn bind(self, addr: SocketAddr) -> Result<Arc<UdpTransport>, TransportError> {
+        let key = match self.key {
+            Some(k) => k,
+            None => Keypair::generate().map_err(|e| TransportError::Handshake {
+                addr: addr.to_string(),
+                reason: format!("key generation: {e}"),
+            })?,
+        };
+        let clock = self.clock.unwrap_or_else(tokio_clock);
+        UdpTransport::start(addr, self.config, key, self.admission, clock).await
+    }
+}
+
 impl UdpTransport {
+    /// Starts building a transport with options beyond [`UdpTransport::bind`]'s.
+    pub fn builder() -> UdpTransportBuilder {
+        UdpTransportBuilder::default()
+    }
+
     /// Binds `addr` with a fresh random identity.
     pub async fn bind(addr: SocketAddr, config: Config) -> Result<Arc<Self>, TransportError> {
-        let key = Keypair::generate().map_err(|e| TransportError::Handshake {
-            addr: addr.to_string(),
-            reason: format!("key generation: {e}"),
-        })?;
-        Self::bind_with_key(addr, config, key).await
+        Self::builder().config(config).bind(addr).await
     }
 
     /// Binds `addr` with the given identity.
@@ -89,19 +169,31 @@ impl UdpTransport {
         config: Config,
         key: Keypair,
     ) -> Result<Arc<Self>, TransportError> {
-        Self::bind_with_admission(addr, config, key, Admission::default()).await
+        Self::builder().config(config).key(key).bind(addr).await
     }
 
-    /// Binds `addr` with the given identity and admission: `admission.token` goes to every peer
-    /// in the handshake, and `admission.check` decides, before `dial` returns or `accept` yields
-    /// a connection, whether the remote's token is good (see [`crate::handshake`]).
-    ///
-    /// (Admission is not a [`Config`] field because `Config` is `Copy` and callers rely on it.)
+    /// Binds `addr` with the given identity and admission (see
+    /// [`UdpTransportBuilder::admission`]).
     pub async fn bind_with_admission(
         addr: SocketAddr,
         config: Config,
         key: Keypair,
         admission: Admission,
+    ) -> Result<Arc<Self>, TransportError> {
+        Self::builder()
+            .config(config)
+            .key(key)
+            .admission(admission)
+            .bind(addr)
+            .await
+    }
+
+    async fn start(
+        addr: SocketAddr,
+        config: Config,
+        key: Keypair,
+        admission: Admission,
+        clock: Arc<dyn Clock>,
     ) -> Result<Arc<Self>, TransportError> {
         let socket = UdpSocket::bind(addr)
             .await
@@ -122,6 +214,7 @@ impl UdpTransport {
         let ep = Endpoint::with_admission(config, key, seed, admission);
         let local_id = ep.local_peer_id();
         let shared = Arc::new(Shared {
+            clock,
             ep: Mutex::new(ep),
             wake: Notify::new(),
             stopped: Notify::new(),
@@ -162,7 +255,7 @@ impl UdpTransport {
     #[doc(hidden)]
     pub fn debug_summary(&self) -> String {
         let ep = self.shared.ep.lock();
-        let t = now();
+        let t = self.shared.now();
         let mut out = format!("now={t} timeout={:?}\n", ep.poll_timeout());
         for cid in ep.connection_ids() {
             if let Some(c) = ep.connection(cid) {
@@ -187,11 +280,12 @@ impl UdpTransport {
         }
         let cid = {
             let mut ep = self.shared.ep.lock();
-            ep.connect(now(), addr, expected)
-                .map_err(|e| TransportError::Handshake {
+            ep.connect(self.shared.now(), addr, expected).map_err(|e| {
+                TransportError::Handshake {
                     addr: addr.to_string(),
                     reason: e.to_string(),
-                })?
+                }
+            })?
         };
         let conn = Arc::new(UdpConnection::new(self.shared.clone(), cid, addr, expected));
         self.shared.wake.notify_one();
@@ -267,7 +361,7 @@ impl Transport for UdpTransport {
         if self.shared.shut.swap(true, Ordering::SeqCst) {
             return;
         }
-        let t = now();
+        let t = self.shared.now();
         let ids = {
             let mut ep = self.shared.ep.lock();
             ep.set_accepting(false);
@@ -379,8 +473,7 @@ impl TxQueue {
 
     /// Takes the endpoint's datagrams until it has none or the queue is full; `more`: more
     /// received datagrams of the same batch follow (see [`Endpoint::poll_transmit_into`]).
-    fn drain_from(&mut self, ep: &mut Endpoint, max_segments: usize, more: bool) {
-        let t = now();
+    fn drain_from(&mut self, ep: &mut Endpoint, t: Instant, max_segments: usize, more: bool) {
         while self.datagrams < MAX_QUEUED && self.pull(ep, t, max_segments, more) {}
     }
 
@@ -505,8 +598,8 @@ async fn drive(
         let deadline = shared.ep.lock().poll_timeout();
         let sleep = async {
             match deadline {
-                Some(t) if t != Instant::MAX => tokio::time::sleep_until(to_tokio(t)).await,
-                _ => std::future::pending().await,
+                Some(t) => sleep_until(&*shared.clock, t).await,
+                None => std::future::pending().await,
             }
         };
         tokio::select! {
@@ -528,8 +621,9 @@ async fn drive(
                         for i in 0..n {
                             let mut train = rx.datagrams(i).peekable();
                             while let Some((from, d)) = train.next() {
-                                ep.handle_datagram(now(), from, d);
-                                tx.drain_from(&mut ep, segments, train.peek().is_some());
+                                let t = shared.now();
+                                ep.handle_datagram(t, from, d);
+                                tx.drain_from(&mut ep, t, segments, train.peek().is_some());
                             }
                         }
                         if n < rx.bufs.len() || tx.is_full() {
@@ -548,9 +642,9 @@ async fn drive(
             let segments = state.max_gso_segments();
             let (touched, new_conns) = {
                 let mut ep = shared.ep.lock();
-                let t = now();
+                let t = shared.now();
                 ep.handle_timeout(t);
-                tx.drain_from(&mut ep, segments, false);
+                tx.drain_from(&mut ep, t, segments, false);
                 let mut new_conns = Vec::new();
                 while let Some(Event::Accepted(cid)) = ep.poll_event() {
                     if let Some(c) = ep.connection(cid)
@@ -650,7 +744,8 @@ impl UdpConnection {
 
 impl Drop for UdpConnection {
     fn drop(&mut self) {
-        self.shared.ep.lock().abandon(now(), self.cid);
+        let t = self.shared.now();
+        self.shared.ep.lock().abandon(t, self.cid);
         self.shared.wake.notify_one();
     }
 }
@@ -731,7 +826,8 @@ impl hive_core::transport::Connection for UdpConnection {
     }
 
     async fn close(&self) {
-        if self.with(|c| c.close(now())).is_none() {
+        let t = self.shared.now();
+        if self.with(|c| c.close(t)).is_none() {
             return;
         }
         self.shared.wake.notify_one();
@@ -748,7 +844,8 @@ impl hive_core::transport::Connection for UdpConnection {
     }
 
     fn abort(&self) {
-        self.with(|c| c.abort(now()));
+        let t = self.shared.now();
+        self.with(|c| c.abort(t));
         self.shared.wake.notify_one();
     }
 }

@@ -227,8 +227,9 @@ async fn relay(
     backward: Direction,
     stats: Arc<Mutex<EmulatorStats>>,
 ) {
-    let start = tokio::time::Instant::now();
-    let now = || Instant::from_micros(start.elapsed().as_micros() as u64);
+    // The relay's own clock (epoch: now), on tokio's time like the transports it sits between.
+    let clock = crate::driver::tokio_clock();
+    let now = || clock.now();
     let mk = |spec: Direction, salt: u64| Path {
         spec,
         link: Bottleneck::new(spec.link),
@@ -247,9 +248,7 @@ async fn relay(
         let next = queue.peek().map(|Reverse((t, ..))| *t);
         let sleep = async {
             match next {
-                Some(t) => {
-                    tokio::time::sleep_until(start + Duration::from_micros(t.as_micros())).await
-                }
+                Some(t) => crate::driver::sleep_until(&*clock, t).await,
                 None => std::future::pending().await,
             }
         };

@@ -18,6 +18,9 @@
 //! - **Sans-IO**: [`Endpoint`] and [`Connection`] take `now` and datagrams in and give datagrams
 //!   out; [`UdpTransport`] is the thin tokio driver. After every input, drain
 //!   [`Endpoint::poll_transmit`] until `None`, then sleep until [`Endpoint::poll_timeout`].
+//!   The driver reads `now` from, and sleeps on, a [`hive_core::time::Clock`]
+//!   ([`UdpTransportBuilder::clock`]; by default hive-core's `MonotonicClock` on tokio's time,
+//!   so a test with tokio's time paused runs the transport on virtual time).
 //! - **[`emulator`]**: a loopback UDP relay with rate, buffer, loss, delay, reordering and
 //!   duplication, driven by [`hive_cc::link::Bottleneck`] (the CC arena's link model).
 //!
@@ -82,6 +85,6 @@ pub mod wire;
 
 pub use config::Config;
 pub use connection::{Connection, Ended, RecvPoll};
-pub use driver::{UdpConnection, UdpTransport};
+pub use driver::{UdpConnection, UdpTransport, UdpTransportBuilder};
 pub use endpoint::{Endpoint, EndpointStats, Event, Transmit};
 pub use handshake::{Admission, AdmissionCheck, Keypair};

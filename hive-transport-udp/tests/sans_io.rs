@@ -68,3 +68,49 @@ fn messages_arrive_whole_over_a_clean_link() {
     );
     assert!(got == msgs);
 }
+
+/// A connection asks to be woken only when `handle_timeout` has something to do then: a
+/// driver sleeps until `poll_timeout`, and a wake-up that changes nothing is a busy loop (on a
+/// virtual clock, which stands still while the driver works, an endless one). The case that
+/// was one: data in flight to a peer that fell silent, once the probe timeout's backoff grew
+/// past the keep-alive interval — the keep-alive was a wake-up, but only an idle connection
+/// sends one.
+#[test]
+fn a_connection_whose_peer_fell_silent_is_never_woken_for_nothing() {
+    let bound = Duration::from_secs(60);
+    let mut p = Pair::new(
+        Config {
+            dead_peer_timeout: bound,
+            ..Config::default()
+        },
+        7,
+    );
+    let (ca, _) = p.connect();
+    // The link goes dark with a message in flight.
+    p.loss = 1.0;
+    let sent =
+        p.a.connection_mut(ca)
+            .expect("a's connection")
+            .send(b"anyone there?", Class::Data);
+    assert!(matches!(sent, Ok(true)), "{sent:?}");
+    let dark_from = p.now;
+    let mut steps = 0;
+    while p.a.connection(ca).is_some_and(|c| c.ended().is_none()) {
+        p.step();
+        steps += 1;
+        let wake = p.a.connection(ca).and_then(|c| c.poll_timeout());
+        assert!(
+            wake.is_none_or(|t| t > p.now),
+            "step {steps}: woken at {} and asks to be woken at {wake:?} again",
+            p.now
+        );
+        assert!(steps < 1_000, "not ended after {steps} wake-ups");
+    }
+    let ended = p.a.connection(ca).and_then(|c| c.ended().cloned());
+    assert!(
+        matches!(ended, Some(hive_transport_udp::Ended::Gone(s)) if s >= bound),
+        "{ended:?}"
+    );
+    // Gone within the bound of the last datagram heard (before the link went dark).
+    assert!(p.now - dark_from <= bound, "{:?}", p.now - dark_from);
+}

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use hive_agent::{Agent, AgentBuilder, AgentConfig, PolicyKind};
+use hive_core::time::{Clock, MonotonicClock};
 use hive_services::origin::{Origin, OriginConfig, OriginStats};
 use hive_services::tracker::{MemoryStore, Tracker, TrackerConfig};
 use hive_sim::SimReport;
@@ -245,7 +246,8 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
     let counters = Arc::new(player::Shared::default());
     // The liars' players count apart: their bytes are not the honest viewers'.
     let liar_counters = Arc::new(player::Shared::default());
-    let epoch = std::time::Instant::now();
+    // The players' clock: their playback (start-up, stalls) is measured on it.
+    let clock = MonotonicClock::new();
     let mut seats: Vec<Seat> = Vec::with_capacity(cfg.viewers);
     let mut players = Vec::with_capacity(cfg.viewers);
     let gap = cfg.join_over.as_secs_f64() / cfg.viewers as f64;
@@ -288,7 +290,7 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
                 client.clone(),
                 agent.proxy_url(),
                 its_origin,
-                epoch,
+                clock,
                 its_counters,
                 own_stop_rx,
                 viewer.clone(),
@@ -318,7 +320,7 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // The run ends now: playback is accounted up to this instant, not while players wind down.
-    let now = hive_core::time::Instant::from_micros(epoch.elapsed().as_micros() as u64);
+    let now = clock.now();
     let live_edge_s = std::time::SystemTime::now()
         .duration_since(origin.live().epoch())
         .unwrap_or_default()

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use hive_core::time::Instant;
+use hive_core::time::{Clock, Instant, MonotonicClock};
 use hive_services::origin::Origin;
 use hive_sim::player::Player;
 use parking_lot::Mutex;
@@ -26,10 +26,6 @@ pub(crate) struct Shared {
 pub(crate) struct Viewer {
     pub(crate) player: Arc<Mutex<Player>>,
     pub(crate) ladder: Vec<u64>,
-}
-
-fn now(epoch: std::time::Instant) -> Instant {
-    Instant::from_micros(epoch.elapsed().as_micros() as u64)
 }
 
 /// Newest and oldest sequence listed in a media playlist.
@@ -53,7 +49,7 @@ pub(crate) async fn play(
     client: reqwest::Client,
     proxy: String,
     origin: Arc<Origin>,
-    epoch: std::time::Instant,
+    clock: MonotonicClock,
     shared: Arc<Shared>,
     stop: tokio::sync::watch::Receiver<bool>,
     joined: Arc<Mutex<Option<Viewer>>>,
@@ -67,7 +63,7 @@ pub(crate) async fn play(
         .collect();
     let frag_s = origin.live().config().fragment.as_secs_f64();
     // Start-up time counts from here: the manifests are part of it.
-    let joined_at = now(epoch);
+    let joined_at = clock.now();
     // The master playlist (the agent learns the stream from it), then the lowest variant.
     let get = |url: String| {
         let c = client.clone();
@@ -105,11 +101,11 @@ pub(crate) async fn play(
         ladder: ladder.clone(),
     });
     let mut edge = vec![(0u64, 0u64); ladder.len()];
-    let mut refreshed = vec![None::<std::time::Instant>; ladder.len()];
+    let mut refreshed = vec![None::<Instant>; ladder.len()];
     while !*stop.borrow() {
         let (want, seq, track, buffer) = {
             let mut p = player.lock();
-            p.update(now(epoch));
+            p.update(clock.now());
             (p.wants_more(), p.next_seq, p.track, p.buffer())
         };
         if !want {
@@ -118,9 +114,10 @@ pub(crate) async fn play(
         }
         // Is the fragment listed yet? Refresh the variant's playlist at most twice a fragment.
         if seq > edge[track].1 || seq < edge[track].0 {
-            let stale = refreshed[track].is_none_or(|t| t.elapsed().as_secs_f64() > frag_s / 2.0);
+            let t = clock.now();
+            let stale = refreshed[track].is_none_or(|r| (t - r).as_secs_f64() > frag_s / 2.0);
             if stale {
-                refreshed[track] = Some(std::time::Instant::now());
+                refreshed[track] = Some(t);
                 if let Some(m) = get(format!("{proxy}/live/{track}/index.m3u8")).await
                     && let Some(lh) = listed(&String::from_utf8_lossy(&m))
                 {
@@ -137,7 +134,7 @@ pub(crate) async fn play(
                 continue;
             }
         }
-        let asked = now(epoch);
+        let asked = clock.now();
         player.lock().inflight = Some((seq, track, asked));
         // The agent may use the buffer left as its deadline, but never less than a second.
         let deadline_ms = ((buffer * 1000.0) as u64).max(1000);
@@ -159,7 +156,7 @@ pub(crate) async fn play(
                     .player_bytes
                     .fetch_add(b.len() as u64, Ordering::Relaxed);
                 player.lock().on_fragment(
-                    now(epoch),
+                    clock.now(),
                     seq,
                     ladder[track],
                     b.len() as u64,
