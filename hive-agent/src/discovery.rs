@@ -82,7 +82,14 @@ pub(crate) async fn announce_loop(
                 Ok((t, exp)) => {
                     token = Some(t.clone());
                     token_expiry = exp;
-                    if engine.send(Cmd::Token { content, token: t }).await.is_err() {
+                    if engine
+                        .send(Cmd::Swarm {
+                            content,
+                            input: hive_overlay::Input::Token(t),
+                        })
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -113,7 +120,14 @@ pub(crate) async fn announce_loop(
                 {
                     // Announce with it from now on, so the service counts it.
                     me.role = role;
-                    if engine.send(Cmd::Role { content, role }).await.is_err() {
+                    if engine
+                        .send(Cmd::Swarm {
+                            content,
+                            input: hive_overlay::Input::Role(role),
+                        })
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }

@@ -12,8 +12,8 @@ use hive_core::cache::{FragmentCache, LiveWindowCache, VodCache};
 use hive_core::time::{Clock, Instant};
 use hive_core::transport::{Class, Connection};
 use hive_core::wire::{ByeReason, Hello, Message};
-use hive_core::{ContentId, FragmentId, Locality, PeerAddr, PeerId, PeerInfo, Role};
-use hive_overlay::{FragmentInfo, Output, Swarm};
+use hive_core::{ContentId, FragmentId, Locality, PeerAddr, PeerId, PeerInfo};
+use hive_overlay::{FragmentInfo, Input, Output, Swarm};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::peers::{WriterCmd, next_conn_id, spawn_dial, spawn_io};
@@ -49,8 +49,6 @@ pub(crate) enum Cmd {
         info: PeerInfo,
         conn: Arc<dyn Connection>,
     },
-    /// A dial failed.
-    DialFailed { content: ContentId, peer: PeerId },
     /// A message from a connection.
     Message { conn_id: u64, message: Message },
     /// A connection ended.
@@ -59,12 +57,6 @@ pub(crate) enum Cmd {
     ProtocolError { conn_id: u64 },
     /// Data bytes the transport accepted.
     Sent { conn_id: u64, bytes: u64 },
-    /// An origin fetch the engine asked for ended.
-    Origin {
-        content: ContentId,
-        fragment: FragmentId,
-        result: Result<Bytes, String>,
-    },
     /// Peers to consider (tracker, or given by hand).
     Candidates {
         content: Option<ContentId>,
@@ -72,15 +64,9 @@ pub(crate) enum Cmd {
     },
     /// Where the tracker placed this agent.
     Locality(Locality),
-    /// The role the tracker lists this agent with in a swarm (it promoted it to supernode).
-    Role { content: ContentId, role: Role },
-    /// An admission token for a swarm.
-    Token { content: ContentId, token: Bytes },
-    /// Trusted hashes of a stream's fragments (from a signed list).
-    Hashes {
-        content: ContentId,
-        hashes: Vec<(FragmentId, hive_core::ContentHash)>,
-    },
+    /// An input of one stream's engine, forwarded as it is: origin results, failed dials,
+    /// the tracker's role, admission tokens, trusted hashes.
+    Swarm { content: ContentId, input: Input },
     /// Streams no player uses any more.
     Forget(Vec<ContentId>),
     /// Stop: say Bye to everyone.
@@ -222,11 +208,7 @@ impl Engine {
             Cmd::Fetch { info, .. } => Some(info.id.content),
             Cmd::Publish { content, .. }
             | Cmd::Dialled { content, .. }
-            | Cmd::DialFailed { content, .. }
-            | Cmd::Origin { content, .. }
-            | Cmd::Role { content, .. }
-            | Cmd::Token { content, .. }
-            | Cmd::Hashes { content, .. } => Some(*content),
+            | Cmd::Swarm { content, .. } => Some(*content),
             Cmd::Inbound { hello, .. } => Some(hello.content),
             Cmd::Message { conn_id, .. }
             | Cmd::Closed { conn_id }
@@ -455,12 +437,6 @@ impl Engine {
                 }
                 self.adopt(content, info, conn, true);
             }
-            Cmd::DialFailed { content, peer } => {
-                if let Some(s) = self.swarms.get_mut(&content) {
-                    s.swarm.handle_connect_failed(t, peer);
-                    self.drain(content);
-                }
-            }
             Cmd::Message { conn_id, message } => {
                 let Some(c) = self.conns.get(&conn_id) else {
                     return;
@@ -486,16 +462,6 @@ impl Engine {
                 let (content, peer) = (c.content, c.peer);
                 if let Some(s) = self.swarms.get_mut(&content) {
                     s.swarm.handle_sent(t, peer, bytes);
-                }
-                self.drain(content);
-            }
-            Cmd::Origin {
-                content,
-                fragment,
-                result,
-            } => {
-                if let Some(s) = self.swarms.get_mut(&content) {
-                    s.swarm.handle_origin_result(t, fragment, result);
                 }
                 self.drain(content);
             }
@@ -525,23 +491,20 @@ impl Engine {
                     s.swarm.set_locality(l.clone());
                 }
             }
-            Cmd::Role { content, role } => {
-                if let Some(s) = self.swarms.get_mut(&content) {
-                    tracing::info!(content = %content.short(), ?role, "the tracker set this agent's role");
-                    s.swarm.set_role(t, role);
+            Cmd::Swarm { content, input } => {
+                match &input {
+                    Input::Token(token) => {
+                        self.tokens.insert(content, token.clone());
+                    }
+                    Input::Role(role) => {
+                        tracing::info!(content = %content.short(), ?role, "the tracker set this agent's role");
+                    }
+                    _ => {}
                 }
-            }
-            Cmd::Token { content, token } => {
                 if let Some(s) = self.swarms.get_mut(&content) {
-                    s.swarm.set_token(token.clone());
+                    s.swarm.handle_input(t, input);
+                    self.drain(content);
                 }
-                self.tokens.insert(content, token);
-            }
-            Cmd::Hashes { content, hashes } => {
-                if let Some(s) = self.swarms.get_mut(&content) {
-                    s.swarm.handle_trusted_hashes(t, hashes);
-                }
-                self.drain(content);
             }
             Cmd::Forget(contents) => {
                 for c in contents {
@@ -763,13 +726,12 @@ impl Engine {
             if let Err(e) = &result {
                 tracing::debug!(url = %fragment.url, error = %e, "origin fetch failed");
             }
-            let _ = tx
-                .send(Cmd::Origin {
-                    content,
-                    fragment: id,
-                    result,
-                })
-                .await;
+            let input = Input::Origin {
+                fragment: id,
+                result,
+                hash: None,
+            };
+            let _ = tx.send(Cmd::Swarm { content, input }).await;
         });
     }
 

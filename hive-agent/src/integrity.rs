@@ -166,9 +166,9 @@ async fn take_list(
     if !hashes.is_empty() {
         let _ = shared
             .tx
-            .send(Cmd::Hashes {
+            .send(Cmd::Swarm {
                 content,
-                hashes: hashes.clone(),
+                input: hive_overlay::Input::TrustedHashes(hashes.clone()),
             })
             .await;
     }

@@ -10,6 +10,7 @@ use hive_core::{ContentId, PeerInfo};
 use tokio::sync::mpsc;
 
 use crate::engine::Cmd;
+use hive_overlay::Input;
 
 /// Messages queued for one connection's writer, at most.
 pub(crate) const WRITER_QUEUE: usize = 1024;
@@ -119,14 +120,14 @@ pub(crate) fn spawn_dial(
             },
             Ok(Err(e)) => {
                 tracing::debug!(peer = %info.id.short(), error = %e, "dial failed");
-                Cmd::DialFailed {
+                Cmd::Swarm {
                     content,
-                    peer: info.id,
+                    input: Input::ConnectFailed(info.id),
                 }
             }
-            Err(_) => Cmd::DialFailed {
+            Err(_) => Cmd::Swarm {
                 content,
-                peer: info.id,
+                input: Input::ConnectFailed(info.id),
             },
         };
         let _ = engine.send(cmd).await;
