@@ -343,7 +343,7 @@ impl Engine {
         let tx = &self.tx;
         self.swarms.entry(content).or_insert_with(|| {
             let t = shared.now();
-            let cache: Arc<dyn FragmentCache> = if let Some(c) = &shared.cache {
+            let cache: Arc<dyn FragmentCache> = if let Some(c) = &shared.swarms.cache {
                 c.clone()
             } else if live {
                 live_cache.clone()
@@ -372,7 +372,7 @@ impl Engine {
             if let Some(tok) = tokens.get(&content) {
                 cfg.token = tok.clone();
             }
-            let policy = (shared.policy)(content, shared.peer_id);
+            let policy = (shared.swarms.policy)(content, shared.peer_id);
             let mut swarm = Swarm::new(t, me, content, cfg, policy, cache);
             let mut keep = Vec::new();
             for (c, peers) in pending.drain(..) {
@@ -527,7 +527,7 @@ impl Engine {
 
     /// Whether a peer's Hello carries an admission token this agent accepts.
     fn admit(&self, h: &Hello, peer: PeerId) -> bool {
-        match &self.shared.token_check {
+        match &self.shared.swarms.token_check {
             None => true,
             Some(check) => {
                 let ok = h.peer == peer && check(&h.token, h.peer, h.content);
@@ -586,7 +586,12 @@ impl Engine {
             }
         }
         let conn_id = next_conn_id();
-        let writer = spawn_io(conn_id, conn, self.tx.clone(), self.shared.limits.clone());
+        let writer = spawn_io(
+            conn_id,
+            conn,
+            self.tx.clone(),
+            self.shared.swarms.limits.clone(),
+        );
         self.conns.insert(
             conn_id,
             Conn {
@@ -649,6 +654,7 @@ impl Engine {
                     // Fetch the list beside the manifest that lists it (deduplicated there).
                     let url = self
                         .shared
+                        .proxy
                         .contents
                         .lock()
                         .manifest_of(fragment.content, fragment.track);
@@ -669,7 +675,7 @@ impl Engine {
                     );
                     // The hash was signed (the engine only bans on a trusted hash): the
                     // tracker hears of it and may stop introducing the peer.
-                    if let Some(d) = self.shared.discovery.clone() {
+                    if let Some(d) = self.shared.announce.discovery.clone() {
                         let me = self.shared.peer_id;
                         tokio::spawn(async move {
                             d.report_bad_peer(content, me, peer).await;
@@ -718,6 +724,7 @@ impl Engine {
         tokio::spawn(async move {
             let id = fragment.id;
             let result = shared
+                .proxy
                 .fetcher
                 .get_once(&fragment.url, id.range, shared.cfg.origin_timeout)
                 .await

@@ -50,7 +50,7 @@ pub(crate) fn manifest_seen(
         return;
     };
     {
-        let mut inflight = shared.integrity_inflight.lock();
+        let mut inflight = shared.integrity.inflight.lock();
         if inflight.len() >= MAX_IN_FLIGHT || !inflight.insert(url.to_string()) {
             return;
         }
@@ -63,7 +63,7 @@ pub(crate) fn manifest_seen(
             if attempt > 0 {
                 tokio::time::sleep(RETRY).await;
             }
-            let body = match shared.fetcher.get_once(&list, None, RETRY * 4).await {
+            let body = match shared.proxy.fetcher.get_once(&list, None, RETRY * 4).await {
                 Ok(f) => f.body,
                 Err(e) => {
                     failed(&shared);
@@ -81,7 +81,7 @@ pub(crate) fn manifest_seen(
                 break;
             }
         }
-        shared.integrity_inflight.lock().remove(&url);
+        shared.integrity.inflight.lock().remove(&url);
     });
 }
 
@@ -90,11 +90,11 @@ fn follow_service(shared: &Arc<Shared>, url: &str, content: ContentId) {
     let Some(key) = shared.cfg.integrity.service().copied() else {
         return;
     };
-    let Some(client) = shared.hash_service.clone() else {
+    let Some(client) = shared.integrity.service.clone() else {
         return;
     };
     {
-        let mut followed = shared.integrity_followed.lock();
+        let mut followed = shared.integrity.followed.lock();
         if followed.len() >= MAX_FOLLOWED || !followed.insert(url.to_string()) {
             return;
         }
@@ -104,7 +104,7 @@ fn follow_service(shared: &Arc<Shared>, url: &str, content: ContentId) {
     tokio::spawn(async move {
         let mut since = None;
         let mut failures = 0u32;
-        while shared.contents.lock().knows(&content) {
+        while shared.proxy.contents.lock().knows(&content) {
             match client.poll(&url, since).await {
                 Ok(None) => failures = 0,
                 Ok(Some(body)) => {
@@ -128,7 +128,7 @@ fn follow_service(shared: &Arc<Shared>, url: &str, content: ContentId) {
                 tokio::time::sleep(RETRY * (1 << failures.min(5))).await;
             }
         }
-        shared.integrity_followed.lock().remove(&url);
+        shared.integrity.followed.lock().remove(&url);
     });
 }
 
@@ -186,7 +186,7 @@ fn map_entries(
         return Vec::new();
     };
     let now = shared.now();
-    let mut contents = shared.contents.lock();
+    let mut contents = shared.proxy.contents.lock();
     parsed
         .entries
         .iter()

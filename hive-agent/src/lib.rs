@@ -95,7 +95,8 @@ use engine::{Cmd, Engine};
 /// Makes the overlay policy of a new swarm.
 pub type PolicyFactory = Arc<dyn Fn(ContentId, PeerId) -> Box<dyn OverlayPolicy> + Send + Sync>;
 
-/// State shared by the proxy, the engine task and the announce tasks.
+/// State shared by the proxy, the engine task and the announce tasks: the agent's settings
+/// and identity, and one part per concern.
 pub(crate) struct Shared {
     pub(crate) cfg: AgentConfig,
     /// The engines' time: every `now` they are given, player deadlines, the engine task's
@@ -103,26 +104,51 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) peer_id: PeerId,
     pub(crate) transport: Arc<dyn Transport>,
+    pub(crate) metrics: metrics::Metrics,
+    /// The engine task's queue.
+    pub(crate) tx: mpsc::Sender<Cmd>,
+    /// What new swarms are built with.
+    pub(crate) swarms: SwarmParts,
+    /// The player-facing side.
+    pub(crate) proxy: ProxyParts,
+    /// Trackers and registrars.
+    pub(crate) announce: AnnounceParts,
+    /// Trusted hashes: lists fetched beside manifests, the hash service.
+    pub(crate) integrity: IntegrityParts,
+}
+
+/// What a new swarm is built with: its policy, its cache, who it admits, and the wire's limits.
+pub(crate) struct SwarmParts {
+    pub(crate) policy: PolicyFactory,
+    pub(crate) cache: Option<Arc<dyn FragmentCache>>,
+    pub(crate) token_check: Option<TokenCheck>,
+    pub(crate) limits: WireLimits,
+}
+
+/// The player-facing proxy's state.
+pub(crate) struct ProxyParts {
     pub(crate) fetcher: OriginFetcher,
     pub(crate) contents: Mutex<content::Contents>,
     /// What each origin granted web pages (CORS), mirrored on fragments served from the swarm.
     pub(crate) cors: Mutex<cors::CorsMemory>,
-    pub(crate) metrics: metrics::Metrics,
-    pub(crate) limits: WireLimits,
-    pub(crate) policy: PolicyFactory,
-    pub(crate) cache: Option<Arc<dyn FragmentCache>>,
-    pub(crate) token_check: Option<TokenCheck>,
+    addr: Mutex<Option<SocketAddr>>,
+}
+
+/// Announcing to trackers and fetching admission tokens, one task per stream.
+pub(crate) struct AnnounceParts {
     pub(crate) discovery: Option<Arc<dyn Discovery>>,
     pub(crate) admission: Option<Arc<dyn Admission>>,
-    pub(crate) tx: mpsc::Sender<Cmd>,
+    tasks: Mutex<HashMap<ContentId, JoinHandle<()>>>,
+}
+
+/// Where trusted hashes come from besides the manifests.
+pub(crate) struct IntegrityParts {
     /// Manifests whose integrity list is being fetched.
-    pub(crate) integrity_inflight: Mutex<std::collections::HashSet<String>>,
+    pub(crate) inflight: Mutex<std::collections::HashSet<String>>,
     /// Manifests followed on the hash service.
-    pub(crate) integrity_followed: Mutex<std::collections::HashSet<String>>,
+    pub(crate) followed: Mutex<std::collections::HashSet<String>>,
     /// The hash service's client, when one is configured.
-    pub(crate) hash_service: Option<hive_services::integrity::HashServiceClient>,
-    announcers: Mutex<HashMap<ContentId, JoinHandle<()>>>,
-    proxy: Mutex<Option<SocketAddr>>,
+    pub(crate) service: Option<hive_services::integrity::HashServiceClient>,
 }
 
 impl Shared {
@@ -133,6 +159,7 @@ impl Shared {
 
     pub(crate) fn proxy_url(&self) -> String {
         self.proxy
+            .addr
             .lock()
             .map(|a| format!("http://{a}"))
             .unwrap_or_default()
@@ -149,27 +176,27 @@ impl Shared {
 
     /// The engine joined a swarm: start announcing it.
     pub(crate) fn joined(&self, content: ContentId, tx: mpsc::Sender<Cmd>) {
-        if self.discovery.is_none() && self.admission.is_none() {
+        if self.announce.discovery.is_none() && self.announce.admission.is_none() {
             return;
         }
         let task = tokio::spawn(discovery::announce_loop(
             content,
             self.me(),
-            self.discovery.clone(),
-            self.admission.clone(),
+            self.announce.discovery.clone(),
+            self.announce.admission.clone(),
             tx,
         ));
-        if let Some(old) = self.announcers.lock().insert(content, task) {
+        if let Some(old) = self.announce.tasks.lock().insert(content, task) {
             old.abort();
         }
     }
 
     /// The engine left a swarm: stop announcing, tell the tracker.
     pub(crate) fn left(&self, content: ContentId) {
-        if let Some(t) = self.announcers.lock().remove(&content) {
+        if let Some(t) = self.announce.tasks.lock().remove(&content) {
             t.abort();
         }
-        if let Some(d) = self.discovery.clone() {
+        if let Some(d) = self.announce.discovery.clone() {
             let me = self.peer_id;
             tokio::spawn(async move { d.leave(content, me).await });
         }
@@ -263,7 +290,7 @@ impl Agent {
         if self.shared.tx.send(Cmd::Shutdown(done_tx)).await.is_ok() {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), done_rx).await;
         }
-        let contents: Vec<ContentId> = self.shared.announcers.lock().keys().copied().collect();
+        let contents: Vec<ContentId> = self.shared.announce.tasks.lock().keys().copied().collect();
         for c in contents {
             self.shared.left(c);
         }
@@ -289,7 +316,7 @@ impl Agent {
             e.abort();
         }
         self.janitor.abort();
-        for (_, t) in self.shared.announcers.lock().drain() {
+        for (_, t) in self.shared.announce.tasks.lock().drain() {
             t.abort();
         }
         let transport = self.shared.transport.clone();
@@ -307,7 +334,7 @@ impl Drop for Agent {
             h.abort();
         }
         self.janitor.abort();
-        for (_, t) in self.shared.announcers.lock().drain() {
+        for (_, t) in self.shared.announce.tasks.lock().drain() {
             t.abort();
         }
     }
@@ -516,29 +543,37 @@ impl AgentBuilder {
             clock,
             peer_id: transport.local_peer_id(),
             transport: transport.clone(),
-            fetcher,
-            contents: Mutex::new(content::Contents::new(self.formats)),
-            cors: Mutex::new(cors::CorsMemory::default()),
             metrics: metrics::Metrics::default(),
-            limits: WireLimits::default(),
-            policy,
-            cache: self.cache,
-            token_check,
-            discovery,
-            admission,
             tx: tx.clone(),
-            integrity_inflight: Mutex::new(Default::default()),
-            integrity_followed: Mutex::new(Default::default()),
-            hash_service,
-            announcers: Mutex::new(HashMap::new()),
-            proxy: Mutex::new(Some(proxy)),
+            swarms: SwarmParts {
+                policy,
+                cache: self.cache,
+                token_check,
+                limits: WireLimits::default(),
+            },
+            proxy: ProxyParts {
+                fetcher,
+                contents: Mutex::new(content::Contents::new(self.formats)),
+                cors: Mutex::new(cors::CorsMemory::default()),
+                addr: Mutex::new(Some(proxy)),
+            },
+            announce: AnnounceParts {
+                discovery,
+                admission,
+                tasks: Mutex::new(HashMap::new()),
+            },
+            integrity: IntegrityParts {
+                inflight: Mutex::new(Default::default()),
+                followed: Mutex::new(Default::default()),
+                service: hash_service,
+            },
             cfg,
         });
         let engine = tokio::spawn(Engine::new(shared.clone(), tx.clone()).run(rx));
         peers::spawn_accept(
             transport,
             tx.clone(),
-            shared.limits.clone(),
+            shared.swarms.limits.clone(),
             std::time::Duration::from_secs(10),
         );
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -565,7 +600,7 @@ impl AgentBuilder {
             loop {
                 tokio::time::sleep(std::time::Duration::from_secs(10)).await;
                 let now = janitor_shared.now();
-                let gone = janitor_shared.contents.lock().expire(now, idle);
+                let gone = janitor_shared.proxy.contents.lock().expire(now, idle);
                 if !gone.is_empty() {
                     let _ = janitor_shared.tx.send(Cmd::Forget(gone)).await;
                 }

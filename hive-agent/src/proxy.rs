@@ -171,7 +171,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     };
     // The one gate every URL passes before anything else happens (the fetcher checks again
     // at each fetch, each redirect hop and each resolved address).
-    let host = match shared.fetcher.check(&url) {
+    let host = match shared.proxy.fetcher.check(&url) {
         Ok(u) => crate::allow::authority(&u),
         Err(e) => return fetch_error(e),
     };
@@ -203,6 +203,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
 /// included).
 async fn preflight(shared: &Arc<Shared>, url: &str, headers: &HeaderMap) -> Response {
     match shared
+        .proxy
         .fetcher
         .preflight(url, &cors::forwarded(headers))
         .await
@@ -224,11 +225,15 @@ async fn answer(
     range: Option<ByteRange>,
     headers: &HeaderMap,
 ) -> Response {
-    let known = shared.contents.lock().classify(url, range, shared.now());
+    let known = shared
+        .proxy
+        .contents
+        .lock()
+        .classify(url, range, shared.now());
     if let Some((info, live)) = known {
         let content = info.id.content;
         let mut r = fragment(shared, info, live, range, headers).await;
-        shared.cors.lock().apply(
+        shared.proxy.cors.lock().apply(
             Some(content),
             host,
             headers.get(header::ORIGIN),
@@ -333,6 +338,7 @@ async fn passthrough(
 ) -> Response {
     let asked = headers.get(header::ORIGIN);
     let fetched = match shared
+        .proxy
         .fetcher
         .get_with(url, range, &cors::forwarded(headers))
         .await
@@ -343,12 +349,20 @@ async fn passthrough(
             let mut r = fetch_error(e);
             if !refused {
                 // The page may read the origin's error status as it would without the agent.
-                shared.cors.lock().apply(None, host, asked, r.headers_mut());
+                shared
+                    .proxy
+                    .cors
+                    .lock()
+                    .apply(None, host, asked, r.headers_mut());
             }
             return r;
         }
     };
-    shared.cors.lock().remember(host, asked, &fetched.headers);
+    shared
+        .proxy
+        .cors
+        .lock()
+        .remember(host, asked, &fetched.headers);
     shared
         .metrics
         .passthrough_bytes
@@ -358,16 +372,17 @@ async fn passthrough(
     if range.is_none() {
         // `learn` detects the format itself: anything else (a segment, a key) is `None`.
         let learned = shared
+            .proxy
             .contents
             .lock()
             .learn(url, ct.as_deref(), &body, shared.now());
         if let Some(mut l) = learned {
-            shared.cors.lock().manifest(l.content, host);
+            shared.proxy.cors.lock().manifest(l.content, host);
             // Fragments on origins the agent may not fetch are not the swarm's business: no
             // prefetch, no Have; the player's request for one is refused (403) like any URL.
             let listed = l.fragments.len();
             l.fragments
-                .retain(|f| shared.fetcher.allowlist().check_str(&f.url).is_ok());
+                .retain(|f| shared.proxy.fetcher.allowlist().check_str(&f.url).is_ok());
             if l.fragments.len() < listed {
                 tracing::warn!(
                     %url,
