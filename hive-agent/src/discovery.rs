@@ -1,62 +1,18 @@
 //! How an agent finds peers and gets admitted: the [`Discovery`] and [`Admission`] plug-ins
-//! (a tracker and a registrar over HTTP in [`crate::services`], or your own), and the
-//! per-stream task that announces periodically.
+//! (contracts of hive-core; a tracker and a registrar over HTTP in [`crate::services`], or your
+//! own), and the per-stream task that announces periodically.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use hive_core::{ContentId, Locality, PeerId, PeerInfo, Role};
+use hive_core::{ContentId, PeerId, PeerInfo};
 use tokio::sync::mpsc;
 
 use crate::engine::Cmd;
 
-/// What an announce returned.
-#[derive(Clone, Debug, Default)]
-pub struct Announced {
-    /// Peers to consider, best first.
-    pub peers: Vec<PeerInfo>,
-    /// When to announce again.
-    pub interval: Duration,
-    /// Where the service placed this agent, if it knows better than the agent.
-    pub locality: Option<Locality>,
-    /// The role the service lists this agent with, if it assigns roles (a tracker with a
-    /// supernode plan promotes ordinary peers to [`Role::Supernode`]). The agent adopts a
-    /// promotion for this stream; it never becomes or stops being consume-only this way.
-    pub role: Option<Role>,
-}
-
-/// Finds peers for a stream (a tracker, a DHT, a static list).
-#[async_trait]
-pub trait Discovery: Send + Sync + std::fmt::Debug {
-    /// Tells the service this agent watches `content`, and asks for peers.
-    async fn announce(
-        &self,
-        content: ContentId,
-        me: &PeerInfo,
-        token: Option<&Bytes>,
-    ) -> Result<Announced, String>;
-
-    /// Tells the service this agent left `content`.
-    async fn leave(&self, content: ContentId, me: PeerId);
-
-    /// Tells the service that `peer` served bytes of `content` that failed their trusted
-    /// (signed) hash, so that it can stop introducing it. The default tells nobody.
-    async fn report_bad_peer(&self, content: ContentId, me: PeerId, peer: PeerId) {
-        let _ = (content, me, peer);
-    }
-}
-
-/// Obtains admission tokens (a registrar).
-#[async_trait]
-pub trait Admission: Send + Sync + std::fmt::Debug {
-    /// A token binding `me` to `content`, and its expiry (Unix seconds).
-    async fn token(&self, content: ContentId, me: PeerId) -> Result<(Bytes, u64), String>;
-}
-
-/// Checks a peer's admission token: `(token, peer, content) -> valid`.
-pub type TokenCheck = Arc<dyn Fn(&[u8], PeerId, ContentId) -> bool + Send + Sync>;
+pub use hive_core::discovery::{Admission, Announced, Discovery, ServiceError, TokenCheck};
 
 /// The per-stream task: fetch a token (if admission is configured), then announce at the
 /// interval the service asks for, backing off on errors.
@@ -146,7 +102,13 @@ pub(crate) async fn announce_loop(
             }
             Err(e) => {
                 tracing::warn!(error = %e, "tracker announce failed");
-                backoff = (backoff * 2).min(Duration::from_secs(60));
+                // Unreachable or busy: back off; refused or misconfigured: asking again soon
+                // changes nothing, so wait the longest.
+                backoff = if e.is_transient() {
+                    (backoff * 2).min(Duration::from_secs(60))
+                } else {
+                    Duration::from_secs(60)
+                };
                 backoff
             }
         };
@@ -175,7 +137,7 @@ impl Discovery for MemoryDiscovery {
         content: ContentId,
         me: &PeerInfo,
         _token: Option<&Bytes>,
-    ) -> Result<Announced, String> {
+    ) -> Result<Announced, ServiceError> {
         let want = if self.want == 0 { 30 } else { self.want };
         let turn = self
             .calls

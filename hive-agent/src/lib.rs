@@ -84,7 +84,7 @@ use tokio::task::JoinHandle;
 
 pub use allow::{OriginAllowlist, address_class};
 pub use config::AgentConfig;
-pub use discovery::{Admission, Announced, Discovery, MemoryDiscovery, TokenCheck};
+pub use discovery::{Admission, Announced, Discovery, MemoryDiscovery, ServiceError, TokenCheck};
 pub use error::{AgentError, FetchError};
 pub use fetch::{Fetched, MAX_REDIRECTS, OriginFetcher, Preflight};
 pub use hive_overlay::PolicyKind;

@@ -11,7 +11,7 @@ use hive_core::{ContentId, PeerId, PeerInfo};
 use hive_services::registrar::{RegistrarClient, TokenVerifier};
 use hive_services::tracker::{Announce, TrackerClient};
 
-use crate::discovery::{Admission, Announced, Discovery, TokenCheck};
+use crate::discovery::{Admission, Announced, Discovery, ServiceError, TokenCheck};
 use crate::error::AgentError;
 
 /// A tracker over HTTP.
@@ -43,7 +43,7 @@ impl Discovery for TrackerDiscovery {
         content: ContentId,
         me: &PeerInfo,
         token: Option<&Bytes>,
-    ) -> Result<Announced, String> {
+    ) -> Result<Announced, ServiceError> {
         if let Some(t) = token {
             self.tokens.lock().insert(content, t.clone());
         }
@@ -56,7 +56,7 @@ impl Discovery for TrackerDiscovery {
                 want: self.want,
             })
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(tracker_error)?;
         Ok(Announced {
             peers: reply.peers,
             interval: reply.interval,
@@ -115,11 +115,31 @@ impl RegistrarAdmission {
 
 #[async_trait]
 impl Admission for RegistrarAdmission {
-    async fn token(&self, content: ContentId, me: PeerId) -> Result<(Bytes, u64), String> {
+    async fn token(&self, content: ContentId, me: PeerId) -> Result<(Bytes, u64), ServiceError> {
         self.client
             .token(me, content)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(registrar_error)
+    }
+}
+
+fn tracker_error(e: hive_services::tracker::TrackerError) -> ServiceError {
+    use hive_services::tracker::TrackerError as E;
+    match e {
+        E::Status { status, message } => ServiceError::from_status(status, message),
+        E::Decode(m) => ServiceError::BadReply(m),
+        E::Http(e) => ServiceError::Unreachable(e.to_string()),
+        e => ServiceError::BadRequest(e.to_string()),
+    }
+}
+
+fn registrar_error(e: hive_services::registrar::RegistrarError) -> ServiceError {
+    use hive_services::registrar::RegistrarError as E;
+    match e {
+        E::Status { status, message } => ServiceError::from_status(status, message),
+        E::Decode(m) => ServiceError::BadReply(m),
+        E::Http(e) => ServiceError::Unreachable(e.to_string()),
+        e => ServiceError::BadRequest(e.to_string()),
     }
 }
 

@@ -23,6 +23,7 @@
 
 pub mod cache;
 pub mod cc;
+pub mod discovery;
 pub mod error;
 pub mod hash;
 pub mod have;
