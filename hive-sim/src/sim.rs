@@ -37,7 +37,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::net::{FlowId, LinkId, Net};
+use crate::flownet::{FlowId, LinkId, Net};
 use crate::payloads::Payloads;
 use crate::player::Player;
 use crate::report::{LinkCopies, Metrics, SimReport};
