@@ -17,7 +17,7 @@
 //! which its transfer completed. A run's result depends on its seed only, not on the number of
 //! threads (tested).
 
-use std::cmp::{Ordering, Reverse};
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, RwLock};
 
@@ -43,7 +43,12 @@ use crate::player::Player;
 use crate::report::{LinkCopies, Metrics, SimReport};
 use crate::scenario::Scenario;
 
+mod mail;
+mod queue;
 mod vod;
+
+use mail::{CHUNK, Effect, Mail, Routed, post};
+use queue::{Ev, Local, Queued, SEQ_BITS, Slab};
 
 /// How often agents re-announce to the tracker.
 const ANNOUNCE_EVERY: Duration = Duration::from_secs(15);
@@ -71,131 +76,6 @@ const ACCESS_LATENCY: Duration = Duration::from_millis(5);
 /// within it.
 const WINDOW: Duration = Duration::from_millis(10);
 const _: () = assert!(2 * ACCESS_LATENCY.as_micros() >= WINDOW.as_micros());
-
-/// The scenario's and the tracker's events: handled one at a time between windows, at the
-/// first window edge at or after their time.
-#[derive(Debug)]
-enum Ev {
-    Join(usize),
-    Leave {
-        v: usize,
-        crash: bool,
-        /// Whether a newcomer replaces the viewer (churn) or not (on demand: it is done).
-        replace: bool,
-    },
-    /// The viewer seeks to a random position (on demand).
-    Seek(usize),
-    /// Players whose buffer was full ask for more (on demand; live players are woken by each
-    /// new fragment).
-    Tick,
-    Publish(u64),
-    /// The agent re-announces to the tracker and gets a fresh sample.
-    Announce(usize),
-}
-
-/// An event for one agent, handled within its window (in parallel with other agents').
-#[derive(Debug)]
-enum Local {
-    /// A message from a neighbour: control messages after their latency, Data after its
-    /// transfer.
-    Msg { from: usize, msg: Box<Message> },
-    /// The agent's dial of `peer` ended: connected when `ok` and `peer` still runs, else failed.
-    Dialled { peer: usize, ok: bool },
-    /// `peer` dialled the agent and got through.
-    Accepted { peer: usize },
-    /// The connection to `peer` ended.
-    Disconnected { peer: usize },
-    /// A fragment of the run's content from the origin arrived (its id is not kept whole, so
-    /// that queued events stay small).
-    Origin { track: TrackId, seq: u64 },
-    /// `len` bytes of Data to `peer` left (their transfer completed).
-    Sent { peer: usize, len: u64 },
-    /// A new fragment (all its bitrates) is listed.
-    Published(u64),
-    /// The tracker's answer to an announce: the agents it names.
-    Candidates(Vec<usize>),
-}
-
-/// A queued [`Local`], ordered by time, then by when it was queued: by epoch (see
-/// [`Sim::epoch`]), then by arrival in the agent's inbox; the two packed in `order`, the epoch
-/// above [`SEQ_BITS`] bits of arrival count.
-#[derive(Debug)]
-struct Queued {
-    t: Instant,
-    order: u64,
-    ev: Local,
-}
-
-/// Bits of an agent's arrival count in [`Queued::order`] (68 billion events per agent); the
-/// epoch keeps the other 28, fifteen days of simulated time (two epochs per window). Beyond, the
-/// epoch stays at its largest: events at one instant are then ordered by arrival alone, still
-/// the same on every run and thread count, though no longer the order one thread would give.
-const SEQ_BITS: u32 = 36;
-
-impl PartialEq for Queued {
-    fn eq(&self, other: &Self) -> bool {
-        (self.t, self.order) == (other.t, other.order)
-    }
-}
-
-impl Eq for Queued {}
-
-impl PartialOrd for Queued {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Queued {
-    /// Reversed: the earliest is the greatest (a max-heap pops it first).
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.t, other.order).cmp(&(self.t, self.order))
-    }
-}
-
-/// What an agent did within a window that goes through the network or the scenario, applied
-/// in time order after the window. (Messages, dials and disconnects go straight to their
-/// receivers' inboxes: [`Routed`].)
-#[derive(Debug)]
-enum Effect {
-    /// Data to `to`: queued on the pair's connection and sent through the network.
-    Data { to: usize, msg: Box<Message> },
-    /// A fetch from the origin.
-    FetchOrigin { id: FragmentId },
-    /// On demand: the viewer leaves at `at` (it has played the title).
-    Leave { at: Instant },
-}
-
-/// Queued events' payloads, in slots reused as events are taken (the queue itself orders small
-/// (time, sequence, slot) entries).
-#[derive(Default)]
-struct Slab {
-    slots: Vec<Option<Ev>>,
-    free: Vec<usize>,
-}
-
-impl Slab {
-    fn put(&mut self, ev: Ev) -> usize {
-        match self.free.pop() {
-            Some(i) => {
-                self.slots[i] = Some(ev);
-                i
-            }
-            None => {
-                self.slots.push(Some(ev));
-                self.slots.len() - 1
-            }
-        }
-    }
-
-    fn take(&mut self, i: usize) -> Option<Ev> {
-        let ev = self.slots.get_mut(i)?.take();
-        if ev.is_some() {
-            self.free.push(i);
-        }
-        ev
-    }
-}
 
 #[derive(Debug, Clone)]
 enum FlowTag {
@@ -284,69 +164,6 @@ impl Agent {
         self.timer = None;
         self.queue.clear();
         self.inbox.clear();
-    }
-}
-
-/// Agents are run, and their mail sorted, in chunks of this many.
-const CHUNK: usize = 128;
-
-/// An event on its way to agent `to`'s inbox.
-#[derive(Debug)]
-struct Routed {
-    to: usize,
-    at: Instant,
-    ev: Local,
-}
-
-/// A window's mail between chunks of agents: `out[s][c]` holds what the agents of chunk `s`
-/// sent to those of chunk `c`, in the order sent (filled in parallel, one chunk per task);
-/// `into[c][s]` is the same, handed over to the receiving chunk (emptied in parallel).
-#[derive(Default)]
-struct Mail {
-    out: Vec<Vec<Vec<Routed>>>,
-    into: Vec<Vec<Vec<Routed>>>,
-    /// The epoch of the mail in `into` (None: there is none).
-    pending: Option<u64>,
-    /// Per chunk, its agents left with effects for the sequential step, in order.
-    effects: Vec<Vec<usize>>,
-}
-
-impl Mail {
-    /// Room for `n` chunks.
-    fn fit(&mut self, n: usize) {
-        self.effects.resize_with(n, Vec::new);
-        for m in [&mut self.out, &mut self.into] {
-            m.resize_with(n, Vec::new);
-            for row in m.iter_mut() {
-                row.resize_with(n, Vec::new);
-            }
-        }
-    }
-
-    /// Hands every chunk's mail to its receiving chunks (the buffers are swapped, not
-    /// copied), to be queued in `epoch`.
-    fn hand_over(&mut self, epoch: u64) {
-        let mut any = false;
-        for (s, row) in self.out.iter_mut().enumerate() {
-            for (c, cell) in row.iter_mut().enumerate() {
-                if !cell.is_empty() {
-                    std::mem::swap(cell, &mut self.into[c][s]);
-                    any = true;
-                }
-            }
-        }
-        self.pending = any.then_some(epoch);
-    }
-}
-
-/// Sorts agent `a`'s mail into its chunk's (`row`, by receiving chunk), in the order made,
-/// arriving at the earliest at the window's `end`.
-fn post(a: &mut Agent, row: &mut [Vec<Routed>], end: Instant) {
-    for mut r in a.mail.drain(..) {
-        r.at = r.at.max(end);
-        if let Some(cell) = row.get_mut(r.to / CHUNK) {
-            cell.push(r);
-        }
     }
 }
 
