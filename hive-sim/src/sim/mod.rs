@@ -43,12 +43,16 @@ use crate::player::Player;
 use crate::report::{LinkCopies, Metrics, SimReport};
 use crate::scenario::Scenario;
 
+mod agent;
 mod mail;
+mod paths;
 mod queue;
 mod vod;
 
+use agent::{Agent, IdHash, Sched, Viewer, peer_info};
 use mail::{CHUNK, Effect, Mail, Routed, post};
-use queue::{Ev, Local, Queued, SEQ_BITS, Slab};
+use paths::{ACCESS_LATENCY, Paths, can_connect};
+use queue::{Ev, Local, Queued, Slab};
 
 /// How often agents re-announce to the tracker.
 const ANNOUNCE_EVERY: Duration = Duration::from_secs(15);
@@ -69,8 +73,6 @@ const PLAYLIST_FRAGMENTS: u64 = 6;
 /// (16 Mbit/s × 2 s), so that one fragment is one flow (see `join`); a network file's larger
 /// fragments get chunks as large.
 const SIM_CHUNK: usize = 4 << 20;
-/// Latency of each access link (uplink and downlink): a message between two agents crosses two.
-const ACCESS_LATENCY: Duration = Duration::from_millis(5);
 /// The window in which agents run independently (see the module docs): the least latency of a
 /// message between two agents, so that nothing one agent sends within a window reaches another
 /// within it.
@@ -88,100 +90,6 @@ enum FlowTag {
         to: usize,
         msg: Box<Message>,
     },
-}
-
-/// A viewer as every agent may see it: its place in the network. Changed only between windows.
-struct Viewer {
-    site: usize,
-    id: PeerId,
-    up: LinkId,
-    /// Upload capacity, kbit/s (what the agent advertises).
-    up_kbps: u32,
-    down: LinkId,
-    natted: bool,
-    role: Role,
-    /// Whether its agent runs (joined and not left).
-    running: bool,
-}
-
-/// A viewer's running state: its engine, its player and its events. Within a window only the
-/// thread running this agent touches it.
-struct Agent {
-    swarm: Option<Swarm>,
-    player: Player,
-    /// On demand: the viewer has the title's last fragment and leaves when it is played.
-    ending: bool,
-    /// When the engine wants [`Swarm::handle_timeout`] (as it last said).
-    timer: Option<Instant>,
-    queue: BinaryHeap<Queued>,
-    /// Events queued between windows, moved into `queue` when the agent runs (in parallel).
-    inbox: Vec<Queued>,
-    seq: u64,
-    /// This window's effects, with the time each was made.
-    out: Vec<(Instant, Effect)>,
-    /// This window's messages, dials and disconnects, in the order made.
-    mail: Vec<Routed>,
-}
-
-impl Agent {
-    fn new() -> Self {
-        Agent {
-            swarm: None,
-            player: Player::new(Instant::ZERO, 0, 0),
-            ending: false,
-            timer: None,
-            queue: BinaryHeap::new(),
-            inbox: Vec::new(),
-            seq: 0,
-            out: Vec::new(),
-            mail: Vec::new(),
-        }
-    }
-
-    /// Queues `ev` for `t` (into the inbox: the queue is ordered when the agent runs).
-    fn push(&mut self, epoch: u64, t: Instant, ev: Local) {
-        self.seq += 1;
-        let epoch = epoch.min((1 << (64 - SEQ_BITS)) - 1);
-        self.inbox.push(Queued {
-            t,
-            order: epoch << SEQ_BITS | (self.seq & ((1 << SEQ_BITS) - 1)),
-            ev,
-        });
-    }
-
-    /// When the agent must run next: its earliest event or timer ([`Instant::MAX`]: never).
-    fn next_wake(&self) -> Instant {
-        let earliest = [
-            self.queue.peek().map(|q| q.t),
-            self.inbox.iter().map(|q| q.t).min(),
-            self.timer,
-        ];
-        earliest.into_iter().flatten().min().unwrap_or(Instant::MAX)
-    }
-
-    /// Forgets every event and timer (the agent left).
-    fn clear(&mut self) {
-        self.timer = None;
-        self.queue.clear();
-        self.inbox.clear();
-    }
-}
-
-/// What the loop checks of every agent in every window, kept apart from the agents (one
-/// compact array scanned instead of thousands of agents' cache lines).
-#[derive(Clone, Copy, Debug)]
-struct Sched {
-    /// The agent's next event or timer.
-    wake: Instant,
-    /// Whether it made effects in this window.
-    out: bool,
-}
-
-impl Sched {
-    const IDLE: Sched = Sched {
-        wake: Instant::MAX,
-        out: false,
-    };
 }
 
 /// Per bottleneck link: bytes per track, and sizes of the distinct fragments that crossed.
@@ -263,129 +171,6 @@ fn trusted_label(id: &FragmentId) -> ContentHash {
     h[8..10].copy_from_slice(&id.track.0.to_le_bytes());
     h[10..18].copy_from_slice(&id.content.as_bytes()[..8]);
     ContentHash(h)
-}
-
-/// How agent `v` is described to others (by the tracker, in its Hello). Without an address:
-/// the simulator dials by id. Its site is named when `sites` (in enterprise networks, and for
-/// the hierarchy policy, which groups by site): otherwise an agent's locality is its AS (what
-/// the public-internet policies group by), and agents hold thousands of these descriptions
-/// (candidates, neighbours), one string each if named.
-fn peer_info(s: &Scenario, viewers: &[Viewer], v: usize, sites: bool) -> PeerInfo {
-    let viewer = &viewers[v];
-    let site = &s.sites[viewer.site];
-    PeerInfo {
-        id: viewer.id,
-        addrs: Vec::new(),
-        locality: Locality {
-            asn: Some(site.asn),
-            site: sites.then(|| site.name.clone()),
-            country: None,
-        },
-        role: viewer.role,
-        upload_kbps: viewer.up_kbps,
-    }
-}
-
-/// The links between viewers: the core (public internet) or each site's VPN links (enterprise).
-struct Paths {
-    enterprise: bool,
-    core_link: LinkId,
-    vpn: Vec<Option<(LinkId, LinkId)>>,
-    /// The latencies of the core and of each site's VPN links (down, up), copied from the
-    /// network (a message's latency then reads neither the network nor the links).
-    core_latency: Duration,
-    vpn_latency: Vec<Option<(Duration, Duration)>>,
-}
-
-impl Paths {
-    /// The links from one viewer to another, in order: its uplink, the VPN links between their
-    /// sites (enterprise) or the core (public internet) when the sites differ, the receiver's
-    /// downlink. A fixed array, so that a message's latency needs no allocation.
-    fn hops(&self, viewers: &[Viewer], from: usize, to: usize) -> ([LinkId; 4], usize) {
-        let (a, b) = (&viewers[from], &viewers[to]);
-        let mut hops = [a.up; 4];
-        let mut n = 1;
-        let mut push = |l: LinkId| {
-            hops[n] = l;
-            n += 1;
-        };
-        if a.site != b.site {
-            if self.enterprise {
-                if let Some((_, up)) = self.vpn[a.site] {
-                    push(up);
-                }
-                if let Some((down, _)) = self.vpn[b.site] {
-                    push(down);
-                }
-            } else {
-                push(self.core_link);
-            }
-        }
-        push(b.down);
-        (hops, n)
-    }
-
-    /// The one-way latency from one viewer to another (asked for every message): the sum of
-    /// the latencies of [`Paths::hops`]; every access link adds [`ACCESS_LATENCY`].
-    fn latency(&self, viewers: &[Viewer], from: usize, to: usize) -> Duration {
-        let (a, b) = (&viewers[from], &viewers[to]);
-        let mut d = ACCESS_LATENCY + ACCESS_LATENCY;
-        if a.site != b.site {
-            if self.enterprise {
-                if let Some(Some((_, up))) = self.vpn_latency.get(a.site) {
-                    d += *up;
-                }
-                if let Some(Some((down, _))) = self.vpn_latency.get(b.site) {
-                    d += *down;
-                }
-            } else {
-                d += self.core_latency;
-            }
-        }
-        d
-    }
-}
-
-/// NAT: two NATed viewers connect with the scenario's probability (fixed per pair).
-fn can_connect(s: &Scenario, viewers: &[Viewer], a: usize, b: usize) -> bool {
-    if !(viewers[a].natted && viewers[b].natted) {
-        return true;
-    }
-    let (x, y) = (a.min(b) as u64, a.max(b) as u64);
-    let h =
-        (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ y.wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ s.seed)
-            .rotate_left(23);
-    (h % 10_000) as f64 / 10_000.0 < s.nat_pair_success
-}
-
-/// Hashes agent ids by their first eight bytes: they are hashes already (BLAKE3), and every
-/// message looks its receiver up by id (hashing all 32 bytes was 1.6% of a run).
-#[derive(Clone, Copy, Default)]
-struct IdHash;
-
-impl std::hash::BuildHasher for IdHash {
-    type Hasher = IdHasher;
-    fn build_hasher(&self) -> IdHasher {
-        IdHasher(0)
-    }
-}
-
-/// See [`IdHash`]: the first eight bytes written (an id's), and nothing of the length prefix.
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut w = [0u8; 8];
-        let n = bytes.len().min(8);
-        w[..n].copy_from_slice(&bytes[..n]);
-        self.0 ^= u64::from_le_bytes(w);
-    }
-
-    fn write_usize(&mut self, _len: usize) {}
 }
 
 /// What agents may read while they run in parallel: nothing here changes within a window, but
@@ -1053,25 +838,6 @@ impl<'a> Sim<'a> {
         fragment_info(self.s, self.content, seq, track)
     }
 
-    fn path_origin(&self, v: usize) -> Vec<LinkId> {
-        let mut p = vec![self.origin_link];
-        if let Some(gw) = self.gw_down {
-            p.push(gw);
-        } else {
-            p.push(self.paths.core_link);
-        }
-        if let Some((down, _)) = self.paths.vpn[self.viewers[v].site] {
-            p.push(down);
-        }
-        p.push(self.viewers[v].down);
-        p
-    }
-
-    fn path_peer(&self, from: usize, to: usize) -> Vec<LinkId> {
-        let (hops, n) = self.paths.hops(&self.viewers, from, to);
-        hops[..n].to_vec()
-    }
-
     fn main_loop(&mut self) {
         let stop = Instant::ZERO + self.s.duration;
         let mut t = Instant::ZERO;
@@ -1255,10 +1021,6 @@ impl<'a> Sim<'a> {
         let top = self.s.ladder_bps.iter().max().copied().unwrap_or(0) as f64;
         let largest = top * self.s.fragment.as_secs_f64() / 8.0 * 1.1;
         SIM_CHUNK.max(largest.ceil() as usize + 1)
-    }
-
-    fn peer_info(&self, v: usize) -> PeerInfo {
-        peer_info(self.s, &self.viewers, v, self.sites)
     }
 
     fn join(&mut self, v: usize) {
@@ -1633,53 +1395,7 @@ impl<'a> Sim<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::{PolicyKind, Sim, TrackerIndex};
-
-    /// Agents are described with their site where a policy or the network needs it: the
-    /// hierarchy groups by site, on the public internet too.
-    #[test]
-    fn sites_are_named_for_the_hierarchy_and_in_enterprises() {
-        let named = |name: &str, policy| {
-            let full = crate::scenario::named(name, 1).expect("a named scenario");
-            let s = crate::scenario::scaled(full, 0.01, hive_core::time::Duration::from_secs(10));
-            let sim = Sim::new(&s, policy);
-            super::peer_info(&s, &sim.viewers, 0, sim.sites)
-                .locality
-                .site
-                .is_some()
-        };
-        assert!(named("wan-6000", PolicyKind::PrivateHierarchy));
-        assert!(!named("wan-6000", PolicyKind::PublicMesh));
-        assert!(named("enterprise-2068", PolicyKind::PublicMesh));
-        assert!(named("enterprise-2068", PolicyKind::PrivateHierarchy));
-    }
-
-    /// A message's latency, computed from the viewers' sites, is the sum of its path's links'
-    /// latencies in the network, on the public internet and in an enterprise.
-    #[test]
-    fn message_latency_is_its_path_through_the_network() {
-        for (name, factor) in [("wan-6000", 0.01), ("enterprise-2068", 0.02)] {
-            let full = crate::scenario::named(name, 1).expect("a named scenario");
-            let s = crate::scenario::scaled(full, factor, hive_core::time::Duration::from_secs(10));
-            let sim = Sim::new(&s, PolicyKind::PublicMesh);
-            let n = sim.viewers.len();
-            assert!(n > 20, "{name}: {n} viewers");
-            let mut pairs = 0;
-            for a in 0..n {
-                for b in (0..n).step_by(7) {
-                    let (hops, k) = sim.paths.hops(&sim.viewers, a, b);
-                    let want = sim.net.latency(&hops[..k]);
-                    assert_eq!(
-                        sim.paths.latency(&sim.viewers, a, b),
-                        want,
-                        "{name}: {a} to {b}"
-                    );
-                    pairs += usize::from(sim.viewers[a].site != sim.viewers[b].site);
-                }
-            }
-            assert!(pairs > 0, "{name}: pairs across sites were checked");
-        }
-    }
+    use super::TrackerIndex;
 
     /// The index lists exactly the agents running, per site and in all, through any order of
     /// joins and leaves (its swap-removals keep every place up to date).
