@@ -21,15 +21,11 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, RwLock};
 
-use bytes::Bytes;
 use hive_core::cache::{DEFAULT_LIVE_WINDOW, FragmentCache, LiveWindowCache, VodCache};
 use hive_core::overlay::SupernodePlan;
-use hive_core::ranking;
 use hive_core::time::{Duration, Instant};
 use hive_core::wire::Message;
-use hive_core::{
-    ContentHash, ContentId, FragmentId, KeyKind, Locality, PeerId, PeerInfo, Role, TrackId,
-};
+use hive_core::{ContentId, FragmentId, KeyKind, Locality, PeerId, PeerInfo, Role, TrackId};
 pub use hive_overlay::PolicyKind;
 use hive_overlay::{FragmentInfo, Input, Output, Swarm, SwarmConfig, Verify};
 use rand::seq::{IndexedRandom, SliceRandom};
@@ -44,35 +40,22 @@ use crate::report::{LinkCopies, Metrics, SimReport};
 use crate::scenario::Scenario;
 
 mod agent;
+mod fragments;
 mod mail;
 mod paths;
 mod queue;
+mod tracker;
 mod vod;
 
 use agent::{Agent, IdHash, Sched, Viewer, peer_info};
+use fragments::{fragment_info, fragment_size, trusted_label};
 use mail::{CHUNK, Effect, Mail, Routed, post};
 use paths::{ACCESS_LATENCY, Paths, can_connect};
 use queue::{Ev, Local, Queued, Slab};
+use tracker::TrackerIndex;
 
-/// How often agents re-announce to the tracker.
-const ANNOUNCE_EVERY: Duration = Duration::from_secs(15);
-/// How soon an agent with fewer than [`FEW_NEIGHBOURS`] neighbours re-announces.
-const ANNOUNCE_SOON: Duration = Duration::from_secs(2);
-/// Below this many neighbours an agent re-announces soon.
-const FEW_NEIGHBOURS: usize = 4;
-/// How soon a branch supernode re-announces while the tracker knows no gateway-site supernode,
-/// during its first [`JOINING`]: as often as real agents may (they take no interval under a
-/// second; hive-services' tracker tells a branch supernode this while the gateway site has
-/// none).
-const ANNOUNCE_JOINING: Duration = Duration::from_secs(1);
-/// How long after joining a supernode re-announces at [`ANNOUNCE_JOINING`].
-const JOINING: Duration = Duration::from_secs(5);
 /// Fragments a live playlist lists (per bitrate).
 const PLAYLIST_FRAGMENTS: u64 = 6;
-/// Data chunk size in the simulator, at least: larger than any fragment of the named scenarios
-/// (16 Mbit/s × 2 s), so that one fragment is one flow (see `join`); a network file's larger
-/// fragments get chunks as large.
-const SIM_CHUNK: usize = 4 << 20;
 /// The window in which agents run independently (see the module docs): the least latency of a
 /// message between two agents, so that nothing one agent sends within a window reaches another
 /// within it.
@@ -99,80 +82,6 @@ struct Copies {
     distinct: BTreeMap<TrackId, BTreeMap<u64, u64>>,
 }
 
-/// Up to `n` of `members` that are not `skip`ped, uniformly at random, onto `out`: the
-/// tracker store's draw (hive-services' memory store: twice `n` distinct positions, then a
-/// scan from a random offset when those held too few).
-fn pick(
-    rng: &mut ChaCha8Rng,
-    members: &[usize],
-    n: usize,
-    skip: impl Fn(usize) -> bool,
-    out: &mut Vec<usize>,
-) {
-    let len = members.len();
-    if len == 0 || n == 0 {
-        return;
-    }
-    let start = out.len();
-    let draws = n.saturating_mul(2).min(len);
-    for i in rand::seq::index::sample(rng, len, draws) {
-        if out.len() - start >= n {
-            return;
-        }
-        let u = members[i];
-        if !skip(u) {
-            out.push(u);
-        }
-    }
-    if out.len() - start < n && draws < len {
-        let from = rng.random_range(0..len);
-        for k in 0..len {
-            if out.len() - start >= n {
-                break;
-            }
-            let u = members[(from + k) % len];
-            if !skip(u) && !out[start..].contains(&u) {
-                out.push(u);
-            }
-        }
-    }
-}
-
-/// Realistic sizes: the nominal bitrate ±10%, varying per fragment.
-fn fragment_size(s: &Scenario, seq: u64, track: usize) -> u64 {
-    let nominal = s.ladder_bps[track] as f64 * s.fragment.as_secs_f64() / 8.0;
-    let h = (seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ track as u64).rotate_left(17) % 2001;
-    (nominal * (0.9 + 0.2 * h as f64 / 2000.0)) as u64
-}
-
-/// A fragment as the manifest lists it, without a URL: the simulated origin serves by id (and
-/// formatting one for every agent and fragment was 3.5% of a run's instructions).
-fn fragment_info(s: &Scenario, content: ContentId, seq: u64, track: usize) -> FragmentInfo {
-    let id = FragmentId::new(content, TrackId(track as u16), seq);
-    FragmentInfo {
-        id,
-        url: String::new(),
-        media_time: s.fragment * seq as u32,
-        duration: s.fragment,
-        size_estimate: fragment_size(s, seq, track),
-        hash: Some(trusted_label(&id)),
-    }
-}
-
-/// The trusted hash the simulated publisher lists for a fragment, known to every agent when
-/// the fragment is listed (as a publisher's signed list beside the playlist is). The engines
-/// run with [`Verify::TrustedDeclared`]: they require a trusted hash before asking a peer, as
-/// agents do, but compare the hash a sender declares with it instead of hashing the bytes
-/// (the simulated network cannot alter bytes). So the trusted hash is a label made from the
-/// fragment's id, the same for the origin's copy and every peer's.
-fn trusted_label(id: &FragmentId) -> ContentHash {
-    let mut h = [0u8; 32];
-    h[..8].copy_from_slice(&id.sequence.to_le_bytes());
-    h[8..10].copy_from_slice(&id.track.0.to_le_bytes());
-    h[10..18].copy_from_slice(&id.content.as_bytes()[..8]);
-    ContentHash(h)
-}
-
 /// What agents may read while they run in parallel: nothing here changes within a window, but
 /// the payload table, whose bytes are a function of the fragment (whoever makes one first).
 struct Ctx<'a> {
@@ -194,38 +103,6 @@ impl Ctx<'_> {
 
     fn info(&self, seq: u64, track: usize) -> FragmentInfo {
         fragment_info(self.s, self.content, seq, track)
-    }
-
-    /// A fragment's bytes and their hash (made, and hashed, once for the whole run). The bytes
-    /// are zeros, a slice of one static buffer: nothing in the simulator reads them (its
-    /// network cannot alter them, and players count bytes), so a title's payloads take no
-    /// memory (vod-500 at full size held 650 MB of distinct payloads).
-    fn payload(&self, id: FragmentId) -> (Bytes, ContentHash) {
-        static ZEROS: [u8; SIM_CHUNK] = [0; SIM_CHUNK];
-        let size = fragment_size(self.s, id.sequence, usize::from(id.track.0)) as usize;
-        let make = || match ZEROS.get(..size) {
-            Some(z) => Bytes::from_static(z),
-            None => Bytes::from(vec![0; size]),
-        };
-        // The newest 64 of each track: more than any live window; on demand, the whole title.
-        let keep = if self.s.vod.is_some() { u64::MAX } else { 64 };
-        // Agents read in parallel; the first to need a payload makes it.
-        let held = self
-            .payloads
-            .read()
-            .ok()
-            .and_then(|p| p.get(id.track.0, id.sequence));
-        if let Some(b) = held {
-            return b;
-        }
-        match self.payloads.write() {
-            Ok(mut p) => p.get_or_make(id.track.0, id.sequence, keep, make),
-            Err(_) => {
-                let b = make();
-                let hash = ContentHash::of(&b);
-                (b, hash)
-            }
-        }
     }
 
     /// Runs agent `v`'s events and timers due before `end`, in time order (at equal times,
@@ -500,56 +377,6 @@ struct Sim<'a> {
     /// How many supernodes the tracker promotes per site (the default plan, the gateway site
     /// named).
     supernode_plan: SupernodePlan,
-}
-
-/// The agents running, per site and in all, with each one's place in those lists: the tracker
-/// draws its samples from here in time proportional to the sample, not to the swarm.
-#[derive(Default)]
-struct TrackerIndex {
-    by_site: Vec<Vec<usize>>,
-    all: Vec<usize>,
-    /// Per viewer: its index in `by_site[site]` and in `all` (when running).
-    place: BTreeMap<usize, (usize, usize)>,
-    /// Supernodes running, per site.
-    supernodes: Vec<Vec<usize>>,
-}
-
-impl TrackerIndex {
-    fn add(&mut self, v: usize, site: usize, supernode: bool) {
-        if self.by_site.len() <= site {
-            self.by_site.resize_with(site + 1, Vec::new);
-            self.supernodes.resize_with(site + 1, Vec::new);
-        }
-        if self.place.contains_key(&v) {
-            return;
-        }
-        self.place
-            .insert(v, (self.by_site[site].len(), self.all.len()));
-        self.by_site[site].push(v);
-        self.all.push(v);
-        if supernode {
-            self.supernodes[site].push(v);
-        }
-    }
-
-    fn remove(&mut self, v: usize, site: usize) {
-        let Some((i, j)) = self.place.remove(&v) else {
-            return;
-        };
-        self.by_site[site].swap_remove(i);
-        if let Some(&moved) = self.by_site[site].get(i) {
-            if let Some(p) = self.place.get_mut(&moved) {
-                p.0 = i;
-            }
-        }
-        self.all.swap_remove(j);
-        if let Some(&moved) = self.all.get(j) {
-            if let Some(p) = self.place.get_mut(&moved) {
-                p.1 = j;
-            }
-        }
-        self.supernodes[site].retain(|&u| u != v);
-    }
 }
 
 /// Runs `s` with every agent on `policy`, on one thread per core (or `RAYON_NUM_THREADS`).
@@ -834,10 +661,6 @@ impl<'a> Sim<'a> {
         };
     }
 
-    fn info(&self, seq: u64, track: usize) -> FragmentInfo {
-        fragment_info(self.s, self.content, seq, track)
-    }
-
     fn main_loop(&mut self) {
         let stop = Instant::ZERO + self.s.duration;
         let mut t = Instant::ZERO;
@@ -1015,26 +838,10 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// The Data chunk size: above the largest fragment of the scenario (the top bitrate's
-    /// nominal size + 10%, see [`fragment_size`]), at least [`SIM_CHUNK`].
-    fn chunk_size(&self) -> usize {
-        let top = self.s.ladder_bps.iter().max().copied().unwrap_or(0) as f64;
-        let largest = top * self.s.fragment.as_secs_f64() / 8.0 * 1.1;
-        SIM_CHUNK.max(largest.ceil() as usize + 1)
-    }
-
     fn join(&mut self, v: usize) {
         let now = self.now;
-        // The tracker promotes the first agents of each site to supernodes, as many as the
-        // default supernode plan wants for the site's viewers (more at the gateway site), and
-        // replaces those that leave.
+        self.promote(v);
         let site = self.viewers[v].site;
-        let spec = &self.s.sites[site];
-        let wanted = self.supernode_plan.wanted(&spec.name, spec.viewers as u64);
-        let live = self.tracker.supernodes.get(site).map_or(0, Vec::len);
-        if self.policy == PolicyKind::PrivateHierarchy && (live as u64) < wanted {
-            self.viewers[v].role = Role::Supernode;
-        }
         let me = self.peer_info(v);
         // The role's profile (neighbours, upload slots, queueing) and the upload-slot rule
         // are hive-overlay's, as `hive agent` has them.
@@ -1109,121 +916,6 @@ impl<'a> Sim<'a> {
         });
         let next = self.next_announce(v);
         self.at(now + next, Ev::Announce(v));
-    }
-
-    /// When agent `v` asks the tracker again: soon while it has few neighbours (it may have
-    /// joined before the agents it needs, such as a branch supernode before any gateway-site
-    /// supernode, which then fetched from the origin until its next announce), else after
-    /// [`ANNOUNCE_EVERY`].
-    fn next_announce(&self, v: usize) -> Duration {
-        // A branch supernode that has just joined while the tracker knows no gateway-site
-        // supernode asks again quickly: until it knows one, its fragments cross the gateway on
-        // their own (a copy too many for each fragment the gateway site fetches again).
-        let viewer = &self.viewers[v];
-        if let Some(g) = self.gateway_site()
-            && viewer.site != g
-            && viewer.role == Role::Supernode
-            && self.tracker.supernodes.get(g).is_none_or(Vec::is_empty)
-            && self.now < self.agents[v].player.joined + JOINING
-        {
-            return ANNOUNCE_JOINING;
-        }
-        let few = self.agents[v]
-            .swarm
-            .as_ref()
-            .is_some_and(|s| s.neighbours().len() < FEW_NEIGHBOURS);
-        if few { ANNOUNCE_SOON } else { ANNOUNCE_EVERY }
-    }
-
-    /// The site holding the internet gateway (enterprise: the first site).
-    fn gateway_site(&self) -> Option<usize> {
-        self.s.enterprise().then_some(0)
-    }
-
-    /// What the tracker answers agent `v`, as hive-services' tracker does: its store's sample
-    /// around the agent (`TrackerStore::sample`: up to `2 × want` agents of its site, then of
-    /// its AS while fewer, then of the whole swarm while fewer, else a far share; each tier
-    /// uniform), ranked by
-    /// [`hive_core::ranking::rank`] (nearest tier first, weighted towards capacity and
-    /// supernodes) to [`ranking::DEFAULT_WANT`], and for a supernode away from the gateway site
-    /// the gateway site's supernodes ([`ranking::with_uplinks`]).
-    ///
-    /// Modelling choice: the random-mesh baseline's agents announce no locality (the baseline
-    /// has none), so their samples come from the whole swarm, weighted by capacity only.
-    fn tracker_sample(&mut self, v: usize) -> Vec<usize> {
-        let want = ranking::DEFAULT_WANT;
-        let per_tier = 2 * want;
-        let site = self.viewers[v].site;
-        let gateway = self.gateway_site();
-        let no_locality = Locality::default();
-        let near = if self.policy == PolicyKind::RandomMesh {
-            &no_locality
-        } else {
-            &self.site_localities[site]
-        };
-        let t = &self.tracker;
-        let rng = &mut self.rng;
-        let viewers = &self.viewers;
-        let asn_of = |u: usize| self.s.sites[viewers[u].site].asn;
-        let mut pool: Vec<usize> = Vec::with_capacity(2 * per_tier);
-        // Tier by tier, as the store: its site (named sites only), its AS, everyone.
-        if near.site.is_some() {
-            let members = t.by_site.get(site).map_or(&[][..], Vec::as_slice);
-            pick(rng, members, per_tier, |_| false, &mut pool);
-        }
-        if let Some(asn) = near.asn
-            && pool.len() < per_tier
-        {
-            let in_site = |u: usize| near.site.is_some() && viewers[u].site == site;
-            if self.single_asn {
-                pick(rng, &t.all, per_tier, in_site, &mut pool);
-            } else {
-                let members: Vec<usize> = (0..self.s.sites.len())
-                    .filter(|&i| self.s.sites[i].asn == asn)
-                    .flat_map(|i| t.by_site.get(i).map_or(&[][..], Vec::as_slice))
-                    .copied()
-                    .collect();
-                pick(rng, &members, per_tier, in_site, &mut pool);
-            }
-        }
-        let far = if pool.len() < per_tier {
-            per_tier
-        } else {
-            ranking::far_share(per_tier)
-        };
-        let nearer = |u: usize| {
-            (near.site.is_some() && viewers[u].site == site) || near.asn == Some(asn_of(u))
-        };
-        pick(rng, &t.all, far, nearer, &mut pool);
-        pool.retain(|&u| u != v);
-        let localities = &self.site_localities;
-        let cands: Vec<(usize, &Locality, Role, u32)> = pool
-            .into_iter()
-            .map(|u| {
-                let w = &viewers[u];
-                (u, &localities[w.site], w.role, w.up_kbps)
-            })
-            .collect();
-        let ranked = ranking::rank(
-            cands,
-            near,
-            want,
-            |c| (c.1, c.2, c.3),
-            || rng.random::<f64>(),
-        );
-        let peers: Vec<usize> = ranked.into_iter().map(|c| c.0).collect();
-        // A supernode away from the gateway site gets the gateway site's supernodes.
-        match gateway {
-            Some(g) if g != site && viewers[v].role == Role::Supernode => {
-                let mut ups: Vec<usize> = t.supernodes.get(g).map_or(Vec::new(), |l| {
-                    l.iter().copied().filter(|&u| u != v).collect()
-                });
-                ups.shuffle(rng);
-                ups.truncate(ranking::UPLINK_CANDIDATES.min(want));
-                ranking::with_uplinks(peers, ups, want, |a, b| a == b)
-            }
-            _ => peers,
-        }
     }
 
     fn leave(&mut self, v: usize, crash: bool, replace: bool) {
@@ -1390,56 +1082,5 @@ impl<'a> Sim<'a> {
             .link_copies
             .sort_by(|a, b| b.copies.total_cmp(&a.copies).then(a.link.cmp(&b.link)));
         report
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::TrackerIndex;
-
-    /// The index lists exactly the agents running, per site and in all, through any order of
-    /// joins and leaves (its swap-removals keep every place up to date).
-    #[test]
-    fn tracker_index_follows_joins_and_leaves() {
-        let mut t = TrackerIndex::default();
-        let mut running: std::collections::BTreeMap<usize, usize> = Default::default();
-        let mut x: u64 = 7;
-        for step in 0..2000 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let v = (x >> 33) as usize % 50;
-            let site = v % 4;
-            if running.remove(&v).is_some() {
-                t.remove(v, site);
-            } else {
-                t.add(v, site, v % 10 == 0);
-                running.insert(v, site);
-            }
-            if step % 50 == 0 {
-                let mut all = t.all.clone();
-                all.sort_unstable();
-                assert_eq!(all, running.keys().copied().collect::<Vec<_>>());
-                for s in 0..t.by_site.len() {
-                    let mut here = t.by_site[s].clone();
-                    here.sort_unstable();
-                    let want: Vec<usize> = running
-                        .iter()
-                        .filter(|(_, st)| **st == s)
-                        .map(|(&v, _)| v)
-                        .collect();
-                    assert_eq!(here, want, "site {s}");
-                    let mut sn = t.supernodes[s].clone();
-                    sn.sort_unstable();
-                    let want_sn: Vec<usize> =
-                        want.iter().copied().filter(|v| v % 10 == 0).collect();
-                    assert_eq!(sn, want_sn, "supernodes of site {s}");
-                }
-                for (&v, &(i, j)) in &t.place {
-                    assert_eq!(t.by_site[running[&v]][i], v);
-                    assert_eq!(t.all[j], v);
-                }
-            }
-        }
     }
 }
