@@ -5,7 +5,8 @@ use bytes::Bytes;
 use hive_core::{ContentHash, ContentId, FragmentId, TrackId};
 use hive_overlay::FragmentInfo;
 
-use super::{Ctx, Sim};
+use super::Sim;
+use super::engine::Ctx;
 use crate::scenario::Scenario;
 
 /// Data chunk size in the simulator, at least: larger than any fragment of the named scenarios
