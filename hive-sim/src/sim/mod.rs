@@ -16,74 +16,60 @@
 //! and the report to a sender that its bytes left, which reaches it at the end of the window in
 //! which its transfer completed. A run's result depends on its seed only, not on the number of
 //! threads (tested).
+//!
+//! Here are the run, its windows and the sequential step between them; beside them, the queued
+//! events (`queue`), what agents send out of a window (`mail`), an agent's window through its
+//! engine (`engine`), the viewers and their agents (`agent`), their joins, leaves and churn
+//! (`join`), the tracker (`tracker`), paths and NAT (`paths`), transfers through the flow
+//! network (`flows`), the publisher's fragments (`fragments`), on-demand viewers (`vod`) and the
+//! report (`report`).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, RwLock};
 
-use hive_core::cache::{DEFAULT_LIVE_WINDOW, FragmentCache, LiveWindowCache, VodCache};
 use hive_core::overlay::SupernodePlan;
 use hive_core::time::{Duration, Instant};
 use hive_core::wire::Message;
-use hive_core::{ContentId, FragmentId, KeyKind, Locality, PeerId, PeerInfo, Role, TrackId};
+use hive_core::{ContentId, Locality, PeerId};
 pub use hive_overlay::PolicyKind;
-use hive_overlay::{FragmentInfo, Swarm, SwarmConfig, Verify};
-use rand::seq::{IndexedRandom, SliceRandom};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::flownet::{FlowId, LinkId, Net};
 use crate::payloads::Payloads;
-use crate::player::Player;
-use crate::report::{LinkCopies, Metrics, SimReport};
+use crate::report::{Metrics, SimReport};
 use crate::scenario::Scenario;
 
 mod agent;
 mod engine;
+mod flows;
 mod fragments;
+mod join;
 mod mail;
 mod paths;
 mod queue;
+mod report;
 mod tracker;
 mod vod;
 
 use agent::{Agent, IdHash, Sched, Viewer};
 use engine::Ctx;
-use fragments::fragment_size;
+use flows::{Copies, FlowTag};
 use mail::{CHUNK, Effect, Mail, post};
 use paths::{ACCESS_LATENCY, Paths};
 use queue::{Ev, Local, Slab};
 use tracker::TrackerIndex;
 
-/// Fragments a live playlist lists (per bitrate).
-const PLAYLIST_FRAGMENTS: u64 = 6;
 /// The window in which agents run independently (see the module docs): the least latency of a
 /// message between two agents, so that nothing one agent sends within a window reaches another
 /// within it.
 const WINDOW: Duration = Duration::from_millis(10);
 const _: () = assert!(2 * ACCESS_LATENCY.as_micros() >= WINDOW.as_micros());
 
-#[derive(Debug, Clone)]
-enum FlowTag {
-    Origin {
-        v: usize,
-        id: FragmentId,
-    },
-    Data {
-        from: usize,
-        to: usize,
-        msg: Box<Message>,
-    },
-}
-
-/// Per bottleneck link: bytes per track, and sizes of the distinct fragments that crossed.
-#[derive(Default)]
-struct Copies {
-    bytes: BTreeMap<TrackId, u64>,
-    distinct: BTreeMap<TrackId, BTreeMap<u64, u64>>,
-}
-
+/// One run of a scenario: the network, the viewers and their agents, the queued events, the
+/// transfers, the tracker and the metrics.
 struct Sim<'a> {
     s: &'a Scenario,
     policy: PolicyKind,
@@ -111,7 +97,7 @@ struct Sim<'a> {
     epoch: u64,
     /// Viewer index by agent id (looked up for every message sent; never iterated).
     ids: HashMap<PeerId, usize, IdHash>,
-    /// Whether agents are described with their site (see [`peer_info`]).
+    /// Whether agents are described with their site (see [`agent::peer_info`]).
     sites: bool,
     events: BinaryHeap<Reverse<(Instant, u64, usize)>>,
     payloads: Slab,
@@ -296,89 +282,8 @@ impl<'a> Sim<'a> {
                 ..SupernodePlan::default()
             },
         };
-        // Viewers, in join order spread over `join_over`.
-        let mut order = Vec::new();
-        for (site, spec) in s.sites.iter().enumerate() {
-            for _ in 0..spec.viewers {
-                order.push(site);
-            }
-        }
-        order.shuffle(&mut sim.rng);
-        for site in order {
-            let v = sim.add_viewer(site);
-            let at = Instant::ZERO
-                + Duration::from_secs(4)
-                + s.join_over.mul_f64(sim.rng.random::<f64>());
-            sim.at(at, Ev::Join(v));
-        }
-        if let Some(n) = s.vod_fragments() {
-            // On demand: the whole title exists from the start.
-            sim.latest = Some(n - 1);
-            sim.at(Instant::ZERO + s.fragment, Ev::Tick);
-        } else {
-            // Live fragments: one every fragment duration from t0.
-            let n = (s.duration.as_secs_f64() / s.fragment.as_secs_f64()).ceil() as u64 + 1;
-            for k in 0..n {
-                sim.at(sim.t0 + s.fragment * (k as u32 + 1), Ev::Publish(k));
-            }
-        }
-        // Churn: leaves spread over the run, each replaced by a newcomer at the same site.
-        let leaves = (s.churn_per_min * s.viewers() as f64 * s.duration.as_secs_f64() / 60.0)
-            .round() as usize;
-        for _ in 0..leaves {
-            let at = Instant::ZERO
-                + s.join_over
-                + (s.duration.saturating_sub(s.join_over)).mul_f64(sim.rng.random::<f64>());
-            let victim = sim.rng.random_range(0..sim.viewers.len());
-            let crash = sim.rng.random_bool(0.5);
-            sim.at(
-                at,
-                Ev::Leave {
-                    v: victim,
-                    crash,
-                    replace: true,
-                },
-            );
-        }
+        sim.plan();
         sim
-    }
-
-    fn add_viewer(&mut self, site: usize) -> usize {
-        let v = self.viewers.len();
-        let id = PeerId::from_public_key(
-            KeyKind::X25519,
-            format!("{}/viewer-{v}", self.s.seed).as_bytes(),
-        );
-        let up_bps = *self
-            .s
-            .access
-            .up_bps
-            .choose(&mut self.rng)
-            .unwrap_or(&10_000_000);
-        let up = self
-            .net
-            .add_link(format!("up:{v}"), Some(up_bps), ACCESS_LATENCY, false);
-        let down = self.net.add_link(
-            format!("down:{v}"),
-            Some(self.s.access.down_bps),
-            ACCESS_LATENCY,
-            false,
-        );
-        let natted = self.rng.random_bool(self.s.nat_fraction.clamp(0.0, 1.0));
-        self.ids.insert(id, v);
-        self.viewers.push(Viewer {
-            site,
-            id,
-            up,
-            up_kbps: u32::try_from(up_bps / 1000).unwrap_or(u32::MAX),
-            down,
-            natted,
-            role: Role::Peer,
-            running: false,
-        });
-        self.agents.push(Agent::new());
-        self.sched.push(Sched::IDLE);
-        v
     }
 
     fn at(&mut self, t: Instant, ev: Ev) {
@@ -533,34 +438,10 @@ impl<'a> Sim<'a> {
         self.complete(end, false, end);
     }
 
-    /// The network's completions up to `upto` (included or not).
-    fn complete(&mut self, upto: Instant, included: bool, end: Instant) {
-        while let Some(c) = self.net.next_completion() {
-            if c > upto || (!included && c == upto) {
-                break;
-            }
-            self.now = self.now.max(c);
-            for flow in self.net.advance(c) {
-                self.flow_done(flow, end);
-            }
-        }
-    }
-
     fn apply(&mut self, v: usize, e: Effect) {
-        let now = self.now;
         match e {
-            Effect::Data { to, msg } => {
-                self.pair_queues.entry((v, to)).or_default().push_back(msg);
-                self.pump_pair(v, to);
-            }
-            Effect::FetchOrigin { id } => {
-                let path = self.path_origin(v);
-                let bytes = fragment_size(self.s, id.sequence, usize::from(id.track.0));
-                self.count_copies(&path, id, bytes, bytes);
-                let f = self.net.start(now, path.clone(), bytes);
-                self.origin_flows.insert(f, (now, bytes));
-                self.flows.insert(f, (FlowTag::Origin { v, id }, path));
-            }
+            Effect::Data { to, msg } => self.send_data(v, to, msg),
+            Effect::FetchOrigin { id } => self.fetch_origin(v, id),
             Effect::Leave { at } => self.at(
                 at,
                 Ev::Leave {
@@ -595,251 +476,5 @@ impl<'a> Sim<'a> {
                 }
             }
         }
-    }
-
-    fn join(&mut self, v: usize) {
-        let now = self.now;
-        self.promote(v);
-        let site = self.viewers[v].site;
-        let me = self.peer_info(v);
-        // The role's profile (neighbours, upload slots, queueing) and the upload-slot rule
-        // are hive-overlay's, as `hive agent` has them.
-        let cfg = SwarmConfig {
-            // The simulated network cannot alter bytes, and hashing every copy of every
-            // fragment (300 GB at wan-6000's full size) would take longer than the rest of the
-            // run: senders' declared hashes are compared with the trusted ones (see
-            // `trusted_label`), and the bytes are not hashed again. (Modelling choice: the
-            // same decisions as an agent's, without the hashing.)
-            verify: Verify::TrustedDeclared,
-            // A fragment crosses the flow-level network as one flow, not as chunks: the same
-            // max-min shares and the same store-and-forward relaying (the engine passes a
-            // fragment on once it holds all of it), at a third of the events. wan-6000 at 0.1
-            // scale, 300 s: 94.07% offload in 9.5 s wall with 60 KiB chunks, 94.17% in 6.1 s.
-            // Whole, a fragment is also passed on without a copy: every agent's cache holds a
-            // slice of the origin's one payload. (Modelling choice.)
-            chunk_size: self.chunk_size(),
-            // An on-demand title's listing is kept whole.
-            known_window: if self.s.vod.is_some() {
-                None
-            } else {
-                SwarmConfig::default().known_window
-            },
-            ..SwarmConfig::for_role(self.viewers[v].role)
-        };
-        let gateway = self.gateway_site().map(|i| self.s.sites[i].name.clone());
-        let policy = self.policy.build(self.s.seed ^ v as u64, gateway);
-        let cache: Arc<dyn FragmentCache> = match &self.s.vod {
-            Some(vod) => Arc::new(VodCache::new(vod.cache_bytes)),
-            // One agent, one thread: one shard.
-            None => Arc::new(LiveWindowCache::with_shards(DEFAULT_LIVE_WINDOW, 1)),
-        };
-        let mut swarm = Swarm::new(now, me, self.content, cfg, policy, cache);
-        // Live: the agent reads the playlist, which lists the last few fragments of every
-        // bitrate, not only those published from now on. (Without them an agent that joined
-        // after a fragment's publication refused to pull it through for a neighbour, and
-        // branch supernodes went to the origin for it.)
-        if let (None, Some(latest)) = (&self.s.vod, self.latest) {
-            let listed: Vec<FragmentInfo> = (latest.saturating_sub(PLAYLIST_FRAGMENTS - 1)
-                ..=latest)
-                .flat_map(|k| (0..self.s.ladder_bps.len()).map(move |t| (k, t)))
-                .map(|(k, t)| self.info(k, t))
-                .collect();
-            swarm.handle_fragments_published(now, listed);
-        }
-        self.agents[v].swarm = Some(swarm);
-        self.viewers[v].running = true;
-        let supernode = self.viewers[v].role == Role::Supernode;
-        self.tracker.add(v, site, supernode);
-        self.metrics.viewer_change(now, 1);
-        // Live: start three fragments behind the live edge (as HLS players do); on demand, at
-        // the title's start or a random position. At the lowest bitrate.
-        let start = if self.s.vod.is_some() {
-            self.vod_start()
-        } else {
-            self.latest.map_or(0, |k| k.saturating_sub(2))
-        };
-        self.agents[v].player = Player::new(now, start, 0);
-        self.vod_joined(v);
-        // The tracker: same site first, then anyone (random order).
-        let candidates: Vec<PeerInfo> = self
-            .tracker_sample(v)
-            .into_iter()
-            .map(|u| self.peer_info(u))
-            .collect();
-        self.with_agent(v, |ctx, a, now| {
-            if let Some(s) = a.swarm.as_mut() {
-                s.handle_candidates(now, candidates);
-            }
-            ctx.drain(v, a, now);
-            ctx.maybe_request(v, a, now);
-        });
-        let next = self.next_announce(v);
-        self.at(now + next, Ev::Announce(v));
-    }
-
-    fn leave(&mut self, v: usize, crash: bool, replace: bool) {
-        let a = &mut self.agents[v];
-        let Some(swarm) = a.swarm.take() else {
-            return;
-        };
-        a.player.gone = true;
-        a.clear();
-        // Effects it made before leaving (between windows) are still applied after this
-        // window; nothing of it runs again.
-        self.sched[v].wake = Instant::MAX;
-        self.viewers[v].running = false;
-        self.tracker.remove(v, self.viewers[v].site);
-        self.metrics.viewer_change(self.now, -1);
-        self.metrics
-            .absorb(&swarm.stats(), &self.agents[v].player, self.now);
-        let detect = if crash {
-            Duration::from_secs(5)
-        } else {
-            Duration::ZERO
-        };
-        for peer in swarm.neighbour_ids() {
-            if let Some(&u) = self.ids.get(&peer) {
-                self.push(u, self.now + detect, Local::Disconnected { peer: v });
-            }
-        }
-        if !replace {
-            return;
-        }
-        // A replacement viewer joins the same site at once.
-        let site = self.viewers[v].site;
-        let n = self.add_viewer(site);
-        self.at(self.now + Duration::from_millis(100), Ev::Join(n));
-    }
-
-    /// Starts the next queued Data message of a pair if the pair is idle (one connection: in
-    /// order).
-    fn pump_pair(&mut self, from: usize, to: usize) {
-        if self.pair_busy.contains(&(from, to)) {
-            return;
-        }
-        let Some(msg) = self
-            .pair_queues
-            .get_mut(&(from, to))
-            .and_then(VecDeque::pop_front)
-        else {
-            return;
-        };
-        let Message::Data(d) = &*msg else { return };
-        let path = self.path_peer(from, to);
-        let bytes = d.payload.len() as u64;
-        self.count_copies(&path, d.fragment, bytes, d.total_len);
-        let f = self.net.start(self.now, path.clone(), bytes + 64);
-        self.flows
-            .insert(f, (FlowTag::Data { from, to, msg }, path));
-        self.pair_busy.insert((from, to));
-    }
-
-    fn count_copies(&mut self, path: &[LinkId], id: FragmentId, bytes: u64, total: u64) {
-        for &l in path {
-            if self.net.links[l].bottleneck {
-                let c = self.copies.entry(l).or_default();
-                *c.bytes.entry(id.track).or_default() += bytes;
-                c.distinct
-                    .entry(id.track)
-                    .or_default()
-                    .insert(id.sequence, total);
-            }
-        }
-    }
-
-    /// A transfer completed (within the window ending at `end`): its bytes arrive after the
-    /// path's latency; a sender learns at the window's end that they left.
-    fn flow_done(&mut self, flow: FlowId, end: Instant) {
-        let Some((tag, path)) = self.flows.remove(&flow) else {
-            return;
-        };
-        let origin = self.origin_flows.remove(&flow);
-        if let Some((start, bytes)) = origin {
-            self.metrics.add_origin_egress(start, self.now, bytes);
-        }
-        let at = (self.now + self.net.latency(&path)).max(end);
-        match tag {
-            FlowTag::Data { from, to, msg } => {
-                self.pair_busy.remove(&(from, to));
-                // The chunk left the sender: its send window has room again.
-                if let Message::Data(d) = &*msg {
-                    let len = d.payload.len() as u64;
-                    self.push(from, end, Local::Sent { peer: to, len });
-                }
-                self.pump_pair(from, to);
-                self.push(to, at, Local::Msg { from, msg });
-            }
-            FlowTag::Origin { v, id } => {
-                // Origin bytes count when they arrive by the end of the run, whether or not
-                // their viewer is still there.
-                if let Some((_, bytes)) = origin {
-                    if at <= Instant::ZERO + self.s.duration {
-                        self.metrics.origin_bytes += bytes;
-                    }
-                }
-                let (track, seq) = (id.track, id.sequence);
-                self.push(v, at, Local::Origin { track, seq });
-            }
-        }
-    }
-
-    fn report(mut self, wall: std::time::Duration) -> SimReport {
-        let now = self.now;
-        for v in 0..self.viewers.len() {
-            if let Some(s) = self.agents[v].swarm.take() {
-                self.agents[v].player.update(now);
-                self.metrics.absorb(&s.stats(), &self.agents[v].player, now);
-                let p = &self.agents[v].player;
-                if p.started.is_some() && self.s.vod.is_none() {
-                    let edge = now.saturating_duration_since(self.t0).as_secs_f64();
-                    let media =
-                        (p.playhead_seq + 1) as f64 * self.s.fragment.as_secs_f64() - p.buffer();
-                    self.metrics.live_delays.push((edge - media).max(0.0));
-                }
-            }
-        }
-        let max_copies = self
-            .copies
-            .values()
-            .flat_map(|c| {
-                c.bytes.iter().map(|(t, b)| {
-                    let distinct: u64 = c.distinct.get(t).map_or(0, |d| d.values().sum());
-                    if distinct == 0 {
-                        0.0
-                    } else {
-                        *b as f64 / distinct as f64
-                    }
-                })
-            })
-            .fold(0.0f64, f64::max);
-        let mut report =
-            SimReport::new(self.s, self.policy.name(), &self.metrics, max_copies, wall);
-        report.link_copies = self
-            .copies
-            .iter()
-            .flat_map(|(l, c)| c.bytes.iter().map(move |(t, b)| (*l, *t, *b)))
-            .map(|(l, t, b)| {
-                let d = self.copies[&l].distinct.get(&t);
-                let distinct: u64 = d.map_or(0, |d| d.values().sum());
-                LinkCopies {
-                    link: self.net.links[l].name.clone(),
-                    bitrate_kbps: self
-                        .s
-                        .ladder_bps
-                        .get(usize::from(t.0))
-                        .map_or(0, |b| b / 1000),
-                    fragments: d.map_or(0, |d| d.len() as u64),
-                    copies: if distinct == 0 {
-                        0.0
-                    } else {
-                        b as f64 / distinct as f64
-                    },
-                }
-            })
-            .collect();
-        report
-            .link_copies
-            .sort_by(|a, b| b.copies.total_cmp(&a.copies).then(a.link.cmp(&b.link)));
-        report
     }
 }
