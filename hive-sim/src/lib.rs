@@ -34,5 +34,6 @@ pub mod report;
 pub mod scenario;
 mod sim;
 
+pub use hive_overlay::PolicyKind;
 pub use report::{DESIGN_KEYS, LinkCopies, OriginFetches, SimReport, Targets};
-pub use sim::{PolicyKind, run, run_on_threads};
+pub use sim::{run, run_on_threads};

@@ -32,7 +32,7 @@ use hive_core::overlay::SupernodePlan;
 use hive_core::time::{Duration, Instant};
 use hive_core::wire::Message;
 use hive_core::{ContentId, Locality, PeerId};
-pub use hive_overlay::PolicyKind;
+use hive_overlay::PolicyKind;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
