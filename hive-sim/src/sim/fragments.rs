@@ -42,10 +42,10 @@ pub(super) fn fragment_info(
 
 /// The trusted hash the simulated publisher lists for a fragment, known to every agent when
 /// the fragment is listed (as a publisher's signed list beside the playlist is). The engines
-/// run with [`Verify::TrustedDeclared`](hive_overlay::Verify::TrustedDeclared): they require a trusted hash before asking a peer, as
-/// agents do, but compare the hash a sender declares with it instead of hashing the bytes
-/// (the simulated network cannot alter bytes). So the trusted hash is a label made from the
-/// fragment's id, the same for the origin's copy and every peer's.
+/// run with [`Verify::TrustedDeclared`](hive_overlay::Verify::TrustedDeclared): they require a
+/// trusted hash before asking a peer, as agents do, but compare the hash a sender declares with
+/// it instead of hashing the bytes (the simulated network cannot alter bytes). So the trusted
+/// hash is a label made from the fragment's id, the same for the origin's copy and every peer's.
 pub(super) fn trusted_label(id: &FragmentId) -> ContentHash {
     let mut h = [0u8; 32];
     h[..8].copy_from_slice(&id.sequence.to_le_bytes());

@@ -53,8 +53,8 @@ pub(super) enum Local {
 }
 
 /// A queued [`Local`], ordered by time, then by when it was queued: by epoch (see
-/// [`Sim::epoch`](super::Sim::epoch)), then by arrival in the agent's inbox; the two packed in `order`, the epoch
-/// above [`SEQ_BITS`] bits of arrival count.
+/// [`Sim::epoch`](super::Sim::epoch)), then by arrival in the agent's inbox; the two packed in
+/// `order`, the epoch above [`SEQ_BITS`] bits of arrival count.
 #[derive(Debug)]
 pub(super) struct Queued {
     pub(super) t: Instant,
