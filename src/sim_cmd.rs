@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use hive_core::time::Duration;
 use hive_sim::scenario::Scenario;
-use hive_sim::{PolicyKind, SimReport, network, scenario};
+use hive_sim::{PolicyKind, SimReport, network_file, scenario};
 
 use crate::SimArgs;
 use crate::sim_plot;
@@ -43,8 +43,8 @@ fn scenario_of(args: &SimArgs) -> Result<Scenario, String> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            let s =
-                network::parse(&text, args.seed).map_err(|e| format!("{}: {e}", path.display()))?;
+            let s = network_file::parse(&text, args.seed)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
             (s, true)
         }
         None => {

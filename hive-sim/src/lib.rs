@@ -1,7 +1,7 @@
 //! # hive-sim
 //!
 //! A deterministic discrete-event simulator that runs one Hive swarm engine per viewer on
-//! virtual time: a flow-level network ([`net`]: links shared max-min fairly, latency per link,
+//! virtual time: a flow-level network ([`flownet`]: links shared max-min fairly, latency per link,
 //! access links per viewer, VPN and gateway links for enterprises), simulated players
 //! ([`player`]) of live streams or of an on-demand title (start anywhere, seek, leave), a
 //! locality-aware tracker, NAT reachability and churn. Same seed, same result — on any number of
@@ -26,13 +26,14 @@
 
 #![forbid(unsafe_code)]
 
-pub mod net;
-pub mod network;
+pub mod flownet;
+pub mod network_file;
 mod payloads;
 pub mod player;
 pub mod report;
 pub mod scenario;
 mod sim;
 
+pub use hive_overlay::PolicyKind;
 pub use report::{DESIGN_KEYS, LinkCopies, OriginFetches, SimReport, Targets};
-pub use sim::{PolicyKind, run, run_on_threads};
+pub use sim::{run, run_on_threads};

@@ -106,7 +106,7 @@ fn the_documented_network_file_runs_scaled_down() {
         "/../docs/sim/network-example.json"
     );
     let text = std::fs::read_to_string(path).expect("the example file");
-    let full = hive_sim::network::parse(&text, 3).expect("the example is valid");
+    let full = hive_sim::network_file::parse(&text, 3).expect("the example is valid");
     assert_eq!(full.name, "all-hands");
     assert_eq!(full.viewers(), 760);
     assert!(full.sites[1..].iter().all(|x| x.vpn_bps.is_some()));

@@ -28,9 +28,9 @@
 //!   "access": { "down_mbps": 1000, "up_mbps": [1000] },
 //!   "ladder_kbps": [500, 1000]
 //! }"#;
-//! let s = hive_sim::network::parse(text, 1).unwrap();
+//! let s = hive_sim::network_file::parse(text, 1).unwrap();
 //! assert_eq!((s.viewers(), s.gateway_bps), (40, Some(20_000_000)));
-//! assert!(hive_sim::network::parse("{}", 1).is_err());
+//! assert!(hive_sim::network_file::parse("{}", 1).is_err());
 //! ```
 
 use std::collections::BTreeSet;

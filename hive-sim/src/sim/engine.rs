@@ -1,0 +1,262 @@
+//! An agent within a window ([`Ctx::run_window`]): its queued events and timers go into its
+//! engine, the engine's outputs become mail, effects and fragments for its player, and the
+//! player asks for the next fragment. [`Ctx`] is what agents read while they run in parallel.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use hive_core::time::{Duration, Instant};
+use hive_core::wire::Message;
+use hive_core::{ContentId, FragmentId, PeerId};
+use hive_overlay::{FragmentInfo, Input, Output, Swarm};
+
+use super::agent::{Agent, IdHash, Viewer, peer_info};
+use super::fragments::{fragment_info, trusted_label};
+use super::mail::{Effect, Routed};
+use super::paths::{Paths, can_connect};
+use super::queue::{Local, Queued};
+use crate::payloads::Payloads;
+use crate::scenario::Scenario;
+
+/// What agents may read while they run in parallel: nothing here changes within a window, but
+/// the payload table, whose bytes are a function of the fragment (whoever makes one first).
+pub(super) struct Ctx<'a> {
+    pub(super) s: &'a Scenario,
+    pub(super) paths: &'a Paths,
+    pub(super) viewers: &'a [Viewer],
+    pub(super) ids: &'a HashMap<PeerId, usize, IdHash>,
+    /// Whether agents are described with their site (see [`peer_info`]).
+    pub(super) sites: bool,
+    pub(super) content: ContentId,
+    pub(super) latest: Option<u64>,
+    pub(super) payloads: &'a RwLock<Payloads>,
+}
+
+impl Ctx<'_> {
+    fn latency(&self, from: usize, to: usize) -> Duration {
+        self.paths.latency(self.viewers, from, to)
+    }
+
+    fn info(&self, seq: u64, track: usize) -> FragmentInfo {
+        fragment_info(self.s, self.content, seq, track)
+    }
+
+    /// Runs agent `v`'s events and timers due before `end`, in time order (at equal times,
+    /// events before the timer).
+    pub(super) fn run_window(&self, v: usize, a: &mut Agent, end: Instant) {
+        a.queue.extend(a.inbox.drain(..));
+        loop {
+            let q = a.queue.peek().map(|q| q.t).filter(|&t| t < end);
+            let timer = a.timer.filter(|&t| t < end);
+            match (q, timer) {
+                (None, None) => break,
+                (Some(tq), Some(tt)) if tt < tq => self.fire_timer(v, a, tt),
+                (None, Some(tt)) => self.fire_timer(v, a, tt),
+                (Some(_), _) => {
+                    if let Some(Queued { t, ev, .. }) = a.queue.pop() {
+                        self.local(v, a, t, ev);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The engine's timer is due. (It is what the engine last said: every call into the engine
+    /// is followed by [`Ctx::drain`], which reads it again.)
+    fn fire_timer(&self, v: usize, a: &mut Agent, now: Instant) {
+        if let Some(s) = a.swarm.as_mut() {
+            s.handle_input(now, Input::Timeout);
+        }
+        self.drain(v, a, now);
+    }
+
+    fn local(&self, v: usize, a: &mut Agent, now: Instant, ev: Local) {
+        let Some(s) = a.swarm.as_mut() else {
+            return;
+        };
+        let published = matches!(ev, Local::Published(_));
+        let Some(input) = self.input(ev) else {
+            return;
+        };
+        s.handle_input(now, input);
+        self.drain(v, a, now);
+        if published {
+            self.maybe_request(v, a, now);
+        }
+    }
+
+    /// The engine's [`Input`] for a queued event (kept compact in the queue: agents by index,
+    /// fragments by number), or none when it no longer applies (the peer left meanwhile).
+    fn input(&self, ev: Local) -> Option<Input> {
+        let info = |peer: usize| peer_info(self.s, self.viewers, peer, self.sites);
+        Some(match ev {
+            Local::Msg { from, msg } => Input::Message {
+                from: self.viewers[from].id,
+                message: *msg,
+            },
+            Local::Dialled { peer, ok } => {
+                if ok && self.viewers[peer].running {
+                    Input::PeerConnected(info(peer))
+                } else {
+                    Input::ConnectFailed(self.viewers[peer].id)
+                }
+            }
+            Local::Accepted { peer } => {
+                if !self.viewers[peer].running {
+                    return None;
+                }
+                Input::PeerConnected(info(peer))
+            }
+            Local::Disconnected { peer } => Input::PeerDisconnected(self.viewers[peer].id),
+            Local::Origin { track, seq } => {
+                let id = FragmentId::new(self.content, track, seq);
+                let (data, _) = self.payload(id);
+                Input::Origin {
+                    fragment: id,
+                    result: Ok(data),
+                    hash: Some(trusted_label(&id)),
+                }
+            }
+            Local::Sent { peer, len } => Input::Sent {
+                peer: self.viewers[peer].id,
+                bytes: len,
+            },
+            Local::Published(k) => Input::FragmentsPublished(
+                (0..self.s.ladder_bps.len())
+                    .map(|t| self.info(k, t))
+                    .collect(),
+            ),
+            Local::Candidates(peers) => Input::Candidates(peers.into_iter().map(info).collect()),
+        })
+    }
+
+    pub(super) fn maybe_request(&self, v: usize, a: &mut Agent, now: Instant) {
+        let Some(latest) = self.latest else { return };
+        let vod = self.s.vod.is_some();
+        let p = &mut a.player;
+        p.update(now);
+        if p.next_seq > latest && vod && !p.gone {
+            // On demand, the title's last fragment is here: the viewer leaves once it is
+            // played.
+            if !std::mem::replace(&mut a.ending, true) {
+                let left = Duration::from_secs_f64(a.player.buffer().max(0.0));
+                a.out.push((now, Effect::Leave { at: now + left }));
+            }
+            return;
+        }
+        if !p.wants_more() || p.next_seq > latest {
+            return;
+        }
+        // Live sync, as hls.js and dash.js do: a player that fell far behind the live edge
+        // jumps back to three fragments behind it.
+        if !vod && latest.saturating_sub(p.next_seq) > crate::player::LIVE_SYNC_FRAGMENTS {
+            p.next_seq = latest.saturating_sub(2);
+        }
+        let (seq, track) = (p.next_seq, p.track);
+        p.inflight = Some((seq, track, now));
+        // A playing viewer whose buffer is empty (it seeked, or starved) is stalled until this
+        // fragment arrives: it is due now, as players tell peer-to-peer engines of urgent
+        // fragments (p2p-media-loader fetches those over HTTP), and the engine goes to the
+        // origin at once. Otherwise the fragment is due when the buffer runs dry, and at least
+        // in the default 2 s.
+        let slack = if p.started.is_some() && p.buffer() < 0.5 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64((p.buffer() - 0.5).max(2.0))
+        };
+        let info = self.info(seq, track);
+        if let Some(s) = a.swarm.as_mut() {
+            s.handle_player_request(now, info, Some(now + slack));
+        }
+        self.drain(v, a, now);
+    }
+
+    /// Takes the engine's outputs: effects beyond the agent for after the window, fragments
+    /// for its player, and its next timer.
+    pub(super) fn drain(&self, v: usize, a: &mut Agent, now: Instant) {
+        loop {
+            let Some(out) = a.swarm.as_mut().and_then(Swarm::poll_output) else {
+                break;
+            };
+            match out {
+                Output::Send { to, message, .. } => {
+                    let Some(&u) = self.ids.get(&to) else {
+                        continue;
+                    };
+                    if matches!(message, Message::Data(_)) {
+                        let msg = Box::new(message);
+                        a.out.push((now, Effect::Data { to: u, msg }));
+                    } else {
+                        a.mail.push(Routed {
+                            to: u,
+                            at: now + self.latency(v, u),
+                            ev: Local::Msg {
+                                from: v,
+                                msg: Box::new(message),
+                            },
+                        });
+                    }
+                }
+                Output::FetchOrigin { fragment, .. } => {
+                    a.out.push((now, Effect::FetchOrigin { id: fragment.id }));
+                }
+                Output::Deliver { fragment, data } => {
+                    let track = usize::from(fragment.track.0);
+                    let bps = self.s.ladder_bps[track];
+                    let frag_s = self.s.fragment.as_secs_f64();
+                    let p = &mut a.player;
+                    if p.inflight
+                        .is_some_and(|(s, t, _)| s == fragment.sequence && t == track)
+                    {
+                        p.on_fragment(
+                            now,
+                            fragment.sequence,
+                            bps,
+                            data.len() as u64,
+                            frag_s,
+                            &self.s.ladder_bps,
+                        );
+                        self.maybe_request(v, a, now);
+                    }
+                }
+                Output::Failed { fragment } => {
+                    let p = &mut a.player;
+                    if p.inflight.is_some_and(|(s, _, _)| s == fragment.sequence) {
+                        p.inflight = None;
+                        p.next_seq = fragment.sequence + 1;
+                    }
+                }
+                Output::Connect(peer) => {
+                    if let Some(&u) = self.ids.get(&peer.id) {
+                        let ok = can_connect(self.s, self.viewers, v, u);
+                        let at = now + self.latency(v, u) * 3;
+                        a.mail.push(Routed {
+                            to: v,
+                            at,
+                            ev: Local::Dialled { peer: u, ok },
+                        });
+                        if ok {
+                            let ev = Local::Accepted { peer: v };
+                            a.mail.push(Routed { to: u, at, ev });
+                        }
+                    }
+                }
+                // Simulated peers serve what the origin served: none fails verification.
+                // Simulated trusted hashes are known when a fragment is listed.
+                Output::BadPeer { .. } | Output::NeedHash { .. } => {}
+                Output::Disconnect { peer, .. } => {
+                    if let Some(&u) = self.ids.get(&peer) {
+                        let at = now + self.latency(v, u);
+                        let ev = Local::Disconnected { peer: v };
+                        a.mail.push(Routed { to: u, at, ev });
+                    }
+                }
+            }
+        }
+        a.timer = a
+            .swarm
+            .as_ref()
+            .and_then(Swarm::poll_timeout)
+            .map(|t| t.max(now));
+    }
+}
