@@ -418,6 +418,8 @@ const MAX_GSO_BYTES: usize = 65_000;
 const MAX_QUEUED: usize = 1024;
 /// Receive buffer per `recvmmsg` slot: a whole GRO-coalesced train (at most 64 KiB).
 const RECV_BUF: usize = 1 << 16;
+/// Receive buffers per endpoint (see `RxBuffers::new`).
+const RX_BATCH: usize = 8;
 
 /// One send call's worth: consecutive datagrams to one address, all `segment` bytes long but
 /// the last, which may be shorter (the rule of UDP GSO).
@@ -535,7 +537,9 @@ struct RxBuffers {
 
 impl RxBuffers {
     fn new() -> Self {
-        let n = quinn_udp::BATCH_SIZE.max(1);
+        // Eight GRO trains of up to 64 KiB (hundreds of datagrams) per call: 512 KiB per
+        // endpoint, not quinn-udp's whole batch of 32 (2 MiB, most of an agent's fixed memory).
+        let n = quinn_udp::BATCH_SIZE.clamp(1, RX_BATCH);
         RxBuffers {
             bufs: (0..n).map(|_| vec![0u8; RECV_BUF]).collect(),
             meta: vec![quinn_udp::RecvMeta::default(); n],

@@ -68,7 +68,8 @@ impl RateLimiter {
             addr: (addr_rate, addr_burst.max(1) as f64),
             prefix: (prefix_rate, prefix_burst.max(1) as f64),
             cap,
-            buckets: HashMap::with_capacity(cap.min(1 << 16)),
+            // Grows with the sources seen (most endpoints see a few dozen), up to `cap`.
+            buckets: HashMap::new(),
             recency: VecDeque::new(),
             next_stamp: 0,
             evicted: 0,

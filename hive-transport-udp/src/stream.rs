@@ -11,6 +11,9 @@ use bytes::Bytes;
 
 use crate::ranges::RangeSet;
 
+/// Send-buffer capacity a stream keeps when it drains (see `SendStream::shrink`).
+const RETAINED: usize = 64 * 1024;
+
 /// Sending half: bytes from `base` (lowest unacknowledged) to `end`.
 #[derive(Debug)]
 pub(crate) struct SendStream {
@@ -120,8 +123,19 @@ impl SendStream {
             self.base += n;
             freed = n;
             self.acked.remove_below(self.base);
+            self.shrink();
         }
         freed
+    }
+
+    /// Gives back buffer memory a burst left: a drained buffer keeps at most
+    /// [`RETAINED`], one mostly drained a quarter of its capacity. An idle connection then holds
+    /// kilobytes, not the megabyte its busiest moment needed (agents keep a dozen connections).
+    fn shrink(&mut self) {
+        let cap = self.buf.capacity();
+        if cap > RETAINED && self.buf.len() < cap / 4 {
+            self.buf.shrink_to((self.buf.len() * 2).max(RETAINED));
+        }
     }
 
     /// `r` was lost: it goes back in the retransmission queue.
@@ -336,6 +350,27 @@ impl RecvStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_drained_send_buffer_gives_its_memory_back() {
+        let mut tx = SendStream::new(1 << 20, 1 << 20);
+        for _ in 0..16 {
+            tx.write(&[7u8; 60 * 1024]);
+        }
+        assert!(tx.buf.capacity() >= 16 * 60 * 1024);
+        while let Some(r) = tx.next_range(1400) {
+            tx.on_ack(r);
+        }
+        assert!(tx.all_acked());
+        assert!(
+            tx.buf.capacity() <= RETAINED,
+            "{} bytes kept",
+            tx.buf.capacity()
+        );
+        // And it still carries messages.
+        tx.write(b"again");
+        assert_eq!(tx.next_range(1400), Some(tx.base..tx.base + 9));
+    }
 
     #[test]
     fn messages_survive_reordering_duplication_and_loss() {
