@@ -81,6 +81,8 @@ struct Slot {
 struct Conn {
     content: ContentId,
     peer: PeerId,
+    /// The transport's connection (its congestion-control priority follows the engine).
+    conn: Arc<dyn Connection>,
     writer: mpsc::Sender<WriterCmd>,
     /// Whether this side dialled (the duplicate-connection tie-break).
     dialled: bool,
@@ -588,7 +590,7 @@ impl Engine {
         let conn_id = next_conn_id();
         let writer = spawn_io(
             conn_id,
-            conn,
+            conn.clone(),
             self.tx.clone(),
             self.shared.swarms.limits.clone(),
         );
@@ -597,6 +599,7 @@ impl Engine {
             Conn {
                 content,
                 peer,
+                conn,
                 writer,
                 dialled,
             },
@@ -689,6 +692,20 @@ impl Engine {
                     self.tx.clone(),
                     Duration::from_secs(10),
                 ),
+                Output::CcPriority { peer, priority } => {
+                    let conn = self
+                        .by_peer
+                        .get(&(content, peer))
+                        .and_then(|id| self.conns.get(id));
+                    if let Some(c) = conn {
+                        // A transport without the knob (or a controller without priorities)
+                        // says so; the upload goes on at its fixed priority.
+                        match c.conn.set_cc_priority(priority) {
+                            Ok(()) => self.shared.metrics.note_priority(priority),
+                            Err(e) => tracing::trace!(error = %e, "no priority knob"),
+                        }
+                    }
+                }
                 Output::Disconnect { peer, reason } => {
                     if let Some(id) = self.by_peer.remove(&(content, peer)) {
                         tracing::debug!(peer = %peer.short(), ?reason, "disconnect");

@@ -48,6 +48,10 @@ pub struct AgentStats {
     pub integrity_list_failures: u64,
     /// Streams restarted after a panic in the engine (a bug reached by some input).
     pub engine_restarts: u64,
+    /// Connections' congestion-control priority set to 1 (an urgent upload) so far.
+    pub priority_urgent: u64,
+    /// Connections' congestion-control priority set to 0 (scavenger: ahead of need) so far.
+    pub priority_scavenger: u64,
 }
 
 /// The agent's metrics.
@@ -60,9 +64,21 @@ pub(crate) struct Metrics {
     pub(crate) integrity_lists: AtomicU64,
     pub(crate) integrity_list_failures: AtomicU64,
     pub(crate) engine_restarts: AtomicU64,
+    priority_urgent: AtomicU64,
+    priority_scavenger: AtomicU64,
 }
 
 impl Metrics {
+    /// A connection's congestion-control priority was set (priority follows urgency).
+    pub(crate) fn note_priority(&self, priority: f64) {
+        let c = if priority >= 0.5 {
+            &self.priority_urgent
+        } else {
+            &self.priority_scavenger
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn publish(
         &self,
         contents: Vec<ContentSnapshot>,
@@ -95,6 +111,8 @@ impl Metrics {
             integrity_lists: self.integrity_lists.load(Ordering::Relaxed),
             integrity_list_failures: self.integrity_list_failures.load(Ordering::Relaxed),
             engine_restarts: self.engine_restarts.load(Ordering::Relaxed),
+            priority_urgent: self.priority_urgent.load(Ordering::Relaxed),
+            priority_scavenger: self.priority_scavenger.load(Ordering::Relaxed),
         }
     }
 
@@ -173,6 +191,16 @@ impl Metrics {
             "hive_agent_engine_restarts_total",
             "Streams restarted after a panic in the engine.",
             a.engine_restarts,
+        );
+        counter(
+            "hive_agent_cc_priority_urgent_total",
+            "Uploading connections set to congestion-control priority 1: an upload a player needs soon.",
+            a.priority_urgent,
+        );
+        counter(
+            "hive_agent_cc_priority_scavenger_total",
+            "Uploading connections set to congestion-control priority 0 (scavenger): uploads ahead of need.",
+            a.priority_scavenger,
         );
         counter(
             "hive_agent_peer_fallbacks_total",

@@ -128,6 +128,19 @@ async fn fragments_pass_byte_identical_and_the_second_agent_gets_them_from_the_f
         a.stats().swarm.uploaded_bytes == n
     })
     .await;
+    // B's player asked with its deadline near: A's connection to B carried it TCP-fair
+    // (priority follows urgency), set on the UDP transport's DTL controller.
+    assert_eq!(a.stats().priority_urgent, 1, "{:?}", a.stats());
+    let metrics_a = reqwest::get(format!("{}/metrics", a.proxy_url()))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics_a.contains("hive_agent_cc_priority_urgent_total 1"),
+        "{metrics_a}"
+    );
     let metrics = reqwest::get(format!("{}/metrics", b.proxy_url()))
         .await
         .expect("metrics")

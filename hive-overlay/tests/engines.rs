@@ -237,6 +237,8 @@ impl Net {
                         self.at(self.now + LATENCY * 2, Ev::Connected { a: i, b: j });
                     }
                 }
+                // The harness's links have no congestion controller to set.
+                Output::CcPriority { .. } => {}
                 Output::Disconnect { peer, .. } => {
                     if let Some(&j) = self.ids.get(&peer) {
                         let now = self.now;

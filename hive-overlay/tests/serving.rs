@@ -704,3 +704,95 @@ fn cached_bytes_a_later_trusted_hash_does_not_name_are_not_served() {
         "{answers:?}"
     );
 }
+
+/// Priority follows urgency: the connection to a peer whose player needs the fragment soon
+/// is TCP-fair (1), one that only prefetches is a scavenger (0), and a far deadline turns
+/// urgent when it comes within `urgent_within`, on the engine's own timer.
+#[test]
+fn the_congestion_priority_of_an_upload_follows_its_urgency() {
+    let priorities = |s: &mut Swarm| -> Vec<(PeerId, f64)> {
+        let mut out = Vec::new();
+        while let Some(o) = s.poll_output() {
+            if let Output::CcPriority { peer, priority } = o {
+                out.push((peer, priority));
+            }
+        }
+        out
+    };
+    let now = Instant::from_secs(1);
+    let mut s = with_policy(20_000, true, &[1, 2, 3], 3, Box::new(RandomMesh::new(1)));
+    // A player's request due in 1 s: urgent at once.
+    s.handle_message(now, peer(1).id, request(1, 1, 1_000));
+    assert_eq!(priorities(&mut s), vec![(peer(1).id, 1.0)]);
+    // A prefetch (urgency 4): a scavenger.
+    let prefetch = Message::Request(Request {
+        priority: 4,
+        ..match request(2, 2, 10_000) {
+            Message::Request(r) => r,
+            _ => unreachable!(),
+        }
+    });
+    // (On an engine of its own: the first holds its one upload slot until its bytes leave.)
+    let mut s = with_policy(20_000, true, &[1, 2, 3], 3, Box::new(RandomMesh::new(1)));
+    s.handle_message(now, peer(2).id, prefetch);
+    assert_eq!(priorities(&mut s), vec![(peer(2).id, 0.0)]);
+
+    // A player's request due in 10 s on a connection that takes one chunk at a time: a
+    // scavenger now, urgent 3 s before its deadline.
+    let mut me = peer(0);
+    me.upload_kbps = 20_000;
+    let cache = Arc::new(LiveWindowCache::default());
+    cache.insert(
+        now,
+        CachedFragment::new(
+            frag(5),
+            Bytes::from(vec![5u8; FRAGMENT]),
+            Duration::from_secs(10),
+            Duration::from_secs(2),
+        ),
+    );
+    let cfg = SwarmConfig {
+        send_window: 1,
+        chunk_size: 10_000,
+        ..SwarmConfig::default()
+    };
+    let mut s = Swarm::new(now, me, content(), cfg, Box::new(RandomMesh::new(1)), cache);
+    connect(&mut s, now, peer(3));
+    while s.poll_output().is_some() {}
+    s.handle_message(now, peer(3).id, request(9, 5, 10_000));
+    assert_eq!(priorities(&mut s), vec![(peer(3).id, 0.0)]);
+    let wake = s.poll_timeout().expect("a timer");
+    assert!(wake <= now + Duration::from_secs(7), "{wake} {now}");
+    s.handle_timeout(now + Duration::from_secs(7));
+    assert_eq!(priorities(&mut s), vec![(peer(3).id, 1.0)]);
+    assert_eq!(s.stats().priority_changes, 2);
+    // Off: no priorities asked.
+    let cache = Arc::new(LiveWindowCache::default());
+    cache.insert(
+        now,
+        CachedFragment::new(
+            frag(1),
+            Bytes::from(vec![1u8; FRAGMENT]),
+            Duration::from_secs(2),
+            Duration::from_secs(2),
+        ),
+    );
+    let cfg = SwarmConfig {
+        priority_follows_urgency: false,
+        ..SwarmConfig::default()
+    };
+    let mut off = Swarm::new(
+        now,
+        peer(0),
+        content(),
+        cfg,
+        Box::new(RandomMesh::new(1)),
+        cache,
+    );
+    connect(&mut off, now, peer(1));
+    off.handle_message(now, peer(1).id, request(1, 1, 1_000));
+    assert!(answers(&mut off).contains(&(peer(1).id, Answer::Data(1))));
+    off.handle_timeout(now + Duration::from_secs(1));
+    assert!(priorities(&mut off).is_empty());
+    assert_eq!(off.stats().priority_changes, 0);
+}

@@ -138,6 +138,10 @@ pub struct Swarm {
     banned: VecDeque<PeerId>,
     /// Trusted hashes of fragments not listed yet.
     early_hashes: BTreeMap<FragmentId, hive_core::ContentHash>,
+    /// The congestion-control priority last asked of each uploading connection.
+    cc_priority: BTreeMap<PeerId, f64>,
+    /// When an upload becomes urgent next.
+    urgency_wake: Option<Instant>,
 }
 
 impl std::fmt::Debug for Swarm {
@@ -196,6 +200,8 @@ impl Swarm {
             stats: SwarmStats::default(),
             banned: VecDeque::new(),
             early_hashes: BTreeMap::new(),
+            cc_priority: BTreeMap::new(),
+            urgency_wake: None,
             cfg,
         }
     }
@@ -284,6 +290,9 @@ impl Swarm {
         }
         if !self.uploads.is_empty() && self.cfg.upload_cap_bps.is_some() {
             t = t.min(self.upload_wake_at);
+        }
+        if let Some(u) = self.urgency_wake {
+            t = t.min(u);
         }
         for w in self.wants.values() {
             if let Some(x) = w.wake_at() {
@@ -427,6 +436,7 @@ impl Swarm {
         self.keys.remove(i);
         let link = self.links.remove(i);
         self.uploads.retain(|u| u.to != peer);
+        self.cc_priority.remove(&peer);
         self.unsent.remove(&peer);
         self.draining.retain(|(p, _)| *p != peer);
         for (_, fragment) in link.requests {

@@ -6,7 +6,9 @@ use hive_core::transport::Class;
 use hive_core::wire::{Data, Have, Message, Reject, RejectReason, Request};
 use hive_core::{ContentHash, FragmentId, PeerId, Role, SeqSet};
 
-use super::Swarm;
+use std::collections::BTreeMap;
+
+use super::{Output, Swarm};
 
 /// Share of a request's deadline that the wait for an upload slot and the transfer may take
 /// together for the request to be queued rather than refused (the requester gives up on a peer
@@ -39,6 +41,10 @@ pub(super) struct Upload {
     data: Bytes,
     hash: ContentHash,
     offset: usize,
+    /// From when this upload is urgent (its requester's player needs it within
+    /// [`SwarmConfig::urgent_within`](crate::SwarmConfig::urgent_within)); `Instant::MAX` for
+    /// a prefetch or a relay nobody watches yet.
+    urgent_at: Instant,
 }
 
 impl Swarm {
@@ -87,6 +93,11 @@ impl Swarm {
         let offset = usize::try_from(r.resume_offset)
             .unwrap_or(usize::MAX)
             .min(hit.data.len());
+        let urgent_at = if r.priority == 0 {
+            (now + r.deadline()) - self.cfg.urgent_within
+        } else {
+            Instant::MAX
+        };
         self.uploads.push_back(Upload {
             to: from,
             request_id: r.request_id,
@@ -94,6 +105,7 @@ impl Swarm {
             data: hit.data,
             hash: hit.hash,
             offset,
+            urgent_at,
         });
         self.pump_uploads(now);
     }
@@ -266,11 +278,50 @@ impl Swarm {
     /// here rather than in a transport queue, so a `Cancel` takes effect at once and slots are
     /// held only by transfers really in progress.
     pub(super) fn pump_uploads(&mut self, now: Instant) {
+        // Priorities first: the driver sets them before the chunks they apply to go out.
+        self.follow_urgency(now);
         self.pump_chunks(now);
         while std::mem::take(&mut self.slot_freed) && !self.parked.is_empty() {
             self.serve_parked(now);
+            self.follow_urgency(now);
             self.pump_chunks(now);
         }
+    }
+
+    /// Priority follows urgency: the congestion-control priority of the connection to each
+    /// peer this agent uploads to is 1 (TCP-fair) while an upload to it is urgent (its player
+    /// needs the fragment soon), and 0 (a scavenger that yields to other traffic) while it only
+    /// prefetches or relays ahead of need. A change goes to the driver as
+    /// [`Output::CcPriority`]; a peer with no upload keeps its last priority.
+    fn follow_urgency(&mut self, now: Instant) {
+        if !self.cfg.priority_follows_urgency {
+            return;
+        }
+        let mut wanted: BTreeMap<PeerId, bool> = BTreeMap::new();
+        for u in &self.uploads {
+            *wanted.entry(u.to).or_default() |= now >= u.urgent_at;
+        }
+        for (peer, urgent) in wanted {
+            let p = if urgent { 1.0 } else { 0.0 };
+            if self.cc_priority.get(&peer) != Some(&p) {
+                self.cc_priority.insert(peer, p);
+                self.stats.priority_changes += 1;
+                self.out.push_back(Output::CcPriority { peer, priority: p });
+            }
+        }
+        self.urgency_wake = self.next_urgency(now);
+    }
+
+    /// When an upload becomes urgent next (the engine wakes then).
+    fn next_urgency(&self, now: Instant) -> Option<Instant> {
+        if !self.cfg.priority_follows_urgency {
+            return None;
+        }
+        self.uploads
+            .iter()
+            .map(|u| u.urgent_at)
+            .filter(|&t| t > now && t != Instant::MAX)
+            .min()
     }
 
     fn pump_chunks(&mut self, now: Instant) {

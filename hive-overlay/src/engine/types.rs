@@ -84,6 +84,16 @@ pub enum Output {
         /// The fragment it served wrongly.
         fragment: FragmentId,
     },
+    /// Set the congestion-control priority of the connection to this neighbour
+    /// ([`Connection::set_cc_priority`](hive_core::transport::Connection::set_cc_priority)):
+    /// 1 while an upload to it is urgent, 0 (scavenger) while it is ahead of need
+    /// ([`SwarmConfig::priority_follows_urgency`]). Transports without the knob ignore it.
+    CcPriority {
+        /// The neighbour.
+        peer: PeerId,
+        /// The priority, 0 (yield to everything) to 1 (TCP-fair).
+        priority: f64,
+    },
     /// Close the connection to this neighbour (a `Bye` was already queued when relevant).
     Disconnect {
         /// The neighbour.
@@ -132,6 +142,8 @@ pub struct SwarmStats {
     pub origin_hash_mismatches: u64,
     /// Neighbours dropped and refused for serving bytes that failed verification.
     pub bad_peers: u64,
+    /// Congestion-control priority changes asked of the driver ([`Output::CcPriority`]).
+    pub priority_changes: u64,
 }
 
 /// Sums counters (an agent's streams, a simulation's agents). Every field is named, so a new
@@ -155,6 +167,7 @@ impl std::ops::AddAssign for SwarmStats {
             no_trusted_hash,
             origin_hash_mismatches,
             bad_peers,
+            priority_changes,
         } = other;
         self.origin_bytes += origin_bytes;
         self.peer_bytes += peer_bytes;
@@ -172,6 +185,7 @@ impl std::ops::AddAssign for SwarmStats {
         self.no_trusted_hash += no_trusted_hash;
         self.origin_hash_mismatches += origin_hash_mismatches;
         self.bad_peers += bad_peers;
+        self.priority_changes += priority_changes;
     }
 }
 
@@ -261,6 +275,13 @@ pub struct SwarmConfig {
     /// a long event would otherwise grow the engine by every fragment it ever listed). `None`
     /// keeps everything, as an on-demand title needs.
     pub known_window: Option<Duration>,
+    /// Whether the congestion-control priority of each uploading connection follows the
+    /// urgency of what it carries ([`Output::CcPriority`]): TCP-fair for a fragment a player
+    /// needs within [`SwarmConfig::urgent_within`], a scavenger for prefetches and relays ahead
+    /// of need, so that serving others never slows this agent's own fetches.
+    pub priority_follows_urgency: bool,
+    /// How close to its player's deadline an upload becomes urgent.
+    pub urgent_within: Duration,
     /// Admission token presented in this agent's `Hello` (a registrar's signature binding the
     /// agent's id and the content); empty when the swarm admits anyone.
     pub token: bytes::Bytes,
@@ -290,6 +311,8 @@ impl Default for SwarmConfig {
             max_fragment_len: 64 << 20,
             max_candidates: 200,
             known_window: Some(Duration::from_secs(120)),
+            priority_follows_urgency: true,
+            urgent_within: Duration::from_secs(3),
             token: bytes::Bytes::new(),
         }
     }

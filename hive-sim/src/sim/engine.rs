@@ -244,6 +244,9 @@ impl Ctx<'_> {
                 // Simulated peers serve what the origin served: none fails verification.
                 // Simulated trusted hashes are known when a fragment is listed.
                 Output::BadPeer { .. } | Output::NeedHash { .. } => {}
+                // The flow model shares links max-min and has no per-connection controller
+                // (engines run with `priority_follows_urgency` off: see `join`).
+                Output::CcPriority { .. } => {}
                 Output::Disconnect { peer, .. } => {
                     if let Some(&u) = self.ids.get(&peer) {
                         let at = now + self.latency(v, u);

@@ -136,6 +136,11 @@ impl Sim<'_> {
             } else {
                 SwarmConfig::default().known_window
             },
+            // Modelling choice: the flow model shares each link max-min among its flows and
+            // has no congestion controller per connection, so there is no priority for the
+            // engine to set (`hive agent` sets it: priority follows urgency); without the
+            // engine's wake-ups for it, runs stay as fast and their results as before.
+            priority_follows_urgency: false,
             ..SwarmConfig::for_role(self.viewers[v].role)
         };
         let gateway = self.gateway_site().map(|i| self.s.sites[i].name.clone());
