@@ -7,6 +7,43 @@ use hive_core::integrity::IntegritySource;
 use hive_core::{Locality, Role};
 use hive_overlay::{PolicyKind, SwarmConfig};
 
+/// The transport an agent shares over.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TransportKind {
+    /// Hive's reliable encrypted UDP transport (Noise XX, AES-GCM).
+    #[default]
+    Udp,
+    /// QUIC (s2n-quic) with a hive-cc controller; needs hive-agent's `quic` feature.
+    Quic,
+}
+
+impl TransportKind {
+    /// `udp` or `quic`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TransportKind::Udp => "udp",
+            TransportKind::Quic => "quic",
+        }
+    }
+}
+
+impl std::fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for TransportKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "udp" => Ok(TransportKind::Udp),
+            "quic" => Ok(TransportKind::Quic),
+            _ => Err(format!("unknown transport {s:?}: use udp or quic")),
+        }
+    }
+}
+
 /// Settings of an agent. `Default` gives an agent that proxies on an ephemeral loopback port,
 /// shares over a PublicMesh overlay, and finds peers through no tracker (set one).
 #[derive(Clone, Debug)]
@@ -64,8 +101,14 @@ pub struct AgentConfig {
     pub tracker_want: usize,
     /// Seed of random choices (RandomMesh), mixed with the agent's and the stream's ids.
     pub seed: u64,
-    /// Where the default UDP transport binds. Default `127.0.0.1:0`; set `0.0.0.0:PORT` to
-    /// share beyond this machine.
+    /// The transport the agent shares over when none is given to the builder. Default UDP.
+    pub transport: TransportKind,
+    /// The congestion controller of every peer connection (either transport). Default DTL at
+    /// priority 1: its priority then follows the urgency of each upload (scavenger ahead of
+    /// need, TCP-fair when a player waits). `None` keeps the transport's own setting.
+    pub cc: Option<hive_cc::Algorithm>,
+    /// Where the default transport binds (UDP for both). Default `127.0.0.1:0`; set
+    /// `0.0.0.0:PORT` to share beyond this machine.
     pub udp_listen: SocketAddr,
     /// Settings of the default UDP transport.
     pub udp: hive_transport_udp::Config,
@@ -120,6 +163,8 @@ impl Default for AgentConfig {
             max_body: 64 << 20,
             tracker_want: hive_core::ranking::DEFAULT_WANT,
             seed: 0,
+            transport: TransportKind::Udp,
+            cc: Some(hive_cc::Algorithm::Dtl(1.0)),
             udp_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             udp: hive_transport_udp::Config {
                 // Chunks wait in the engine (where a Cancel removes them), not in the transport.

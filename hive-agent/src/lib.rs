@@ -34,7 +34,7 @@
 //!
 //! | plug-in | default | set with |
 //! |---|---|---|
-//! | `Transport` | Hive's UDP transport on `AgentConfig::udp_listen` | [`AgentBuilder::transport`] |
+//! | `Transport` | Hive's UDP transport on `AgentConfig::udp_listen` (QUIC with [`AgentConfig::transport`] and the `quic` feature; controller [`AgentConfig::cc`]) | [`AgentBuilder::transport`] |
 //! | `OverlayPolicy` | from [`AgentConfig::policy`] | [`AgentBuilder::policy`] |
 //! | `FragmentCache` | a live-window cache and a byte-bounded VoD cache | [`AgentBuilder::cache`] |
 //! | `ManifestFormat` | HLS, DASH, Smooth, HDS (hive-manifest) | [`AgentBuilder::manifest_format`] (tried first) |
@@ -83,7 +83,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use allow::{OriginAllowlist, address_class};
-pub use config::AgentConfig;
+pub use config::{AgentConfig, TransportKind};
 pub use discovery::{Admission, Announced, Discovery, MemoryDiscovery, ServiceError, TokenCheck};
 pub use error::{AgentError, FetchError};
 pub use fetch::{Fetched, MAX_REDIRECTS, OriginFetcher, Preflight};
@@ -434,15 +434,38 @@ impl AgentBuilder {
 
     fn default_transport(cfg: &AgentConfig, clock: Arc<dyn Clock>) -> TransportFuture {
         let addr = cfg.udp_listen;
-        let udp = cfg.udp;
+        let mut udp = cfg.udp;
+        let cc = cfg.cc;
+        if let Some(a) = cc {
+            udp.cc = a;
+        }
+        let kind = cfg.transport;
         Box::pin(async move {
-            let t = hive_transport_udp::UdpTransport::builder()
-                .config(udp)
-                .clock(clock)
-                .bind(addr)
-                .await?;
-            let t: Arc<dyn Transport> = t;
-            Ok(t)
+            match kind {
+                TransportKind::Udp => {
+                    let t = hive_transport_udp::UdpTransport::builder()
+                        .config(udp)
+                        .clock(clock)
+                        .bind(addr)
+                        .await?;
+                    let t: Arc<dyn Transport> = t;
+                    Ok(t)
+                }
+                #[cfg(feature = "quic")]
+                TransportKind::Quic => {
+                    let mut q = hive_transport_quic::Config::default();
+                    if let Some(a) = cc {
+                        q.congestion = hive_transport_quic::Congestion::Hive(a);
+                    }
+                    let t = hive_transport_quic::QuicTransport::bind(addr, q).await?;
+                    let t: Arc<dyn Transport> = t;
+                    Ok(t)
+                }
+                #[cfg(not(feature = "quic"))]
+                TransportKind::Quic => Err(AgentError::Config(
+                    "the QUIC transport needs hive-agent's `quic` feature".into(),
+                )),
+            }
         })
     }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hive_agent::{Agent, AgentConfig, PolicyKind};
+use hive_agent::{Agent, AgentConfig, PolicyKind, TransportKind};
 use hive_services::origin::{Origin, OriginConfig, serve};
 
 /// The test publisher's key: the origin signs its integrity lists with it.
@@ -26,10 +26,15 @@ async fn origin() -> (Arc<Origin>, String) {
 }
 
 async fn agent(origin: &str, policy: PolicyKind) -> Agent {
+    agent_over(origin, policy, TransportKind::Udp).await
+}
+
+async fn agent_over(origin: &str, policy: PolicyKind, transport: TransportKind) -> Agent {
     Agent::builder()
         .config(AgentConfig {
             origin: Some(origin.to_string()),
             policy,
+            transport,
             integrity: hive_core::integrity::IntegritySource::Signed {
                 publisher: Some(publisher().public()),
                 service: None,
@@ -72,9 +77,21 @@ async fn newest(proxy: &str, track: usize) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fragments_pass_byte_identical_and_the_second_agent_gets_them_from_the_first() {
+    second_agent_gets_them_from_the_first(TransportKind::Udp).await;
+}
+
+/// The same over QUIC (`AgentConfig::transport`): the engine, the proxy and the priority
+/// knob do not depend on the transport.
+#[cfg(feature = "quic")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_quic_the_second_agent_gets_them_from_the_first() {
+    second_agent_gets_them_from_the_first(TransportKind::Quic).await;
+}
+
+async fn second_agent_gets_them_from_the_first(transport: TransportKind) {
     let (origin, url) = origin().await;
-    let a = agent(&url, PolicyKind::RandomMesh).await;
-    let b = agent(&url, PolicyKind::RandomMesh).await;
+    let a = agent_over(&url, PolicyKind::RandomMesh, transport).await;
+    let b = agent_over(&url, PolicyKind::RandomMesh, transport).await;
     a.add_peers(None, vec![b.me()]);
     b.add_peers(None, vec![a.me()]);
 
