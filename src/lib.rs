@@ -5,7 +5,8 @@
 //! fall back to the origin on a miss, building locality-aware overlays so that an office, a VPN
 //! link or an ISP carries about one copy of each fragment instead of one per viewer.
 //!
-//! This facade crate re-exports the Hive crates; pick plug-ins with cargo features.
+//! This facade crate re-exports the Hive crates; pick plug-ins with cargo features. The `hive`
+//! command-line tool is another package, `hive-cli`.
 //!
 //! | feature    | crate                    | what it adds |
 //! |------------|--------------------------|--------------|
@@ -18,29 +19,13 @@
 //! | `overlay`  | `hive-overlay`           | the swarm engine and overlay policies |
 //! | `sim`      | `hive-sim`               | the deterministic simulator |
 //! | `agent`    | `hive-agent`             | the tokio agent |
-//! | `services` | `hive-services`          | tracker, registrar, connectivity, statistics |
+//! | `services` | `hive-services`          | tracker, registrar, origin, hash service, connectivity, statistics |
+//! | `redis`    | `hive-services`          | the tracker's Redis store (implies `services`) |
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use hive_core as core;
-
-#[cfg(all(
-    feature = "agent",
-    feature = "services",
-    feature = "sim",
-    feature = "hls"
-))]
-#[cfg_attr(
-    docsrs,
-    doc(cfg(all(
-        feature = "agent",
-        feature = "services",
-        feature = "sim",
-        feature = "hls"
-    )))
-)]
-pub mod demo;
 
 #[cfg(feature = "agent")]
 #[cfg_attr(docsrs, doc(cfg(feature = "agent")))]
