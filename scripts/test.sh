@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check CI runs: formatting, clippy and rustdoc (warnings are errors) and the whole
-# test suite.
+# Runs every check CI runs: formatting, clippy and rustdoc (warnings are errors), the facade's
+# feature matrix and the whole workspace's test suite.
 # Installs what the tests need when it is missing (Debian packages; needs root or sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
