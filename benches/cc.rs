@@ -10,9 +10,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use hive::cc::Algorithm;
 use hive::core::cc::{AckEvent, CongestionController};
 use hive::core::time::{Duration, Instant};
+use hive_cc::Algorithm;
 
 fn ack(now: Instant, i: u64) -> AckEvent {
     let jitter = Duration::from_micros((i * 7919) % 20_000);

@@ -3,7 +3,7 @@
 //! let the origin serve only when no neighbour has it. Three agents share one stream through an
 //! in-process discovery; the last two get the fragment from a peer.
 //!
-//! Run with: `cargo run --release --example custom_policy`
+//! Run with: `cargo run --release --example custom_policy --features services`
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! the agent's proxy instead of the CDN. Here a synthetic origin stands in for the CDN and a few
 //! HTTP GETs stand in for the player.
 //!
-//! Run with: `cargo run --release --example embed_agent`
+//! Run with: `cargo run --release --example embed_agent --features services`
 
 use std::sync::Arc;
 

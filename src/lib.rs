@@ -5,42 +5,29 @@
 //! fall back to the origin on a miss, building locality-aware overlays so that an office, a VPN
 //! link or an ISP carries about one copy of each fragment instead of one per viewer.
 //!
-//! This facade crate re-exports the Hive crates; pick plug-ins with cargo features.
+//! This facade crate re-exports the Hive crates; pick plug-ins with cargo features. The
+//! default features are what an application embedding an agent needs: `agent`, `overlay`,
+//! `udp` (with `cc`), `hls` and `dash`. The `hive` command-line tool is another package,
+//! `hive-cli`.
 //!
 //! | feature    | crate                    | what it adds |
 //! |------------|--------------------------|--------------|
 //! | (always)   | [`core`]                 | ids, wire protocol, plug-in traits, caches |
 //! | `cc`       | `hive-cc`                | congestion controllers and the CC arena |
-//! | `udp`      | `hive-transport-udp`     | Hive's reliable encrypted UDP transport |
-//! | `quic`     | `hive-transport-quic`    | the transport contract on s2n-quic |
+//! | `udp`      | `hive-transport-udp`     | Hive's reliable encrypted UDP transport (implies `cc`) |
+//! | `quic`     | `hive-transport-quic`    | the transport contract on s2n-quic (implies `cc`) |
 //! | `webrtc`   | `hive-transport-webrtc`  | the transport contract on WebRTC data channels |
 //! | `hls`, `dash` | `hive-manifest`       | manifest formats |
 //! | `overlay`  | `hive-overlay`           | the swarm engine and overlay policies |
 //! | `sim`      | `hive-sim`               | the deterministic simulator |
-//! | `agent`    | `hive-agent`             | the tokio agent |
-//! | `services` | `hive-services`          | tracker, registrar, connectivity, statistics |
+//! | `agent`    | `hive-agent`             | the tokio agent (implies `overlay` and `udp`) |
+//! | `services` | `hive-services`          | tracker, registrar, origin, hash service, connectivity, statistics |
+//! | `redis`    | `hive-services`          | the tracker's Redis store (implies `services`) |
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use hive_core as core;
-
-#[cfg(all(
-    feature = "agent",
-    feature = "services",
-    feature = "sim",
-    feature = "hls"
-))]
-#[cfg_attr(
-    docsrs,
-    doc(cfg(all(
-        feature = "agent",
-        feature = "services",
-        feature = "sim",
-        feature = "hls"
-    )))
-)]
-pub mod demo;
 
 #[cfg(feature = "agent")]
 #[cfg_attr(docsrs, doc(cfg(feature = "agent")))]

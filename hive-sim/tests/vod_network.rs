@@ -2,7 +2,7 @@
 //! start, viewers start anywhere, seek and leave; the documented example network file runs.
 //!
 //! A longer run, for figures rather than checks:
-//! `cargo run --release -p hive -- sim -s vod-500 --scale 0.1 --policy public-mesh`.
+//! `cargo run --release -p hive-cli -- sim -s vod-500 --scale 0.1 --policy public-mesh`.
 
 use hive_core::time::Duration;
 use hive_sim::{PolicyKind, SimReport, run, scenario};

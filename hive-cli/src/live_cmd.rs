@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use hive::demo::{DemoConfig, DemoReport};
+use hive_cli::demo::{DemoConfig, DemoReport};
 
 use crate::services_cmd::parse_duration;
 
@@ -107,7 +107,7 @@ pub(crate) fn demo(args: &DemoArgs) -> ExitCode {
         cfg.duration.as_secs_f64(),
         args.policy.kind
     );
-    let r = rt.block_on(hive::demo::run(cfg, |p| {
+    let r = rt.block_on(hive_cli::demo::run(cfg, |p| {
         let mix: Vec<String> = p.per_rendition.iter().map(|n| n.to_string()).collect();
         eprintln!(
             "  t={:>4.0}s  viewers {:>4}  offload {:>6.2}%  stalled players {:>3} ({:.1} s)  renditions lo→hi {}",

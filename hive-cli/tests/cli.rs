@@ -205,7 +205,7 @@ fn manifest_inspect_reads_a_master_and_its_media_playlists_from_files() {
 /// `hive bench transport` with a small byte count: every transport must deliver every byte (the
 /// bench fails otherwise) — Hive UDP, kernel TCP, plain s2n-quic, and Hive's QUIC transport with
 /// s2n-quic's Cubic and with each hive-cc controller. No timing is asserted.
-#[cfg(all(feature = "udp", feature = "quic"))]
+#[cfg(feature = "quic")]
 #[test]
 fn bench_transport_moves_every_byte_on_every_transport() {
     let out = hive(&["bench", "transport", "--bytes", "8MiB", "--json"]);
@@ -345,7 +345,10 @@ fn sim_vod_plots_origin_egress_of_the_policy_and_both_baselines() {
 
 #[test]
 fn sim_network_runs_the_documented_example_and_refuses_bad_files() {
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/sim/network-example.json");
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/sim/network-example.json"
+    );
     let v = sim_json(&[
         "sim",
         "--network",

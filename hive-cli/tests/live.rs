@@ -1,13 +1,13 @@
 //! End to end on loopback: a synthetic live origin, ≥ 20 real agents on Hive's UDP transport,
-//! and real-time players (`hive::demo`). Each test runs about half a minute.
+//! and real-time players (`hive_cli::demo`). Each test runs about half a minute.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use hive::demo::{AgentHook, DemoConfig, DemoReport, run};
 use hive_agent::PolicyKind;
+use hive_cli::demo::{AgentHook, DemoConfig, DemoReport, run};
 use hive_core::TransportError;
 use hive_core::transport::{Class, Connection, ConnectionStats, DialTarget, Transport};
 use hive_core::wire::{Decoded, Message, WireLimits, decode_frame};

@@ -10,14 +10,12 @@ use clap::{Args, Parser, Subcommand};
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[cfg(all(feature = "udp", feature = "quic"))]
+#[cfg(feature = "quic")]
 mod bench;
-#[cfg(feature = "services")]
 mod bench_tracker;
 mod cc_arena;
 mod live_cmd;
 mod manifest_cmd;
-#[cfg(feature = "services")]
 mod services_cmd;
 mod sign_cmd;
 mod sim_cmd;
@@ -43,9 +41,9 @@ enum Command {
     CcArena(CcArenaArgs),
     /// Run one agent between a player and an origin.
     Agent(live_cmd::AgentArgs),
-    /// Run a tracker: HTTP/JSON announces, nearest peers first (needs the `services` feature).
+    /// Run a tracker: HTTP/JSON announces, nearest peers first.
     Tracker(TrackerArgs),
-    /// Run a registrar that signs admission tokens (needs the `services` feature).
+    /// Run a registrar that signs admission tokens.
     Registrar(RegistrarArgs),
     /// Serve a synthetic live HLS/DASH origin (and optionally a folder of real media).
     Origin(live_cmd::OriginArgs),
@@ -56,7 +54,7 @@ enum Command {
     Sign(sign_cmd::SignArgs),
     /// Run a hash service: signed hash lists for origins that cannot be changed.
     HashService(sign_cmd::HashServiceArgs),
-    /// Benchmarks: transports (needs the `udp` and `quic` features) and the tracker (`services`).
+    /// Benchmarks: transports (needs the `quic` feature) and the tracker.
     Bench(BenchArgs),
 }
 
@@ -174,15 +172,7 @@ pub(crate) struct RegistrarArgs {
     pub(crate) enroll_secret_file: Option<PathBuf>,
 }
 
-#[cfg(feature = "services")]
 use services_cmd::parse_duration;
-
-#[cfg(not(feature = "services"))]
-fn parse_duration(s: &str) -> Result<std::time::Duration, std::num::ParseIntError> {
-    s.trim_end_matches('s')
-        .parse()
-        .map(std::time::Duration::from_secs)
-}
 
 /// Arguments of `hive bench transport`.
 #[derive(Debug, Args)]
@@ -196,10 +186,10 @@ pub(crate) struct BenchTransportArgs {
     pub(crate) json: bool,
 }
 
-#[cfg(all(feature = "udp", feature = "quic"))]
+#[cfg(feature = "quic")]
 use bench::parse_bytes;
 
-#[cfg(not(all(feature = "udp", feature = "quic")))]
+#[cfg(not(feature = "quic"))]
 fn parse_bytes(s: &str) -> Result<u64, std::num::ParseIntError> {
     s.parse()
 }
@@ -299,31 +289,24 @@ fn main() -> ExitCode {
         Command::CcArena(args) => cc_arena::run(&args),
         Command::Demo(args) => live_cmd::demo(&args),
         Command::Agent(args) => live_cmd::agent(&args),
-        #[cfg(feature = "services")]
         Command::Tracker(args) => services_cmd::tracker(&args),
-        #[cfg(feature = "services")]
         Command::Registrar(args) => services_cmd::registrar(&args),
-        #[cfg(not(feature = "services"))]
-        Command::Tracker(_) | Command::Registrar(_) => without("services"),
         Command::Origin(args) => live_cmd::origin(&args),
         Command::Sim(args) => sim_cmd::run(&args),
         Command::Manifest(args) => manifest_cmd::run(&args),
         Command::Sign(args) => sign_cmd::sign(&args),
         Command::HashService(args) => sign_cmd::hash_service(&args),
         Command::Bench(BenchArgs { command }) => match command {
-            #[cfg(all(feature = "udp", feature = "quic"))]
+            #[cfg(feature = "quic")]
             BenchCommand::Transport(args) => bench::transport(&args),
-            #[cfg(not(all(feature = "udp", feature = "quic")))]
-            BenchCommand::Transport(_) => without("udp` and `quic"),
-            #[cfg(feature = "services")]
+            #[cfg(not(feature = "quic"))]
+            BenchCommand::Transport(_) => without("quic"),
             BenchCommand::Tracker(args) => bench_tracker::tracker(&args),
-            #[cfg(not(feature = "services"))]
-            BenchCommand::Tracker(_) => without("services"),
         },
     }
 }
 
-#[allow(dead_code)] // used only in builds without some features
+#[cfg(not(feature = "quic"))]
 fn without(features: &str) -> ExitCode {
     eprintln!("hive: this binary was built without the `{features}` feature(s)");
     ExitCode::from(2)

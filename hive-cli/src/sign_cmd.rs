@@ -59,7 +59,6 @@ pub(crate) struct HashServiceArgs {
 const MAX_KEY_FILE: u64 = 4096;
 
 /// Reads a secret key file (64 hex digits).
-#[cfg(feature = "services")]
 pub(crate) fn read_key(path: &Path) -> anyhow::Result<hive_core::integrity::PublisherKey> {
     use std::io::Read;
 
@@ -83,7 +82,6 @@ pub(crate) fn read_key(path: &Path) -> anyhow::Result<hive_core::integrity::Publ
         .with_context(|| format!("{} must hold 64 hex digits", path.display()))
 }
 
-#[cfg(feature = "services")]
 fn new_key(path: &Path) -> anyhow::Result<()> {
     use std::io::Write;
 
@@ -105,7 +103,6 @@ fn new_key(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[cfg(feature = "services")]
 fn sign_dir(args: &SignArgs, key: &Path, dir: &Path) -> anyhow::Result<bool> {
     use hive_services::integrity::Signer;
     let mut signer = Signer::new(read_key(key)?, dir)?;
@@ -143,50 +140,33 @@ fn sign_dir(args: &SignArgs, key: &Path, dir: &Path) -> anyhow::Result<bool> {
 
 /// Runs `hive sign`.
 pub(crate) fn sign(args: &SignArgs) -> ExitCode {
-    #[cfg(feature = "services")]
-    {
-        let result = match (&args.new_key, &args.print_key, &args.key, &args.dir) {
-            (Some(path), ..) => new_key(path).map(|()| true),
-            (None, Some(path), ..) => read_key(path).map(|k| {
-                println!("{}", k.public().to_hex());
-                true
-            }),
-            (None, None, Some(key), Some(dir)) => sign_dir(args, key, dir),
-            _ => Err(anyhow::anyhow!(
-                "say --key FILE --dir DIR [--watch], --new-key FILE or --print-key FILE"
-            )),
-        };
-        match result {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => ExitCode::FAILURE,
-            Err(e) => {
-                eprintln!("hive sign: {e:#}");
-                ExitCode::FAILURE
-            }
+    let result = match (&args.new_key, &args.print_key, &args.key, &args.dir) {
+        (Some(path), ..) => new_key(path).map(|()| true),
+        (None, Some(path), ..) => read_key(path).map(|k| {
+            println!("{}", k.public().to_hex());
+            true
+        }),
+        (None, None, Some(key), Some(dir)) => sign_dir(args, key, dir),
+        _ => Err(anyhow::anyhow!(
+            "say --key FILE --dir DIR [--watch], --new-key FILE or --print-key FILE"
+        )),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("hive sign: {e:#}");
+            ExitCode::FAILURE
         }
-    }
-    #[cfg(not(feature = "services"))]
-    {
-        let _ = args;
-        crate::without("services")
     }
 }
 
 /// Runs `hive hash-service`.
 pub(crate) fn hash_service(args: &HashServiceArgs) -> ExitCode {
-    #[cfg(feature = "services")]
-    {
-        crate::services_cmd::run_service("hash-service", run_hash_service(args))
-    }
-    #[cfg(not(feature = "services"))]
-    {
-        let _ = args;
-        crate::without("services")
-    }
+    crate::services_cmd::run_service("hash-service", run_hash_service(args))
 }
 
 /// The hash service of `hive hash-service` and `hive tracker --hash-key`.
-#[cfg(feature = "services")]
 pub(crate) fn build_hash_service(
     key: &Path,
     allow: &[String],
@@ -212,7 +192,6 @@ pub(crate) fn build_hash_service(
     Ok(svc)
 }
 
-#[cfg(feature = "services")]
 async fn run_hash_service(args: &HashServiceArgs) -> anyhow::Result<()> {
     use anyhow::Context;
     let svc = build_hash_service(&args.key, &args.allow_origin, args.poll, args.max_manifests)?;
