@@ -273,9 +273,16 @@ pub(crate) struct AgentArgs {
     /// Registrar base URL: the agent presents its tokens and refuses peers without one.
     #[arg(long)]
     registrar: Option<String>,
-    /// Where the UDP transport binds (use 0.0.0.0:PORT to share beyond this machine).
+    /// Where the transport binds, UDP for both (use 0.0.0.0:PORT to share beyond this machine).
     #[arg(long, default_value = "127.0.0.1:0")]
     udp: SocketAddr,
+    /// The transport peers are reached over: udp (Hive's) or quic (s2n-quic).
+    #[arg(long, default_value = "udp")]
+    transport: hive_agent::TransportKind,
+    /// The congestion controller of every peer connection: newreno, cubic, ledbat, ledbat++ or
+    /// dtl (DTL at p = 1, its priority then following each upload's urgency; dtl:P starts at P).
+    #[arg(long, default_value = "dtl")]
+    cc: hive_cc::Algorithm,
     /// Overlay policy: public-mesh, random-mesh, no-peer, private-hierarchy[:SITE].
     #[arg(long, default_value = "public-mesh", value_parser = parse_policy)]
     policy: PolicyArg,
@@ -367,6 +374,8 @@ pub(crate) fn agent(args: &AgentArgs) -> ExitCode {
             tracker: args.tracker.clone(),
             registrar: args.registrar.clone(),
             udp_listen: args.udp,
+            transport: args.transport,
+            cc: Some(args.cc),
             policy: args.policy.kind,
             gateway_site: args.policy.gateway_site.clone(),
             locality: hive_core::Locality {
