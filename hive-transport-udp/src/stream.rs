@@ -12,7 +12,7 @@ use bytes::Bytes;
 use crate::ranges::RangeSet;
 
 /// Send-buffer capacity a stream keeps when it drains (see `SendStream::shrink`).
-const RETAINED: usize = 64 * 1024;
+const RETAINED: usize = 16 * 1024;
 
 /// Sending half: bytes from `base` (lowest unacknowledged) to `end`.
 #[derive(Debug)]
