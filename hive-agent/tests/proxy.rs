@@ -57,6 +57,13 @@ async fn eventually(what: &str, f: impl Fn() -> bool) {
     panic!("{what}: not within 3 s");
 }
 
+/// The agent's `/metrics` text.
+async fn metrics_of(agent: &Agent) -> String {
+    let (status, body) = get(&format!("{}/metrics", agent.proxy_url())).await;
+    assert_eq!(status, 200);
+    String::from_utf8(body.to_vec()).expect("utf-8 metrics")
+}
+
 async fn get(url: &str) -> (u16, bytes::Bytes) {
     let r = reqwest::get(url).await.expect("request");
     let status = r.status().as_u16();
@@ -148,22 +155,12 @@ async fn second_agent_gets_them_from_the_first(transport: TransportKind) {
     // B's player asked with its deadline near: A's connection to B carried it TCP-fair
     // (priority follows urgency), set on the UDP transport's DTL controller.
     assert_eq!(a.stats().priority_urgent, 1, "{:?}", a.stats());
-    let metrics_a = reqwest::get(format!("{}/metrics", a.proxy_url()))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics_a = metrics_of(&a).await;
     assert!(
         metrics_a.contains("hive_agent_cc_priority_urgent_total 1"),
         "{metrics_a}"
     );
-    let metrics = reqwest::get(format!("{}/metrics", b.proxy_url()))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_of(&b).await;
     assert!(
         metrics.contains(&format!("hive_agent_peer_bytes_total {}", data.len())),
         "{metrics}"

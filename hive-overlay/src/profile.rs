@@ -175,11 +175,6 @@ impl RoleProfile {
         cfg.slots_from_uplink = self.slots_from_uplink;
         cfg.queue_for_slots = self.queue_for_slots;
     }
-
-    /// Sets this profile's fields in `cfg` (its role unchanged).
-    pub fn apply(&self, cfg: &mut SwarmConfig) {
-        self.apply_as(cfg.role, cfg);
-    }
 }
 
 /// The upload-slot rule: as many uploads at once as `uplink_kbps` carries at eight times
@@ -191,10 +186,10 @@ impl RoleProfile {
 pub fn upload_slots(uplink_kbps: u32, top_bitrate_bps: u64, max: usize) -> usize {
     let uplink = u64::from(uplink_kbps) * 1000;
     let fit = uplink / top_bitrate_bps.saturating_mul(8).max(1);
-    usize::try_from(fit)
-        .unwrap_or(usize::MAX)
-        .clamp(1, max.max(1))
-        .min(max)
+    if max == 0 {
+        return 0;
+    }
+    usize::try_from(fit).unwrap_or(usize::MAX).clamp(1, max)
 }
 
 impl SwarmConfig {

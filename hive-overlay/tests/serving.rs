@@ -739,25 +739,30 @@ fn the_congestion_priority_of_an_upload_follows_its_urgency() {
 
     // A player's request due in 10 s on a connection that takes one chunk at a time: a
     // scavenger now, urgent 3 s before its deadline.
-    let mut me = peer(0);
-    me.upload_kbps = 20_000;
-    let cache = Arc::new(LiveWindowCache::default());
-    cache.insert(
-        now,
-        CachedFragment::new(
-            frag(5),
-            Bytes::from(vec![5u8; FRAGMENT]),
-            Duration::from_secs(10),
-            Duration::from_secs(2),
-        ),
-    );
+    // An engine holding fragment `seq`, with `cfg`, connected to `to`.
+    let holding = |seq: u64, cfg: SwarmConfig, to: PeerInfo| {
+        let cache = Arc::new(LiveWindowCache::default());
+        cache.insert(
+            now,
+            CachedFragment::new(
+                frag(seq),
+                Bytes::from(vec![seq as u8; FRAGMENT]),
+                Duration::from_secs(2 * seq),
+                Duration::from_secs(2),
+            ),
+        );
+        let mut me = peer(0);
+        me.upload_kbps = 20_000;
+        let mut s = Swarm::new(now, me, content(), cfg, Box::new(RandomMesh::new(1)), cache);
+        connect(&mut s, now, to);
+        s
+    };
     let cfg = SwarmConfig {
         send_window: 1,
         chunk_size: 10_000,
         ..SwarmConfig::default()
     };
-    let mut s = Swarm::new(now, me, content(), cfg, Box::new(RandomMesh::new(1)), cache);
-    connect(&mut s, now, peer(3));
+    let mut s = holding(5, cfg, peer(3));
     while s.poll_output().is_some() {}
     s.handle_message(now, peer(3).id, request(9, 5, 10_000));
     assert_eq!(priorities(&mut s), vec![(peer(3).id, 0.0)]);
@@ -767,29 +772,11 @@ fn the_congestion_priority_of_an_upload_follows_its_urgency() {
     assert_eq!(priorities(&mut s), vec![(peer(3).id, 1.0)]);
     assert_eq!(s.stats().priority_changes, 2);
     // Off: no priorities asked.
-    let cache = Arc::new(LiveWindowCache::default());
-    cache.insert(
-        now,
-        CachedFragment::new(
-            frag(1),
-            Bytes::from(vec![1u8; FRAGMENT]),
-            Duration::from_secs(2),
-            Duration::from_secs(2),
-        ),
-    );
     let cfg = SwarmConfig {
         priority_follows_urgency: false,
         ..SwarmConfig::default()
     };
-    let mut off = Swarm::new(
-        now,
-        peer(0),
-        content(),
-        cfg,
-        Box::new(RandomMesh::new(1)),
-        cache,
-    );
-    connect(&mut off, now, peer(1));
+    let mut off = holding(1, cfg, peer(1));
     off.handle_message(now, peer(1).id, request(1, 1, 1_000));
     assert!(answers(&mut off).contains(&(peer(1).id, Answer::Data(1))));
     off.handle_timeout(now + Duration::from_secs(1));
