@@ -104,6 +104,7 @@ impl CongestionController for LedbatPlusPlus {
         let acked = ack.bytes_acked as f64;
         let mss = self.mss as f64;
         let gain = self.gain();
+        let before = self.cwnd;
         match self.phase {
             Phase::InitialSlowStart => {
                 if qd > 0.75 * target {
@@ -158,9 +159,9 @@ impl CongestionController for LedbatPlusPlus {
                 }
             }
         }
-        // RFC 6817's cap, kept by the draft.
+        // RFC 6817's cap, kept by the draft, on growth only (see `cap_growth`).
         let flightsize = (ack.bytes_in_flight + ack.bytes_acked) as f64;
-        self.cwnd = self.cwnd.min(flightsize + mss).max(self.min_cwnd());
+        self.cwnd = crate::cap_growth(before, self.cwnd, flightsize, mss).max(self.min_cwnd());
     }
 
     fn on_loss(&mut self, now: Instant, loss: &LossEvent) {

@@ -52,6 +52,28 @@ pub use ledbat::{Ledbat, LedbatConfig};
 pub use ledbatpp::{LedbatPlusPlus, TARGET as LEDBATPP_TARGET};
 pub use newreno::NewReno;
 
+/// RFC 6817 §2.4.2's cap, `max_allowed_cwnd = flightsize + ALLOWED_INCREASE * MSS;
+/// cwnd = min(cwnd, max_allowed_cwnd)`, applied to growth only: a window may not grow past what
+/// was in flight (plus `allowed` bytes), but the cap never shrinks it.
+///
+/// The cap is there so that a sender which does not use its window does not inflate it. Applied
+/// on every ack as the pseudocode reads, it also *cuts* the window to the flight of that one ack
+/// whenever less than a window happened to be in flight — and on a fast path that is most acks:
+/// the sender is CPU- or pacing-limited for a moment, or the receiver acks every tenth packet
+/// (s2n-quic) and leaves the tail of a flight to its 25 ms ack-delay timer. Measured on loopback
+/// QUIC, LEDBAT's window fell to 11 packets many times a second and LEDBAT++ sat below 12 packets
+/// for 17 s. RFC 9002 §7.8 treats an under-used window this way: "When bytes in flight is smaller
+/// than the congestion window and sending is not pacing limited, the congestion window is
+/// underutilized. [...] the congestion window SHOULD NOT be increased in either slow start or
+/// congestion avoidance" — not increased, not cut. Decreases (`after < before`) pass unchanged.
+pub(crate) fn cap_growth(before: f64, after: f64, flightsize: f64, allowed: f64) -> f64 {
+    if after <= before {
+        after
+    } else {
+        after.min(before.max(flightsize + allowed))
+    }
+}
+
 /// A controller by name, as the CLI and scenario specs write it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Algorithm {
@@ -162,6 +184,69 @@ impl CongestionControllerFactory for Factory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hive_core::cc::AckEvent;
+    use hive_core::time::Duration;
+
+    const MSS: u64 = 1472;
+
+    fn ack(bytes_acked: u64, bytes_in_flight: u64, rtt: Duration, sent_time: Instant) -> AckEvent {
+        AckEvent {
+            bytes_acked,
+            bytes_in_flight,
+            rtt,
+            min_rtt: Duration::from_micros(60),
+            one_way_delay: None,
+            sent_time,
+            app_limited: false,
+        }
+    }
+
+    #[test]
+    fn the_flight_cap_limits_growth_and_never_cuts_the_window() {
+        // Growth stops one allowance beyond the flight...
+        assert_eq!(cap_growth(10.0, 20.0, 12.0, 1.0), 13.0);
+        // ...but a flight below the window does not pull the window down...
+        assert_eq!(cap_growth(10.0, 20.0, 3.0, 1.0), 10.0);
+        // ...and decreases pass.
+        assert_eq!(cap_growth(10.0, 5.0, 30.0, 1.0), 5.0);
+    }
+
+    /// A fast path (100 µs round trips, no queue): each scavenger grows a large window, then
+    /// the sender pauses (CPU-bound, or between application writes) and the acks that arrive
+    /// find little in flight. RFC 6817's cap, applied as written, cut the window to that flight
+    /// plus one segment; it must stay.
+    #[test]
+    fn a_sender_that_pauses_keeps_its_window() {
+        let rtt = Duration::from_micros(100);
+        for algo in [
+            Algorithm::Ledbat,
+            Algorithm::LedbatPlusPlus,
+            Algorithm::Dtl(0.0),
+            Algorithm::Dtl(1.0),
+        ] {
+            let mut cc = algo.build(MSS);
+            let mut now = Instant::from_secs(1);
+            for _ in 0..3000 {
+                now += Duration::from_micros(10);
+                let w = cc.window();
+                cc.on_ack(
+                    now,
+                    &ack(2 * MSS, w.saturating_sub(2 * MSS), rtt, now - rtt),
+                );
+            }
+            let grown = cc.window();
+            assert!(grown > 100 * MSS, "{algo}: grew to {grown} only");
+            for _ in 0..20 {
+                now += Duration::from_micros(10);
+                cc.on_ack(now, &ack(2 * MSS, 0, rtt, now - rtt));
+            }
+            assert!(
+                cc.window() >= grown,
+                "{algo}: {grown} bytes cut to {} by acks of a paused sender",
+                cc.window()
+            );
+        }
+    }
 
     #[test]
     fn names_parse() {
