@@ -133,12 +133,17 @@ impl CongestionController for Ledbat {
         let acked = ack.bytes_acked as f64;
         let mss = self.mss as f64;
         let before = self.cwnd;
-        let allowed = self.cfg.allowed_increase * mss;
+        let mut allowed = self.cfg.allowed_increase * mss;
         if self.slow_start && qd >= target / 2.0 {
             self.slow_start = false;
             self.cwnd /= 2.0;
         } else if self.slow_start {
             self.cwnd += acked;
+            if crate::timer_clocked(ack, before, self.mss) {
+                // A whole flight acked at once by the receiver's timer: the one segment per ack
+                // of RFC 6817's cap would hold slow start to a segment per 25 ms round.
+                allowed = allowed.max(acked);
+            }
         } else {
             let off_target = (target - qd) / target;
             self.cwnd += self.cfg.gain * off_target * acked * mss / self.cwnd;
