@@ -120,6 +120,9 @@ impl CongestionController for Ledbat {
     /// cwnd = min(cwnd, max_allowed_cwnd)
     /// cwnd = max(cwnd, MIN_CWND * MSS)
     /// ```
+    /// The `max_allowed_cwnd` cap limits growth and never cuts the window (see [`cap_growth`]).
+    ///
+    /// [`cap_growth`]: crate::cap_growth
     fn on_ack(&mut self, now: Instant, ack: &AckEvent) {
         self.delay.on_ack(now, ack);
         let Some(qd) = self.delay.queuing_delay() else {
@@ -129,19 +132,25 @@ impl CongestionController for Ledbat {
         let qd = qd.as_secs_f64();
         let acked = ack.bytes_acked as f64;
         let mss = self.mss as f64;
+        let before = self.cwnd;
+        let mut allowed = self.cfg.allowed_increase * mss;
         if self.slow_start && qd >= target / 2.0 {
             self.slow_start = false;
             self.cwnd /= 2.0;
         } else if self.slow_start {
             self.cwnd += acked;
+            if crate::timer_clocked(ack, before, self.mss) {
+                // A whole flight acked at once by the receiver's timer: the one segment per ack
+                // of RFC 6817's cap would hold slow start to a segment per 25 ms round.
+                allowed = allowed.max(acked);
+            }
         } else {
             let off_target = (target - qd) / target;
             self.cwnd += self.cfg.gain * off_target * acked * mss / self.cwnd;
         }
         // The RFC's flightsize is taken before the acked bytes are removed.
         let flightsize = (ack.bytes_in_flight + ack.bytes_acked) as f64;
-        let max_allowed = flightsize + self.cfg.allowed_increase * mss;
-        self.cwnd = self.cwnd.min(max_allowed).max(self.min_cwnd());
+        self.cwnd = crate::cap_growth(before, self.cwnd, flightsize, allowed).max(self.min_cwnd());
     }
 
     /// RFC 6817 §2.4.2: "cwnd = min (cwnd, max (cwnd/2, MIN_CWND * MSS))" on loss, and §3.4.1:

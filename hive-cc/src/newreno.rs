@@ -3,12 +3,10 @@
 use hive_core::cc::{AckEvent, CongestionController, LossEvent};
 use hive_core::time::Instant;
 
+use crate::initial_window;
+
 /// RFC 5681 §3.1 / RFC 9002 §7.2: the minimum window is 2 segments.
 const MIN_WINDOW_SEGMENTS: u64 = 2;
-/// RFC 9002 §7.2: "kInitialWindow = min(10 * max_datagram_size, max(14720, 2 * max_datagram_size))".
-fn initial_window(mss: u64) -> u64 {
-    (10 * mss).min(14_720u64.max(2 * mss))
-}
 
 /// The NewReno congestion controller.
 #[derive(Clone, Debug)]

@@ -6,7 +6,9 @@
 //! The `s2n-quic` row is plain s2n-quic (default TLS and limits, one bulk stream); the `quic-*`
 //! rows go through the `Transport` contract (`CHUNK`-byte Data messages on framed streams, rustls
 //! with certificate-bound peer ids) — `quic-s2n-cubic` with s2n-quic's Cubic, `quic-<algo>` with
-//! that hive-cc controller inside s2n-quic.
+//! that hive-cc controller inside s2n-quic. With `--cc`, the listed controllers each get a
+//! `udp-<algo>` row (Hive's UDP transport with that controller) and a `quic-<algo>` row, one
+//! after the other, so scavengers and Cubic are compared over both transports in one run.
 //!
 //! How each transport is measured:
 //!
@@ -127,12 +129,16 @@ async fn messages(
     .await
 }
 
-/// Hive's UDP transport, default [`Config`] (Noise-encrypted), `CHUNK`-byte Data messages over
-/// one connection.
-async fn hive_udp(bytes: u64) -> Result<Row> {
+/// Hive's UDP transport, default [`Config`] (Noise-encrypted) but for the congestion controller
+/// when one is given, `CHUNK`-byte Data messages over one connection.
+async fn hive_udp(name: &str, bytes: u64, cc: Option<Algorithm>) -> Result<Row> {
     let loopback = "127.0.0.1:0".parse()?;
-    let server = UdpTransport::bind(loopback, Config::default()).await?;
-    let client = UdpTransport::bind(loopback, Config::default()).await?;
+    let config = Config {
+        cc: cc.unwrap_or(Config::default().cc),
+        ..Config::default()
+    };
+    let server = UdpTransport::bind(loopback, config).await?;
+    let client = UdpTransport::bind(loopback, config).await?;
     let t = Instant::now();
     let (c, s) = tokio::join!(
         client.dial_addr(server.local_addr(), server.local_peer_id()),
@@ -140,7 +146,7 @@ async fn hive_udp(bytes: u64) -> Result<Row> {
     );
     let (c, s): (Arc<dyn Connection>, Arc<dyn Connection>) = (c?, s?);
     let handshake = t.elapsed();
-    let row = messages("hive-udp", bytes, handshake, c.clone(), s).await?;
+    let row = messages(name, bytes, handshake, c.clone(), s).await?;
     c.close().await;
     client.shutdown().await;
     server.shutdown().await;
@@ -171,11 +177,40 @@ async fn hive_quic(name: &str, bytes: u64, congestion: Congestion) -> Result<Row
     Ok(row)
 }
 
-/// The QUIC transport's rows: s2n-quic's Cubic, then every hive-cc controller.
-fn quic_rows() -> Vec<(String, Congestion)> {
-    let mut rows = vec![("quic-s2n-cubic".to_string(), Congestion::S2nCubic)];
-    for a in Algorithm::ALL {
-        rows.push((format!("quic-{}", a.name()), Congestion::Hive(a)));
+/// One row of the run.
+#[derive(Clone, Debug)]
+enum Bench {
+    /// Hive's UDP transport, with this controller instead of its default.
+    Udp(Option<Algorithm>),
+    Tcp,
+    S2nQuic,
+    /// Hive's QUIC transport with this controller.
+    Quic(Congestion),
+}
+
+/// The rows: Hive UDP, TCP, s2n-quic, Hive QUIC with s2n-quic's Cubic, then every hive-cc
+/// controller inside Hive QUIC — or, given `cc`, a Hive UDP and a Hive QUIC row per controller.
+fn rows(cc: &[Algorithm]) -> Vec<(String, Bench)> {
+    let mut rows = vec![
+        ("hive-udp".to_string(), Bench::Udp(None)),
+        ("tcp".to_string(), Bench::Tcp),
+        ("s2n-quic".to_string(), Bench::S2nQuic),
+        (
+            "quic-s2n-cubic".to_string(),
+            Bench::Quic(Congestion::S2nCubic),
+        ),
+    ];
+    if cc.is_empty() {
+        for a in Algorithm::ALL {
+            rows.push((
+                format!("quic-{}", a.name()),
+                Bench::Quic(Congestion::Hive(a)),
+            ));
+        }
+    }
+    for &a in cc {
+        rows.push((format!("udp-{a}"), Bench::Udp(Some(a))));
+        rows.push((format!("quic-{a}"), Bench::Quic(Congestion::Hive(a))));
     }
     rows
 }
@@ -226,23 +261,15 @@ async fn s2n_quic(bytes: u64) -> Result<Row> {
     .await
 }
 
-async fn run_all(bytes: u64) -> Result<Vec<Row>> {
+async fn run_all(bytes: u64, cc: &[Algorithm]) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
-    let mut names: Vec<String> = ["hive-udp", "tcp", "s2n-quic"].map(String::from).to_vec();
-    let quic = quic_rows();
-    names.extend(quic.iter().map(|(n, _)| n.clone()));
-    for name in &names {
+    for (name, bench) in self::rows(cc) {
         eprintln!("hive bench transport: {name}, {bytes} bytes ...");
-        let row = match name.as_str() {
-            "hive-udp" => hive_udp(bytes).await?,
-            "tcp" => tcp(bytes).await?,
-            "s2n-quic" => s2n_quic(bytes).await?,
-            other => {
-                let Some((_, congestion)) = quic.iter().find(|(n, _)| n == other) else {
-                    bail!("unknown transport row {other}");
-                };
-                hive_quic(other, bytes, *congestion).await?
-            }
+        let row = match bench {
+            Bench::Udp(algo) => hive_udp(&name, bytes, algo).await?,
+            Bench::Tcp => tcp(bytes).await?,
+            Bench::S2nQuic => s2n_quic(bytes).await?,
+            Bench::Quic(congestion) => hive_quic(&name, bytes, congestion).await?,
         };
         eprintln!(
             "hive bench transport: {name}: {:.2} Gbit/s, {:.2} CPU s/GiB",
@@ -313,13 +340,25 @@ pub(crate) fn transport(args: &BenchTransportArgs) -> ExitCode {
         eprintln!("hive bench transport: --bytes must be at least 1");
         return ExitCode::from(2);
     }
+    let cc = match args
+        .cc
+        .iter()
+        .map(|s| s.parse::<Algorithm>())
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(cc) => cc,
+        Err(e) => {
+            eprintln!("hive bench transport: --cc: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let started = Instant::now();
     let rows = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("tokio runtime")
-        .and_then(|rt| rt.block_on(run_all(args.bytes)));
+        .and_then(|rt| rt.block_on(run_all(args.bytes, &cc)));
     let rows = match rows {
         Ok(r) => r,
         Err(e) => {
@@ -361,7 +400,30 @@ pub(crate) fn parse_bytes(s: &str) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_bytes;
+    use super::{Algorithm, parse_bytes, rows};
+
+    #[test]
+    fn cc_rows_race_each_controller_over_both_transports() {
+        let names = |cc: &[Algorithm]| rows(cc).into_iter().map(|(n, _)| n).collect::<Vec<_>>();
+        assert_eq!(
+            names(&[]),
+            [
+                "hive-udp",
+                "tcp",
+                "s2n-quic",
+                "quic-s2n-cubic",
+                "quic-newreno",
+                "quic-cubic",
+                "quic-ledbat",
+                "quic-ledbat++",
+                "quic-dtl"
+            ]
+        );
+        assert_eq!(
+            names(&[Algorithm::Cubic, Algorithm::Dtl(0.0)])[4..],
+            ["udp-cubic", "quic-cubic", "udp-dtl:0", "quic-dtl:0"]
+        );
+    }
 
     #[test]
     fn byte_counts_take_binary_suffixes() {

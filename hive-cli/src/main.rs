@@ -184,6 +184,12 @@ pub(crate) struct BenchTransportArgs {
     /// wall_s) instead of the table.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Race these hive-cc controllers (comma-separated: `cubic,ledbat,ledbat++,dtl:0,dtl:1`)
+    /// over both of Hive's transports: a `udp-ALGO` and a `quic-ALGO` row each, instead of the
+    /// `quic-*` rows of every controller (Hive's UDP transport otherwise runs with its default
+    /// controller only).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) cc: Vec<String>,
 }
 
 #[cfg(feature = "quic")]

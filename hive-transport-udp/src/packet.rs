@@ -134,10 +134,10 @@ impl Connection {
             // RFC 9002 §7.7 paces at N x cwnd / srtt with N > 1. N = 2, as Linux in slow start
             // (the window doubles every round trip), and also after: when the window halves,
             // the ACK clock still runs at the old rate for a round trip while the queue drains;
-            // slower pacing (N = 1.25 was measured) falls behind it, the flight shrinks below
-            // the window, and controllers that cap the window at the flight size plus a segment
-            // (LEDBAT, DTL) then cut it a second time. Pacing only spreads packets: the window
-            // still bounds what is in flight.
+            // slower pacing (N = 1.25 was measured) falls behind it and the flight shrinks below
+            // the window (which LEDBAT and DTL, capping the window at the flight size plus a
+            // segment, took as a second cut until hive-cc limited that cap to growth). Pacing
+            // only spreads packets: the window still bounds what is in flight.
             let gain = 2.0;
             let rate = self.cc.pacing_rate().map(|r| r as f64).or_else(|| {
                 self.rtt
