@@ -120,9 +120,8 @@ impl CongestionController for Ledbat {
     /// cwnd = min(cwnd, max_allowed_cwnd)
     /// cwnd = max(cwnd, MIN_CWND * MSS)
     /// ```
-    /// The `max_allowed_cwnd` cap limits growth and never cuts the window (see [`cap_growth`]).
-    ///
-    /// [`cap_growth`]: crate::cap_growth
+    /// The `max_allowed_cwnd` cap limits growth and never cuts the window (see `cap_growth` in
+    /// lib.rs).
     fn on_ack(&mut self, now: Instant, ack: &AckEvent) {
         self.delay.on_ack(now, ack);
         let Some(qd) = self.delay.queuing_delay() else {
