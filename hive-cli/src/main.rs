@@ -170,6 +170,10 @@ pub(crate) struct RegistrarArgs {
     /// the `x-hive-enroll` header; without it, anyone may enroll.
     #[arg(long)]
     pub(crate) enroll_secret_file: Option<PathBuf>,
+    /// Issue tokens only to clients whose address is in this range (CIDR, e.g. `10.0.0.0/8`;
+    /// repeat for several). With `--enroll-secret-file` too, a client needs both.
+    #[arg(long = "enroll-range", value_name = "CIDR")]
+    pub(crate) enroll_ranges: Vec<ipnet::IpNet>,
 }
 
 use services_cmd::parse_duration;

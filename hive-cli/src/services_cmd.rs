@@ -220,18 +220,22 @@ async fn run_registrar(args: &RegistrarArgs) -> Result<()> {
             Registrar::generate()
         }
     };
-    let r = match &args.enroll_secret_file {
-        Some(p) => {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            let secret = text.lines().next().unwrap_or("").trim().to_string();
-            anyhow::ensure!(!secret.is_empty(), "{} holds no secret", p.display());
-            r.with_enroll(registrar::EnrollPolicy::Secret(secret))
-        }
-        None => {
-            tracing::warn!("no --enroll-secret-file: anyone may enroll");
-            r
-        }
+    let mut policies = Vec::new();
+    if let Some(p) = &args.enroll_secret_file {
+        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        let secret = text.lines().next().unwrap_or("").trim().to_string();
+        anyhow::ensure!(!secret.is_empty(), "{} holds no secret", p.display());
+        policies.push(registrar::EnrollPolicy::Secret(secret));
+    }
+    if !args.enroll_ranges.is_empty() {
+        tracing::info!(ranges = ?args.enroll_ranges, "enrolling only these address ranges");
+        policies.push(registrar::EnrollPolicy::Ranges(args.enroll_ranges.clone()));
+    }
+    let r = if policies.is_empty() {
+        tracing::warn!("no --enroll-secret-file or --enroll-range: anyone may enroll");
+        r
+    } else {
+        r.with_enroll(registrar::EnrollPolicy::All(policies))
     };
     let key: String = r
         .verifying_key()

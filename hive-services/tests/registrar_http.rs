@@ -65,3 +65,84 @@ async fn tokens_from_the_http_api_verify_offline() {
     tx.send(()).unwrap();
     task.await.unwrap().unwrap();
 }
+
+/// Starts a registrar with `policy` on a free loopback port; returns its URL and a stopper.
+async fn start(
+    policy: registrar::EnrollPolicy,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let r = Arc::new(Registrar::generate().with_enroll(policy));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(registrar::serve_registrar(
+        listener,
+        r,
+        Duration::from_secs(60),
+        async {
+            let _ = rx.await;
+        },
+    ));
+    (url, tx, task)
+}
+
+async fn ask(url: &str, secret: Option<&str>) -> (u16, String) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{url}/v1/token"))
+        .json(&serde_json::json!({
+            "peer": PeerId::from_bytes([9; 32]).to_string(),
+            "content": ContentId::derive("live/ranges").to_string(),
+        }));
+    if let Some(s) = secret {
+        req = req.header(registrar::ENROLL_HEADER, s);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn address_ranges_decide_who_enrolls() {
+    use registrar::EnrollPolicy;
+    let lo: ipnet::IpNet = "127.0.0.0/8".parse().unwrap();
+    let corp: ipnet::IpNet = "10.0.0.0/8".parse().unwrap();
+
+    // A client inside the ranges gets a token.
+    let (url, tx, task) = start(EnrollPolicy::Ranges(vec![corp, lo])).await;
+    let (status, body) = ask(&url, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("token"), "{body}");
+    tx.send(()).unwrap();
+    task.await.unwrap().unwrap();
+
+    // A client outside them is refused, and told why.
+    let (url, tx, task) = start(EnrollPolicy::Ranges(vec![corp])).await;
+    let (status, body) = ask(&url, None).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("127.0.0.1"), "{body}");
+    tx.send(()).unwrap();
+    task.await.unwrap().unwrap();
+
+    // Secret and range together: both are needed.
+    let both = EnrollPolicy::All(vec![
+        EnrollPolicy::Secret("s3cret".into()),
+        EnrollPolicy::Ranges(vec![lo]),
+    ]);
+    let (url, tx, task) = start(both).await;
+    assert_eq!(ask(&url, None).await.0, 403);
+    assert_eq!(ask(&url, Some("wrong")).await.0, 403);
+    assert_eq!(ask(&url, Some("s3cret")).await.0, 200);
+    tx.send(()).unwrap();
+    task.await.unwrap().unwrap();
+
+    let both = EnrollPolicy::All(vec![
+        EnrollPolicy::Secret("s3cret".into()),
+        EnrollPolicy::Ranges(vec![corp]),
+    ]);
+    let (url, tx, task) = start(both).await;
+    assert_eq!(ask(&url, Some("s3cret")).await.0, 403);
+    tx.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}

@@ -3,9 +3,11 @@
 //! Agents fetch a token before joining a swarm and present it in their Hello and in tracker
 //! announces; peers and the tracker check it offline with [`TokenVerifier`] and the registrar's
 //! public key (see [`token`] for the format). Who may enroll is the registrar's
-//! [`EnrollPolicy`]: anyone ([`EnrollPolicy::Open`], for labs), or only a client that presents
+//! [`EnrollPolicy`]: anyone ([`EnrollPolicy::Open`], for labs), only a client that presents
 //! the operator's shared enrollment secret in the `x-hive-enroll` header
-//! ([`EnrollPolicy::Secret`]). Agents must know the registrar's public key beforehand (pinned
+//! ([`EnrollPolicy::Secret`]), only clients whose address is in the operator's ranges
+//! ([`EnrollPolicy::Ranges`]: the corporate network), or several of these at once
+//! ([`EnrollPolicy::All`]). Agents must know the registrar's public key beforehand (pinned
 //! in their configuration): fetched over plain HTTP, anyone on the path could substitute theirs.
 //! For anything finer (a login, a customer API), put the registrar behind the operator's own
 //! authentication.
@@ -53,7 +55,7 @@ use tokio::net::TcpListener;
 pub use client::{RegistrarClient, RegistrarError};
 pub use token::{TOKEN_LEN, TOKEN_VERSION, TokenClaims, TokenError, TokenVerifier};
 
-use crate::http::{ApiError, MAX_BODY, b64_encode, now_unix_ms, parse_json};
+use crate::http::{ApiError, MAX_BODY, Observed, b64_encode, now_unix_ms, parse_json};
 
 /// Who may obtain a token.
 #[derive(Clone, Default)]
@@ -64,6 +66,13 @@ pub enum EnrollPolicy {
     /// Only requests carrying this shared secret in the [`ENROLL_HEADER`] header (compared in
     /// constant time).
     Secret(String),
+    /// Only clients whose address (as the registrar's TCP connection sees it, IPv4-mapped IPv6
+    /// read as IPv4) is in one of these ranges. Behind a reverse proxy every client has the
+    /// proxy's address: use the proxy's own access rules there instead. A request whose address
+    /// is unknown (the router mounted without `ConnectInfo`) is refused.
+    Ranges(Vec<ipnet::IpNet>),
+    /// Every one of these policies (an empty list admits everyone).
+    All(Vec<EnrollPolicy>),
 }
 
 impl std::fmt::Debug for EnrollPolicy {
@@ -72,6 +81,37 @@ impl std::fmt::Debug for EnrollPolicy {
         match self {
             EnrollPolicy::Open => write!(f, "Open"),
             EnrollPolicy::Secret(_) => write!(f, "Secret(..)"),
+            EnrollPolicy::Ranges(r) => f.debug_tuple("Ranges").field(r).finish(),
+            EnrollPolicy::All(p) => f.debug_tuple("All").field(p).finish(),
+        }
+    }
+}
+
+impl EnrollPolicy {
+    /// Why a request with these headers, from `from`, may not enroll (`None`: it may).
+    fn refusal(
+        &self,
+        headers: &axum::http::HeaderMap,
+        from: Option<std::net::IpAddr>,
+    ) -> Option<String> {
+        match self {
+            EnrollPolicy::Open => None,
+            EnrollPolicy::Secret(secret) => {
+                let ok = headers
+                    .get(ENROLL_HEADER)
+                    .is_some_and(|v| constant_time_eq(v.as_bytes(), secret.as_bytes()));
+                (!ok).then(|| {
+                    format!("this registrar enrolls only with its enrollment secret (header {ENROLL_HEADER})")
+                })
+            }
+            EnrollPolicy::Ranges(ranges) => match from.map(|ip| ip.to_canonical()) {
+                Some(ip) if ranges.iter().any(|r| r.contains(&ip)) => None,
+                Some(ip) => Some(format!(
+                    "this registrar enrolls only clients in its address ranges, not {ip}"
+                )),
+                None => Some("this registrar enrolls by address, and yours is unknown".into()),
+            },
+            EnrollPolicy::All(policies) => policies.iter().find_map(|p| p.refusal(headers, from)),
         }
     }
 }
@@ -126,14 +166,13 @@ impl Registrar {
         self
     }
 
-    /// Whether a request with these headers may enroll.
-    fn may_enroll(&self, headers: &axum::http::HeaderMap) -> bool {
-        match &self.enroll {
-            EnrollPolicy::Open => true,
-            EnrollPolicy::Secret(secret) => headers
-                .get(ENROLL_HEADER)
-                .is_some_and(|v| constant_time_eq(v.as_bytes(), secret.as_bytes())),
-        }
+    /// Why a request with these headers, from `from`, may not enroll (`None`: it may).
+    fn refusal(
+        &self,
+        headers: &axum::http::HeaderMap,
+        from: Option<std::net::IpAddr>,
+    ) -> Option<String> {
+        self.enroll.refusal(headers, from)
     }
 
     /// The 32-byte secret key, to store it (e.g. `hive registrar --secret-file`).
@@ -217,14 +256,13 @@ pub(crate) struct KeyReply {
 
 async fn issue_token(
     State((r, validity)): RegistrarState,
+    Observed(from): Observed,
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<axum::Json<TokenReply>, ApiError> {
-    if !r.may_enroll(&headers) {
+    if let Some(why) = r.refusal(&headers, from.map(|a| a.ip())) {
         r.refused.fetch_add(1, Ordering::Relaxed);
-        return Err(ApiError::forbidden(format!(
-            "this registrar enrolls only with its enrollment secret (header {ENROLL_HEADER})"
-        )));
+        return Err(ApiError::forbidden(why));
     }
     let parsed = parse_json::<TokenRequest>(&body).and_then(|req| {
         let peer: PeerId = req
