@@ -74,8 +74,8 @@ async fn start(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<std::io::Result<()>>,
 ) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let url = format!("http://{}", listener.local_addr().expect("local address"));
     let r = Arc::new(Registrar::generate().with_enroll(policy));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(registrar::serve_registrar(
@@ -99,8 +99,8 @@ async fn ask(url: &str, secret: Option<&str>) -> (u16, String) {
     if let Some(s) = secret {
         req = req.header(registrar::ENROLL_HEADER, s);
     }
-    let resp = req.send().await.unwrap();
-    (resp.status().as_u16(), resp.text().await.unwrap())
+    let resp = req.send().await.expect("registrar answers");
+    (resp.status().as_u16(), resp.text().await.expect("a body"))
 }
 
 #[tokio::test]
