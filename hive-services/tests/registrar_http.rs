@@ -74,7 +74,9 @@ async fn start(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<std::io::Result<()>>,
 ) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
     let url = format!("http://{}", listener.local_addr().expect("local address"));
     let r = Arc::new(Registrar::generate().with_enroll(policy));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
