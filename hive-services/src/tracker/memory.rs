@@ -36,9 +36,9 @@ pub struct MemoryStore {
     max_peers: usize,
 }
 
-/// Default bound on swarms of a [`MemoryStore`].
+/// Default bound on swarms of a [`MemoryStore`] (and of the Redis store).
 pub const DEFAULT_MAX_SWARMS: usize = 100_000;
-/// Default bound on peers per swarm of a [`MemoryStore`].
+/// Default bound on peers per swarm of a [`MemoryStore`] (and of the Redis store).
 pub const DEFAULT_MAX_PEERS_PER_SWARM: usize = 100_000;
 
 impl std::fmt::Debug for MemoryStore {

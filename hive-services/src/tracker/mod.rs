@@ -41,8 +41,8 @@
 //! the keys by itself.
 //!
 //! **Limits.** Requests per source address ([`TrackerConfig::rate_per_addr`], a token bucket in
-//! a bounded table) and the store's bounds (swarms, peers per swarm: [`MemoryStore::with_limits`])
-//! answer 429 with a message; the HTTP server's bounds are [`TrackerConfig::http`].
+//! a bounded table) and the store's bounds (swarms, peers per swarm: [`MemoryStore::with_limits`],
+//! `RedisStore::with_limits`) answer 429 with a message; the HTTP server's bounds are [`TrackerConfig::http`].
 //!
 //! `role` is `peer` (default), `supernode`, `consume-only` or `seeder`; in the reply, the role
 //! the tracker lists the announcer with (`supernode` when it promoted it). An address

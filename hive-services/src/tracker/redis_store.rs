@@ -10,9 +10,13 @@ use async_trait::async_trait;
 use hive_core::{ContentId, Locality, PeerId};
 use redis::aio::ConnectionManager;
 
+use super::memory::{DEFAULT_MAX_PEERS_PER_SWARM, DEFAULT_MAX_SWARMS};
 use super::store::{SiteCount, StoreError, StoredPeer, TrackerStore};
 
 const NAME: &str = "redis";
+/// The swarm registry: a sorted set of content ids (hex) → when the swarm's keys expire (unix
+/// ms), for the bound on swarms. The one key outside the swarms' hash tags.
+const SWARMS: &str = "hive:swarms";
 /// Connections per store.
 const CONNECTIONS: usize = 4;
 /// Expired entries forgotten per call, at most.
@@ -46,7 +50,48 @@ const DEAD_BATCH: usize = 1000;
 /// wire. Needs Redis ≥ 6.2 (`ZRANDMEMBER`, `ZMSCORE`).
 ///
 /// A leave removes the peer from `all` and `info`; its site and AS index entries stay until they
-/// expire and are skipped meanwhile (their `info` entry is gone).
+/// expire and are skipped meanwhile (their `info` entry is gone). A leave that empties `all`
+/// also takes the swarm out of the registry (below), in a second round trip.
+///
+/// ## Bounds
+///
+/// As [`MemoryStore`](super::MemoryStore): at most [`max_swarms`](Self::with_limits) swarms and
+/// [`max_peers_per_swarm`](Self::with_limits) live peers in each (defaults
+/// [`DEFAULT_MAX_SWARMS`], [`DEFAULT_MAX_PEERS_PER_SWARM`]); an announce of a new peer beyond
+/// either is refused with [`StoreError::Full`] (the tracker's 429), expired peers not counting.
+/// A peer already in the swarm re-announcing is never refused. Swarms are counted in one more
+/// key, `hive:swarms`, a sorted set of content ids scored by when the swarm's keys expire (the
+/// last announce + the key lifetime).
+///
+/// The check rides in round 1 of the announce, so an announce stays two round trips: `ZADD all`
+/// (its reply says whether the peer is new to the swarm), `ZCOUNT all` of the live peers after
+/// it, and on the registry `ZREMRANGEBYSCORE` of the expired swarms, `ZADD GT` (its reply says
+/// whether the swarm is new) and `ZCARD`. The insert is optimistic: when it passed a bound (a
+/// new swarm, i.e. new to the registry with no other live peer, beyond `max_swarms`; or a new
+/// peer making more than `max_peers_per_swarm` live ones), round 2 undoes it instead (`ZREM`
+/// and `HDEL` of the peer from every key it went into, `ZREM` of the swarm from the registry if
+/// this announce added it) and forgets the expired ids as usual. Plain commands rather than a
+/// small Lua script (`redis::Script`), though a script would make check and insert atomic: one
+/// script cannot touch `hive:swarms` and a swarm's keys on Redis Cluster (different slots; a
+/// plain pipeline may span slots), so the swarm bound would stay racy anyway, with two
+/// mechanisms for one rule; and the upsert would move into Lua (the per-call cost that made the
+/// first, scripted version slow, plus `NOSCRIPT` retries after a restart). The cost is four
+/// cheap commands per announce (O(log n) each, plus the expired swarms forgotten; `hive:swarms`
+/// is one hot key, on one node of a cluster) and, since the check and the undo are not atomic, a brief race between concurrent
+/// announces (of one or several trackers):
+/// - the refused insert is visible until its undo (one round trip): a concurrent announce may
+///   draw the refused peer, or count it and be refused too when the swarm is one below its
+///   bound (then neither gets the last place, where the memory store would admit one). An
+///   admitted new peer always counted itself and every insert before it, so the bound is never
+///   passed by two admissions racing (up to clock skew between trackers, which moves "live");
+/// - a leave emptying a swarm while a new peer joins it can leave a swarm with peers out of the
+///   registry until its next announce puts it back (not refused: it has live peers), so the
+///   registry may briefly count a swarm too few; a tracker dying between insert and undo leaves
+///   one peer over the bound until it expires.
+///
+/// Expired peers stay in `all` until an announce or sample forgets them (up to 1000 each), and
+/// an abandoned swarm counts against `max_swarms` until its keys expire (2 × TTL after its last
+/// announce; in memory, until the first sweep after its last peer expired).
 #[derive(Clone)]
 pub struct RedisStore {
     /// A few multiplexed connections, used in turn: one connection's single reader task (reply
@@ -55,6 +100,10 @@ pub struct RedisStore {
     next: Arc<std::sync::atomic::AtomicUsize>,
     /// Lifetime of a swarm's keys after its last announce, ms.
     key_lifetime_ms: u64,
+    /// Bound on swarms (the registry's live entries).
+    max_swarms: usize,
+    /// Bound on live peers per swarm.
+    max_peers: usize,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -136,6 +185,27 @@ fn bulk_array(v: redis::Value) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
             other => Err(backend(format!("expected a bulk string, got {other:?}"))),
         })
         .collect()
+}
+
+/// What round 1 of an upsert tells about the bounds.
+struct Bounds {
+    /// The peer was not in the swarm (`ZADD`'s reply).
+    peer_added: bool,
+    /// Live peers of the swarm, with it.
+    live: i64,
+    /// The swarm was not in the registry.
+    swarm_added: bool,
+    /// Swarms in the registry, with it.
+    swarms: i64,
+}
+
+/// An integer reply.
+fn int(v: redis::Value) -> Result<i64, StoreError> {
+    match v {
+        redis::Value::Int(n) => Ok(n),
+        redis::Value::ServerError(e) => Err(backend(format!("{e:?}"))),
+        other => Err(backend(format!("expected an integer reply, got {other:?}"))),
+    }
 }
 
 /// Marks an `info` value in the stored form of [`encode`] (a bare JSON object is the oldest
@@ -263,6 +333,8 @@ impl RedisStore {
             cons: cons.into(),
             next: Arc::default(),
             key_lifetime_ms: 120_000,
+            max_swarms: DEFAULT_MAX_SWARMS,
+            max_peers: DEFAULT_MAX_PEERS_PER_SWARM,
         })
     }
 
@@ -276,6 +348,36 @@ impl RedisStore {
     pub fn with_key_lifetime(mut self, lifetime: std::time::Duration) -> Self {
         self.key_lifetime_ms = (lifetime.as_millis() as u64).max(1000);
         self
+    }
+
+    /// This store with at most `max_swarms` swarms and `max_peers_per_swarm` live peers in each
+    /// (each at least 1), as [`MemoryStore::with_limits`](super::MemoryStore::with_limits); the
+    /// defaults are [`DEFAULT_MAX_SWARMS`] and [`DEFAULT_MAX_PEERS_PER_SWARM`]. Trackers sharing
+    /// one Redis should be given the same bounds.
+    pub fn with_limits(mut self, max_swarms: usize, max_peers_per_swarm: usize) -> Self {
+        self.max_swarms = max_swarms.max(1);
+        self.max_peers = max_peers_per_swarm.max(1);
+        self
+    }
+
+    /// The bound an insert passed, if any (see the type's docs).
+    fn refusal(&self, b: &Bounds) -> Option<StoreError> {
+        if !b.peer_added {
+            return None;
+        }
+        if b.swarm_added && b.live <= 1 && b.swarms > self.max_swarms as i64 {
+            return Some(StoreError::Full(format!(
+                "the tracker holds {} swarms, its maximum",
+                self.max_swarms
+            )));
+        }
+        if b.live > self.max_peers as i64 {
+            return Some(StoreError::Full(format!(
+                "this swarm holds {} peers, the tracker's maximum",
+                self.max_peers
+            )));
+        }
+        None
     }
 
     /// Cleanup, optional upsert and optional sample of one swarm: one pipelined round trip, plus
@@ -313,9 +415,11 @@ impl RedisStore {
                     .ignore();
             }
         }
+        let content_hex = content.to_string();
         if let Some(peer) = peer {
             let id = peer.id.to_string();
-            p.cmd("ZADD").arg(&all).arg(expires_ms).arg(&id).ignore();
+            // Its reply: 1 when the peer is new to the swarm (for the bounds, as ZCOUNT's below).
+            p.cmd("ZADD").arg(&all).arg(expires_ms).arg(&id);
             p.cmd("HSET").arg(&info).arg(&id).arg(encode(peer)).ignore();
             p.cmd("PEXPIRE").arg(&all).arg(life).ignore();
             p.cmd("PEXPIRE").arg(&info).arg(life).ignore();
@@ -335,6 +439,24 @@ impl RedisStore {
                     p.cmd("PEXPIRE").arg(&sn).arg(life).ignore();
                 }
             }
+            // The bounds (see the type's docs): live peers after the insert; the registry's
+            // expired swarms forgotten, this one's entry added or extended (1 when new), and
+            // the swarms counted.
+            p.cmd("ZCOUNT")
+                .arg(&all)
+                .arg(format!("({now_ms}"))
+                .arg("+inf");
+            p.cmd("ZREMRANGEBYSCORE")
+                .arg(SWARMS)
+                .arg("-inf")
+                .arg(now_ms)
+                .ignore();
+            p.cmd("ZADD")
+                .arg(SWARMS)
+                .arg("GT")
+                .arg(now_ms.saturating_add(life))
+                .arg(&content_hex);
+            p.cmd("ZCARD").arg(SWARMS);
         }
         // per_tier distinct ids per tier are enough whatever the tiers above took (of k taken, at
         // most k are drawn again, and the tier needs per_tier - k). Below the site tier, a margin
@@ -364,6 +486,48 @@ impl RedisStore {
                 .ok_or_else(|| backend("short pipeline reply"))
         };
         let dead = bulk_array(next()?)?;
+        let refused = match peer {
+            Some(peer) => {
+                let bounds = Bounds {
+                    peer_added: int(next()?)? > 0,
+                    live: int(next()?)?,
+                    swarm_added: int(next()?)? > 0,
+                    swarms: int(next()?)?,
+                };
+                // A refused new swarm leaves the registry; a swarm with other peers stays.
+                let unregister = bounds.swarm_added && bounds.live <= 1;
+                self.refusal(&bounds).map(|e| (peer, unregister, e))
+            }
+            None => None,
+        };
+        if let Some((peer, unregister, e)) = refused {
+            // Undo the insert, and forget the expired ids as round 2 would.
+            let id = peer.id.to_string();
+            let mut p = redis::pipe();
+            p.cmd("ZREM").arg(&all).arg(&id).ignore();
+            p.cmd("HDEL").arg(&info).arg(&id).ignore();
+            for (has, key) in [(has_site, &site), (has_asn, &asn)] {
+                if has {
+                    p.cmd("ZREM").arg(key).arg(&id).ignore();
+                }
+            }
+            if let (Some(s), hive_core::Role::Supernode) = (&near.site, peer.role()) {
+                p.cmd("ZREM")
+                    .arg(supernodes_key(&content, s))
+                    .arg(&id)
+                    .ignore();
+            }
+            if unregister {
+                p.cmd("ZREM").arg(SWARMS).arg(&content_hex).ignore();
+            }
+            let dead: Vec<&[u8]> = dead.iter().filter_map(Option::as_deref).collect();
+            if !dead.is_empty() {
+                p.cmd("HDEL").arg(&info).arg(&dead).ignore();
+                p.cmd("ZREM").arg(&all).arg(&dead).ignore();
+            }
+            let () = p.query_async(&mut con).await.map_err(backend)?;
+            return Err(e);
+        }
         let dead_set: FoldSet<&[u8]> = dead.iter().filter_map(Option::as_deref).collect();
         // Candidates tier by tier, as the memory store picks them (see TrackerStore::sample).
         let drawn: Vec<Vec<Option<Vec<u8>>>> = (0..tiers.len())
@@ -506,7 +670,7 @@ impl TrackerStore for RedisStore {
         let [all, info, _, _] = keys(&content, &Locality::default());
         let id = peer.to_string();
         let mut con = self.con();
-        let (score, _, _): (Option<f64>, i64, i64) = redis::pipe()
+        let (score, _, _, left): (Option<f64>, i64, i64, u64) = redis::pipe()
             .cmd("ZSCORE")
             .arg(&all)
             .arg(&id)
@@ -516,9 +680,21 @@ impl TrackerStore for RedisStore {
             .cmd("HDEL")
             .arg(&info)
             .arg(&id)
+            .cmd("ZCARD")
+            .arg(&all)
             .query_async(&mut con)
             .await
             .map_err(backend)?;
+        // The swarm is gone: room for another at once, as in memory (one more round trip, only
+        // for the last leave; a peer joining meanwhile puts the swarm back at its next announce).
+        if score.is_some() && left == 0 {
+            let _: i64 = redis::cmd("ZREM")
+                .arg(SWARMS)
+                .arg(content.to_string())
+                .query_async(&mut con)
+                .await
+                .map_err(backend)?;
+        }
         Ok(score.is_some_and(|s| s > now_ms as f64))
     }
 
