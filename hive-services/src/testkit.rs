@@ -409,3 +409,224 @@ pub async fn store_conformance(store: &dyn TrackerStore) {
     assert_eq!(one.len(), 1);
     assert!(both.contains(&one[0].id));
 }
+
+/// A supernode of `site`, as [`peer`] makes them.
+fn supernode(n: u32, site: &str) -> Arc<StoredPeer> {
+    let mut info = peer(n, Some(site), Some(64500)).info().clone();
+    info.role = Role::Supernode;
+    Arc::new(StoredPeer::new(info))
+}
+
+/// Runs the bounds contract against `store`, which must be empty and bounded to **2 swarms of 3
+/// peers** (`with_limits(2, 3)`): a new peer or a new swarm beyond is refused with
+/// [`StoreError::Full`](crate::tracker::StoreError::Full) and leaves no trace, a listed peer is
+/// never refused, expired peers and a swarm's last leave free their places, and concurrent new
+/// peers racing for the last place never pass the bound. Panics on the first violation.
+pub async fn store_bounds_conformance(store: &dyn TrackerStore) {
+    use crate::tracker::StoreError;
+    let t0 = 1_700_000_000_000u64;
+    let ttl = 60_000;
+    let full = |r: Result<Vec<Arc<StoredPeer>>, StoreError>, what: &str| match r {
+        Err(StoreError::Full(m)) => assert!(m.contains(what), "{m}"),
+        other => panic!("expected a refusal ({what}), got {other:?}"),
+    };
+    let paris = Locality {
+        site: Some("paris".into()),
+        asn: Some(64500),
+        country: None,
+    };
+    let (a, b, c) = (
+        ContentId::derive("bounds/a"),
+        ContentId::derive("bounds/b"),
+        ContentId::derive("bounds/c"),
+    );
+    for n in 1..=3 {
+        store
+            .announce(a, &peer(n, Some("paris"), Some(64500)), t0, t0 + ttl, 10)
+            .await
+            .expect("room in the swarm");
+    }
+
+    // A fourth peer is refused, by announce as by upsert, and leaves no trace in any tier.
+    let p4 = supernode(4, "paris");
+    full(
+        store.announce(a, &p4, t0 + 1, t0 + 1 + ttl, 10).await,
+        "3 peers",
+    );
+    full(
+        store
+            .upsert(a, &p4, t0 + 1, t0 + 1 + ttl)
+            .await
+            .map(|()| Vec::new()),
+        "3 peers",
+    );
+    let t = t0 + 2;
+    assert!(
+        store.get(a, p4.id, t).await.expect("get").is_none(),
+        "a refused peer is not listed"
+    );
+    let s = store.sample(a, &paris, 10, t).await.expect("sample");
+    assert_eq!(
+        ids(&s),
+        (1..=3).map(|n| peer(n, None, None).id).collect(),
+        "refused: not sampled"
+    );
+    let except = peer(1, None, None).id;
+    let count = store
+        .site_count(a, "paris", except, t)
+        .await
+        .expect("count");
+    assert_eq!(count.peers, 2, "a refused peer is not counted in its site");
+    assert!(
+        store
+            .site_supernodes(a, "paris", 10, t)
+            .await
+            .expect("supernodes")
+            .is_empty(),
+        "a refused supernode is not listed"
+    );
+
+    // A listed peer re-announces, even with another locality.
+    store
+        .announce(a, &peer(1, Some("lyon"), None), t0 + 3, t0 + 3 + ttl, 10)
+        .await
+        .expect("a listed peer is never refused");
+
+    // Swarms: a second one is admitted, a third refused without a trace; the listed peers of a
+    // full tracker's swarms still re-announce.
+    store
+        .announce(b, &peer(1, None, None), t0 + 4, t0 + 4 + ttl, 10)
+        .await
+        .expect("room for a second swarm");
+    full(
+        store
+            .announce(c, &peer(1, None, None), t0 + 5, t0 + 5 + ttl, 10)
+            .await,
+        "2 swarms",
+    );
+    assert!(
+        store
+            .sample(c, &Locality::default(), 10, t0 + 6)
+            .await
+            .expect("sample")
+            .is_empty(),
+        "a refused swarm holds nobody"
+    );
+    store
+        .announce(b, &peer(1, None, None), t0 + 6, t0 + 6 + ttl, 10)
+        .await
+        .expect("a listed peer is never refused");
+    // The last peer of b leaves: room for c at once.
+    assert!(
+        store
+            .remove(b, peer(1, None, None).id, t0 + 7)
+            .await
+            .expect("remove")
+    );
+    store
+        .announce(c, &peer(1, None, None), t0 + 8, t0 + 8 + ttl, 10)
+        .await
+        .expect("room once a swarm's last peer left");
+
+    // Expired peers free their places: 2 and 3 expired, 1 is live (re-announced at t0 + 3).
+    let t = t0 + ttl + 1;
+    for n in [5, 6] {
+        store
+            .announce(a, &peer(n, None, None), t, t + ttl, 10)
+            .await
+            .expect("room once peers expired");
+    }
+    full(
+        store
+            .announce(a, &peer(7, None, None), t, t + ttl, 10)
+            .await,
+        "3 peers",
+    );
+    let live = store
+        .sample(a, &Locality::default(), 10, t)
+        .await
+        .expect("sample");
+    assert_eq!(live.len(), 3, "{live:?}");
+
+    // Peers racing for the last place: at most one gets it, and a refused one leaves no trace
+    // (a place left free is taken by the next one).
+    assert!(
+        store
+            .remove(a, peer(6, None, None).id, t)
+            .await
+            .expect("remove")
+    );
+    let racers: Vec<_> = (100..116).map(|n| peer(n, None, None)).collect();
+    let tries = racers.iter().map(|p| store.announce(a, p, t, t + ttl, 10));
+    let admitted = join_all(tries.collect())
+        .await
+        .into_iter()
+        .filter(|r| match r {
+            Ok(_) => true,
+            Err(StoreError::Full(_)) => false,
+            Err(e) => panic!("{e}"),
+        })
+        .count();
+    assert!(admitted <= 1, "{admitted} admitted to the last place");
+    let next = store
+        .announce(a, &peer(200, None, None), t, t + ttl, 10)
+        .await;
+    assert_eq!(next.is_ok(), admitted == 0, "{next:?}");
+    let live = store
+        .sample(a, &Locality::default(), 20, t)
+        .await
+        .expect("sample");
+    assert_eq!(live.len(), 3, "{live:?}");
+
+    // Swarms whose peers all expired (and that the store forgot) free their places.
+    let later = t + 100 * ttl;
+    store.sweep(later).await.expect("sweep");
+    for (i, name) in ["bounds/d", "bounds/e"].into_iter().enumerate() {
+        store
+            .announce(
+                ContentId::derive(name),
+                &peer(300 + i as u32, None, None),
+                later,
+                later + ttl,
+                10,
+            )
+            .await
+            .expect("room once swarms expired");
+    }
+    full(
+        store
+            .announce(
+                ContentId::derive("bounds/f"),
+                &peer(302, None, None),
+                later,
+                later + ttl,
+                10,
+            )
+            .await,
+        "2 swarms",
+    );
+}
+
+/// Runs `futs` concurrently on this task; their outputs in order.
+async fn join_all<F: std::future::Future + Unpin>(mut futs: Vec<F>) -> Vec<F::Output> {
+    use std::task::Poll;
+    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, o) in futs.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                match std::pin::Pin::new(f).poll(cx) {
+                    Poll::Ready(v) => *o = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
