@@ -32,15 +32,38 @@ struct Server {
 
 impl Server {
     async fn start(cfg: TrackerConfig, kind: Kind) -> Server {
+        Server::start_bounded(cfg, kind, None).await
+    }
+
+    /// With the store's bounds `(max_swarms, max_peers_per_swarm)` when given (and on Redis,
+    /// keys living 2 × TTL, as `hive tracker --redis` sets them).
+    async fn start_bounded(
+        cfg: TrackerConfig,
+        kind: Kind,
+        limits: Option<(usize, usize)>,
+    ) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (store, redis): (Arc<dyn TrackerStore>, _) = match kind {
-            Kind::Memory => (Arc::new(MemoryStore::new()), None),
+            Kind::Memory => {
+                let store = MemoryStore::new();
+                let store = match limits {
+                    Some((swarms, peers)) => store.with_limits(swarms, peers),
+                    None => store,
+                };
+                (Arc::new(store), None)
+            }
             Kind::Redis => {
                 let server = RedisServer::start()
                     .unwrap()
                     .expect("redis-server is not installed (scripts/test.sh installs it)");
                 let store = RedisStore::connect(&server.url()).await.unwrap();
+                let store = match limits {
+                    Some((swarms, peers)) => store
+                        .with_limits(swarms, peers)
+                        .with_key_lifetime(cfg.ttl * 2),
+                    None => store,
+                };
                 (Arc::new(store), Some(server))
             }
         };
@@ -683,17 +706,20 @@ async fn over_the_limits_is_a_429_or_a_400(kind: Kind) {
     s.stop().await;
 }
 
-/// The in-memory store's bounds on swarms and peers per swarm are 429s.
-#[tokio::test]
-async fn a_full_memory_store_is_a_429() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let t = Arc::new(Tracker::new(
-        TrackerConfig::default(),
-        Arc::new(MemoryStore::new().with_limits(2, 3)),
-    ));
-    tokio::spawn(tracker::serve(listener, t, std::future::pending()));
-    let c = TrackerClient::new(&url).unwrap();
+/// The stores' bounds on swarms and peers per swarm are 429s, the same on both: a listed peer
+/// still re-announces, and a place frees when its peer expires or its swarm's last peer leaves.
+async fn a_full_store_is_a_429(kind: Kind) {
+    let ttl = Duration::from_millis(600);
+    let s = Server::start_bounded(
+        TrackerConfig {
+            ttl,
+            ..Default::default()
+        },
+        kind,
+        Some((2, 3)),
+    )
+    .await;
+    let c = TrackerClient::new(&s.url).unwrap();
     let (a, b) = (ContentId::derive("a"), ContentId::derive("b"));
     for n in 1..=3 {
         c.announce(&ann(a, peer(n, None, None))).await.unwrap();
@@ -707,19 +733,60 @@ async fn a_full_memory_store_is_a_429() {
     };
     let m = full(c.announce(&ann(a, peer(4, None, None))).await);
     assert!(m.contains("3 peers"), "{m}");
-    // A listed peer still re-announces.
-    c.announce(&ann(a, peer(1, None, None))).await.unwrap();
+    // The raw answer: a 429 with the message as JSON.
+    let raw = |content: ContentId, n: u8| {
+        serde_json::json!({"content": content.to_string(),
+                           "peer": PeerId::from_bytes([n; 32]).to_string(),
+                           "addrs": ["127.0.0.1:4000"]})
+    };
+    let (status, body) = post(&s.url, "/v1/announce", raw(a, 5)).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(
+        body,
+        serde_json::json!({"error": "this swarm holds 3 peers, the tracker's maximum"})
+    );
+    // A listed peer still re-announces, and sees the others (the refused ones are not listed).
+    let r = c.announce(&ann(a, peer(1, None, None))).await.unwrap();
+    let mut ids: Vec<PeerId> = r.peers.iter().map(|p| p.id).collect();
+    ids.sort();
+    assert_eq!(ids, vec![peer(2, None, None).id, peer(3, None, None).id]);
     c.announce(&ann(b, peer(1, None, None))).await.unwrap();
     let m = full(
         c.announce(&ann(ContentId::derive("c"), peer(1, None, None)))
             .await,
     );
     assert!(m.contains("2 swarms"), "{m}");
+    let (status, body) = post(&s.url, "/v1/announce", raw(ContentId::derive("d"), 5)).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(
+        body,
+        serde_json::json!({"error": "the tracker holds 2 swarms, its maximum"})
+    );
+    // A listed peer of a full tracker's swarm re-announces too.
+    c.announce(&ann(b, peer(1, None, None))).await.unwrap();
     // Room again once a swarm empties.
     c.leave(b, peer(1, None, None).id).await.unwrap();
     c.announce(&ann(ContentId::derive("c"), peer(1, None, None)))
         .await
         .unwrap();
+    // And once peers expire: three new ones fill the swarm again, and no more.
+    tokio::time::sleep(ttl + Duration::from_millis(300)).await;
+    for n in 4..=6 {
+        c.announce(&ann(a, peer(n, None, None))).await.unwrap();
+    }
+    let m = full(c.announce(&ann(a, peer(7, None, None))).await);
+    assert!(m.contains("3 peers"), "{m}");
+    let m = reqwest::get(format!("{}/metrics", s.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.contains("hive_tracker_rejects_total{reason=\"limit\"} 5"),
+        "{m}"
+    );
+    s.stop().await;
 }
 
 async fn peers_reported_by_two_listed_peers_are_refused(kind: Kind) {
@@ -846,4 +913,5 @@ on_both_stores!(
     peers_needs_a_token_when_tokens_are_required,
     over_the_limits_is_a_429_or_a_400,
     peers_reported_by_two_listed_peers_are_refused,
+    a_full_store_is_a_429,
 );
