@@ -497,6 +497,8 @@ impl Engine {
                 match &input {
                     Input::Token(token) => {
                         self.tokens.insert(content, token.clone());
+                        // Later handshakes carry it.
+                        self.shared.handshake.set_own(content, token.clone());
                     }
                     Input::Role(role) => {
                         tracing::info!(content = %content.short(), ?role, "the tracker set this agent's role");
