@@ -56,6 +56,8 @@ pub struct AgentStats {
     /// identity and one of this agent's streams (with tokens required; the UDP endpoint's
     /// `admission_refused`, both as dialler and as acceptor).
     pub admission_refused: u64,
+    /// Neighbours dropped because their token expired and no renewed one came in a `Hello`.
+    pub tokens_expired: u64,
 }
 
 /// The agent's metrics.
@@ -70,6 +72,7 @@ pub(crate) struct Metrics {
     pub(crate) engine_restarts: AtomicU64,
     /// Shared with the transport's admission check.
     pub(crate) admission_refused: std::sync::Arc<AtomicU64>,
+    pub(crate) tokens_expired: AtomicU64,
     priority_urgent: AtomicU64,
     priority_scavenger: AtomicU64,
 }
@@ -128,6 +131,7 @@ impl Metrics {
             priority_urgent: self.priority_urgent.load(Ordering::Relaxed),
             priority_scavenger: self.priority_scavenger.load(Ordering::Relaxed),
             admission_refused: self.admission_refused.load(Ordering::Relaxed),
+            tokens_expired: self.tokens_expired.load(Ordering::Relaxed),
         }
     }
 
@@ -206,6 +210,11 @@ impl Metrics {
             "hive_agent_admission_refused_total",
             "Transport handshakes refused: the remote had no valid registrar token.",
             a.admission_refused,
+        );
+        counter(
+            "hive_agent_tokens_expired_total",
+            "Neighbours dropped because their registrar token expired without renewal.",
+            a.tokens_expired,
         );
         counter(
             "hive_agent_engine_restarts_total",
@@ -315,6 +324,7 @@ impl Metrics {
             "player_requests": a.player_requests,
             "player_errors": a.player_errors,
             "admission_refused": a.admission_refused,
+            "tokens_expired": a.tokens_expired,
             "cache": { "live_bytes": s.live_cache.bytes, "vod_bytes": s.vod_cache.bytes },
             "swarms": contents,
         })

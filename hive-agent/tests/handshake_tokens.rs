@@ -1,16 +1,21 @@
-//! Registrar tokens in the transport handshake: a peer without a token valid for its own
-//! identity and the agent's stream never gets a transport connection.
+//! Registrar tokens in the transport handshake, and again as they expire: a peer without a
+//! token valid for its own identity and the agent's stream never gets a transport connection;
+//! a neighbour whose token expires without a renewed one (a re-sent Hello) is dropped, and one
+//! that renews stays.
 
 mod common;
 use common::{get, newest, within};
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use hive_agent::services::{RegistrarAdmission, token_check};
-use hive_agent::{Admission, Agent, AgentConfig, PolicyKind, ServiceError, handshake_token_list};
+use hive_agent::{
+    Admission, Agent, AgentConfig, MemoryDiscovery, PolicyKind, ServiceError, handshake_token_list,
+};
 use hive_core::transport::{Class, Connection, Transport};
 use hive_core::wire::{Hello, Message, SUPPORTED_VERSIONS};
 use hive_core::{ContentId, PeerAddr, PeerId, Role};
@@ -84,6 +89,26 @@ impl Admission for Recorded {
     async fn token(&self, content: ContentId, me: PeerId) -> Result<(Bytes, u64), ServiceError> {
         *self.asked.lock() = Some(content);
         self.inner.token(content, me).await
+    }
+}
+
+/// Tokens signed in-process, valid `validity` seconds; after the first, only while `renews`.
+#[derive(Debug)]
+struct ShortLived {
+    registrar: Arc<Registrar>,
+    validity: u64,
+    renews: bool,
+    issued: AtomicUsize,
+}
+
+#[async_trait]
+impl Admission for ShortLived {
+    async fn token(&self, content: ContentId, me: PeerId) -> Result<(Bytes, u64), ServiceError> {
+        if self.issued.fetch_add(1, Ordering::SeqCst) > 0 && !self.renews {
+            return Err(ServiceError::Unreachable("the registrar is gone".into()));
+        }
+        let expires = unix_now() + self.validity;
+        Ok((self.registrar.issue(me, content, expires), expires))
     }
 }
 
@@ -213,4 +238,83 @@ async fn a_peer_without_a_valid_token_never_gets_a_transport_connection() {
     conn.close().await;
     t.shutdown().await;
     agent.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_neighbour_whose_token_expires_without_renewal_is_dropped_and_one_that_renews_stays() {
+    let (_origin, origin_url) = start_origin().await;
+    let registrar = Arc::new(Registrar::generate());
+    let mut discovery = MemoryDiscovery::default();
+    discovery.interval = Duration::from_secs(1);
+    let discovery = Arc::new(discovery);
+    let make = |validity: u64, renews: bool| {
+        let cfg = AgentConfig {
+            integrity: signed(),
+            origin: Some(origin_url.clone()),
+            policy: PolicyKind::RandomMesh,
+            ..AgentConfig::default()
+        };
+        let admission = Arc::new(ShortLived {
+            registrar: registrar.clone(),
+            validity,
+            renews,
+            issued: AtomicUsize::new(0),
+        });
+        let check = token_check(registrar.verifier());
+        let discovery = discovery.clone();
+        async move {
+            Agent::builder()
+                .config(cfg)
+                .discovery(discovery)
+                .admission(admission)
+                .token_check(check)
+                .build()
+                .await
+                .expect("agent")
+        }
+    };
+    // a and b renew their 3-second tokens (a third of their life before expiry); c gets one
+    // 4-second token and no other.
+    let a = make(3, true).await;
+    let b = make(3, true).await;
+    let c = make(4, false).await;
+    join_stream(&[&a, &b, &c]).await;
+    let status = || format!("{}\n{}\n{}", a.status(), b.status(), c.status());
+    assert!(
+        within(30, || a.stats().neighbours == 2
+            && b.stats().neighbours == 2)
+        .await,
+        "all connected: {}",
+        status()
+    );
+    // c's token expires: a and b drop it within a second of that.
+    assert!(
+        within(60, || a.stats().tokens_expired >= 1
+            && b.stats().tokens_expired >= 1)
+        .await,
+        "c dropped at its token's expiry: {}",
+        status()
+    );
+    // From then on c's handshakes are refused (its dials, and a's and b's of it), while a and
+    // b, renewing, stay neighbours through several renewals.
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(a.stats().neighbours, 1, "a keeps b only: {}", status());
+        assert_eq!(b.stats().neighbours, 1, "b keeps a only: {}", status());
+    }
+    assert_eq!(a.stats().tokens_expired, 1, "only c expired: {}", status());
+    assert_eq!(b.stats().tokens_expired, 1, "only c expired: {}", status());
+    assert!(
+        a.stats().admission_refused + b.stats().admission_refused >= 1,
+        "c was refused in the handshake: {}",
+        status()
+    );
+    assert!(
+        within(20, || c.stats().neighbours == 0).await,
+        "{}",
+        status()
+    );
+    for x in [a, b, c] {
+        x.shutdown().await;
+    }
 }
