@@ -378,7 +378,9 @@ impl AgentBuilder {
         self
     }
 
-    /// The transport to peers (default: Hive's UDP transport).
+    /// The transport to peers (default: Hive's UDP transport). A transport given here gets no
+    /// admission from the agent: its peers' tokens are checked in their `Hello` only (the
+    /// default UDP transport also carries and checks them in its handshake).
     pub fn transport(mut self, t: Arc<dyn Transport>) -> Self {
         self.transport = Some(t);
         self
@@ -419,7 +421,9 @@ impl AgentBuilder {
         self
     }
 
-    /// Refuse peers whose Hello carries no token this check accepts.
+    /// Refuse peers without a token this check accepts for their id and stream: in the
+    /// default UDP transport's handshake (a token for any stream the agent has a swarm for),
+    /// in their `Hello`, and again every second after, as tokens expire.
     pub fn token_check(mut self, check: TokenCheck) -> Self {
         self.token_check = Some(check);
         self
