@@ -506,8 +506,9 @@ impl Engine {
                 };
                 let (content, peer) = (c.content, c.peer);
                 if let Message::Hello(h) = &message {
-                    // A first Hello, or one re-sent with a role or a renewed token.
-                    if !self.admit(h, peer) {
+                    // A first Hello, or one re-sent with a role or a renewed token: for this
+                    // connection's stream only.
+                    if h.content != content || !self.admit(h, peer) {
                         self.drop_conn(conn_id, true);
                         return;
                     }
