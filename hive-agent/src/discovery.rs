@@ -14,8 +14,24 @@ use crate::engine::Cmd;
 
 pub use hive_core::discovery::{Admission, Announced, Discovery, ServiceError, TokenCheck};
 
-/// The per-stream task: fetch a token (if admission is configured), then announce at the
-/// interval the service asks for, backing off on errors.
+/// Now, as a duration since the Unix epoch (tokens' expiries are Unix seconds).
+fn unix_now() -> Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// When a token obtained at `now` (since the Unix epoch) and expiring at `expiry` (Unix
+/// seconds) is renewed: a third of its life before it expires, at most a minute before.
+/// Neighbours check tokens again as they expire, so the renewed one must reach them first.
+pub(crate) fn renew_at(now: Duration, expiry: u64) -> Duration {
+    let expiry = Duration::from_secs(expiry);
+    let margin = (expiry.saturating_sub(now) / 3).min(Duration::from_secs(60));
+    expiry.saturating_sub(margin)
+}
+
+/// The per-stream task: fetch a token (if admission is configured) and renew it before it
+/// expires, and announce at the interval the service asks for, backing off on errors.
 pub(crate) async fn announce_loop(
     content: ContentId,
     mut me: PeerInfo,
@@ -24,20 +40,24 @@ pub(crate) async fn announce_loop(
     engine: mpsc::Sender<Cmd>,
 ) {
     let mut token: Option<Bytes> = None;
-    let mut token_expiry = 0u64;
+    // When the token is next asked for (since the Unix epoch).
+    let mut renew = Duration::ZERO;
+    let mut token_backoff = Duration::from_secs(1);
     let mut backoff = Duration::from_secs(1);
+    // When the next announce is due (tokio's time, as the sleeps).
+    let mut announce_at = tokio::time::Instant::now();
     loop {
-        let unix = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        let now = unix_now();
         if let Some(a) = &admission
-            && (token.is_none() || token_expiry <= unix + 60)
+            && now >= renew
         {
             match a.token(content, me.id).await {
                 Ok((t, exp)) => {
                     token = Some(t.clone());
-                    token_expiry = exp;
+                    token_backoff = Duration::from_secs(1);
+                    renew = renew_at(unix_now(), exp);
+                    // The engine presents it: in the transport's later handshakes, and in a
+                    // Hello re-sent to every neighbour.
                     if engine
                         .send(Cmd::Swarm {
                             content,
@@ -49,20 +69,34 @@ pub(crate) async fn announce_loop(
                         return;
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "registrar: no admission token"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "registrar: no admission token");
+                    renew = unix_now() + token_backoff;
+                    token_backoff = (token_backoff * 2).min(Duration::from_secs(60));
+                }
             }
         }
+        // Asleep no longer than until the token's renewal.
+        let until_renew = || {
+            if admission.is_some() {
+                renew
+                    .saturating_sub(unix_now())
+                    .max(Duration::from_millis(100))
+            } else {
+                Duration::MAX
+            }
+        };
         let Some(d) = &discovery else {
             // Only admission: renew before expiry.
-            tokio::time::sleep(Duration::from_secs(
-                token_expiry
-                    .saturating_sub(unix)
-                    .saturating_sub(60)
-                    .clamp(5, 3600),
-            ))
-            .await;
+            tokio::time::sleep(until_renew().min(Duration::from_secs(3600))).await;
             continue;
         };
+        if tokio::time::Instant::now() < announce_at {
+            // Woken to renew the token only.
+            let wait = announce_at.saturating_duration_since(tokio::time::Instant::now());
+            tokio::time::sleep(wait.min(until_renew())).await;
+            continue;
+        }
         let wait = match d.announce(content, &me, token.as_ref()).await {
             Ok(a) => {
                 backoff = Duration::from_secs(1);
@@ -112,7 +146,8 @@ pub(crate) async fn announce_loop(
                 backoff
             }
         };
-        tokio::time::sleep(wait).await;
+        announce_at = tokio::time::Instant::now() + wait;
+        tokio::time::sleep(wait.min(until_renew())).await;
     }
 }
 
@@ -177,5 +212,22 @@ impl Discovery for MemoryDiscovery {
         if let Some(l) = self.peers.lock().get_mut(&content) {
             l.retain(|p| p.id != me);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_renewed_a_third_of_their_life_before_expiry_at_most_a_minute() {
+        let now = Duration::from_secs(1_000);
+        // An hour's token: a minute before.
+        assert_eq!(renew_at(now, 4_600), Duration::from_secs(4_540));
+        // Three seconds: one second before.
+        assert_eq!(renew_at(now, 1_003), Duration::from_secs(1_002));
+        // Already expired: at once.
+        assert_eq!(renew_at(now, 900), Duration::from_secs(900));
+        assert!(renew_at(now, 900) <= now);
     }
 }

@@ -86,6 +86,10 @@ struct Conn {
     writer: mpsc::Sender<WriterCmd>,
     /// Whether this side dialled (the duplicate-connection tie-break).
     dialled: bool,
+    /// The token of the peer's last admitted `Hello` (with tokens required): checked again
+    /// every [`TOKEN_RECHECK`], so that it must be renewed (a re-sent `Hello`) before it
+    /// expires.
+    token: Option<Bytes>,
 }
 
 /// Candidates given before the stream was known, per content (or for any).
@@ -103,6 +107,8 @@ pub(crate) struct Engine {
     pending_candidates: Pending,
     locality: Locality,
     tokens: HashMap<ContentId, Bytes>,
+    /// When neighbours' tokens are next checked for expiry.
+    next_token_check: Instant,
     last_snapshot: Instant,
     /// Something changed since the last snapshot of the counters.
     dirty: bool,
@@ -124,6 +130,10 @@ pub(crate) const QUEUE: usize = 4096;
 /// The counters readers see are at most this old.
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
 
+/// How often neighbours' tokens are checked again: a neighbour whose token expired without a
+/// renewed one in a re-sent `Hello` is dropped within this.
+pub(crate) const TOKEN_RECHECK: Duration = Duration::from_secs(1);
+
 impl Engine {
     pub(crate) fn new(shared: Arc<Shared>, tx: mpsc::Sender<Cmd>) -> Self {
         let cfg = &shared.cfg;
@@ -142,6 +152,7 @@ impl Engine {
             pending_candidates: Vec::new(),
             locality,
             tokens: HashMap::new(),
+            next_token_check: Instant::ZERO,
             last_snapshot: Instant::ZERO,
             dirty: false,
         }
@@ -160,7 +171,8 @@ impl Engine {
                     self.last_snapshot + SNAPSHOT_EVERY
                 } else {
                     Instant::MAX
-                });
+                })
+                .min(self.token_deadline());
             let cmd = tokio::select! {
                 c = rx.recv() => match c {
                     Some(c) => Some(c),
@@ -263,8 +275,57 @@ impl Engine {
         self.shared.left(c);
     }
 
+    /// When neighbours' tokens must be checked next ([`Instant::MAX`]: none to check).
+    fn token_deadline(&self) -> Instant {
+        if self.shared.swarms.token_check.is_some()
+            && self.conns.values().any(|c| c.token.is_some())
+        {
+            self.next_token_check
+        } else {
+            Instant::MAX
+        }
+    }
+
+    /// Checks every neighbour's last token again at `now` (tokens expire): a neighbour whose
+    /// token no longer passes, and that sent no renewed one, is dropped.
+    fn recheck_tokens(&mut self, now: Instant) {
+        if now < self.token_deadline() {
+            return;
+        }
+        self.next_token_check = now + TOKEN_RECHECK;
+        let Some(check) = self.shared.swarms.token_check.clone() else {
+            return;
+        };
+        let expired: Vec<u64> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.token
+                    .as_ref()
+                    .is_some_and(|t| !check(t, c.peer, c.content))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            if let Some(c) = self.conns.get(&id) {
+                tracing::info!(
+                    peer = %c.peer.short(),
+                    content = %c.content.short(),
+                    "the neighbour's token expired and no renewed one came; dropped"
+                );
+            }
+            self.shared
+                .metrics
+                .tokens_expired
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.dirty = true;
+            self.drop_conn(id, true);
+        }
+    }
+
     fn timers(&mut self) {
         let t = self.shared.now();
+        self.recheck_tokens(t);
         // Players that went away (their HTTP request closed: a seek, a quality switch, a tab
         // closed) withdraw their requests, so the swarm stops fetching for nobody.
         let gone: Vec<FragmentId> = self
@@ -444,11 +505,14 @@ impl Engine {
                     return;
                 };
                 let (content, peer) = (c.content, c.peer);
-                if let Message::Hello(h) = &message
-                    && !self.admit(h, peer)
-                {
-                    self.drop_conn(conn_id, true);
-                    return;
+                if let Message::Hello(h) = &message {
+                    // A first Hello, or one re-sent with a role or a renewed token: for this
+                    // connection's stream only.
+                    if h.content != content || !self.admit(h, peer) {
+                        self.drop_conn(conn_id, true);
+                        return;
+                    }
+                    self.admitted(conn_id, h);
                 }
                 if let Some(s) = self.swarms.get_mut(&content) {
                     s.swarm.handle_message(t, peer, message);
@@ -497,6 +561,9 @@ impl Engine {
                 match &input {
                     Input::Token(token) => {
                         self.tokens.insert(content, token.clone());
+                        // Later handshakes carry it (the swarm re-sends its Hello to open
+                        // connections).
+                        self.shared.handshake.set_own(content, token.clone());
                     }
                     Input::Role(role) => {
                         tracing::info!(content = %content.short(), ?role, "the tracker set this agent's role");
@@ -541,6 +608,20 @@ impl Engine {
         }
     }
 
+    /// Notes the token of an admitted `Hello`, to be checked again until it is renewed.
+    fn admitted(&mut self, conn_id: u64, h: &Hello) {
+        if self.shared.swarms.token_check.is_none() {
+            return;
+        }
+        let first = self.conns.values().all(|c| c.token.is_none());
+        if let Some(c) = self.conns.get_mut(&conn_id) {
+            c.token = Some(h.token.clone());
+        }
+        if first {
+            self.next_token_check = self.shared.now() + TOKEN_RECHECK;
+        }
+    }
+
     fn inbound(&mut self, conn: Arc<dyn Connection>, hello: Hello) {
         let peer = conn.remote_peer_id();
         if !self.swarms.contains_key(&hello.content) || !self.admit(&hello, peer) {
@@ -557,6 +638,9 @@ impl Engine {
         info.locality = hello.locality.clone();
         let content = hello.content;
         if self.adopt(content, info, conn, false) {
+            if let Some(&id) = self.by_peer.get(&(content, peer)) {
+                self.admitted(id, &hello);
+            }
             let t = self.shared.now();
             if let Some(s) = self.swarms.get_mut(&content) {
                 s.swarm.handle_message(t, peer, Message::Hello(hello));
@@ -574,6 +658,7 @@ impl Engine {
         dialled: bool,
     ) -> bool {
         let peer = info.id;
+        let mut token = None;
         if let Some(&old) = self.by_peer.get(&(content, peer)) {
             // Both sides dialled at once: keep the connection the smaller id dialled, on both
             // sides, so exactly one survives.
@@ -585,6 +670,9 @@ impl Engine {
             }
             if let Some(c) = self.conns.remove(&old) {
                 let _ = c.writer.try_send(WriterCmd::Close);
+                // The peer's Hello may have come on the old one: its token is still the one
+                // to check again as it expires.
+                token = c.token;
             }
         }
         let conn_id = next_conn_id();
@@ -602,6 +690,7 @@ impl Engine {
                 conn,
                 writer,
                 dialled,
+                token,
             },
         );
         let replaced = self.by_peer.insert((content, peer), conn_id).is_some();

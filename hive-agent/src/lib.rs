@@ -64,6 +64,7 @@ mod metrics;
 mod peers;
 pub mod proxy;
 pub mod services;
+mod tokens;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -89,6 +90,7 @@ pub use error::{AgentError, FetchError};
 pub use fetch::{Fetched, MAX_REDIRECTS, OriginFetcher, Preflight};
 pub use hive_overlay::PolicyKind;
 pub use metrics::AgentStats;
+pub use tokens::{handshake_token_list, parse_handshake_token_list};
 
 use engine::{Cmd, Engine};
 
@@ -115,6 +117,8 @@ pub(crate) struct Shared {
     pub(crate) announce: AnnounceParts,
     /// Trusted hashes: lists fetched beside manifests, the hash service.
     pub(crate) integrity: IntegrityParts,
+    /// Registrar tokens in the transport handshake: this agent's, sent; peers', checked.
+    pub(crate) handshake: Arc<tokens::HandshakeTokens>,
 }
 
 /// What a new swarm is built with: its policy, its cache, who it admits, and the wire's limits.
@@ -174,8 +178,9 @@ impl Shared {
         me
     }
 
-    /// The engine joined a swarm: start announcing it.
+    /// The engine joined a swarm: admit its peers' handshakes, start announcing it.
     pub(crate) fn joined(&self, content: ContentId, tx: mpsc::Sender<Cmd>) {
+        self.handshake.joined(content);
         if self.announce.discovery.is_none() && self.announce.admission.is_none() {
             return;
         }
@@ -191,8 +196,10 @@ impl Shared {
         }
     }
 
-    /// The engine left a swarm: stop announcing, tell the tracker.
+    /// The engine left a swarm: stop announcing, tell the tracker, stop presenting its token
+    /// and admitting its peers' handshakes.
     pub(crate) fn left(&self, content: ContentId) {
+        self.handshake.left(content);
         if let Some(t) = self.announce.tasks.lock().remove(&content) {
             t.abort();
         }
@@ -371,7 +378,9 @@ impl AgentBuilder {
         self
     }
 
-    /// The transport to peers (default: Hive's UDP transport).
+    /// The transport to peers (default: Hive's UDP transport). A transport given here gets no
+    /// admission from the agent: its peers' tokens are checked in their `Hello` only (the
+    /// default UDP transport also carries and checks them in its handshake).
     pub fn transport(mut self, t: Arc<dyn Transport>) -> Self {
         self.transport = Some(t);
         self
@@ -412,7 +421,9 @@ impl AgentBuilder {
         self
     }
 
-    /// Refuse peers whose Hello carries no token this check accepts.
+    /// Refuse peers without a token this check accepts for their id and stream: in the
+    /// default UDP transport's handshake (a token for any stream the agent has a swarm for),
+    /// in their `Hello`, and again every second after, as tokens expire.
     pub fn token_check(mut self, check: TokenCheck) -> Self {
         self.token_check = Some(check);
         self
@@ -432,7 +443,12 @@ impl AgentBuilder {
         self
     }
 
-    fn default_transport(cfg: &AgentConfig, clock: Arc<dyn Clock>) -> TransportFuture {
+    fn default_transport(
+        cfg: &AgentConfig,
+        clock: Arc<dyn Clock>,
+        handshake: Arc<tokens::HandshakeTokens>,
+        check: Option<TokenCheck>,
+    ) -> TransportFuture {
         let addr = cfg.udp_listen;
         let mut udp = cfg.udp;
         let cc = cfg.cc;
@@ -443,16 +459,35 @@ impl AgentBuilder {
         Box::pin(async move {
             match kind {
                 TransportKind::Udp => {
+                    // This agent's tokens go in the handshake as the registrar issues them,
+                    // and with tokens required a peer without one never gets a connection.
                     let t = hive_transport_udp::UdpTransport::builder()
                         .config(udp)
                         .clock(clock)
+                        .admission(handshake.admission(check))
                         .bind(addr)
                         .await?;
+                    // Weak: the transport's check holds the tokens, not the other way round.
+                    let weak = Arc::downgrade(&t);
+                    handshake.set_sink(Arc::new(move |list| {
+                        if let Some(t) = weak.upgrade() {
+                            t.set_admission_token(list);
+                        }
+                    }));
                     let t: Arc<dyn Transport> = t;
                     Ok(t)
                 }
                 #[cfg(feature = "quic")]
                 TransportKind::Quic => {
+                    // No admission in s2n-quic's handshake here: tokens are checked in Hello
+                    // only (SECURITY.md, known gaps).
+                    let _ = &handshake;
+                    if check.is_some() {
+                        tracing::warn!(
+                            "the QUIC transport does not carry registrar tokens in its handshake: \
+                             peers are checked by their Hello only"
+                        );
+                    }
                     let mut q = hive_transport_quic::Config::default();
                     if let Some(a) = cc {
                         q.congestion = hive_transport_quic::Congestion::Hive(a);
@@ -473,10 +508,6 @@ impl AgentBuilder {
     pub async fn build(self) -> Result<Agent, AgentError> {
         let cfg = self.cfg;
         let clock = self.clock.unwrap_or_else(tokio_clock);
-        let transport = match self.transport {
-            Some(t) => t,
-            None => Self::default_transport(&cfg, clock.clone()).await?,
-        };
         let discovery: Option<Arc<dyn Discovery>> = match (self.discovery, &cfg.tracker) {
             (Some(d), _) => Some(d),
             (None, Some(url)) => Some(Arc::new(services::TrackerDiscovery::new(
@@ -513,6 +544,14 @@ impl AgentBuilder {
                 Some(Arc::new(r))
             }
             (None, None) => None,
+        };
+        let handshake = Arc::new(tokens::HandshakeTokens::default());
+        let transport = match self.transport {
+            Some(t) => t,
+            None => {
+                Self::default_transport(&cfg, clock.clone(), handshake.clone(), token_check.clone())
+                    .await?
+            }
         };
         let policy = self.policy.unwrap_or_else(|| default_policy(&cfg));
         let allow = OriginAllowlist::new(cfg.origin.as_deref(), &cfg.allow_origins)
@@ -566,7 +605,7 @@ impl AgentBuilder {
             clock,
             peer_id: transport.local_peer_id(),
             transport: transport.clone(),
-            metrics: metrics::Metrics::default(),
+            metrics: metrics::Metrics::with_admission_refused(handshake.refused.clone()),
             tx: tx.clone(),
             swarms: SwarmParts {
                 policy,
@@ -590,6 +629,7 @@ impl AgentBuilder {
                 followed: Mutex::new(Default::default()),
                 service: hash_service,
             },
+            handshake,
             cfg,
         });
         let engine = tokio::spawn(Engine::new(shared.clone(), tx.clone()).run(rx));

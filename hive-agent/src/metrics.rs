@@ -52,6 +52,12 @@ pub struct AgentStats {
     pub priority_urgent: u64,
     /// Connections' congestion-control priority set to 0 (scavenger: ahead of need) so far.
     pub priority_scavenger: u64,
+    /// Transport handshakes refused because the remote presented no token valid for its
+    /// identity and one of this agent's streams (with tokens required; the UDP endpoint's
+    /// `admission_refused`, both as dialler and as acceptor).
+    pub admission_refused: u64,
+    /// Neighbours dropped because their token expired and no renewed one came in a `Hello`.
+    pub tokens_expired: u64,
 }
 
 /// The agent's metrics.
@@ -64,11 +70,22 @@ pub(crate) struct Metrics {
     pub(crate) integrity_lists: AtomicU64,
     pub(crate) integrity_list_failures: AtomicU64,
     pub(crate) engine_restarts: AtomicU64,
+    /// Shared with the transport's admission check.
+    pub(crate) admission_refused: std::sync::Arc<AtomicU64>,
+    pub(crate) tokens_expired: AtomicU64,
     priority_urgent: AtomicU64,
     priority_scavenger: AtomicU64,
 }
 
 impl Metrics {
+    /// Metrics whose `admission_refused` is the transport admission check's counter.
+    pub(crate) fn with_admission_refused(c: std::sync::Arc<AtomicU64>) -> Self {
+        Metrics {
+            admission_refused: c,
+            ..Metrics::default()
+        }
+    }
+
     /// A connection's congestion-control priority was set (priority follows urgency).
     pub(crate) fn note_priority(&self, priority: f64) {
         let c = if priority >= 0.5 {
@@ -113,6 +130,8 @@ impl Metrics {
             engine_restarts: self.engine_restarts.load(Ordering::Relaxed),
             priority_urgent: self.priority_urgent.load(Ordering::Relaxed),
             priority_scavenger: self.priority_scavenger.load(Ordering::Relaxed),
+            admission_refused: self.admission_refused.load(Ordering::Relaxed),
+            tokens_expired: self.tokens_expired.load(Ordering::Relaxed),
         }
     }
 
@@ -186,6 +205,16 @@ impl Metrics {
             "hive_agent_integrity_list_failures_total",
             "Integrity lists not fetched, or refused (bad signature, wrong key, malformed).",
             a.integrity_list_failures,
+        );
+        counter(
+            "hive_agent_admission_refused_total",
+            "Transport handshakes refused: the remote had no valid registrar token.",
+            a.admission_refused,
+        );
+        counter(
+            "hive_agent_tokens_expired_total",
+            "Neighbours dropped because their registrar token expired without renewal.",
+            a.tokens_expired,
         );
         counter(
             "hive_agent_engine_restarts_total",
@@ -294,6 +323,8 @@ impl Metrics {
             "player_bytes": a.swarm.player_bytes,
             "player_requests": a.player_requests,
             "player_errors": a.player_errors,
+            "admission_refused": a.admission_refused,
+            "tokens_expired": a.tokens_expired,
             "cache": { "live_bytes": s.live_cache.bytes, "vod_bytes": s.vod_cache.bytes },
             "swarms": contents,
         })

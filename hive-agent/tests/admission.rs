@@ -1,7 +1,8 @@
 //! The services end to end. Registrar tokens: agents fetch tokens from `hive registrar`'s
-//! server, present them in their Hello, and refuse a peer that has none; the tracker, configured
-//! to, refuses its announces too. Roles: an agent the tracker promotes to supernode adopts the
-//! role and announces with it.
+//! server, present them in their transport handshake and their Hello, and refuse a peer that
+//! has none (`tests/handshake_tokens.rs` has the handshake and expiry in detail); the tracker,
+//! configured to, refuses its announces too. Roles: an agent the tracker promotes to supernode
+//! adopts the role and announces with it.
 
 mod common;
 use common::{get, newest, within};
@@ -120,10 +121,17 @@ async fn agents_with_tokens_share_and_refuse_a_peer_without_one() {
     })
     .await;
     assert!(ok, "a and b connected: {} / {}", a.status(), b.status());
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    // The intruder keeps dialling: each try shows as a neighbour on both ends for the moment it
-    // takes to refuse its Hello, so the check is that the refusals hold, not one instant's
-    // count (an admitted intruder would stay).
+    // The intruder keeps dialling, and a and b dial it: every handshake is refused (it has no
+    // token to carry), so a and b never count it as a neighbour, not even for a moment.
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            a.stats().neighbours <= 1 && b.stats().neighbours <= 1,
+            "the intruder got a connection: {}\n{}",
+            a.status(),
+            b.status()
+        );
+    }
     let refused = within(20, || {
         a.stats().neighbours == 1 && b.stats().neighbours == 1 && intruder.stats().neighbours == 0
     })
@@ -134,6 +142,12 @@ async fn agents_with_tokens_share_and_refuse_a_peer_without_one() {
         a.status(),
         b.status(),
         intruder.status()
+    );
+    assert!(
+        a.stats().admission_refused + b.stats().admission_refused > 0,
+        "refused in the transport handshake: {}\n{}",
+        a.status(),
+        b.status()
     );
     // Tokens in hand, a and b share.
     let seq = newest(&a.proxy_url()).await;

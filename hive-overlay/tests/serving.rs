@@ -443,6 +443,41 @@ fn a_promoted_agent_greets_its_neighbours_again_with_its_new_role() {
     assert!(hellos(&mut s).is_empty());
 }
 
+#[test]
+fn a_renewed_token_is_presented_to_every_neighbour_in_a_new_hello() {
+    let mut s = server(10_000, true, &[], 2);
+    while s.poll_output().is_some() {}
+    let hellos = |s: &mut Swarm| {
+        let mut to = Vec::new();
+        while let Some(o) = s.poll_output() {
+            if let Output::Send {
+                to: peer,
+                message: Message::Hello(h),
+                ..
+            } = o
+            {
+                to.push((peer, h.token));
+            }
+        }
+        to.sort_by_key(|(p, _)| *p);
+        to
+    };
+    let renewed = Bytes::from_static(b"renewed token");
+    s.handle_input(
+        Instant::from_secs(5),
+        hive_overlay::Input::Token(renewed.clone()),
+    );
+    let mut want = vec![(peer(1).id, renewed.clone()), (peer(2).id, renewed.clone())];
+    want.sort_by_key(|(p, _)| *p);
+    assert_eq!(
+        hellos(&mut s),
+        want,
+        "every neighbour sees the renewed token"
+    );
+    s.set_token(renewed);
+    assert!(hellos(&mut s).is_empty(), "the same token again: nothing");
+}
+
 /// A promoted agent takes the supernode profile (the simulator's supernodes), and a demoted
 /// one the viewer's again, its slots sized from its uplink for the bitrate already listed.
 #[test]

@@ -122,7 +122,9 @@ impl UdpTransportBuilder {
     /// The admission: `admission.token` goes to every peer in the handshake, and
     /// `admission.check` decides, before `dial` returns or `accept` yields a connection,
     /// whether the remote's token is good (see [`crate::handshake`]). Default: no token,
-    /// everyone admitted.
+    /// everyone admitted. A token known only later, or renewed, is set with
+    /// [`UdpTransport::set_admission_token`]; a check that must follow changing state (the
+    /// streams an agent watches) reads it from what its closure captures.
     ///
     /// (Admission is not a [`Config`] field because `Config` is `Copy` and callers rely on it.)
     pub fn admission(mut self, admission: Admission) -> Self {
@@ -244,6 +246,15 @@ impl UdpTransport {
         self.shared.shut.store(true, Ordering::SeqCst);
         self.shared.halted.store(true, Ordering::SeqCst);
         self.shared.wake.notify_one();
+    }
+
+    /// Replaces the admission token this transport sends in its handshakes (see
+    /// [`UdpTransportBuilder::admission`]): a token obtained after `bind`, or renewed before it
+    /// expires. Dials and accepts that start from now on carry it; open connections are not
+    /// affected (re-present a renewed token to them in the application's own protocol, as
+    /// hive-agent does with a re-sent `Hello`).
+    pub fn set_admission_token(&self, token: Bytes) {
+        self.shared.ep.lock().set_admission_token(token);
     }
 
     /// The endpoint's counters and table sizes (connections, handshakes in progress, refusals).

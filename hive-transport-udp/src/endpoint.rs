@@ -175,6 +175,13 @@ impl Endpoint {
         e
     }
 
+    /// Replaces this side's admission token (e.g. a renewed registrar token): handshakes that
+    /// start from now on carry it; connections already open, or mid-handshake, keep theirs.
+    /// The check of the remote's token is unchanged.
+    pub fn set_admission_token(&mut self, token: bytes::Bytes) {
+        self.admission.token = token;
+    }
+
     /// The counters and table sizes.
     pub fn stats(&self) -> EndpointStats {
         EndpointStats {

@@ -27,6 +27,11 @@
 //! second message, encrypted but before the dialler is authenticated: any dialler that knows the
 //! responder's address can read it, as it can read the responder's static key (Noise `XX`
 //! identity hiding covers the dialler only).
+//! The token can change while the endpoint runs (a token obtained after `bind`, or renewed
+//! before it expires): [`crate::Endpoint::set_admission_token`],
+//! [`crate::UdpTransport::set_admission_token`]; handshakes started afterwards carry the new one.
+//! The check runs once, in the handshake: re-checking a long-lived connection's token (at its
+//! expiry) is the application's part.
 //! With a cookie demanded: INITIAL -> RETRY(cookie) -> INITIAL(cookie) -> ...: 2 RTT.
 //!
 //! The handshake's `Split()` keys then protect SHORT packets through HKDF and AES-256-GCM (see

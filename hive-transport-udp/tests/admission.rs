@@ -83,3 +83,23 @@ fn no_check_admits_a_peer_without_a_token() {
     let mut p = pair(Admission::default(), Admission::default());
     p.connect();
 }
+
+#[test]
+fn a_token_set_after_creation_is_carried_by_later_handshakes() {
+    // The dialler starts with a token the acceptor refuses (as an agent before its registrar
+    // answered), then gets the right one: the next dial carries it.
+    let mut p = pair(admission(b"stale", b"bob"), admission(b"bob", b"fresh"));
+    let now = p.now;
+    let first =
+        p.a.connect(now, p.b_addr, p.b.local_peer_id())
+            .expect("connect");
+    p.run_until(Duration::from_secs(2), |p| {
+        p.a.connection(first).is_some_and(|c| c.ended().is_some())
+    });
+    assert_eq!(p.b.stats().admission_refused, 1);
+    p.a.set_admission_token(Bytes::from_static(b"fresh"));
+    let (ca, cb) = p.connect();
+    assert!(p.a.connection(ca).expect("a").is_open());
+    assert!(p.b.connection(cb).expect("b").is_open());
+    assert_eq!(p.b.stats().admission_refused, 1);
+}

@@ -252,9 +252,19 @@ impl Swarm {
         self.me.locality = locality;
     }
 
-    /// Replaces the admission token presented in later `Hello`s (a renewed registrar token).
+    /// Replaces the admission token presented in later `Hello`s (a renewed registrar token),
+    /// and greets every neighbour again with it: a neighbour checks tokens again as they
+    /// expire and drops a peer that did not present a renewed one. An unchanged token changes
+    /// nothing.
     pub fn set_token(&mut self, token: bytes::Bytes) {
+        if token == self.cfg.token {
+            return;
+        }
         self.cfg.token = token;
+        let peers: Vec<PeerId> = self.views.iter().map(|v| v.info.id).collect();
+        for peer in peers {
+            self.send(peer, Message::Hello(self.hello()), Class::Control);
+        }
     }
 
     /// The counters.
