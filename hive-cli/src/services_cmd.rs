@@ -222,7 +222,8 @@ async fn run_registrar(args: &RegistrarArgs) -> Result<()> {
     };
     let mut policies = Vec::new();
     if let Some(p) = &args.enroll_secret_file {
-        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
         let secret = text.lines().next().unwrap_or("").trim().to_string();
         anyhow::ensure!(!secret.is_empty(), "{} holds no secret", p.display());
         policies.push(registrar::EnrollPolicy::Secret(secret));
