@@ -69,6 +69,10 @@ pub(crate) struct DemoArgs {
     /// figures are the honest viewers'; `corrupt_fragments` must stay 0.
     #[arg(long, default_value_t = 0)]
     liars: usize,
+    /// Flood viewer 0's agent with this many handshake INITIALs a second from 1 000 loopback
+    /// addresses, once every viewer has joined (the report's `flood` says what it cost).
+    #[arg(long, default_value_t = 0, value_name = "RATE")]
+    flood: u64,
     /// Print one JSON object on stdout (progress stays on stderr).
     #[arg(long)]
     json: bool,
@@ -99,6 +103,7 @@ pub(crate) fn demo(args: &DemoArgs) -> ExitCode {
         liars: (0..args.liars.min(args.viewers))
             .map(|k| k * args.viewers / args.liars.max(1))
             .collect(),
+        flood_rate: args.flood,
         ..DemoConfig::default()
     };
     eprintln!(
@@ -158,6 +163,20 @@ fn print_report(r: &DemoReport) {
         "corrupt fragments: {}; failed player requests: {}; CPU: {:.1} s = {:.2} cores for the whole process (origin, agents, players)",
         r.corrupt_fragments, r.player_errors, r.cpu_s, r.cpu_cores
     );
+    if let Some(f) = &r.flood {
+        println!(
+            "flood at viewer 0: {} datagrams in {:.0} s ({:.0}/s); its player stalled {:.1} s over {} fragments; process memory {:.0} -> peak {:.0} MiB (+{:.0}); CPU {:.2} cores",
+            f.sent,
+            f.seconds,
+            f.rate,
+            f.victim_stall_s,
+            f.victim_fragments,
+            f.rss_before_mib,
+            f.rss_peak_mib,
+            f.rss_peak_mib - f.rss_before_mib,
+            f.cpu_cores
+        );
+    }
     if r.liars > 0 || r.bad_fragments > 0 {
         println!(
             "liars: {}; bad fragments refused: {}; peers refused: {}; worst bad fragments per liar at one agent: {:.1}",

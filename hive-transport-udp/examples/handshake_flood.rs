@@ -9,15 +9,14 @@
 //! goodput before and during the flood.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hive_core::transport::{Class, Connection, Transport};
-use hive_transport_udp::{Config, UdpTransport, wire};
+use hive_transport_udp::{Config, UdpTransport};
 
 fn proc_stat(pid: u32) -> (f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -33,62 +32,6 @@ fn proc_stat(pid: u32) -> (f64, f64) {
     let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
         + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     (rss_kib / 1024.0, ticks / 100.0)
-}
-
-fn initial(cid: u64, cookie: &[u8], seed: u64) -> Vec<u8> {
-    let mut d = vec![0x01];
-    d.extend_from_slice(&wire::VERSION.to_be_bytes());
-    d.extend_from_slice(&cid.to_be_bytes());
-    d.push(cookie.len() as u8);
-    d.extend_from_slice(cookie);
-    d.extend_from_slice(&32u16.to_be_bytes());
-    let mut x = seed | 1;
-    for _ in 0..32 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        d.push(x as u8);
-    }
-    d.resize(1200, 0);
-    d
-}
-
-fn flood(to: SocketAddr, stop: Arc<AtomicBool>, sent: Arc<AtomicU64>, rate: u64) {
-    let mut socks = Vec::new();
-    'outer: for a in 1..=4u8 {
-        for b in 1..=250u8 {
-            if let Ok(s) = UdpSocket::bind(SocketAddr::from(([127, 0, a, b], 0))) {
-                let _ = s.set_nonblocking(true);
-                socks.push(s);
-                if socks.len() == 1000 {
-                    break 'outer;
-                }
-            }
-        }
-    }
-    let start = Instant::now();
-    let (mut n, mut buf) = (0u64, [0u8; 2048]);
-    while !stop.load(Ordering::Relaxed) {
-        for (i, s) in socks.iter().enumerate() {
-            let cid = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64;
-            if s.send_to(&initial(cid, &[], n), to).is_ok() {
-                n += 1;
-            }
-            while let Ok((len, _)) = s.recv_from(&mut buf) {
-                if len > 14 && buf[0] == 0x02 {
-                    let cid = u64::from_be_bytes(buf[5..13].try_into().unwrap_or([0; 8]));
-                    let cl = (buf[13] as usize).min(len - 14);
-                    let _ = s.send_to(&initial(cid, &buf[14..14 + cl], n), to);
-                    n += 1;
-                }
-            }
-        }
-        sent.store(n, Ordering::Relaxed);
-        let due = start.elapsed().as_secs_f64() * rate as f64;
-        if n as f64 > due {
-            std::thread::sleep(Duration::from_secs_f64((n as f64 - due) / rate as f64));
-        }
-    }
 }
 
 async fn serve() -> Result<(), Box<dyn std::error::Error>> {
@@ -167,19 +110,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let c: Arc<dyn Connection> = client.dial_addr(addr, id).await?;
     let before = goodput(&c, Duration::from_secs(3)).await;
     let (rss0, cpu0) = proc_stat(pid);
-    let stop = Arc::new(AtomicBool::new(false));
-    let sent = Arc::new(AtomicU64::new(0));
-    let flooder = {
-        let (stop, sent) = (stop.clone(), sent.clone());
-        std::thread::spawn(move || flood(addr, stop, sent, rate))
-    };
+    let flooder = hive_transport_udp::flood::Flood::start(addr, rate, 1000)?;
     let t0 = Instant::now();
     let during = goodput(&c, Duration::from_secs(secs)).await;
     let (rss1, cpu1) = proc_stat(pid);
     let wall = t0.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    let _ = flooder.join();
-    let n = sent.load(Ordering::Relaxed);
+    let n = flooder.stop();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let mut out = std::io::stdout();
     writeln!(

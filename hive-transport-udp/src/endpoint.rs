@@ -25,7 +25,8 @@
 //!    buckets, see `limits.rs`): dropped;
 //! 8. only then the handshake state.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 
 use hive_core::ids::PeerId;
@@ -114,7 +115,19 @@ pub struct Endpoint {
     limiter: RateLimiter,
     admission: Admission,
     stats: EndpointStats,
-    order: VecDeque<u64>,
+    /// Connections that may have something to send, in turn; `queued` holds the same ids. A
+    /// connection joins when something happens to it (a datagram, a due timer, the
+    /// application) and leaves when it has nothing to send, so sending costs nothing per idle
+    /// or half-open connection (a handshake flood once made every datagram visit them all).
+    ready: VecDeque<u64>,
+    queued: HashSet<u64>,
+    /// Timers: each connection's deadline as last computed (`armed`), in a heap that may also
+    /// hold superseded entries (skipped when popped). `stale`: connections changed since, whose
+    /// deadline is recomputed at the next [`Endpoint::handle_timeout`]. Timers cost
+    /// O(log n) per change instead of a visit to every connection per wake-up.
+    timers: BinaryHeap<Reverse<(Instant, u64)>>,
+    armed: HashMap<u64, Instant>,
+    stale: HashSet<u64>,
     out: VecDeque<Transmit>,
     events: VecDeque<Event>,
     touched: HashSet<u64>,
@@ -157,7 +170,11 @@ impl Endpoint {
             limiter,
             admission: Admission::default(),
             stats: EndpointStats::default(),
-            order: VecDeque::new(),
+            ready: VecDeque::new(),
+            queued: HashSet::new(),
+            timers: BinaryHeap::new(),
+            armed: HashMap::new(),
+            stale: HashSet::new(),
             out: VecDeque::new(),
             events: VecDeque::new(),
             touched: HashSet::new(),
@@ -238,9 +255,18 @@ impl Endpoint {
     fn insert(&mut self, conn: Connection) -> u64 {
         let cid = conn.local_cid;
         self.conns.insert(cid, conn);
-        self.order.push_back(cid);
-        self.touched.insert(cid);
+        self.mark(cid);
         cid
+    }
+
+    /// Something happened to connection `cid`: its waiters must look, and it may have
+    /// something to send.
+    fn mark(&mut self, cid: u64) {
+        self.touched.insert(cid);
+        self.stale.insert(cid);
+        if self.queued.insert(cid) {
+            self.ready.push_back(cid);
+        }
     }
 
     /// Starts dialling `addr`, expecting it to prove `expected`. Returns the connection's id.
@@ -270,7 +296,9 @@ impl Endpoint {
 
     /// A connection by id, mutably.
     pub fn connection_mut(&mut self, cid: u64) -> Option<&mut Connection> {
-        self.touched.insert(cid);
+        if self.conns.contains_key(&cid) {
+            self.mark(cid);
+        }
         self.conns.get_mut(&cid)
     }
 
@@ -305,7 +333,7 @@ impl Endpoint {
             } => {
                 if let Some(c) = self.conns.get_mut(&dst_cid) {
                     c.handle_short(now, pn, phase, header, sealed);
-                    self.touched.insert(dst_cid);
+                    self.mark(dst_cid);
                 } else {
                     self.stats.dropped_datagrams += 1;
                 }
@@ -335,12 +363,13 @@ impl Endpoint {
             Long::Retry { dst_cid, cookie } => {
                 if let Some(c) = self.conns.get_mut(&dst_cid) {
                     c.handle_retry(now, cookie);
+                    self.mark(dst_cid);
                 }
             }
             Long::Version { dst_cid, versions } => {
                 if let Some(c) = self.conns.get_mut(&dst_cid) {
                     c.handle_version(now, &versions);
-                    self.touched.insert(dst_cid);
+                    self.mark(dst_cid);
                 }
             }
             Long::Response {
@@ -356,7 +385,7 @@ impl Endpoint {
                     if c.admission_refused && !before {
                         self.stats.admission_refused += 1;
                     }
-                    self.touched.insert(dst_cid);
+                    self.mark(dst_cid);
                 }
             }
             Long::Finish { dst_cid, noise } => {
@@ -369,7 +398,7 @@ impl Endpoint {
                 }
                 let opened = c.handle_finish(now, noise);
                 let refused = c.admission_refused;
-                self.touched.insert(dst_cid);
+                self.mark(dst_cid);
                 if opened || refused {
                     self.forget_half_open(dst_cid);
                 }
@@ -404,6 +433,9 @@ impl Endpoint {
                 && !c.handle_initial_again(len)
             {
                 self.stats.amplification_limited += 1;
+            }
+            if self.conns.contains_key(&cid) {
+                self.mark(cid);
             }
             return;
         }
@@ -483,68 +515,116 @@ impl Endpoint {
             out.extend_from_slice(&t.contents);
             return Some(t.destination);
         }
-        for _ in 0..self.order.len() {
-            let cid = self.order.pop_front()?;
-            self.order.push_back(cid);
+        // Each ready connection is asked once: one that sends goes to the back of the line
+        // (it may have more), one with nothing to send leaves it until something happens to it
+        // again — but while more input is coming it stays, holding a deferred acknowledgement.
+        for _ in 0..self.ready.len() {
+            let cid = self.ready.pop_front()?;
             let Some(c) = self.conns.get_mut(&cid) else {
+                self.queued.remove(&cid);
                 continue;
             };
             let mut buf = std::mem::take(&mut self.buf);
             c.defer_ack = more_input;
             let sent = c.poll_transmit(now, &mut buf);
             c.defer_ack = false;
+            let to = c.remote_addr;
+            // Sending moves its timers (probe timeout, pacing, acknowledgement).
+            self.stale.insert(cid);
             if sent {
-                self.touched.insert(cid);
                 out.extend_from_slice(&buf);
             }
-            let to = c.remote_addr;
             self.buf = buf;
+            if sent || more_input {
+                self.ready.push_back(cid);
+            } else {
+                self.queued.remove(&cid);
+            }
             if sent {
+                self.touched.insert(cid);
                 return Some(to);
             }
         }
         None
     }
 
-    /// The earliest time [`Endpoint::handle_timeout`] must run.
+    /// The earliest time [`Endpoint::handle_timeout`] must run (possibly a little early: a
+    /// superseded timer wakes the driver once for nothing).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.conns
-            .values()
+        let armed = self.timers.peek().map(|Reverse((t, _))| *t);
+        let changed = self
+            .stale
+            .iter()
+            .filter_map(|cid| self.conns.get(cid))
             .filter_map(Connection::poll_timeout)
-            .min()
+            .min();
+        match (armed, changed) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Recomputes connection `cid`'s deadline.
+    fn arm(&mut self, cid: u64) {
+        let Some(t) = self.conns.get(&cid).and_then(Connection::poll_timeout) else {
+            self.armed.remove(&cid);
+            return;
+        };
+        if self.armed.insert(cid, t) != Some(t) {
+            self.timers.push(Reverse((t, cid)));
+        }
     }
 
     /// Runs due timers and forgets drained connections.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let mut gone = Vec::new();
-        for (&cid, c) in &mut self.conns {
-            if c.poll_timeout().is_some_and(|t| now >= t) {
-                c.handle_timeout(now);
-                self.touched.insert(cid);
+        // Connections changed since the last call: forget the drained (input, a refused
+        // admission or the application may have ended them), re-arm the others.
+        let mut check: Vec<u64> = self.stale.drain().collect();
+        // Due timers; a superseded entry (its connection re-armed or gone) is skipped.
+        while let Some(&Reverse((t, cid))) = self.timers.peek() {
+            if t > now {
+                break;
             }
-            if c.is_drained(now)
-                && !matches!(c.phase, Phase::ClientHello { .. } if c.ended.is_none())
-            {
-                gone.push(cid);
-            }
-        }
-        let before = self.removed.len();
-        for cid in gone {
-            // Drained inbound half-open handshakes and abandoned connections go.
-            let keep = self
-                .conns
-                .get(&cid)
-                .is_some_and(|c| c.is_client && !c.abandoned);
-            if keep {
+            self.timers.pop();
+            if self.armed.get(&cid) != Some(&t) {
                 continue;
             }
-            self.conns.remove(&cid);
-            self.forget_half_open(cid);
-            self.removed.push(cid);
+            self.armed.remove(&cid);
+            if let Some(c) = self.conns.get_mut(&cid)
+                && c.poll_timeout().is_some_and(|t| now >= t)
+            {
+                c.handle_timeout(now);
+                self.mark(cid);
+            }
+            check.push(cid);
+        }
+        check.extend(self.stale.drain());
+        let before = self.removed.len();
+        for cid in check {
+            let Some(c) = self.conns.get(&cid) else {
+                self.armed.remove(&cid);
+                continue;
+            };
+            let drained = c.is_drained(now)
+                && !matches!(c.phase, Phase::ClientHello { .. } if c.ended.is_none());
+            // Drained inbound half-open handshakes and abandoned connections go.
+            if drained && (!c.is_client || c.abandoned) {
+                self.conns.remove(&cid);
+                self.armed.remove(&cid);
+                self.forget_half_open(cid);
+                self.removed.push(cid);
+            } else {
+                self.arm(cid);
+            }
         }
         if self.removed.len() > before {
             let conns = &self.conns;
-            self.order.retain(|c| conns.contains_key(c));
+            self.ready.retain(|c| conns.contains_key(c));
+            self.queued.retain(|c| conns.contains_key(c));
+        }
+        // Superseded entries are dropped when they come due; rebuild if they pile up first.
+        if self.timers.len() > 4 * self.armed.len() + 64 {
+            self.timers = self.armed.iter().map(|(&c, &t)| Reverse((t, c))).collect();
         }
     }
 
@@ -557,7 +637,7 @@ impl Endpoint {
     pub fn abandon(&mut self, now: Instant, cid: u64) {
         if let Some(c) = self.conns.get_mut(&cid) {
             c.abandon(now);
-            self.touched.insert(cid);
+            self.mark(cid);
         }
     }
 

@@ -74,6 +74,7 @@ mod connection;
 mod driver;
 pub mod emulator;
 mod endpoint;
+pub mod flood;
 pub mod handshake;
 mod limits;
 mod packet;

@@ -50,6 +50,10 @@ pub struct DemoConfig {
     /// with hashes that match them. They are left out of every figure but `bad_fragments` and
     /// `bad_peers`; `corrupt_fragments` counts what reached the honest players.
     pub liars: Vec<usize>,
+    /// A handshake flood at viewer 0's agent, INITIALs a second (0: none), from 1 000
+    /// loopback source addresses answering every RETRY (`hive_transport_udp::flood`), from
+    /// when every viewer has joined to the end. The report's `flood` says what it cost.
+    pub flood_rate: u64,
 }
 
 /// Customises the builder of one agent: `(viewer index, builder) -> builder`, async because a
@@ -68,6 +72,7 @@ impl std::fmt::Debug for DemoConfig {
             .field("seed", &self.seed)
             .field("integrity", &self.integrity)
             .field("liars", &self.liars)
+            .field("flood_rate", &self.flood_rate)
             .field("kills", &self.kills)
             .field("agent_hook", &self.agent_hook.is_some())
             .finish()
@@ -86,6 +91,7 @@ impl Default for DemoConfig {
             agent_hook: None,
             integrity: true,
             liars: Vec::new(),
+            flood_rate: 0,
         }
     }
 }
@@ -135,6 +141,53 @@ pub struct DemoReport {
     /// The most fragments one honest agent took from liars before it refused them, per liar it
     /// refused (1: each liar was dropped at its first bad fragment).
     pub bad_fragments_per_liar_max: f64,
+    /// With [`DemoConfig::flood_rate`]: what the flood at viewer 0's agent cost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flood: Option<FloodReport>,
+}
+
+/// What a handshake flood at viewer 0's agent cost ([`DemoConfig::flood_rate`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct FloodReport {
+    /// Datagrams the flood sent (INITIALs and cookie echoes).
+    pub sent: u64,
+    /// Seconds it lasted.
+    pub seconds: f64,
+    /// `sent / seconds`.
+    pub rate: f64,
+    /// The whole process's resident memory when the flood began, MiB.
+    pub rss_before_mib: f64,
+    /// Its peak during the flood (sampled every second), MiB.
+    pub rss_peak_mib: f64,
+    /// Seconds the flooded agent's player stalled (0 is the target).
+    pub victim_stall_s: f64,
+    /// Fragments the flooded agent's player played.
+    pub victim_fragments: u64,
+    /// The process's CPU during the flood, cores (the flood's own thread included).
+    pub cpu_cores: f64,
+}
+
+/// This process's resident memory, MiB (0 where /proc is not there).
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// A flood under way: since when, and the memory and CPU it is measured against.
+struct Flooding {
+    flood: hive_transport_udp::flood::Flood,
+    since: std::time::Instant,
+    cpu0: f64,
+    rss_before: f64,
+    rss_peak: f64,
+    next_sample: f64,
 }
 
 fn cpu_s() -> f64 {
@@ -253,8 +306,34 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
     let gap = cfg.join_over.as_secs_f64() / cfg.viewers as f64;
     let mut next_report = 2.0;
     let end = cfg.duration.as_secs_f64();
+    let mut flooding: Option<Flooding> = None;
     loop {
         let t = wall0.elapsed().as_secs_f64();
+        if cfg.flood_rate > 0 && flooding.is_none() && seats.len() == cfg.viewers {
+            let target = seats[0].agent.as_ref().and_then(|a| {
+                a.me().addrs.into_iter().find_map(|a| match a {
+                    hive_core::PeerAddr::Socket(s) => Some(s),
+                    _ => None,
+                })
+            });
+            let target = target.context("viewer 0's agent has no UDP address to flood")?;
+            let rss = rss_mib();
+            flooding = Some(Flooding {
+                flood: hive_transport_udp::flood::Flood::start(target, cfg.flood_rate, 1000)
+                    .context("starting the flood")?,
+                since: std::time::Instant::now(),
+                cpu0: cpu_s(),
+                rss_before: rss,
+                rss_peak: rss,
+                next_sample: t + 1.0,
+            });
+        }
+        if let Some(f) = flooding.as_mut()
+            && t >= f.next_sample
+        {
+            f.next_sample += 1.0;
+            f.rss_peak = f.rss_peak.max(rss_mib());
+        }
         // Join whoever is due.
         while seats.len() < cfg.viewers && seats.len() as f64 * gap <= t {
             let i = seats.len();
@@ -321,6 +400,13 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
     }
     // The run ends now: playback is accounted up to this instant, not while players wind down.
     let now = clock.now();
+    let flood = flooding.map(|f| {
+        let seconds = f.since.elapsed().as_secs_f64();
+        let cpu = cpu_s() - f.cpu0;
+        let rss_peak = f.rss_peak.max(rss_mib());
+        let sent = f.flood.stop();
+        (sent, seconds, cpu, f.rss_before, rss_peak)
+    });
     let live_edge_s = std::time::SystemTime::now()
         .duration_since(origin.live().epoch())
         .unwrap_or_default()
@@ -380,6 +466,23 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
         wall,
     );
     let cpu = cpu_s() - cpu0;
+    let flood = flood.map(|(sent, seconds, cpu, rss_before_mib, rss_peak_mib)| {
+        let victim = seats[0].viewer.lock();
+        let (victim_stall_s, victim_fragments) = victim.as_ref().map_or((0.0, 0), |v| {
+            let p = v.player.lock();
+            (p.stalled.as_secs_f64(), p.fragments)
+        });
+        FloodReport {
+            sent,
+            seconds,
+            rate: sent as f64 / seconds.max(1e-9),
+            rss_before_mib,
+            rss_peak_mib,
+            victim_stall_s,
+            victim_fragments,
+            cpu_cores: cpu / seconds.max(1e-9),
+        }
+    });
     for s in seats {
         if let Some(a) = s.agent {
             a.shutdown().await;
@@ -397,6 +500,7 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
         bad_peers,
         liars: cfg.liars.len(),
         bad_fragments_per_liar_max,
+        flood,
     })
 }
 
