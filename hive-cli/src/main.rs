@@ -144,6 +144,14 @@ pub(crate) struct TrackerArgs {
     /// With promotion: one more supernode per this many live agents of a site (0: none).
     #[arg(long, default_value_t = 20)]
     pub(crate) peers_per_supernode: usize,
+    /// Believe this agent (its peer id, 64 hex digits) when it announces itself a supernode or
+    /// seeder (the operator's own boxes); repeat for more. Others are listed as ordinary peers
+    /// unless the tracker promoted them.
+    #[arg(long = "trust-role", value_name = "PEER_ID")]
+    pub(crate) trust_role: Vec<String>,
+    /// Believe every agent's announced role (a closed lab where every agent is yours).
+    #[arg(long, conflicts_with = "trust_role")]
+    pub(crate) trust_declared_roles: bool,
     /// Run a hash service inside the tracker (`/v1/integrity`), signing with the secret key in
     /// this file (`hive sign --new-key FILE`).
     #[arg(long, value_name = "FILE", requires = "hash_allow_origin")]

@@ -110,6 +110,20 @@ async fn run_tracker(args: &TrackerArgs) -> Result<()> {
         tracing::info!(?plan, "promoting supernodes per site");
         cfg.supernodes = Some(plan);
     }
+    if args.trust_declared_roles {
+        tracing::warn!("--trust-declared-roles: any agent may make itself a supernode");
+        cfg.trusted_roles = tracker::RoleTrust::Everyone;
+    } else if !args.trust_role.is_empty() {
+        let ids = args
+            .trust_role
+            .iter()
+            .map(|h| {
+                h.parse::<hive_core::PeerId>()
+                    .map_err(|e| anyhow::anyhow!("--trust-role {h}: {e}"))
+            })
+            .collect::<Result<_>>()?;
+        cfg.trusted_roles = tracker::RoleTrust::Listed(ids);
+    }
     if let Some(hex) = &args.registrar_key {
         let key = parse_verifying_key(hex)
             .map_err(anyhow::Error::msg)

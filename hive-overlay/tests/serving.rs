@@ -291,6 +291,8 @@ fn a_freed_slot_goes_to_a_waiting_supernode_before_ordinary_agents_that_asked_fi
     let now = Instant::from_secs(2);
     let mut supernode = peer(3);
     supernode.role = hive_core::Role::Supernode;
+    // The tracker lists it as a supernode: its word is believed.
+    s.handle_candidates(now, vec![supernode.clone()]);
     connect(&mut s, now, supernode.clone());
     while s.poll_output().is_some() {}
     s.handle_message(now, peer(1).id, request(1, 5, 2000));
@@ -303,6 +305,51 @@ fn a_freed_slot_goes_to_a_waiting_supernode_before_ordinary_agents_that_asked_fi
     assert_eq!(answers(&mut s), vec![(supernode.id, Answer::Data(3))]);
     s.handle_sent(t, supernode.id, FRAGMENT as u64);
     assert_eq!(answers(&mut s), vec![(peer(2).id, Answer::Data(2))]);
+}
+
+#[test]
+fn a_supernode_role_the_tracker_did_not_list_is_not_believed() {
+    let mut s = server(10_000, true, &[5, 6, 7], 2);
+    let now = Instant::from_secs(2);
+    // It says so in its Hello, and a neighbour's peer exchange says so too.
+    let mut liar = peer(3);
+    liar.role = hive_core::Role::Supernode;
+    s.handle_message(
+        now,
+        peer(1).id,
+        Message::PeerExchange(hive_core::wire::PeerExchange {
+            peers: vec![liar.clone()],
+        }),
+    );
+    connect(&mut s, now, liar.clone());
+    while s.poll_output().is_some() {}
+    assert_eq!(
+        s.believed_role(&liar.id, hive_core::Role::Supernode),
+        hive_core::Role::Peer
+    );
+    s.handle_message(now, peer(1).id, request(1, 5, 2000));
+    s.handle_message(now, peer(2).id, request(2, 6, 2000));
+    s.handle_message(now, liar.id, request(3, 7, 2000));
+    assert_eq!(answers(&mut s), vec![(peer(1).id, Answer::Data(1))]);
+    // No priority: first come, first served.
+    let t = now + Duration::from_millis(100);
+    s.handle_sent(t, peer(1).id, FRAGMENT as u64);
+    assert_eq!(answers(&mut s), vec![(peer(2).id, Answer::Data(2))]);
+    s.handle_sent(t, peer(2).id, FRAGMENT as u64);
+    assert_eq!(answers(&mut s), vec![(liar.id, Answer::Data(3))]);
+    // Once the tracker lists it as one, it is one; a later listing as a peer takes it back.
+    s.handle_candidates(t, vec![liar.clone()]);
+    assert_eq!(
+        s.believed_role(&liar.id, hive_core::Role::Supernode),
+        hive_core::Role::Supernode
+    );
+    let mut demoted = liar.clone();
+    demoted.role = hive_core::Role::Peer;
+    s.handle_candidates(t, vec![demoted]);
+    assert_eq!(
+        s.believed_role(&liar.id, hive_core::Role::Supernode),
+        hive_core::Role::Peer
+    );
 }
 
 /// A supernode (it fetches what a neighbour asks for and does not hold) that was told of

@@ -886,6 +886,93 @@ async fn every_agent_of_a_site_meets_its_supernodes_however_big_the_site(kind: K
     s.stop().await;
 }
 
+/// An announced supernode or seeder role counts only when the tracker gave it or the operator
+/// trusts the agent: otherwise anyone could make itself the supernode its site fetches through.
+async fn declared_roles_count_only_when_given_or_trusted(kind: Kind) {
+    let content = ContentId::derive("live/roles");
+    let claim = |n: u8, role: Role| {
+        let mut p = peer(n, Some("office"), None);
+        p.role = role;
+        ann(content, p)
+    };
+    let role_of = |peers: &[PeerInfo], n: u8| {
+        peers
+            .iter()
+            .find(|p| p.id == PeerId::from_bytes([n; 32]))
+            .map(|p| p.role)
+    };
+
+    // Default: nobody's word.
+    let s = Server::start(TrackerConfig::default(), kind).await;
+    let c = TrackerClient::new(&s.url).unwrap();
+    let r = c.announce(&claim(1, Role::Supernode)).await.unwrap();
+    assert_eq!(
+        r.role,
+        Some(Role::Peer),
+        "a self-made supernode is told it is a peer"
+    );
+    let r = c.announce(&claim(2, Role::Seeder)).await.unwrap();
+    assert_eq!(r.role, Some(Role::Peer));
+    assert_eq!(role_of(&r.peers, 1), Some(Role::Peer), "and listed as one");
+    // Consume-only only limits its holder: believed.
+    let r = c.announce(&claim(3, Role::ConsumeOnly)).await.unwrap();
+    assert_eq!(r.role, Some(Role::ConsumeOnly));
+    let m = reqwest::get(format!("{}/metrics", s.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("hive_tracker_roles_refused_total 2"), "{m}");
+    s.stop().await;
+
+    // The operator's own boxes, by id.
+    let trusted = [PeerId::from_bytes([1; 32])].into_iter().collect();
+    let s = Server::start(
+        TrackerConfig {
+            trusted_roles: tracker::RoleTrust::Listed(trusted),
+            ..Default::default()
+        },
+        kind,
+    )
+    .await;
+    let c = TrackerClient::new(&s.url).unwrap();
+    let r = c.announce(&claim(1, Role::Supernode)).await.unwrap();
+    assert_eq!(r.role, Some(Role::Supernode));
+    let r = c.announce(&claim(2, Role::Supernode)).await.unwrap();
+    assert_eq!(r.role, Some(Role::Peer));
+    assert_eq!(role_of(&r.peers, 1), Some(Role::Supernode));
+    s.stop().await;
+
+    // The tracker's own promotion holds when the promoted agent announces it back.
+    let s = Server::start(
+        TrackerConfig {
+            supernodes: Some(tracker::SupernodePlan {
+                per_site: 1,
+                gateway_site: None,
+                at_gateway: 1,
+                peers_per_supernode: 1000,
+            }),
+            ..Default::default()
+        },
+        kind,
+    )
+    .await;
+    let c = TrackerClient::new(&s.url).unwrap();
+    let r = c.announce(&claim(1, Role::Peer)).await.unwrap();
+    assert_eq!(r.role, Some(Role::Supernode));
+    let r = c.announce(&claim(1, Role::Supernode)).await.unwrap();
+    assert_eq!(r.role, Some(Role::Supernode), "a promotion is kept");
+    let r = c.announce(&claim(2, Role::Supernode)).await.unwrap();
+    assert_eq!(
+        r.role,
+        Some(Role::Peer),
+        "the site has its supernode: no second by claim"
+    );
+    assert_eq!(role_of(&r.peers, 1), Some(Role::Supernode));
+    s.stop().await;
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
@@ -914,4 +1001,5 @@ on_both_stores!(
     over_the_limits_is_a_429_or_a_400,
     peers_reported_by_two_listed_peers_are_refused,
     a_full_store_is_a_429,
+    declared_roles_count_only_when_given_or_trusted,
 );

@@ -40,6 +40,9 @@ const MAX_EXCHANGED: usize = 32;
 const MAX_CLAIMED_UPLOAD_KBPS: u32 = 1_000_000;
 /// Most peers remembered as refused for serving bad bytes (the oldest are forgotten first).
 const MAX_BANNED: usize = 1024;
+/// Tracker-listed roles remembered (the most recent), on which a neighbour's supernode or
+/// seeder role is believed.
+const MAX_VOUCHED: usize = 4096;
 /// Most trusted hashes kept for fragments not listed yet (a hash service can be faster than
 /// the manifest); the lowest fragments go first.
 const MAX_EARLY_HASHES: usize = 4096;
@@ -136,12 +139,22 @@ pub struct Swarm {
     stats: SwarmStats,
     /// Peers that served bytes failing verification: never connected again (oldest first).
     banned: VecDeque<PeerId>,
+    /// Roles the tracker listed peers with (the last [`MAX_VOUCHED`], oldest first in
+    /// `vouched_order`): a supernode or seeder role is believed on this word, not the peer's.
+    vouched: BTreeMap<PeerId, Role>,
+    vouched_order: VecDeque<PeerId>,
     /// Trusted hashes of fragments not listed yet.
     early_hashes: BTreeMap<FragmentId, hive_core::ContentHash>,
     /// The congestion-control priority last asked of each uploading connection.
     cc_priority: BTreeMap<PeerId, f64>,
     /// When an upload becomes urgent next.
     urgency_wake: Option<Instant>,
+}
+
+/// Roles that draw a site's traffic and an uploader's priority: believed only on the tracker's
+/// word (see [`Swarm::believed_role`]).
+fn privileged(role: Role) -> bool {
+    matches!(role, Role::Supernode | Role::Seeder)
 }
 
 impl std::fmt::Debug for Swarm {
@@ -199,6 +212,8 @@ impl Swarm {
             top_bps: 0,
             stats: SwarmStats::default(),
             banned: VecDeque::new(),
+            vouched: BTreeMap::new(),
+            vouched_order: VecDeque::new(),
             early_hashes: BTreeMap::new(),
             cc_priority: BTreeMap::new(),
             urgency_wake: None,
@@ -355,10 +370,62 @@ impl Swarm {
         }
     }
 
-    /// Peers to consider (from the tracker or peer exchange).
+    /// Peers to consider, from the tracker (or the operator): their roles are the tracker's word,
+    /// the only one a neighbour's supernode or seeder role is believed on (see
+    /// [`Swarm::believed_role`]).
     pub fn handle_candidates(&mut self, now: Instant, peers: Vec<PeerInfo>) {
+        for p in &peers {
+            self.vouch(p.id, p.role);
+        }
+        self.add_candidates(now, peers);
+    }
+
+    /// Remembers the role the tracker lists `peer` with, and applies it to a neighbour.
+    fn vouch(&mut self, peer: PeerId, role: Role) {
+        if self.vouched.insert(peer, role).is_none() {
+            self.vouched_order.push_back(peer);
+            while self.vouched_order.len() > MAX_VOUCHED {
+                if let Some(old) = self.vouched_order.pop_front() {
+                    self.vouched.remove(&old);
+                }
+            }
+        }
+        let trusting = self.trusts_claims();
+        self.with_view(peer, |v| {
+            if privileged(role) {
+                v.info.role = role;
+            } else if privileged(v.info.role) && !trusting {
+                v.info.role = Role::Peer;
+            }
+        });
+    }
+
+    /// Whether this agent believes a neighbour's own word for its role: supernodes and seeders
+    /// do (a branch supernode dials the gateway site's, whose tracker replies need not list it;
+    /// a liar gains an upload slot there, not a site's traffic).
+    fn trusts_claims(&self) -> bool {
+        privileged(self.me.role)
+    }
+
+    /// The role a neighbour claiming `claimed` is taken for: a supernode or seeder role only
+    /// when the tracker listed it so (or this agent is a supernode, see `trusts_claims`), an
+    /// ordinary peer otherwise; other roles (peer, consume-only) as claimed, since they only
+    /// limit their holder. Upload capacity claims are capped apart (1 Gbit/s).
+    pub fn believed_role(&self, peer: &PeerId, claimed: Role) -> Role {
+        if !privileged(claimed) || self.trusts_claims() {
+            return claimed;
+        }
+        match self.vouched.get(peer) {
+            Some(&r) if privileged(r) => r,
+            _ => Role::Peer,
+        }
+    }
+
+    /// Candidates from anywhere (a neighbour's peer exchange too): roles as believed.
+    fn add_candidates(&mut self, now: Instant, peers: Vec<PeerInfo>) {
         let before = self.candidates.len();
-        for p in peers {
+        for mut p in peers {
+            p.role = self.believed_role(&p.id, p.role);
             if p.id == self.me.id
                 || self.is_banned(&p.id)
                 || self.is_neighbour(&p.id)
@@ -382,6 +449,8 @@ impl Swarm {
 
     /// A connection to `peer` is up (dialled or accepted). The engine greets it.
     pub fn handle_peer_connected(&mut self, now: Instant, peer: PeerInfo) {
+        let mut peer = peer;
+        peer.role = self.believed_role(&peer.id, peer.role);
         self.connecting.remove(&peer.id);
         self.candidates.retain(|c| !same_id(&c.id, &peer.id));
         if self.is_neighbour(&peer.id) || peer.id == self.me.id {
@@ -476,9 +545,10 @@ impl Swarm {
             Message::PeerExchange(px) => {
                 // A neighbour's suggestions are only candidates (each is authenticated by the
                 // transport when dialled), and only a few per message count.
+                // Their roles are believed only on the tracker's word.
                 let mut peers = px.peers;
                 peers.truncate(MAX_EXCHANGED);
-                self.handle_candidates(now, peers)
+                self.add_candidates(now, peers)
             }
             Message::Bye(_) => {
                 self.handle_peer_disconnected(now, from);
@@ -521,8 +591,9 @@ impl Swarm {
         if let Some(l) = self.link_mut(&from) {
             l.hello = true;
         }
+        let role = self.believed_role(&from, h.role);
         self.with_view(from, |v| {
-            v.info.role = h.role;
+            v.info.role = role;
             v.info.upload_kbps = h.upload_kbps.min(MAX_CLAIMED_UPLOAD_KBPS);
             v.info.locality = h.locality;
         });

@@ -27,6 +27,7 @@ pub(crate) struct Metrics {
     peer_queries: AtomicU64,
     peers_returned: AtomicU64,
     promotions: AtomicU64,
+    roles_refused: AtomicU64,
     rejected_bad_request: AtomicU64,
     rejected_forbidden: AtomicU64,
     rejected_limit: AtomicU64,
@@ -194,6 +195,15 @@ async fn do_announce(
             (h, Some(k))
         }
     };
+    // A supernode or seeder role is believed when the tracker gave it (the listed entry holds
+    // it: stored roles are only those believed) or the operator trusts this agent's word.
+    if matches!(info.role, Role::Supernode | Role::Seeder)
+        && !t.cfg.trusted_roles.trusts(&info.id)
+        && listed.as_ref().map(|p| p.role()) != Some(info.role)
+    {
+        info.role = Role::Peer;
+        bump(&t.metrics.roles_refused);
+    }
     if let (Some(plan), Some(site), Role::Peer) =
         (&t.cfg.supernodes, &info.locality.site, info.role)
     {
@@ -497,6 +507,11 @@ async fn metrics(State(t): State<Arc<Tracker>>) -> Response {
         "hive_tracker_promotions_total",
         "Announcing peers listed as supernodes by the tracker's supernode plan.",
         &[("", load(&m.promotions))],
+    );
+    counter(
+        "hive_tracker_roles_refused_total",
+        "Announced supernode or seeder roles not believed (listed as ordinary peers).",
+        &[("", load(&m.roles_refused))],
     );
     counter(
         "hive_tracker_rejects_total",

@@ -12,6 +12,12 @@
 //! and the agent adopts it). An agent alone in its swarm is told to come back within
 //! [`LONELY_INTERVAL`].
 //!
+//! A role that draws traffic and trust to its holder (`supernode`, `seeder`) is not believed
+//! because an agent announces it: the tracker lists it only for agents it promoted itself or
+//! the operator named ([`TrackerConfig::trusted_roles`]); anyone else announcing it is listed,
+//! and told, as an ordinary peer (and may be promoted as one). Agents in turn believe a
+//! neighbour's supernode role only when the tracker lists it so.
+//!
 //! # HTTP/JSON API
 //!
 //! | request | body / query | reply |
@@ -115,9 +121,11 @@ pub struct AnnounceReply {
     pub observed_addr: Option<SocketAddr>,
     /// The locality the tracker assigned (from its table, else the agent's own).
     pub locality: Locality,
-    /// The role the tracker lists the agent with: the one it announced, or
+    /// The role the tracker lists the agent with: the one it announced,
     /// [`Role::Supernode`](hive_core::Role::Supernode) when the tracker promoted it (see
-    /// [`SupernodePlan`]). `None` from a tracker that does not say.
+    /// [`SupernodePlan`]), or [`Role::Peer`](hive_core::Role::Peer) for a supernode or seeder
+    /// role the tracker does not believe (see [`TrackerConfig::trusted_roles`]). `None` from a
+    /// tracker that does not say.
     pub role: Option<hive_core::Role>,
 }
 
@@ -143,6 +151,10 @@ pub struct TrackerConfig {
     /// announcing at the same instant may both be promoted: the count is a floor, not an exact
     /// figure.
     pub supernodes: Option<SupernodePlan>,
+    /// Whose announced `supernode` or `seeder` role is believed (beyond the tracker's own
+    /// promotions, always believed). Default: nobody's ([`RoleTrust::Listed`] of no one): an
+    /// agent cannot make itself the supernode its site's agents fetch from by saying so.
+    pub trusted_roles: RoleTrust,
     /// The bounds of the HTTP server [`serve`] runs: connections, header and body times, body
     /// size.
     pub http: crate::http::HttpLimits,
@@ -170,12 +182,42 @@ impl Default for TrackerConfig {
             locality_table: LocalityTable::default(),
             verifier: None,
             supernodes: None,
+            trusted_roles: RoleTrust::default(),
             http: crate::http::HttpLimits::default(),
             rate_per_addr: 200.0,
             rate_burst: 1000,
             rate_table: 65_536,
             refuse_after_reports: 2,
             refuse_for: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Whose announced role a tracker believes, when it is one that draws traffic and trust
+/// (`supernode`, `seeder`): `consume-only` and `peer` are always believed (they only limit
+/// their holder), and so are the tracker's own promotions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RoleTrust {
+    /// Only these agents' (the operator's own seeders and supernodes; `hive tracker
+    /// --trust-role PEER_ID`). The default: none.
+    Listed(std::collections::HashSet<hive_core::PeerId>),
+    /// Everyone's (a closed lab where every agent is the operator's;
+    /// `hive tracker --trust-declared-roles`).
+    Everyone,
+}
+
+impl Default for RoleTrust {
+    fn default() -> Self {
+        RoleTrust::Listed(Default::default())
+    }
+}
+
+impl RoleTrust {
+    /// Whether `peer`'s announced role is believed.
+    pub fn trusts(&self, peer: &hive_core::PeerId) -> bool {
+        match self {
+            RoleTrust::Listed(ids) => ids.contains(peer),
+            RoleTrust::Everyone => true,
         }
     }
 }
