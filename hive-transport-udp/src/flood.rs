@@ -54,27 +54,32 @@ pub fn run(to: SocketAddr, rate: u64, sources: usize, stop: &AtomicBool, sent: &
     }
     let start = Instant::now();
     let (mut n, mut buf) = (0u64, [0u8; 2048]);
+    let due = |n: u64| n as f64 / rate as f64;
+    // The sources in turn, each sending its next INITIAL when the rate allows it.
+    let mut i = 0usize;
     while !stop.load(Ordering::Relaxed) {
-        for (i, s) in socks.iter().enumerate() {
-            let cid = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64;
-            if s.send_to(&initial(cid, &[], n), to).is_ok() {
+        // Ahead of the rate: wait (in slices, so that `stop` is seen within 50 ms).
+        let ahead = due(n) - start.elapsed().as_secs_f64();
+        if ahead > 0.0 {
+            sent.store(n, Ordering::Relaxed);
+            std::thread::sleep(Duration::from_secs_f64(ahead.min(0.05)));
+            continue;
+        }
+        let s = &socks[i % socks.len()];
+        let cid = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64;
+        i = i.wrapping_add(1);
+        if s.send_to(&initial(cid, &[], n), to).is_ok() {
+            n += 1;
+        }
+        while let Ok((len, _)) = s.recv_from(&mut buf) {
+            // A RETRY: type, version, the client's cid, cookie length, cookie.
+            if len > 14 && buf[0] == wire::T_RETRY {
+                let mut c = [0u8; 8];
+                c.copy_from_slice(&buf[5..13]);
+                let cl = (buf[13] as usize).min(len - 14);
+                let _ = s.send_to(&initial(u64::from_be_bytes(c), &buf[14..14 + cl], n), to);
                 n += 1;
             }
-            while let Ok((len, _)) = s.recv_from(&mut buf) {
-                // A RETRY: type, version, the client's cid, cookie length, cookie.
-                if len > 14 && buf[0] == wire::T_RETRY {
-                    let mut c = [0u8; 8];
-                    c.copy_from_slice(&buf[5..13]);
-                    let cl = (buf[13] as usize).min(len - 14);
-                    let _ = s.send_to(&initial(u64::from_be_bytes(c), &buf[14..14 + cl], n), to);
-                    n += 1;
-                }
-            }
-        }
-        sent.store(n, Ordering::Relaxed);
-        let due = start.elapsed().as_secs_f64() * rate as f64;
-        if n as f64 > due {
-            std::thread::sleep(Duration::from_secs_f64((n as f64 - due) / rate as f64));
         }
     }
     sent.store(n, Ordering::Relaxed);
@@ -127,5 +132,38 @@ impl Flood {
 impl Drop for Flood {
     fn drop(&mut self) {
         self.halt();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_to_its_rate_and_stops_at_once() {
+        let sink = UdpSocket::bind("127.0.0.1:0").expect("bind a sink");
+        let to = sink.local_addr().expect("its address");
+        let started = Instant::now();
+        // A slow rate: the sources must not send in bursts, nor oversleep a stop.
+        let f = Flood::start(to, 20, 1000).expect("start");
+        std::thread::sleep(Duration::from_millis(500));
+        let t = Instant::now();
+        let sent = f.stop();
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "stop took {:?}",
+            t.elapsed()
+        );
+        let allowed = 20.0 * started.elapsed().as_secs_f64() + 1.0;
+        assert!(
+            sent >= 1 && sent as f64 <= allowed,
+            "{sent} sent, {allowed} allowed"
+        );
+        sink.set_nonblocking(true).expect("nonblocking");
+        let mut buf = [0u8; 2048];
+        let (len, from) = sink.recv_from(&mut buf).expect("an INITIAL arrived");
+        assert_eq!(len, wire::MIN_INITIAL_SIZE);
+        assert_eq!(buf[0], wire::T_INITIAL);
+        assert!(from.ip().is_loopback());
     }
 }
