@@ -40,6 +40,9 @@ fuzz_target!(|data: &[u8]| {
         let i = (usize::from(b) * 7919) % body.max(1);
         let mut bad = signed.clone();
         bad[i] ^= 1 + (b & 0x7f);
-        assert!(SignedList::verify(&bad, &key.public()).is_err(), "flipped byte {i} accepted");
+        assert!(
+            SignedList::verify(&bad, &key.public()).is_err(),
+            "flipped byte {i} accepted"
+        );
     }
 });

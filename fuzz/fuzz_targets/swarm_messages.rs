@@ -112,7 +112,10 @@ fuzz_target!(|data: &[u8]| {
             // A trusted hash arrives late.
             11 => {
                 let q = u64::from(op % 8);
-                s.handle_trusted_hashes(now, [(info(q, true).id, ContentHash::of(&origin_bytes(q)))]);
+                s.handle_trusted_hashes(
+                    now,
+                    [(info(q, true).id, ContentHash::of(&origin_bytes(q)))],
+                );
             }
             // Time passes.
             12 => {
@@ -146,7 +149,11 @@ fuzz_target!(|data: &[u8]| {
                 }
                 Output::Deliver { fragment, data } => {
                     // A player never gets bytes unlike the origin's.
-                    assert_eq!(data, origin_bytes(fragment.sequence), "delivered wrong bytes");
+                    assert_eq!(
+                        data,
+                        origin_bytes(fragment.sequence),
+                        "delivered wrong bytes"
+                    );
                 }
                 Output::Send { to, .. } => {
                     assert!(

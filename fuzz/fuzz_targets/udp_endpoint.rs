@@ -51,9 +51,7 @@ fuzz_target!(|data: &[u8]| {
     let mut server = Endpoint::new(Config::default(), kb.clone(), 1);
     let mut client = Endpoint::new(Config::default(), ka.clone(), 2);
     if mode % 2 == 0 {
-        let cid = client
-            .connect(now, b_addr, kb.peer_id())
-            .expect("connect");
+        let cid = client.connect(now, b_addr, kb.peer_id()).expect("connect");
         while client.poll_transmit(now).is_some() {}
         let (mut received, mut answered) = (0usize, 0usize);
         for d in chunks(rest) {
@@ -76,9 +74,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     // Establish a connection, then feed plaintexts to the accepting side.
-    let cid = client
-        .connect(now, b_addr, kb.peer_id())
-        .expect("connect");
+    let cid = client.connect(now, b_addr, kb.peer_id()).expect("connect");
     let mut accepted = None;
     for _ in 0..8 {
         now += Duration::from_millis(1);

@@ -439,6 +439,32 @@ async fn passthrough(
     r
 }
 
+/// The proxy's pure mappings, for the fuzz targets in `fuzz/` (feature `fuzzing`); not an API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// The proxy's `origin_url`: the origin URL a request path stands for.
+    pub fn origin_url(base: Option<&str>, path_and_query: &str) -> Option<String> {
+        super::origin_url(base, path_and_query)
+    }
+
+    /// `fragment_response`: a fragment's bytes as the player asked for them.
+    pub fn fragment_response(
+        data: Bytes,
+        asked: Option<ByteRange>,
+        fragment_range: Option<ByteRange>,
+    ) -> Response {
+        super::fragment_response(data, asked, fragment_range)
+    }
+
+    /// `host_allowed`: whether a `Host` header names this agent.
+    pub fn host_allowed(host: &[u8], names: &[String]) -> bool {
+        super::host_allowed(host, names)
+    }
+}
+
 #[cfg(test)]
 mod tests {
 
