@@ -7,6 +7,42 @@ use hive_core::integrity::IntegritySource;
 use hive_core::{Locality, Role};
 use hive_overlay::{PolicyKind, SwarmConfig};
 
+/// Who sets the congestion-control priority of an agent's peer connections (the knob DTL has;
+/// other controllers ignore it).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum PriorityMode {
+    /// The engine: 1 (TCP-fair) while an upload to that peer is urgent, 0 (scavenger) while it
+    /// is ahead of need. The default.
+    #[default]
+    Urgency,
+    /// This priority on every connection, from 0 (scavenger) to 1 (TCP-fair).
+    Fixed(f64),
+}
+
+impl std::fmt::Display for PriorityMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PriorityMode::Urgency => f.write_str("urgency"),
+            PriorityMode::Fixed(p) => write!(f, "{p}"),
+        }
+    }
+}
+
+impl std::str::FromStr for PriorityMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "urgency" {
+            return Ok(PriorityMode::Urgency);
+        }
+        match s.parse::<f64>() {
+            Ok(p) if (0.0..=1.0).contains(&p) => Ok(PriorityMode::Fixed(p)),
+            _ => Err(format!(
+                "priority {s:?}: use urgency, or a number from 0 (scavenger) to 1 (TCP-fair)"
+            )),
+        }
+    }
+}
+
 /// The transport an agent shares over.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum TransportKind {
@@ -109,6 +145,10 @@ pub struct AgentConfig {
     /// priority 1: its priority then follows the urgency of each upload (scavenger ahead of
     /// need, TCP-fair when a player waits). `None` keeps the transport's own setting.
     pub cc: Option<hive_cc::Algorithm>,
+    /// Who sets the controller's priority: the engine from each upload's urgency (default), or
+    /// one fixed priority. Changed at run time with [`Agent::set_priority`](crate::Agent::set_priority)
+    /// or `PUT /hive/priority`.
+    pub priority: PriorityMode,
     /// Where the default transport binds (UDP for both). Default `127.0.0.1:0`; set
     /// `0.0.0.0:PORT` to share beyond this machine.
     pub udp_listen: SocketAddr,
@@ -167,6 +207,7 @@ impl Default for AgentConfig {
             seed: 0,
             transport: TransportKind::Udp,
             cc: Some(hive_cc::Algorithm::Dtl(1.0)),
+            priority: PriorityMode::Urgency,
             udp_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             udp: hive_transport_udp::Config {
                 // Chunks wait in the engine (where a Cancel removes them), not in the transport.

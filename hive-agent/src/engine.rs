@@ -69,6 +69,8 @@ pub(crate) enum Cmd {
     Swarm { content: ContentId, input: Input },
     /// Streams no player uses any more.
     Forget(Vec<ContentId>),
+    /// Who sets the connections' congestion-control priority from now on.
+    Priority(crate::PriorityMode),
     /// Stop: say Bye to everyone.
     Shutdown(oneshot::Sender<()>),
 }
@@ -109,6 +111,8 @@ pub(crate) struct Engine {
     tokens: HashMap<ContentId, Bytes>,
     /// When neighbours' tokens are next checked for expiry.
     next_token_check: Instant,
+    /// Who sets the connections' congestion-control priority.
+    priority: crate::PriorityMode,
     last_snapshot: Instant,
     /// Something changed since the last snapshot of the counters.
     dirty: bool,
@@ -140,6 +144,8 @@ impl Engine {
         let live_cache = Arc::new(LiveWindowCache::new(cfg.live_window));
         let vod_cache = Arc::new(VodCache::new(cfg.vod_cache_bytes));
         let locality = cfg.locality.clone();
+        let priority = cfg.priority;
+        shared.metrics.set_priority_mode(priority);
         Engine {
             shared,
             tx,
@@ -153,6 +159,7 @@ impl Engine {
             locality,
             tokens: HashMap::new(),
             next_token_check: Instant::ZERO,
+            priority,
             last_snapshot: Instant::ZERO,
             dirty: false,
         }
@@ -229,7 +236,7 @@ impl Engine {
             | Cmd::ProtocolError { conn_id }
             | Cmd::Sent { conn_id, .. } => self.conns.get(conn_id).map(|c| c.content),
             Cmd::Candidates { content, .. } => *content,
-            Cmd::Locality(_) | Cmd::Forget(_) | Cmd::Shutdown(_) => None,
+            Cmd::Locality(_) | Cmd::Forget(_) | Cmd::Priority(_) | Cmd::Shutdown(_) => None,
         }
     }
 
@@ -404,6 +411,7 @@ impl Engine {
         let live_cache = &self.live_cache;
         let vod_cache = &self.vod_cache;
         let tx = &self.tx;
+        let priority = self.priority;
         self.swarms.entry(content).or_insert_with(|| {
             let t = shared.now();
             let cache: Arc<dyn FragmentCache> = if let Some(c) = &shared.swarms.cache {
@@ -419,6 +427,7 @@ impl Engine {
             me.role = shared.cfg.role;
             me.upload_kbps = shared.cfg.upload_kbps;
             let mut cfg = shared.cfg.swarm.clone();
+            cfg.priority_follows_urgency &= priority == crate::PriorityMode::Urgency;
             if cfg.role != shared.cfg.role {
                 // The settings are a viewer's; another role starts with its own profile.
                 hive_overlay::RoleProfile::of(shared.cfg.role).apply_as(shared.cfg.role, &mut cfg);
@@ -590,7 +599,45 @@ impl Engine {
                     self.shared.left(c);
                 }
             }
+            Cmd::Priority(mode) => self.set_priority(mode),
             Cmd::Shutdown(_) => {}
+        }
+    }
+
+    /// Whether the engines set priorities from urgency (the configuration allows it, and no
+    /// fixed priority overrides it).
+    fn follows_urgency(&self) -> bool {
+        self.priority == crate::PriorityMode::Urgency
+            && self.shared.cfg.swarm.priority_follows_urgency
+    }
+
+    /// From now on, `mode` sets the connections' congestion-control priority.
+    fn set_priority(&mut self, mode: crate::PriorityMode) {
+        self.priority = mode;
+        self.shared.metrics.set_priority_mode(mode);
+        let t = self.shared.now();
+        let follow = self.follows_urgency();
+        let contents: Vec<ContentId> = self.swarms.keys().copied().collect();
+        for c in contents {
+            if let Some(s) = self.swarms.get_mut(&c) {
+                s.swarm.set_priority_follows_urgency(t, follow);
+            }
+            self.drain(c);
+        }
+        if let crate::PriorityMode::Fixed(p) = mode {
+            for c in self.conns.values() {
+                self.apply_priority(&c.conn, p);
+            }
+        }
+        tracing::info!(priority = %mode, "congestion-control priority");
+    }
+
+    /// Sets one connection's priority (a transport or controller without the knob says so,
+    /// and keeps its own).
+    fn apply_priority(&self, conn: &Arc<dyn Connection>, p: f64) {
+        match conn.set_cc_priority(p) {
+            Ok(()) => self.shared.metrics.note_priority(p),
+            Err(e) => tracing::trace!(error = %e, "no priority knob"),
         }
     }
 
@@ -674,6 +721,9 @@ impl Engine {
                 // to check again as it expires.
                 token = c.token;
             }
+        }
+        if let crate::PriorityMode::Fixed(p) = self.priority {
+            self.apply_priority(&conn, p);
         }
         let conn_id = next_conn_id();
         let writer = spawn_io(
@@ -786,13 +836,11 @@ impl Engine {
                         .by_peer
                         .get(&(content, peer))
                         .and_then(|id| self.conns.get(id));
-                    if let Some(c) = conn {
-                        // A transport without the knob (or a controller without priorities)
-                        // says so; the upload goes on at its fixed priority.
-                        match c.conn.set_cc_priority(priority) {
-                            Ok(()) => self.shared.metrics.note_priority(priority),
-                            Err(e) => tracing::trace!(error = %e, "no priority knob"),
-                        }
+                    // A fixed priority (set since the engine asked) wins.
+                    if let Some(c) = conn
+                        && self.priority == crate::PriorityMode::Urgency
+                    {
+                        self.apply_priority(&c.conn, priority);
                     }
                 }
                 Output::Disconnect { peer, reason } => {

@@ -84,7 +84,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use allow::{OriginAllowlist, address_class};
-pub use config::{AgentConfig, TransportKind};
+pub use config::{AgentConfig, PriorityMode, TransportKind};
 pub use discovery::{Admission, Announced, Discovery, MemoryDiscovery, ServiceError, TokenCheck};
 pub use error::{AgentError, FetchError};
 pub use fetch::{Fetched, MAX_REDIRECTS, OriginFetcher, Preflight};
@@ -270,6 +270,16 @@ impl Agent {
     /// Prometheus text (as served at `/metrics`).
     pub fn metrics_text(&self) -> String {
         self.shared.metrics.prometheus()
+    }
+
+    /// From now on, `mode` sets the congestion-control priority of every peer connection (see
+    /// [`PriorityMode`]); also `PUT /hive/priority` on the proxy port.
+    pub async fn set_priority(&self, mode: PriorityMode) -> Result<(), AgentError> {
+        self.shared
+            .tx
+            .send(Cmd::Priority(mode))
+            .await
+            .map_err(|_| AgentError::Config("the agent's engine has stopped".into()))
     }
 
     /// Peers to consider for `content` (or for every stream), beside those from discovery.

@@ -75,6 +75,8 @@ pub(crate) struct Metrics {
     pub(crate) tokens_expired: AtomicU64,
     priority_urgent: AtomicU64,
     priority_scavenger: AtomicU64,
+    /// Who sets the congestion-control priority now (for `/status`).
+    priority_mode: Mutex<crate::PriorityMode>,
 }
 
 impl Metrics {
@@ -84,6 +86,16 @@ impl Metrics {
             admission_refused: c,
             ..Metrics::default()
         }
+    }
+
+    /// Who sets the congestion-control priority now.
+    pub(crate) fn priority_mode(&self) -> crate::PriorityMode {
+        *self.priority_mode.lock()
+    }
+
+    /// Who sets the congestion-control priority from now on.
+    pub(crate) fn set_priority_mode(&self, mode: crate::PriorityMode) {
+        *self.priority_mode.lock() = mode;
     }
 
     /// A connection's congestion-control priority was set (priority follows urgency).
@@ -325,6 +337,7 @@ impl Metrics {
             "player_errors": a.player_errors,
             "admission_refused": a.admission_refused,
             "tokens_expired": a.tokens_expired,
+            "priority": self.priority_mode.lock().to_string(),
             "cache": { "live_bytes": s.live_cache.bytes, "vod_bytes": s.vod_cache.bytes },
             "swarms": contents,
         })

@@ -113,6 +113,79 @@ fn fetch_error(e: FetchError) -> Response {
     }
 }
 
+/// The control endpoint of the congestion-control priority: `GET` says who sets it, `PUT`
+/// (JSON `{"priority": "urgency"}` or `{"priority": 0.3}`) changes it at run time.
+pub const PRIORITY_PATH: &str = "/hive/priority";
+
+/// `PRIORITY_PATH`. Not for web pages: a request a browser marks as a page's (an `Origin`
+/// header, or `Sec-Fetch-Site` other than `none`) is refused, so a site a viewer visits cannot
+/// turn the agent's uploads up or down; a `PUT` must be JSON (a page could not send one to
+/// another origin without a preflight, which this path never grants).
+async fn priority(shared: &Shared, req: Request) -> Response {
+    let h = req.headers();
+    let from_page = h.contains_key(header::ORIGIN)
+        || h.get("sec-fetch-site")
+            .is_some_and(|v| v.as_bytes() != b"none");
+    if from_page {
+        return error(
+            StatusCode::FORBIDDEN,
+            "the priority endpoint is for the operator, not for web pages".into(),
+        );
+    }
+    let current = || {
+        let body = serde_json::json!({ "priority": shared.metrics.priority_mode().to_string() });
+        reply(StatusCode::OK, "application/json", body.to_string().into())
+    };
+    match *req.method() {
+        Method::GET | Method::HEAD => current(),
+        Method::PUT | Method::POST => {
+            let json = h
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+            if !json {
+                return error(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "send JSON: {\"priority\": \"urgency\"} or {\"priority\": 0.3}".into(),
+                );
+            }
+            let Ok(body) = axum::body::to_bytes(req.into_body(), 1024).await else {
+                return error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "a body of at most 1 KiB".into(),
+                );
+            };
+            let asked = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| match v.get("priority") {
+                    Some(serde_json::Value::String(s)) => s.parse::<crate::PriorityMode>().ok(),
+                    Some(serde_json::Value::Number(n)) => {
+                        n.as_f64().and_then(|p| p.to_string().parse().ok())
+                    }
+                    _ => None,
+                });
+            let Some(mode) = asked else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "priority: \"urgency\" or a number from 0 (scavenger) to 1 (TCP-fair)".into(),
+                );
+            };
+            if shared.tx.send(Cmd::Priority(mode)).await.is_err() {
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the engine has stopped".into(),
+                );
+            }
+            // The engine applies it in turn; say what was asked.
+            let body = serde_json::json!({ "priority": mode.to_string() });
+            reply(StatusCode::OK, "application/json", body.to_string().into())
+        }
+        _ => error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "GET or PUT the priority".into(),
+        ),
+    }
+}
+
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let method = req.method().clone();
     let pq = req
@@ -155,6 +228,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                 .to_string();
             return reply(StatusCode::OK, "application/json", body.into());
         }
+        PRIORITY_PATH => return priority(&shared, req).await,
         _ => {}
     }
     if method != Method::GET && method != Method::HEAD && method != Method::OPTIONS {

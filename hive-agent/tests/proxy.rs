@@ -281,3 +281,77 @@ async fn a_player_that_gives_up_on_a_fragment_withdraws_its_request_from_the_swa
     );
     a.shutdown().await;
 }
+
+/// `PUT /hive/priority` fixes the controller's priority of every peer connection at run time
+/// (and gives it back to the engine with `urgency`); web pages may not use it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_priority_endpoint_sets_every_connection_and_refuses_web_pages() {
+    let (_origin, url) = origin().await;
+    let a = agent_over(&url, PolicyKind::RandomMesh, TransportKind::Udp).await;
+    let b = agent_over(&url, PolicyKind::RandomMesh, TransportKind::Udp).await;
+    a.add_peers(None, vec![b.me()]);
+    b.add_peers(None, vec![a.me()]);
+    for agent in [&a, &b] {
+        let (s, _) = get(&format!("{}/live/master.m3u8", agent.proxy_url())).await;
+        assert_eq!(s, 200);
+        let _ = newest(&agent.proxy_url(), 1).await;
+    }
+    eventually("the agents became neighbours", || {
+        a.stats().neighbours > 0 && b.stats().neighbours > 0
+    })
+    .await;
+    let endpoint = format!("{}/hive/priority", a.proxy_url());
+    let http = reqwest::Client::new();
+    let put = |body: &'static str| {
+        http.put(&endpoint)
+            .header("content-type", "application/json")
+            .body(body)
+    };
+    let status = |r: reqwest::Response| r.status().as_u16();
+
+    let r = http.get(&endpoint).send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), r#"{"priority":"urgency"}"#);
+    // A page (any Origin, or a browser's cross-site fetch) is refused; so is anything but JSON
+    // and a priority out of range.
+    let page = put(r#"{"priority": 0}"#).header("origin", "https://evil.example");
+    assert_eq!(status(page.send().await.unwrap()), 403);
+    let page = put(r#"{"priority": 0}"#).header("sec-fetch-site", "cross-site");
+    assert_eq!(status(page.send().await.unwrap()), 403);
+    let plain = http.put(&endpoint).body(r#"{"priority": 0}"#);
+    assert_eq!(status(plain.send().await.unwrap()), 415);
+    assert_eq!(status(put(r#"{"priority": 2}"#).send().await.unwrap()), 400);
+    assert_eq!(
+        status(put(r#"{"priority": "high"}"#).send().await.unwrap()),
+        400
+    );
+    assert_eq!(a.stats().priority_scavenger, 0);
+
+    // A fixed priority goes to the connection to B at once (DTL on the UDP transport has the
+    // knob), and to /status.
+    let r = put(r#"{"priority": 0.25}"#).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    eventually("the connection was set to 0.25", || {
+        a.stats().priority_scavenger == 1
+    })
+    .await;
+    assert_eq!(a.status()["priority"], "0.25");
+    // Back to the engine's urgency.
+    assert_eq!(
+        status(put(r#"{"priority": "urgency"}"#).send().await.unwrap()),
+        200
+    );
+    eventually("the engine sets priorities again", || {
+        a.status()["priority"] == "urgency"
+    })
+    .await;
+    // The same through the API.
+    a.set_priority(hive_agent::PriorityMode::Fixed(1.0))
+        .await
+        .unwrap();
+    eventually("the connection was set to 1", || {
+        a.stats().priority_urgent >= 1
+    })
+    .await;
+    a.shutdown().await;
+    b.shutdown().await;
+}

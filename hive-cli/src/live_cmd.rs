@@ -302,6 +302,11 @@ pub(crate) struct AgentArgs {
     /// dtl (DTL at p = 1, its priority then following each upload's urgency; dtl:P starts at P).
     #[arg(long, default_value = "dtl")]
     cc: hive_cc::Algorithm,
+    /// The controller's priority (DTL's knob): `urgency` (the engine's: 1 while an upload is
+    /// urgent, 0 ahead of need) or a fixed number from 0 (scavenger) to 1 (TCP-fair). Changed
+    /// at run time with `PUT /hive/priority` on the proxy port.
+    #[arg(long, default_value = "urgency")]
+    priority: hive_agent::PriorityMode,
     /// Overlay policy: public-mesh, random-mesh, no-peer, private-hierarchy[:SITE].
     #[arg(long, default_value = "public-mesh", value_parser = parse_policy)]
     policy: PolicyArg,
@@ -395,6 +400,7 @@ pub(crate) fn agent(args: &AgentArgs) -> ExitCode {
             udp_listen: args.udp,
             transport: args.transport,
             cc: Some(args.cc),
+            priority: args.priority,
             policy: args.policy.kind,
             gateway_site: args.policy.gateway_site.clone(),
             locality: hive_core::Locality {

@@ -350,6 +350,22 @@ impl Swarm {
         }
     }
 
+    /// Whether the engine sets each uploading connection's congestion-control priority from
+    /// the urgency of its uploads ([`SwarmConfig::priority_follows_urgency`]), changed at run
+    /// time: a driver that fixes one priority for every connection (`hive agent --priority P`)
+    /// turns it off; turned on again, every upload's priority is sent anew.
+    pub fn set_priority_follows_urgency(&mut self, now: Instant, follow: bool) {
+        self.cfg.priority_follows_urgency = follow;
+        // Forget what was asked: once following again, every upload's priority is sent anew
+        // (the driver may have set others meanwhile).
+        self.cc_priority.clear();
+        if follow {
+            self.follow_urgency(now);
+        } else {
+            self.urgency_wake = None;
+        }
+    }
+
     /// This agent's role changed (a tracker promoted it to supernode): the policy sees the new
     /// role from now on, and every neighbour is greeted again so that its view shows it. A
     /// consume-only agent stays one (it never uploads), and an unchanged role changes nothing.

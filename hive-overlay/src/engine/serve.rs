@@ -293,7 +293,7 @@ impl Swarm {
     /// needs the fragment soon), and 0 (a scavenger that yields to other traffic) while it only
     /// prefetches or relays ahead of need. A change goes to the driver as
     /// [`Output::CcPriority`]; a peer with no upload keeps its last priority.
-    fn follow_urgency(&mut self, now: Instant) {
+    pub(super) fn follow_urgency(&mut self, now: Instant) {
         if !self.cfg.priority_follows_urgency {
             return;
         }
