@@ -82,6 +82,9 @@ pub struct EndpointStats {
     pub dropped_datagrams: u64,
     /// Sources the rate-limit table forgot to make room.
     pub rate_table_evictions: u64,
+    /// Connections asked for a datagram to send: only those something happened to are asked,
+    /// so idle and half-open connections (a handshake flood's) add nothing per datagram.
+    pub connections_polled: u64,
 }
 
 /// A datagram to send.
@@ -524,6 +527,7 @@ impl Endpoint {
                 self.queued.remove(&cid);
                 continue;
             };
+            self.stats.connections_polled += 1;
             let mut buf = std::mem::take(&mut self.buf);
             c.defer_ack = more_input;
             let sent = c.poll_transmit(now, &mut buf);
