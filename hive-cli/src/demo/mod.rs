@@ -411,13 +411,15 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
         .duration_since(origin.live().epoch())
         .unwrap_or_default()
         .as_secs_f64();
-    let _ = stop_tx.send(true);
+    // Players first, the origin and tracker once they are done: a player's request in flight
+    // when the origin stopped failed, and counted as a player error that was not one.
     for s in &seats {
         let _ = s.stop.send(true);
     }
     for p in players {
         let _ = tokio::time::timeout(Duration::from_secs(20), p).await;
     }
+    let _ = stop_tx.send(true);
     let wall = wall0.elapsed();
     let mut m = Metrics::default();
     let frag_s = origin.live().config().fragment.as_secs_f64();
