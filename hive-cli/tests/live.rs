@@ -229,3 +229,29 @@ async fn consistent_liars_never_reach_a_player_and_are_refused_at_once() {
         assert!(r.stalled_viewers.is_empty(), "{r:?}");
     }
 }
+
+/// A handshake flood at one agent (from 1 000 loopback sources, each RETRY answered) while
+/// its player plays: the player keeps playing. (`hive demo --flood 50000` measures the target
+/// on a release build; this is a lighter flood, for a debug build on a shared CI machine.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handshake_flood_at_an_agent_does_not_stall_its_player() {
+    let r = demo(DemoConfig {
+        flood_rate: 5_000,
+        ..config(5, 20)
+    })
+    .await;
+    let f = r
+        .flood
+        .as_ref()
+        .expect("the report says what the flood cost");
+    assert!(f.sent > 20_000, "the flood ran: {f:?}");
+    assert!(
+        f.victim_fragments >= 3,
+        "the flooded agent's player played: {f:?}"
+    );
+    assert!(
+        f.victim_stall_s < 1.0,
+        "the flooded agent's player stalled: {f:?}"
+    );
+    assert_eq!(r.corrupt_fragments, 0);
+}
