@@ -6,7 +6,7 @@
 //! loopback source addresses (127.0.1.1 ..) for SECS (default 10) seconds, answering every
 //! RETRY with its cookie (non-spoofed sources: the strongest case). It prints the child's RSS
 //! growth and CPU time (from /proc), the endpoint's counters, and the legitimate transfer's
-//! goodput before and during the flood.
+//! goodput before and during the flood, and whether a new client can connect during it.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -114,6 +114,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t0 = Instant::now();
     let during = goodput(&c, Duration::from_secs(secs)).await;
     let (rss1, cpu1) = proc_stat(pid);
+    // A new client (from 127.0.0.1, outside the flood's networks) connects during the flood.
+    let newcomer = UdpTransport::bind("127.0.0.1:0".parse()?, Config::default()).await?;
+    let t1 = Instant::now();
+    let joined = tokio::time::timeout(Duration::from_secs(5), newcomer.dial_addr(addr, id)).await;
+    let joined = match joined {
+        Ok(Ok(_)) => format!("connected in {:.0} ms", t1.elapsed().as_secs_f64() * 1e3),
+        Ok(Err(e)) => format!("failed: {e}"),
+        Err(_) => "no connection within 5 s".to_string(),
+    };
     let wall = t0.elapsed().as_secs_f64();
     let n = flooder.stop();
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -136,6 +145,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         before / 1e6,
         during / 1e6
     )?;
+    writeln!(out, "a new connection during the flood: {joined}")?;
     writeln!(out, "endpoint stats: {}", last_stats.lock())?;
     let _ = child.kill();
     let _ = child.wait();

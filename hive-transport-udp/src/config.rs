@@ -41,6 +41,11 @@ pub struct Config {
     /// Most inbound handshakes in progress (half-open, state allocated); past it an INITIAL is
     /// dropped and counted even with a valid cookie. Default 256.
     pub max_handshakes: usize,
+    /// Once three quarters of `max_handshakes` are taken, an IPv4 /24 or IPv6 /64 holding this
+    /// many gets no more: the last quarter is kept for other networks, so that a flood from a
+    /// few networks leaves handshakes for everyone else (and a burst from one network below
+    /// that is not slowed). Default 32 (an eighth of `max_handshakes`).
+    pub max_handshakes_per_prefix: usize,
     /// Handshakes (state allocations) each source IP address may start per second, steady
     /// rate; `0.0` turns per-address limiting off. Default 50 (many agents may share one address
     /// behind a NAT).
@@ -82,6 +87,7 @@ impl Default for Config {
             retry_threshold: 64,
             max_connections: 1024,
             max_handshakes: 256,
+            max_handshakes_per_prefix: 32,
             handshake_rate_per_addr: 50.0,
             handshake_burst_per_addr: 200,
             handshake_rate_per_prefix: 200.0,

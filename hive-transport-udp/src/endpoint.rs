@@ -20,7 +20,10 @@
 //!    time, the source address and port and the client's cid), as QUIC Retry (RFC 9000 §8.1.2)
 //!    and s2n-quic's limiter do past `max_inflight_handshake_limit`: a spoofed source never
 //!    gets past this point, so a spoofed flood allocates nothing;
-//! 6. [`Config::max_handshakes`] half-open: dropped;
+//! 6. [`Config::max_handshakes`] half-open; or three quarters of them, and
+//!    [`Config::max_handshakes_per_prefix`] from the source's /24 (/64): dropped (the last
+//!    quarter is kept for networks below their share, so a flood from a few networks leaves
+//!    handshakes for everyone else);
 //! 7. the source's address or /24 (/64) out of handshake tokens (a bounded LRU table of token
 //!    buckets, see `limits.rs`): dropped;
 //! 8. only then the handshake state.
@@ -68,6 +71,9 @@ pub struct EndpointStats {
     pub refused_connection_limit: u64,
     /// INITIALs dropped: [`Config::max_handshakes`] reached.
     pub refused_handshake_limit: u64,
+    /// INITIALs dropped: three quarters of [`Config::max_handshakes`] were taken and their /24
+    /// (/64) held [`Config::max_handshakes_per_prefix`].
+    pub refused_prefix_limit: u64,
     /// INITIALs dropped: the source's address or prefix over its handshake rate.
     pub refused_rate_limit: u64,
     /// INITIALs dropped: their cookie did not verify (forged, expired, other address).
@@ -115,6 +121,8 @@ pub struct Endpoint {
     initials: HashMap<(SocketAddr, u64), u64>,
     /// The same, by local cid (to forget them in O(1)).
     half_open: HashMap<u64, (SocketAddr, u64)>,
+    /// Half-open handshakes per source /24 (/64).
+    half_open_by_prefix: HashMap<([u8; 8], bool), usize>,
     limiter: RateLimiter,
     admission: Admission,
     stats: EndpointStats,
@@ -170,6 +178,7 @@ impl Endpoint {
             conns: HashMap::new(),
             initials: HashMap::new(),
             half_open: HashMap::new(),
+            half_open_by_prefix: HashMap::new(),
             limiter,
             admission: Admission::default(),
             stats: EndpointStats::default(),
@@ -228,6 +237,13 @@ impl Endpoint {
     fn forget_half_open(&mut self, cid: u64) {
         if let Some(k) = self.half_open.remove(&cid) {
             self.initials.remove(&k);
+            let p = crate::limits::prefix_key(k.0.ip());
+            if let Some(n) = self.half_open_by_prefix.get_mut(&p) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.half_open_by_prefix.remove(&p);
+                }
+            }
         }
     }
 
@@ -465,6 +481,17 @@ impl Endpoint {
             self.stats.refused_handshake_limit += 1;
             return;
         }
+        // The last quarter of the slots is kept for networks holding less than their share.
+        let prefix = crate::limits::prefix_key(from.ip());
+        let crowded =
+            self.initials.len() >= self.config.max_handshakes - self.config.max_handshakes / 4;
+        if crowded
+            && self.half_open_by_prefix.get(&prefix).copied().unwrap_or(0)
+                >= self.config.max_handshakes_per_prefix
+        {
+            self.stats.refused_prefix_limit += 1;
+            return;
+        }
         if !self.limiter.allow(now, from.ip()) {
             self.stats.refused_rate_limit += 1;
             return;
@@ -488,6 +515,7 @@ impl Endpoint {
         self.stats.handshakes_started += 1;
         self.initials.insert((from, src_cid), cid);
         self.half_open.insert(cid, (from, src_cid));
+        *self.half_open_by_prefix.entry(prefix).or_default() += 1;
         self.insert(conn);
     }
 

@@ -19,9 +19,17 @@ enum Source {
     Prefix([u8; 8], bool),
 }
 
+/// An address's IPv4 /24 or IPv6 /64, as a key.
+pub(crate) fn prefix_key(ip: IpAddr) -> ([u8; 8], bool) {
+    match prefix(ip) {
+        Source::Prefix(p, v6) => (p, v6),
+        Source::Addr(_) => ([0; 8], false),
+    }
+}
+
 fn prefix(ip: IpAddr) -> Source {
     let mut p = [0u8; 8];
-    match ip {
+    match ip.to_canonical() {
         IpAddr::V4(v4) => {
             p[..3].copy_from_slice(&v4.octets()[..3]);
             Source::Prefix(p, false)
@@ -89,6 +97,9 @@ impl RateLimiter {
     /// Takes one handshake from `ip`'s buckets (its address and its prefix); `false` when either
     /// is empty (nothing is taken then).
     pub(crate) fn allow(&mut self, now: Instant, ip: IpAddr) -> bool {
+        // On a dual-stack socket IPv4 clients arrive as ::ffff:a.b.c.d: count them as IPv4 (as
+        // one /64 they would all share one bucket).
+        let ip = ip.to_canonical();
         let keys = [(Source::Addr(ip), self.addr), (prefix(ip), self.prefix)];
         let mut ok = true;
         for &(k, (rate, burst)) in &keys {
@@ -171,6 +182,28 @@ mod tests {
             .count();
         assert_eq!(ok, 10);
         assert!(r.allow(t, IpAddr::from([10, 0, 1, 1])));
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_count_as_ipv4() {
+        // A dual-stack socket sees IPv4 clients as ::ffff:a.b.c.d: each /24 is its own prefix,
+        // not one /64 for all of IPv4.
+        let mut r = RateLimiter::new(100.0, 100, 1.0, 10, 1024);
+        let t = Instant::from_secs(1);
+        let mapped = |a: [u8; 4]| IpAddr::from(std::net::Ipv4Addr::from(a).to_ipv6_mapped());
+        let ok = (0..50u8)
+            .filter(|i| r.allow(t, mapped([10, 0, 0, *i])))
+            .count();
+        assert_eq!(ok, 10);
+        assert!(r.allow(t, mapped([10, 0, 1, 1])));
+        assert!(
+            !r.allow(t, IpAddr::from([10, 0, 0, 99])),
+            "the same /24 as IPv4"
+        );
+        assert_eq!(
+            prefix_key(mapped([10, 0, 0, 1])),
+            prefix_key(IpAddr::from([10, 0, 0, 2]))
+        );
     }
 
     #[test]

@@ -121,6 +121,7 @@ fn polls_during_transfer(half_open: usize) -> (u64, usize) {
     let config = Config {
         retry_threshold: 10_000,
         max_handshakes: 10_000,
+        max_handshakes_per_prefix: 10_000,
         ..Config::default()
     };
     let mut p = Pair::new(config, 3);
@@ -152,5 +153,35 @@ fn held_handshakes_are_not_visited_for_every_datagram() {
     assert!(
         flooded <= quiet + 3 * 200,
         "{flooded} connections polled with 200 held handshakes, {quiet} without"
+    );
+}
+
+/// A flood from one /24 takes at most three quarters of the half-open handshakes: the last
+/// quarter stays for clients from elsewhere.
+#[test]
+fn one_network_leaves_the_last_quarter_of_handshakes_to_others() {
+    let config = Config {
+        retry_threshold: 10_000,
+        handshake_burst_per_addr: 10_000,
+        handshake_burst_per_prefix: 10_000,
+        ..Config::default()
+    };
+    let mut p = Pair::new(config, 5);
+    for i in 0..250u64 {
+        let from = std::net::SocketAddr::from(([10, 0, 0, i as u8 + 1], 4000));
+        let d = hive_transport_udp::flood::initial(i + 1, &[], i);
+        p.b.handle_datagram(p.now, from, &d);
+    }
+    let s = p.b.stats();
+    let three_quarters = config.max_handshakes - config.max_handshakes / 4;
+    assert_eq!(s.handshakes, three_quarters);
+    assert_eq!(s.refused_prefix_limit, 250 - three_quarters as u64);
+    assert_eq!(s.refused_handshake_limit, 0);
+    // A real client from another network connects.
+    let (ca, _) = p.connect();
+    assert!(p.a.connection(ca).is_some_and(|c| c.is_open()));
+    assert_eq!(
+        p.b.stats().refused_prefix_limit,
+        250 - three_quarters as u64
     );
 }
