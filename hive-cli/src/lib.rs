@@ -10,3 +10,5 @@
 #![forbid(unsafe_code)]
 
 pub mod demo;
+#[cfg(target_os = "linux")]
+pub mod lab;

@@ -14,6 +14,8 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod bench;
 mod bench_tracker;
 mod cc_arena;
+#[cfg(target_os = "linux")]
+mod lab_cmd;
 mod live_cmd;
 mod manifest_cmd;
 mod services_cmd;
@@ -37,6 +39,11 @@ enum Command {
     /// Run the deterministic swarm simulator on a named scenario or on your own network
     /// (--network FILE).
     Sim(SimArgs),
+    /// Run a scenario on real agents: one `hive agent` per viewer in its own network
+    /// namespace, the scenario's links shaped in user space, beside `hive sim`'s prediction
+    /// (needs root).
+    #[cfg(target_os = "linux")]
+    Lab(lab_cmd::LabArgs),
     /// Race congestion controllers through a modelled bottleneck link.
     CcArena(CcArenaArgs),
     /// Run one agent between a player and an origin.
@@ -311,6 +318,8 @@ fn main() -> ExitCode {
         Command::Registrar(args) => services_cmd::registrar(&args),
         Command::Origin(args) => live_cmd::origin(&args),
         Command::Sim(args) => sim_cmd::run(&args),
+        #[cfg(target_os = "linux")]
+        Command::Lab(args) => lab_cmd::run(&args),
         Command::Manifest(args) => manifest_cmd::run(&args),
         Command::Sign(args) => sign_cmd::sign(&args),
         Command::HashService(args) => sign_cmd::hash_service(&args),

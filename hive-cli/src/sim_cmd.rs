@@ -37,9 +37,33 @@ commented example.
 
 A file runs at full size for its duration_s unless --scale or --duration say otherwise.";
 
-/// The scenario the arguments name, at the requested scale and duration.
+/// Which scenario to run, as `hive sim` and `hive lab` take it.
+pub(crate) struct ScenarioChoice<'a> {
+    /// `--network FILE`.
+    pub(crate) network: Option<&'a std::path::Path>,
+    /// `--scenario NAME` (when no file).
+    pub(crate) scenario: &'a str,
+    /// `--scale`.
+    pub(crate) scale: Option<f64>,
+    /// `--duration`, seconds.
+    pub(crate) duration: Option<f64>,
+    /// `--seed`.
+    pub(crate) seed: u64,
+}
+
 fn scenario_of(args: &SimArgs) -> Result<Scenario, String> {
-    let (full, from_file) = match &args.network {
+    scenario_from(&ScenarioChoice {
+        network: args.network.as_deref(),
+        scenario: &args.scenario,
+        scale: args.scale,
+        duration: args.duration,
+        seed: args.seed,
+    })
+}
+
+/// The scenario chosen, at the requested scale and duration.
+pub(crate) fn scenario_from(args: &ScenarioChoice<'_>) -> Result<Scenario, String> {
+    let (full, from_file) = match args.network {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -48,7 +72,7 @@ fn scenario_of(args: &SimArgs) -> Result<Scenario, String> {
             (s, true)
         }
         None => {
-            let s = scenario::named(&args.scenario, args.seed).ok_or_else(|| {
+            let s = scenario::named(args.scenario, args.seed).ok_or_else(|| {
                 format!(
                     "unknown scenario {:?}; `hive sim --list` shows the names",
                     args.scenario

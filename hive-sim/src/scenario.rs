@@ -95,6 +95,23 @@ impl Scenario {
     }
 }
 
+/// The network's fixed one-way latencies, the same in `hive sim` and `hive lab` (which shapes
+/// real links with them).
+pub mod latency {
+    use hive_core::time::Duration;
+
+    /// The origin's own link (its data centre to the internet).
+    pub const ORIGIN: Duration = Duration::from_millis(20);
+    /// The public internet between two ASes, or between the internet and a gateway.
+    pub const INTERNET: Duration = Duration::from_millis(20);
+    /// An enterprise's internet gateway.
+    pub const GATEWAY: Duration = Duration::from_millis(2);
+    /// A branch's VPN link to the gateway site, each direction.
+    pub const VPN: Duration = Duration::from_millis(15);
+    /// A viewer's access link, each direction (a message between two viewers crosses two).
+    pub const ACCESS: Duration = Duration::from_millis(5);
+}
+
 fn mbit(x: f64) -> u64 {
     (x * 1e6) as u64
 }

@@ -5,7 +5,7 @@
 //! Offload is measured at the origin: `1 − fragment bytes the origin served / fragment bytes
 //! the players received`; every fragment a player receives is compared with the origin's bytes.
 
-mod player;
+pub(crate) mod player;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -26,6 +26,9 @@ pub(crate) struct Shared {
 pub(crate) struct Viewer {
     pub(crate) player: Arc<Mutex<Player>>,
     pub(crate) ladder: Vec<u64>,
+    /// Every fragment played, `(rendition, sequence)`, in order (one per fragment duration
+    /// of the run at most): `hive lab` counts the distinct fragments behind each link.
+    pub(crate) received: Arc<Mutex<Vec<(usize, u64)>>>,
 }
 
 /// Newest and oldest sequence listed in a media playlist.
@@ -96,9 +99,11 @@ pub(crate) async fn play(
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let player = Arc::new(Mutex::new(Player::new(joined_at, start_seq, 0)));
+    let received = Arc::new(Mutex::new(Vec::new()));
     *joined.lock() = Some(Viewer {
         player: player.clone(),
         ladder: ladder.clone(),
+        received: received.clone(),
     });
     let mut edge = vec![(0u64, 0u64); ladder.len()];
     let mut refreshed = vec![None::<Instant>; ladder.len()];
@@ -155,6 +160,7 @@ pub(crate) async fn play(
                 shared
                     .player_bytes
                     .fetch_add(b.len() as u64, Ordering::Relaxed);
+                received.lock().push((track, seq));
                 player.lock().on_fragment(
                     clock.now(),
                     seq,

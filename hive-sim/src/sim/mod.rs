@@ -40,7 +40,7 @@ use rayon::prelude::*;
 use crate::flownet::{FlowId, LinkId, Net};
 use crate::payloads::Payloads;
 use crate::report::{Metrics, SimReport};
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, latency};
 
 mod agent;
 mod engine;
@@ -195,12 +195,12 @@ fn run_here(s: &Scenario, policy: PolicyKind) -> SimReport {
 impl<'a> Sim<'a> {
     fn new(s: &'a Scenario, policy: PolicyKind) -> Self {
         let mut net = Net::new();
-        let origin_link = net.add_link("origin", None, Duration::from_millis(20), false);
-        let core_link = net.add_link("internet", None, Duration::from_millis(20), false);
+        let origin_link = net.add_link("origin", None, latency::ORIGIN, false);
+        let core_link = net.add_link("internet", None, latency::INTERNET, false);
         // Traffic from the internet into the gateway site: the link that bounds origin fetches.
         let gw_down = s
             .gateway_bps
-            .map(|b| net.add_link("gateway:down", Some(b), Duration::from_millis(2), true));
+            .map(|b| net.add_link("gateway:down", Some(b), latency::GATEWAY, true));
         let vpn = s
             .sites
             .iter()
@@ -210,15 +210,10 @@ impl<'a> Sim<'a> {
                         net.add_link(
                             format!("vpn:{}:down", site.name),
                             Some(b),
-                            Duration::from_millis(15),
+                            latency::VPN,
                             true,
                         ),
-                        net.add_link(
-                            format!("vpn:{}:up", site.name),
-                            Some(b),
-                            Duration::from_millis(15),
-                            true,
-                        ),
+                        net.add_link(format!("vpn:{}:up", site.name), Some(b), latency::VPN, true),
                     )
                 })
             })

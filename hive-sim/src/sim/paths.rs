@@ -9,7 +9,7 @@ use crate::flownet::LinkId;
 use crate::scenario::Scenario;
 
 /// Latency of each access link (uplink and downlink): a message between two agents crosses two.
-pub(super) const ACCESS_LATENCY: Duration = Duration::from_millis(5);
+pub(super) const ACCESS_LATENCY: Duration = crate::scenario::latency::ACCESS;
 
 /// The links between viewers: the core (public internet) or each site's VPN links (enterprise).
 pub(super) struct Paths {
