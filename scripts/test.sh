@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests use; crates add theirs here (redis-server, nginx, ...).
 # ffmpeg: hive-manifest/tests/ffmpeg_ladders.rs generates HLS and DASH ladders with it.
 # redis-server: hive-services/tests/store_conformance.rs runs the tracker store suite on Redis.
-PACKAGES=(ffmpeg redis-server)
+# iproute2: hive-cli/tests/lab.rs makes network namespaces and configures them with `ip`.
+PACKAGES=(ffmpeg redis-server iproute2)
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -156,6 +156,13 @@ pub struct AgentConfig {
     pub udp: hive_transport_udp::Config,
     /// A stream no player asked for this long is left. Default 2 minutes.
     pub content_idle: Duration,
+    /// Whether the agent fetches the live manifests of the streams its player watches by
+    /// itself, every half fragment duration, each rendition's (default true): it then knows
+    /// each new fragment when it is published, as its neighbours, asking it for renditions its
+    /// own player does not play, need. Without it the agent knows only what its player's
+    /// playlist requests showed it, and a neighbour's request for a fragment it has not heard
+    /// of is refused (the neighbour falls back to another source, often the origin).
+    pub refresh_live: bool,
     /// Where trusted fragment hashes come from. A peer's bytes are used only after they match
     /// a hash from this source (never the sender's own claim); a fragment without one in time
     /// comes from the origin. The default requires trusted hashes and has no key, so peers
@@ -215,6 +222,7 @@ impl Default for AgentConfig {
                 ..hive_transport_udp::Config::default()
             },
             content_idle: Duration::from_secs(120),
+            refresh_live: true,
             integrity: IntegritySource::default(),
             resolve: Vec::new(),
             hash_service: None,

@@ -41,7 +41,13 @@ pub(crate) struct Contents {
     /// The URL of the manifest that last listed each stream's track (its integrity list is
     /// beside it).
     listed_by: HashMap<(ContentId, TrackId), String>,
+    /// When each live manifest (HLS media playlist, or DASH/other manifest) was last fetched,
+    /// by the player or by the agent's own refresh ([`Contents::due_refreshes`]).
+    refreshed: HashMap<String, Instant>,
 }
+
+/// Most manifests of one stream the agent refreshes by itself (the renditions of a ladder).
+const MAX_REFRESHED_PER_STREAM: usize = 16;
 
 impl Contents {
     pub(crate) fn new(extra: Vec<std::sync::Arc<dyn ManifestFormat>>) -> Self {
@@ -52,6 +58,7 @@ impl Contents {
             by_content: HashMap::new(),
             playlists: HashMap::new(),
             listed_by: HashMap::new(),
+            refreshed: HashMap::new(),
         }
     }
 
@@ -63,6 +70,29 @@ impl Contents {
         content_type: Option<&str>,
         body: &[u8],
         now: Instant,
+    ) -> Option<Learned> {
+        self.learn_at(url, content_type, body, now, true)
+    }
+
+    /// As [`Contents::learn`], for a manifest the agent refreshed by itself: the stream does
+    /// not count as used (no player asked), so it still expires when its players leave.
+    pub(crate) fn learn_refreshed(
+        &mut self,
+        url: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+        now: Instant,
+    ) -> Option<Learned> {
+        self.learn_at(url, content_type, body, now, false)
+    }
+
+    fn learn_at(
+        &mut self,
+        url: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+        now: Instant,
+        touch: bool,
     ) -> Option<Learned> {
         let key = self.policy.canonical(url);
         // An HLS media playlist of a master we know: fill that track.
@@ -76,7 +106,12 @@ impl Contents {
             {
                 Ok(()) => {
                     c.classifier = Classifier::new(&c.presentation, self.policy.clone());
-                    c.used = now;
+                    if touch {
+                        c.used = now;
+                    }
+                    if let Some(k) = &key {
+                        self.refreshed.insert(k.clone(), now);
+                    }
                     let fragments = infos(&c.presentation, Some(track));
                     let live = c.presentation.live;
                     self.note_listed(url, content, &fragments);
@@ -123,12 +158,19 @@ impl Contents {
         let fragments = infos(&p, None);
         let live = p.live;
         let classifier = Classifier::new(&p, self.policy.clone());
+        let used = match self.by_content.get(&content) {
+            Some(c) if !touch => c.used,
+            _ => now,
+        };
+        if let Some(k) = &key {
+            self.refreshed.insert(k.clone(), now);
+        }
         self.by_content.insert(
             content,
             Content {
                 presentation: p,
                 classifier,
-                used: now,
+                used,
             },
         );
         self.note_listed(url, content, &fragments);
@@ -191,7 +233,63 @@ impl Contents {
         }
         self.playlists.retain(|_, (c, _)| !gone.contains(c));
         self.listed_by.retain(|(c, _), _| !gone.contains(c));
+        let policy = &self.policy;
+        let by_content = &self.by_content;
+        self.refreshed.retain(|url, _| {
+            by_content.values().any(|c| {
+                policy.canonical(&c.presentation.url).as_deref() == Some(url.as_str())
+                    || c.presentation.tracks.iter().any(|t| {
+                        t.playlist_url
+                            .as_deref()
+                            .and_then(|u| policy.canonical(u))
+                            .as_deref()
+                            == Some(url.as_str())
+                    })
+            })
+        });
         gone
+    }
+
+    /// The live manifests to fetch again now, so that the agent learns each new fragment when
+    /// it is published rather than when its own player next asks: every rendition's media
+    /// playlist (HLS; the player fetches only its own, while neighbours ask this agent for
+    /// the others), or the manifest itself (DASH and the others), of each live stream a player
+    /// used within `active`, each at most every half fragment duration (0.5 to 5 s). The ones
+    /// returned count as refreshed at `now`.
+    pub(crate) fn due_refreshes(&mut self, now: Instant, active: Duration) -> Vec<String> {
+        let mut due = Vec::new();
+        for c in self.by_content.values() {
+            let p = &c.presentation;
+            if !p.live || now.saturating_duration_since(c.used) > active {
+                continue;
+            }
+            let half = |t: &hive_core::manifest::Track| {
+                t.fragments
+                    .last()
+                    .map_or(Duration::from_secs(1), |f| f.duration / 2)
+                    .clamp(Duration::from_millis(500), Duration::from_secs(5))
+            };
+            let mut urls: Vec<(String, Duration)> = p
+                .tracks
+                .iter()
+                .filter_map(|t| t.playlist_url.clone().map(|u| (u, half(t))))
+                .collect();
+            if urls.is_empty() {
+                let every = p.tracks.first().map_or(Duration::from_secs(1), half);
+                urls.push((p.url.clone(), every));
+            }
+            for (url, every) in urls.into_iter().take(MAX_REFRESHED_PER_STREAM) {
+                let Some(key) = self.policy.canonical(&url) else {
+                    continue;
+                };
+                let last = self.refreshed.get(&key).copied();
+                if last.is_none_or(|l| now.saturating_duration_since(l) >= every) {
+                    self.refreshed.insert(key, now);
+                    due.push(url);
+                }
+            }
+        }
+        due
     }
 }
 
@@ -345,5 +443,54 @@ mod tests {
                 .is_none()
         );
         assert!(c.manifest_of(content, TrackId(1)).is_none());
+    }
+
+    /// Every rendition's live playlist is due every half fragment duration while a player
+    /// uses the stream; the agent's own refreshes neither count as use nor keep it alive.
+    #[test]
+    fn live_playlists_are_refreshed_while_a_player_watches() {
+        let mut c = Contents::new(Vec::new());
+        c.learn("http://o/live/master.m3u8", None, MASTER.as_bytes(), T0);
+        // Not live until a media playlist says so.
+        assert!(c.due_refreshes(T0, Duration::from_secs(10)).is_empty());
+        c.learn("http://o/live/hi/index.m3u8", None, MEDIA.as_bytes(), T0);
+        // `hi` was fetched just now (by the player): only `lo` is due.
+        assert_eq!(
+            c.due_refreshes(T0 + Duration::from_millis(100), Duration::from_secs(10)),
+            ["http://o/live/lo/index.m3u8"]
+        );
+        assert!(
+            c.due_refreshes(T0 + Duration::from_millis(600), Duration::from_secs(10))
+                .is_empty()
+        );
+        let mut both = c.due_refreshes(T0 + Duration::from_millis(1200), Duration::from_secs(10));
+        both.sort();
+        assert_eq!(
+            both,
+            ["http://o/live/hi/index.m3u8", "http://o/live/lo/index.m3u8"]
+        );
+        // A refresh teaches the agent the new fragment without counting as the player's use.
+        let later = T0 + Duration::from_secs(3);
+        let l = c
+            .learn_refreshed(
+                "http://o/live/lo/index.m3u8",
+                None,
+                MEDIA.replace("40", "43").replace("41", "44").as_bytes(),
+                later,
+            )
+            .expect("a media playlist");
+        assert!(l.live);
+        assert_eq!(l.fragments.len(), 2);
+        // The player left at T0: after `active`, nothing is refreshed, and the stream expires.
+        assert!(
+            c.due_refreshes(T0 + Duration::from_secs(11), Duration::from_secs(10))
+                .is_empty()
+        );
+        assert_eq!(
+            c.expire(T0 + Duration::from_secs(121), Duration::from_secs(120))
+                .len(),
+            1
+        );
+        assert!(c.refreshed.is_empty(), "its refresh times go with it");
     }
 }

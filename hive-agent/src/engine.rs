@@ -390,12 +390,13 @@ impl Engine {
                 content: *c,
                 live: s.live,
                 policy: s.swarm.policy_name(),
+                role: s.swarm.me().role,
                 stats: s.swarm.stats(),
                 neighbours: s
                     .swarm
                     .neighbours()
                     .iter()
-                    .map(|v| (v.info.id, v.bytes_from, v.bytes_to))
+                    .map(|v| (v.info.id, v.info.role, v.bytes_from, v.bytes_to))
                     .collect(),
             })
             .collect();

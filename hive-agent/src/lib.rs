@@ -218,6 +218,7 @@ pub struct Agent {
     http: Option<JoinHandle<()>>,
     engine: Option<JoinHandle<()>>,
     janitor: JoinHandle<()>,
+    refresher: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -321,6 +322,7 @@ impl Agent {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(1), e).await;
         }
         self.janitor.abort();
+        self.refresher.abort();
         self.shared.transport.shutdown().await;
     }
 
@@ -333,6 +335,7 @@ impl Agent {
             e.abort();
         }
         self.janitor.abort();
+        self.refresher.abort();
         for (_, t) in self.shared.announce.tasks.lock().drain() {
             t.abort();
         }
@@ -351,6 +354,7 @@ impl Drop for Agent {
             h.abort();
         }
         self.janitor.abort();
+        self.refresher.abort();
         for (_, t) in self.shared.announce.tasks.lock().drain() {
             t.abort();
         }
@@ -679,6 +683,7 @@ impl AgentBuilder {
                 }
             }
         });
+        let refresher = tokio::spawn(proxy::refresh_loop(shared.clone()));
         tracing::info!(peer = %shared.peer_id.short(), %proxy, "agent started");
         Ok(Agent {
             shared,
@@ -687,6 +692,7 @@ impl AgentBuilder {
             http: Some(http),
             engine: Some(engine),
             janitor,
+            refresher,
         })
     }
 }

@@ -15,9 +15,11 @@ pub(crate) struct ContentSnapshot {
     pub(crate) content: ContentId,
     pub(crate) live: bool,
     pub(crate) policy: &'static str,
+    /// This agent's role in the stream's swarm.
+    pub(crate) role: hive_core::Role,
     pub(crate) stats: SwarmStats,
-    /// Neighbour, bytes from it, bytes to it.
-    pub(crate) neighbours: Vec<(PeerId, u64, u64)>,
+    /// Neighbour, the role this agent believes it has, bytes from it, bytes to it.
+    pub(crate) neighbours: Vec<(PeerId, hive_core::Role, u64, u64)>,
 }
 
 #[derive(Debug, Default)]
@@ -36,6 +38,8 @@ pub struct AgentStats {
     pub swarm: SwarmStats,
     /// Bytes passed through from the origin untouched (manifests, unknown URLs).
     pub passthrough_bytes: u64,
+    /// Bytes of live manifests the agent fetched by itself ([`crate::AgentConfig::refresh_live`]).
+    pub refresh_bytes: u64,
     /// Player requests answered.
     pub player_requests: u64,
     /// Player requests that failed (502/504).
@@ -65,6 +69,7 @@ pub struct AgentStats {
 pub(crate) struct Metrics {
     snapshot: Mutex<Snapshot>,
     pub(crate) passthrough_bytes: AtomicU64,
+    pub(crate) refresh_bytes: AtomicU64,
     pub(crate) player_requests: AtomicU64,
     pub(crate) player_errors: AtomicU64,
     pub(crate) integrity_lists: AtomicU64,
@@ -134,6 +139,7 @@ impl Metrics {
         AgentStats {
             swarm: sw,
             passthrough_bytes: self.passthrough_bytes.load(Ordering::Relaxed),
+            refresh_bytes: self.refresh_bytes.load(Ordering::Relaxed),
             player_requests: self.player_requests.load(Ordering::Relaxed),
             player_errors: self.player_errors.load(Ordering::Relaxed),
             neighbours,
@@ -167,6 +173,11 @@ impl Metrics {
             "hive_agent_passthrough_bytes_total",
             "Bytes passed through from the origin (manifests, unknown URLs).",
             a.passthrough_bytes,
+        );
+        counter(
+            "hive_agent_refresh_bytes_total",
+            "Bytes of live manifests the agent fetched by itself (to learn new fragments).",
+            a.refresh_bytes,
         );
         counter(
             "hive_agent_peer_bytes_total",
@@ -311,13 +322,15 @@ impl Metrics {
                     "content": c.content.to_string(),
                     "live": c.live,
                     "policy": c.policy,
+                    "role": hive_services::tracker::api::role_name(c.role),
                     "origin_bytes": c.stats.origin_bytes,
                     "peer_bytes": c.stats.peer_bytes,
                     "uploaded_bytes": c.stats.uploaded_bytes,
                     "player_bytes": c.stats.player_bytes,
                     "deadline_misses": c.stats.deadline_misses,
-                    "neighbours": c.neighbours.iter().map(|(p, from, to)| json!({
-                        "peer": p.to_string(), "bytes_from": from, "bytes_to": to,
+                    "neighbours": c.neighbours.iter().map(|(p, role, from, to)| json!({
+                        "peer": p.to_string(), "role": hive_services::tracker::api::role_name(*role),
+                        "bytes_from": from, "bytes_to": to,
                     })).collect::<Vec<_>>(),
                 })
             })
@@ -330,6 +343,7 @@ impl Metrics {
             "offload": if total == 0 { 0.0 } else { a.swarm.peer_bytes as f64 / total as f64 },
             "origin_bytes": a.swarm.origin_bytes,
             "passthrough_bytes": a.passthrough_bytes,
+            "refresh_bytes": a.refresh_bytes,
             "peer_bytes": a.swarm.peer_bytes,
             "uploaded_bytes": a.swarm.uploaded_bytes,
             "player_bytes": a.swarm.player_bytes,

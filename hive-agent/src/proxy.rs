@@ -450,34 +450,9 @@ async fn passthrough(
             .contents
             .lock()
             .learn(url, ct.as_deref(), &body, shared.now());
-        if let Some(mut l) = learned {
+        if let Some(l) = learned {
             shared.proxy.cors.lock().manifest(l.content, host);
-            // Fragments on origins the agent may not fetch are not the swarm's business: no
-            // prefetch, no Have; the player's request for one is refused (403) like any URL.
-            let listed = l.fragments.len();
-            l.fragments
-                .retain(|f| shared.proxy.fetcher.allowlist().check_str(&f.url).is_ok());
-            if l.fragments.len() < listed {
-                tracing::warn!(
-                    %url,
-                    refused = listed - l.fragments.len(),
-                    "the manifest lists fragments on origins the agent may not fetch"
-                );
-            }
-            crate::integrity::manifest_seen(
-                shared,
-                url,
-                l.content,
-                l.fragments.iter().map(|f| f.id).collect(),
-            );
-            let _ = shared
-                .tx
-                .send(Cmd::Publish {
-                    content: l.content,
-                    live: l.live,
-                    fragments: l.fragments,
-                })
-                .await;
+            publish(shared, url, l).await;
             let rw = Rewriter::new(REWRITE_PREFIX);
             let head = body.get(..64).unwrap_or(&body);
             let rewritten = if head.starts_with(b"#EXTM3U") {
@@ -511,6 +486,85 @@ async fn passthrough(
     }
     cors::mirror(&fetched.headers, r.headers_mut());
     r
+}
+
+/// Hands what a manifest taught the agent to its engine: the fragments it lists on allowed
+/// origins (the others are not the swarm's business: no prefetch, no Have; a player's request
+/// for one is refused, 403, like any URL), after noting where their integrity list is.
+pub(crate) async fn publish(shared: &Arc<Shared>, url: &str, mut l: crate::content::Learned) {
+    let listed = l.fragments.len();
+    l.fragments
+        .retain(|f| shared.proxy.fetcher.allowlist().check_str(&f.url).is_ok());
+    if l.fragments.len() < listed {
+        tracing::warn!(
+            %url,
+            refused = listed - l.fragments.len(),
+            "the manifest lists fragments on origins the agent may not fetch"
+        );
+    }
+    crate::integrity::manifest_seen(
+        shared,
+        url,
+        l.content,
+        l.fragments.iter().map(|f| f.id).collect(),
+    );
+    let _ = shared
+        .tx
+        .send(Cmd::Publish {
+            content: l.content,
+            live: l.live,
+            fragments: l.fragments,
+        })
+        .await;
+}
+
+/// How long after its player's last request a live stream's manifests are still refreshed.
+const REFRESH_ACTIVE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The agent's own refresh of live manifests ([`crate::AgentConfig::refresh_live`]): four
+/// times a second, the manifests [`crate::content::Contents::due_refreshes`] names are
+/// fetched, one after another, and what they list is published as a player's fetch would.
+pub(crate) async fn refresh_loop(shared: Arc<Shared>) {
+    if !shared.cfg.refresh_live {
+        return;
+    }
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let due = shared
+            .proxy
+            .contents
+            .lock()
+            .due_refreshes(shared.now(), REFRESH_ACTIVE);
+        for url in due {
+            let fetched = match shared
+                .proxy
+                .fetcher
+                .get_with(&url, None, &HeaderMap::new())
+                .await
+            {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::debug!(%url, error = %e, "live manifest refresh failed");
+                    continue;
+                }
+            };
+            shared
+                .metrics
+                .refresh_bytes
+                .fetch_add(fetched.body.len() as u64, Ordering::Relaxed);
+            let learned = shared.proxy.contents.lock().learn_refreshed(
+                &url,
+                fetched.content_type.as_deref(),
+                &fetched.body,
+                shared.now(),
+            );
+            if let Some(l) = learned {
+                publish(&shared, &url, l).await;
+            }
+        }
+    }
 }
 
 /// The proxy's pure mappings, for the fuzz targets in `fuzz/` (feature `fuzzing`); not an API.

@@ -434,6 +434,64 @@ fn a_live_swarm_forgets_listed_fragments_two_minutes_behind_the_newest_and_on_de
     );
 }
 
+/// A request for the next fragment of a track, which this agent's manifest does not list yet
+/// (its neighbour refreshed the manifest a little earlier), waits to be listed and is then
+/// pulled through; one for a fragment that is not listed in time, or far ahead, is refused.
+#[test]
+fn a_request_for_the_next_fragment_waits_for_the_manifest_to_list_it() {
+    let t = Instant::from_secs(3);
+    let mut s = supernode_told_of_100_fragments(SwarmConfig::default());
+    // 100 is the next one: not refused at once, not fetched yet (its URL is not known).
+    s.handle_message(t, peer(1).id, request(1, 100, 4000));
+    // 103 is beyond what a refresh can bring: refused at once.
+    s.handle_message(t, peer(1).id, request(2, 103, 4000));
+    let mut refused = Vec::new();
+    let mut fetched = Vec::new();
+    let drain = |s: &mut Swarm, refused: &mut Vec<u64>, fetched: &mut Vec<u64>| {
+        while let Some(o) = s.poll_output() {
+            match o {
+                Output::Send {
+                    message: Message::Reject(r),
+                    ..
+                } => {
+                    assert_eq!(r.reason, RejectReason::NotFound);
+                    refused.push(r.request_id);
+                }
+                Output::FetchOrigin { fragment, .. } => fetched.push(fragment.id.sequence),
+                _ => {}
+            }
+        }
+    };
+    drain(&mut s, &mut refused, &mut fetched);
+    assert_eq!(
+        (refused.as_slice(), fetched.as_slice()),
+        (&[2][..], &[][..])
+    );
+    // The manifest lists 100 half a second later: the waiting request is pulled through.
+    let listed = hive_overlay::FragmentInfo {
+        id: frag(100),
+        url: "http://origin/100.ts".into(),
+        media_time: Duration::from_secs(200),
+        duration: Duration::from_secs(2),
+        size_estimate: FRAGMENT as u64,
+        hash: None,
+    };
+    let t1 = t + Duration::from_millis(500);
+    s.handle_fragments_published(t1, vec![listed]);
+    s.handle_timeout(t1 + Duration::from_secs(1));
+    drain(&mut s, &mut refused, &mut fetched);
+    assert_eq!(fetched, [100], "pulled through once listed");
+    // 101 is asked for and never listed: refused when the wait ends, not before.
+    let t2 = t1 + Duration::from_secs(2);
+    s.handle_message(t2, peer(1).id, request(3, 101, 4000));
+    s.handle_timeout(t2 + Duration::from_millis(1000));
+    drain(&mut s, &mut refused, &mut fetched);
+    assert_eq!(refused, [2], "still waiting after 1 s");
+    s.handle_timeout(t2 + Duration::from_millis(1600));
+    drain(&mut s, &mut refused, &mut fetched);
+    assert_eq!(refused, [2, 3], "refused once the wait is over");
+}
+
 #[test]
 fn among_waiting_agents_of_one_kind_the_earliest_deadline_is_served_first() {
     let mut s = server(10_000, true, &[5, 6, 7], 3);

@@ -122,6 +122,7 @@ impl Swarm {
                 }
             }
         }
+        self.release_expected(now);
     }
 
     /// Live swarms: forgets what the manifest listed once it is `known_window` of media behind

@@ -56,6 +56,12 @@ impl Known {
         }
     }
 
+    /// The newest sequence listed of `content`'s `track`, if the track is known.
+    pub(super) fn newest(&self, content: &ContentId, track: TrackId) -> Option<u64> {
+        let t = self.track_index(content, track).ok()?;
+        self.tracks[t].1.back().map(|f| f.id.sequence)
+    }
+
     /// Whether `id` is listed.
     pub(super) fn contains(&self, id: &FragmentId) -> bool {
         matches!(self.find(id), Some((_, Ok(_))))

@@ -120,6 +120,10 @@ pub struct Swarm {
     have_flush_at: Option<Instant>,
     uploads: VecDeque<Upload>,
     parked: Vec<Parked>,
+    /// Neighbours' requests for fragments not listed yet but expected any moment (the next
+    /// sequences of a known track): decided when the manifest lists them, refused if it does
+    /// not in time.
+    expected: Vec<Parked>,
     slot_freed: bool,
     /// Uploads whose last chunk was emitted but not yet reported sent: (peer, bytes to that
     /// peer still to be reported before it is). They hold their upload slot until then.
@@ -199,6 +203,7 @@ impl Swarm {
             have_flush_at: None,
             uploads: VecDeque::new(),
             parked: Vec::new(),
+            expected: Vec::new(),
             slot_freed: false,
             draining: Vec::new(),
             unsent: BTreeMap::new(),
@@ -324,7 +329,7 @@ impl Swarm {
                 t = t.min(x);
             }
         }
-        for p in &self.parked {
+        for p in self.parked.iter().chain(&self.expected) {
             t = t.min(p.expires_at());
         }
         Some(t)
@@ -337,6 +342,7 @@ impl Swarm {
         self.pump_uploads(now);
         self.wake_wants(now);
         self.expire_parked(now);
+        self.expire_expected(now);
         if now >= self.next_review {
             self.next_review = now + self.cfg.neighbour_review;
             self.review_neighbours(now);

@@ -15,6 +15,12 @@ use super::{Output, Swarm};
 /// a little before its deadline, to leave the origin time).
 const QUEUE_SHARE: f64 = 0.4;
 
+/// How many sequences past the newest listed a request may be for and wait to be listed.
+const EXPECTED_AHEAD: u64 = 2;
+/// How long such a request waits for the manifest to list its fragment: a refresh every half
+/// fragment duration, and the fetch, take less.
+const EXPECTED_WAIT: Duration = Duration::from_millis(1500);
+
 /// A neighbour's request waiting for a fragment this agent is fetching.
 #[derive(Debug)]
 pub(super) struct Parked {
@@ -126,6 +132,24 @@ impl Swarm {
             policy.pull_through(now, &view, &id)
         };
         if !(coming || through) {
+            // Not listed yet, but the next of a track this agent follows: its manifest lists
+            // it any moment (a neighbour that refreshed its own a little earlier asks already).
+            // Refusing would send the neighbour elsewhere, often to the origin.
+            let expected = !self.known.contains(&id)
+                && self
+                    .known
+                    .newest(&id.content, id.track)
+                    .is_some_and(|n| id.sequence > n && id.sequence <= n + EXPECTED_AHEAD);
+            if expected && self.expected.len() < self.cfg.max_parked {
+                let expires = (now + r.deadline()).min(now + EXPECTED_WAIT);
+                self.expected.push(Parked {
+                    from,
+                    request: r,
+                    expires,
+                    queued_bytes: 0,
+                });
+                return;
+            }
             self.send(from, refuse(RejectReason::NotFound), Class::Control);
             return;
         }
@@ -179,6 +203,8 @@ impl Swarm {
             .retain(|u| !(u.to == from && u.request_id == request_id));
         self.parked
             .retain(|p| !(p.from == from && p.request.request_id == request_id));
+        self.expected
+            .retain(|p| !(p.from == from && p.request.request_id == request_id));
     }
 
     /// Serves parked requests whose fragment is now held while slots are free: supernodes'
@@ -207,6 +233,41 @@ impl Swarm {
             let Some(i) = next else { break };
             let p = self.parked.remove(i);
             self.on_request(now, p.from, p.request);
+        }
+    }
+
+    /// Expected requests whose fragment the manifest now lists: decided as if they came now.
+    pub(super) fn release_expected(&mut self, now: Instant) {
+        if self.expected.is_empty() {
+            return;
+        }
+        let (listed, rest): (Vec<Parked>, Vec<Parked>) = std::mem::take(&mut self.expected)
+            .into_iter()
+            .partition(|p| self.known.contains(&p.request.fragment));
+        self.expected = rest;
+        for p in listed {
+            if self.is_neighbour(&p.from) {
+                self.park_or_refuse(now, p.from, p.request);
+            }
+        }
+    }
+
+    /// Expected requests whose fragment was not listed in time are refused (NotFound: the
+    /// requester asks another source at once).
+    pub(super) fn expire_expected(&mut self, now: Instant) {
+        if self.expected.is_empty() {
+            return;
+        }
+        let (late, rest): (Vec<Parked>, Vec<Parked>) = std::mem::take(&mut self.expected)
+            .into_iter()
+            .partition(|p| p.expires <= now);
+        self.expected = rest;
+        for p in late {
+            let m = Message::Reject(Reject {
+                request_id: p.request.request_id,
+                reason: RejectReason::NotFound,
+            });
+            self.send(p.from, m, Class::Control);
         }
     }
 
