@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
 use hive_cli::lab::{self, LabConfig, LabReport};
@@ -106,12 +108,32 @@ pub(crate) fn run(args: &LabArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Ctrl-C or SIGTERM ends the run early, in order: agents stopped, namespaces removed.
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = interrupt.clone();
+    rt.spawn(async move {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
+        eprintln!("hive lab: interrupted; stopping the agents and removing the namespaces");
+        flag.store(true, Ordering::Relaxed);
+    });
     let cfg = LabConfig {
         scenario: s,
         policy: args.policy,
         exe,
         logs,
         transport: args.transport.clone(),
+        interrupt,
     };
     let report = rt.block_on(lab::run(cfg, |p| {
         eprintln!(
@@ -152,7 +174,7 @@ pub(crate) fn run(args: &LabArgs) -> ExitCode {
     } else {
         print_report(&report, sim.as_ref(), fidelity.as_ref());
     }
-    if report.corrupt_fragments > 0 || report.agents_failed > 0 {
+    if report.corrupt_fragments > 0 || report.agents_failed > 0 || report.interrupted {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS

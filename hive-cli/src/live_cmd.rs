@@ -331,6 +331,10 @@ pub(crate) struct AgentArgs {
     /// closed lab only.
     #[arg(long, default_value = "signed", value_parser = ["signed", "none"])]
     integrity: String,
+    /// Threads that run the agent [default: one per core]; 1 runs it on one thread with no
+    /// hand-offs between threads (the least CPU per agent: `hive lab` runs many on one host).
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 /// Reads a secret key file (64 hex digits).
@@ -383,7 +387,29 @@ pub(crate) fn agent(args: &AgentArgs) -> ExitCode {
             }
         }
     };
-    let rt = match runtime() {
+    let rt = match args.threads {
+        Some(0) => {
+            eprintln!("hive agent: --threads must be at least 1");
+            return ExitCode::from(2);
+        }
+        Some(1) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                eprintln!("hive: cannot start the runtime: {e}");
+                ExitCode::FAILURE
+            }),
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                eprintln!("hive: cannot start the runtime: {e}");
+                ExitCode::FAILURE
+            }),
+        None => runtime(),
+    };
+    let rt = match rt {
         Ok(rt) => rt,
         Err(c) => return c,
     };

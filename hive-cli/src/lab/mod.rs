@@ -68,6 +68,9 @@ pub struct LabConfig {
     pub logs: PathBuf,
     /// The agents' transport (`udp` or `quic`).
     pub transport: String,
+    /// Set (by a Ctrl-C handler, say) to end the run early: the agents are stopped and the
+    /// namespaces removed as at the end, and the report covers the time run.
+    pub interrupt: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Copies per fragment on one gateway or VPN link, measured on the shaped link.
@@ -121,6 +124,8 @@ pub struct LabReport {
     pub cpu_cores: f64,
     /// Where the agents' logs are.
     pub logs: String,
+    /// Whether the run was interrupted before its end (its figures cover `wall_s`).
+    pub interrupted: bool,
 }
 
 /// What the progress callback sees every five seconds.
@@ -329,6 +334,9 @@ pub async fn run(cfg: LabConfig, mut progress: impl FnMut(&Progress)) -> Result<
                 .args(["--upload-kbps", &(spec.up_bps / 1000).max(1).to_string()])
                 .args(["--publisher-key", &publisher_hex])
                 .args(["--transport", &cfg.transport])
+                // One thread each: many agents share the host's cores, and hand-offs between
+                // threads (wake-ups, futexes) cost more than they give an agent.
+                .args(["--threads", "1"])
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())
                 .stderr(log);
@@ -358,7 +366,7 @@ pub async fn run(cfg: LabConfig, mut progress: impl FnMut(&Progress)) -> Result<
                 },
             );
         }
-        if t >= end {
+        if t >= end || cfg.interrupt.load(Ordering::Relaxed) {
             break;
         }
         if t >= next_report {
@@ -488,6 +496,7 @@ pub async fn run(cfg: LabConfig, mut progress: impl FnMut(&Progress)) -> Result<
         packets_overflow: router_stats.overflow,
         cpu_cores: cpu / wall.as_secs_f64().max(1e-9),
         logs: cfg.logs.display().to_string(),
+        interrupted: cfg.interrupt.load(Ordering::Relaxed),
     })
 }
 
