@@ -175,7 +175,16 @@ impl Sim<'_> {
         } else {
             self.latest.map_or(0, |k| k.saturating_sub(2))
         };
-        self.agents[v].player = Player::new(now, start, 0);
+        // The player fetched the master and media playlists through its agent before its
+        // first fragment: a new connection to the origin and two requests, three round trips
+        // over the viewer's path to the origin. They count in start-up, as a real player's do
+        // (`hive lab` measures them); the agent joins the swarm when they are done. (Modelling
+        // choice: the simulator has no playlists, so their time is put before the join.)
+        let playlists = self.net.latency(&self.path_origin(v)) * 6;
+        let joined = now.checked_sub(playlists).unwrap_or(now);
+        self.agents[v].player = Player::new(joined, start, 0);
+        // Playback, stalls and buffer start now; only start-up counts from `joined`.
+        self.agents[v].player.update(now);
         self.vod_joined(v);
         // The tracker: same site first, then anyone (random order).
         let candidates: Vec<PeerInfo> = self
