@@ -37,6 +37,13 @@ pub(crate) struct LabArgs {
     /// The agents' transport: udp or quic.
     #[arg(long, default_value = "udp", value_parser = ["udp", "quic"])]
     transport: String,
+    /// Every agent's congestion controller: newreno, cubic, ledbat, ledbat++ or dtl[:P].
+    #[arg(long, default_value = "dtl")]
+    cc: hive_cc::Algorithm,
+    /// Every agent's controller priority: `urgency` (the engine's, from each upload's
+    /// deadline) or a fixed number from 0 (scavenger) to 1.
+    #[arg(long, default_value = "urgency")]
+    priority: hive_agent::PriorityMode,
     /// Where the agents' logs go [default: a new folder under the system's temporary one].
     #[arg(long)]
     logs: Option<PathBuf>,
@@ -133,6 +140,8 @@ pub(crate) fn run(args: &LabArgs) -> ExitCode {
         exe,
         logs,
         transport: args.transport.clone(),
+        cc: args.cc,
+        priority: args.priority,
         interrupt,
     };
     let report = rt.block_on(lab::run(cfg, |p| {
@@ -191,9 +200,10 @@ fn print_report(r: &LabReport, sim: Option<&SimReport>, f: Option<&lab::Fidelity
     }
     for l in &r.links {
         println!(
-            "{:<20} lab {:.3} copies ({:.3} with every IP byte), {} distinct fragments, {} dropped{}",
+            "{:<20} lab {:.3} copies ({:.3} on the wire, {:.3} with every IP byte), {} distinct fragments, {} dropped{}",
             l.link,
             l.copies,
+            l.copies_wire,
             l.copies_raw,
             l.fragments,
             l.dropped,

@@ -34,6 +34,8 @@ async fn real_agents_behind_shaped_links_carry_about_one_copy_per_link_as_the_si
         exe: PathBuf::from(env!("CARGO_BIN_EXE_hive")),
         logs: logs.clone(),
         transport: "udp".into(),
+        cc: hive_cc::Algorithm::Dtl(1.0),
+        priority: hive_agent::PriorityMode::Urgency,
         interrupt: Default::default(),
     };
     let r = lab::run(cfg, |p| {

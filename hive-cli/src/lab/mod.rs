@@ -68,6 +68,10 @@ pub struct LabConfig {
     pub logs: PathBuf,
     /// The agents' transport (`udp` or `quic`).
     pub transport: String,
+    /// Every agent's congestion controller (`hive agent --cc`).
+    pub cc: hive_cc::Algorithm,
+    /// Every agent's controller priority (`hive agent --priority`: `urgency` or 0 to 1).
+    pub priority: hive_agent::PriorityMode,
     /// Set (by a Ctrl-C handler, say) to end the run early: the agents are stopped and the
     /// namespaces removed as at the end, and the report covers the time run.
     pub interrupt: Arc<std::sync::atomic::AtomicBool>,
@@ -82,12 +86,16 @@ pub struct LabLink {
     pub fragments: u64,
     /// Their bytes.
     pub distinct_bytes: u64,
-    /// Fragment bytes that crossed it: the origin's fragments to the agents behind it (each
-    /// agent's `origin_bytes`, all of which cross it) plus every UDP payload byte the link
-    /// carried (peers' transfers, with the transport's framing and control messages).
+    /// Fragment bytes that crossed it, as the agents count them: the origin's fragments to
+    /// the agents behind it (each one's `origin_bytes`, all of which cross it) plus the
+    /// fragment bytes they received from neighbours on the far side of it.
     pub fragment_bytes: u64,
     /// `fragment_bytes / distinct_bytes`: the simulator's `copies`, over all bitrates.
     pub copies: f64,
+    /// The same measured on the shaped link: the origin's fragments to the agents behind it
+    /// plus every UDP payload byte the link carried (peers' transfers with the transport's
+    /// framing, retransmissions and control messages), per distinct fragment byte.
+    pub copies_wire: f64,
     /// Every IP byte it carried (playlists, announces, headers, acknowledgements too) per
     /// distinct fragment byte: what the link's owner sees.
     pub copies_raw: f64,
@@ -334,6 +342,8 @@ pub async fn run(cfg: LabConfig, mut progress: impl FnMut(&Progress)) -> Result<
                 .args(["--upload-kbps", &(spec.up_bps / 1000).max(1).to_string()])
                 .args(["--publisher-key", &publisher_hex])
                 .args(["--transport", &cfg.transport])
+                .args(["--cc", &cfg.cc.to_string()])
+                .args(["--priority", &cfg.priority.to_string()])
                 // One thread each: many agents share the host's cores, and hand-offs between
                 // threads (wake-ups, futexes) cost more than they give an agent.
                 .args(["--threads", "1"])
@@ -460,11 +470,7 @@ pub async fn run(cfg: LabConfig, mut progress: impl FnMut(&Progress)) -> Result<
     }
     m.origin_bytes = origin.stats().fragment_bytes;
     m.player_bytes = counters.player_bytes.load(Ordering::Relaxed);
-    let origin_by_viewer: HashMap<usize, u64> = statuses
-        .iter()
-        .map(|(&v, j)| (v, swarm_stats(j).origin_bytes))
-        .collect();
-    let links = link_copies(&topo, &router_stats, &received, &origin_by_viewer, &origin);
+    let links = link_copies(&topo, &router_stats, &received, &statuses, &origin);
     let max_link_copies = links.iter().map(|l| l.copies).fold(0.0, f64::max);
     let mut report = SimReport::from_metrics(
         &s.name,
@@ -535,9 +541,31 @@ fn link_copies(
     topo: &Topology,
     stats: &RouterStats,
     received: &HashMap<usize, Vec<(usize, u64)>>,
-    origin_by_viewer: &HashMap<usize, u64>,
+    statuses: &HashMap<usize, serde_json::Value>,
     origin: &Origin,
 ) -> Vec<LabLink> {
+    let origin_by_viewer: HashMap<usize, u64> = statuses
+        .iter()
+        .map(|(&v, j)| (v, swarm_stats(j).origin_bytes))
+        .collect();
+    let viewer_of: HashMap<&str, usize> = statuses
+        .iter()
+        .filter_map(|(&v, j)| j["peer"].as_str().map(|p| (p, v)))
+        .collect();
+    // Fragment bytes each agent received from each other agent: (from, to) -> bytes.
+    let mut pair_bytes: Vec<(usize, usize, u64)> = Vec::new();
+    for (&to, j) in statuses {
+        for swarm in j["swarms"].as_array().into_iter().flatten() {
+            for n in swarm["neighbours"].as_array().into_iter().flatten() {
+                if let (Some(&from), Some(b)) = (
+                    n["peer"].as_str().and_then(|p| viewer_of.get(p)),
+                    n["bytes_from"].as_u64(),
+                ) {
+                    pair_bytes.push((from, to, b));
+                }
+            }
+        }
+    }
     let mut sizes: HashMap<(usize, u64), u64> = HashMap::new();
     let mut out: Vec<LabLink> = topo
         .links
@@ -562,7 +590,13 @@ fn link_copies(
                 .sum();
             let c = stats.links.get(l).cloned().unwrap_or_default();
             let from_origin: u64 = behind.iter().filter_map(|v| origin_by_viewer.get(v)).sum();
-            let fragment_bytes = from_origin + c.udp_payload_bytes;
+            let inside: BTreeSet<usize> = behind.iter().copied().collect();
+            let across: u64 = pair_bytes
+                .iter()
+                .filter(|(from, to, _)| inside.contains(to) && !inside.contains(from))
+                .map(|(_, _, b)| b)
+                .sum();
+            let fragment_bytes = from_origin + across;
             let per = |b: u64| {
                 if distinct_bytes == 0 {
                     0.0
@@ -576,6 +610,7 @@ fn link_copies(
                 distinct_bytes,
                 fragment_bytes,
                 copies: per(fragment_bytes),
+                copies_wire: per(from_origin + c.udp_payload_bytes),
                 copies_raw: per(c.ip_bytes),
                 dropped: c.dropped,
             }
