@@ -132,14 +132,20 @@ impl Swarm {
             policy.pull_through(now, &view, &id)
         };
         if !(coming || through) {
-            // Not listed yet, but the next of a track this agent follows: its manifest lists
-            // it any moment (a neighbour that refreshed its own a little earlier asks already).
-            // Refusing would send the neighbour elsewhere, often to the origin.
+            // Not listed yet, but the next of a track this agent follows, and this agent would
+            // fetch it for the neighbour (a supernode): its manifest lists it any moment (a
+            // neighbour that refreshed its own a little earlier asks already). Refusing would
+            // send the neighbour elsewhere, often to the origin. An agent that would not fetch
+            // it refuses at once, as before: the neighbour loses no time on it.
             let expected = !self.known.contains(&id)
                 && self
                     .known
                     .newest(&id.content, id.track)
-                    .is_some_and(|n| id.sequence > n && id.sequence <= n + EXPECTED_AHEAD);
+                    .is_some_and(|n| id.sequence > n && id.sequence <= n + EXPECTED_AHEAD)
+                && {
+                    let (policy, view) = self.policy_and_view(usize::MAX);
+                    policy.pull_through(now, &view, &id)
+                };
             if expected && self.expected.len() < self.cfg.max_parked {
                 let expires = (now + r.deadline()).min(now + EXPECTED_WAIT);
                 self.expected.push(Parked {
