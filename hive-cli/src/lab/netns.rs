@@ -64,20 +64,44 @@ pub fn check_privileges() -> Result<()> {
     Ok(())
 }
 
+/// Every lab namespace on this host with the process id of the lab that made it
+/// (`hl<pid>-<i>`).
+fn lab_namespaces() -> Vec<(String, u32)> {
+    let Ok(dir) = std::fs::read_dir(NETNS_DIR) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter_map(|n| {
+            let pid = n
+                .strip_prefix("hl")
+                .and_then(|r| r.split_once('-'))
+                .and_then(|(pid, _)| pid.parse::<u32>().ok())?;
+            Some((n, pid))
+        })
+        .collect()
+}
+
+fn alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// The process id of another lab running on this host, if any (its namespaces say so): two
+/// labs would claim the same addresses.
+pub fn other_lab() -> Option<u32> {
+    let me = std::process::id();
+    lab_namespaces()
+        .into_iter()
+        .map(|(_, pid)| pid)
+        .find(|&pid| pid != me && alive(pid))
+}
+
 /// Removes namespaces left by labs whose process is gone.
 pub fn remove_stale() {
-    let Ok(dir) = std::fs::read_dir(NETNS_DIR) else {
-        return;
-    };
-    let stale: Vec<String> = dir
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| {
-            n.strip_prefix("hl")
-                .and_then(|r| r.split_once('-'))
-                .and_then(|(pid, _)| pid.parse::<u32>().ok())
-                .is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
-        })
+    let stale: Vec<String> = lab_namespaces()
+        .into_iter()
+        .filter(|&(_, pid)| !alive(pid))
+        .map(|(n, _)| n)
         .collect();
     if !stale.is_empty() {
         let batch: String = stale.iter().map(|n| format!("netns del {n}\n")).collect();
@@ -97,6 +121,9 @@ fn tun(name: &str) -> Result<tun_rs::SyncDevice> {
 /// namespace, then one per viewer) and the namespaces.
 pub fn make(t: &Topology) -> Result<(Vec<Port>, Hosts)> {
     check_privileges()?;
+    if let Some(pid) = other_lab() {
+        bail!("another hive lab (process {pid}) is running on this host: one at a time");
+    }
     remove_stale();
     let pid = std::process::id();
     // Device names are at most 15 bytes: `hl` + 4 digits of the pid + `v` + the index.
