@@ -84,7 +84,6 @@ impl ManifestFormat for Smooth {
         let mut timescale = 10_000_000u64;
         let mut seen_root = false;
         let mut streams: Vec<Stream> = Vec::new();
-        let mut chunk_total = 0usize;
         let mut chunks_all = 0usize;
         loop {
             let ev = reader
@@ -146,7 +145,10 @@ impl ManifestFormat for Smooth {
                         let d = num(&e, "d").unwrap_or(0);
                         let r =
                             usize::try_from(num(&e, "r").unwrap_or(1).max(1)).unwrap_or(usize::MAX);
-                        if chunk_total.saturating_add(r) > self.limits.max_fragments_per_track {
+                        // Counted on the stream the chunks join (the last StreamIndex opened),
+                        // not per element: a stray `</StreamIndex>` ends no stream, and chunks
+                        // after it still join the last one (fuzz: manifest_smooth).
+                        if s.chunks.len().saturating_add(r) > self.limits.max_fragments_per_track {
                             return Err(too_large(
                                 NAME,
                                 url,
@@ -165,7 +167,6 @@ impl ManifestFormat for Smooth {
                                 self.limits.max_fragments_total as u64,
                             ));
                         }
-                        chunk_total += r;
                         chunks_all += r;
                         for k in 0..r as u64 {
                             s.chunks.push((t.saturating_add(k.saturating_mul(d)), d));
@@ -173,7 +174,6 @@ impl ManifestFormat for Smooth {
                     }
                     _ => {}
                 },
-                Event::End(e) if e.local_name().as_ref() == "StreamIndex" => chunk_total = 0,
                 Event::Eof => break,
                 _ => {}
             }

@@ -745,6 +745,24 @@ fn smooth_hostile_timelines() {
         ),
         "{r:?}"
     );
+    // Stray `</StreamIndex>` between chunk runs end no stream: the chunks after them still join
+    // the last StreamIndex opened, and count against its bound (found by the fuzz campaign:
+    // a track of 2 x the bound came out).
+    let stray = "<c d=\"1\" r=\"150000\"/></StreamIndex>".repeat(2);
+    let body = format!(
+        r#"<SmoothStreamingMedia><StreamIndex Url="{{start time}}"><QualityLevel Bitrate="1"/>{stray}</SmoothStreamingMedia>"#
+    );
+    let r = parse(body.as_bytes());
+    assert!(
+        matches!(
+            r,
+            Err(ManifestError::TooLarge {
+                what: "fragments per track",
+                ..
+            })
+        ),
+        "{r:?}"
+    );
     // Many StreamIndex without QualityLevel, each with 1000 chunks: bounded over them all.
     let body = format!(
         "<SmoothStreamingMedia>{}</SmoothStreamingMedia>",
