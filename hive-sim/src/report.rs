@@ -147,6 +147,16 @@ pub const DESIGN_KEYS: [&str; 16] = [
     "peak_rss_mib",
 ];
 
+/// Offload (DESIGN.md's measure): `1 − origin bytes / bytes delivered to players`; 0 before
+/// any byte reached a player.
+pub fn offload(origin_bytes: u64, player_bytes: u64) -> f64 {
+    if player_bytes == 0 {
+        0.0
+    } else {
+        1.0 - origin_bytes as f64 / player_bytes as f64
+    }
+}
+
 /// One run's figures, with the keys of DESIGN.md.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct SimReport {
@@ -324,11 +334,7 @@ impl SimReport {
             policy: policy.to_string(),
             viewers,
             duration_s,
-            offload: if m.player_bytes == 0 {
-                0.0
-            } else {
-                1.0 - m.origin_bytes as f64 / m.player_bytes as f64
-            },
+            offload: offload(m.origin_bytes, m.player_bytes),
             rebuffer_ratio: if m.watch_s == 0.0 {
                 0.0
             } else {

@@ -532,11 +532,7 @@ fn snapshot(t: f64, seats: &[Seat], origin: &Origin, counters: &player::Shared) 
     Progress {
         elapsed_s: t,
         viewers,
-        offload: if player_bytes == 0 {
-            0.0
-        } else {
-            1.0 - origin_bytes as f64 / player_bytes as f64
-        },
+        offload: hive_sim::report::offload(origin_bytes, player_bytes),
         stalled_players,
         stall_s,
         per_rendition,

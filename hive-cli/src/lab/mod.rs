@@ -641,11 +641,7 @@ fn snapshot(
         elapsed_s: t,
         agents: seats.len(),
         playing,
-        offload: if player_bytes == 0 {
-            0.0
-        } else {
-            1.0 - origin_bytes as f64 / player_bytes as f64
-        },
+        offload: hive_sim::report::offload(origin_bytes, player_bytes),
         stalled_players,
         gateway_mbps,
     }

@@ -15,6 +15,18 @@ use super::{Output, Swarm};
 /// a little before its deadline, to leave the origin time).
 const QUEUE_SHARE: f64 = 0.4;
 
+/// Takes the requests of `list` whose time is up at `now`.
+fn take_expired(list: &mut Vec<Parked>, now: Instant) -> Vec<Parked> {
+    if list.is_empty() {
+        return Vec::new();
+    }
+    let (late, rest) = std::mem::take(list)
+        .into_iter()
+        .partition(|p| p.expires <= now);
+    *list = rest;
+    late
+}
+
 /// How many sequences past the newest listed a request may be for and wait to be listed.
 const EXPECTED_AHEAD: u64 = 2;
 /// How long such a request waits for the manifest to list its fragment: a refresh every half
@@ -261,32 +273,21 @@ impl Swarm {
     /// Expected requests whose fragment was not listed in time are refused (NotFound: the
     /// requester asks another source at once).
     pub(super) fn expire_expected(&mut self, now: Instant) {
-        if self.expected.is_empty() {
-            return;
-        }
-        let (late, rest): (Vec<Parked>, Vec<Parked>) = std::mem::take(&mut self.expected)
-            .into_iter()
-            .partition(|p| p.expires <= now);
-        self.expected = rest;
-        for p in late {
-            let m = Message::Reject(Reject {
-                request_id: p.request.request_id,
-                reason: RejectReason::NotFound,
-            });
-            self.send(p.from, m, Class::Control);
-        }
+        let late = take_expired(&mut self.expected, now);
+        self.refuse_all(late, RejectReason::NotFound);
     }
 
     /// Parked requests past their deadline are refused (the requester has moved on).
     pub(super) fn expire_parked(&mut self, now: Instant) {
-        let (late, rest): (Vec<Parked>, Vec<Parked>) = std::mem::take(&mut self.parked)
-            .into_iter()
-            .partition(|p| p.expires <= now);
-        self.parked = rest;
-        for p in late {
+        let late = take_expired(&mut self.parked, now);
+        self.refuse_all(late, RejectReason::TooLate);
+    }
+
+    fn refuse_all(&mut self, requests: Vec<Parked>, reason: RejectReason) {
+        for p in requests {
             let m = Message::Reject(Reject {
                 request_id: p.request.request_id,
-                reason: RejectReason::TooLate,
+                reason,
             });
             self.send(p.from, m, Class::Control);
         }
