@@ -396,7 +396,15 @@ impl Engine {
                     .swarm
                     .neighbours()
                     .iter()
-                    .map(|v| (v.info.id, v.info.role, v.bytes_from, v.bytes_to))
+                    .map(|v| crate::metrics::NeighbourSnapshot {
+                        peer: v.info.id,
+                        role: v.info.role,
+                        bytes_from: v.bytes_from,
+                        bytes_to: v.bytes_to,
+                        throughput_bps: v.throughput_bps,
+                        upload_kbps: v.info.upload_kbps,
+                        inflight_requests: v.inflight_requests,
+                    })
                     .collect(),
             })
             .collect();

@@ -18,8 +18,24 @@ pub(crate) struct ContentSnapshot {
     /// This agent's role in the stream's swarm.
     pub(crate) role: hive_core::Role,
     pub(crate) stats: SwarmStats,
-    /// Neighbour, the role this agent believes it has, bytes from it, bytes to it.
-    pub(crate) neighbours: Vec<(PeerId, hive_core::Role, u64, u64)>,
+    /// The neighbours, as the engine sees them.
+    pub(crate) neighbours: Vec<NeighbourSnapshot>,
+}
+
+/// One neighbour in `/status`.
+#[derive(Debug, Clone)]
+pub(crate) struct NeighbourSnapshot {
+    pub(crate) peer: PeerId,
+    /// The role this agent believes it has.
+    pub(crate) role: hive_core::Role,
+    pub(crate) bytes_from: u64,
+    pub(crate) bytes_to: u64,
+    /// Throughput measured on its transfers to this agent (bit/s), if any.
+    pub(crate) throughput_bps: Option<u64>,
+    /// The upload capacity it declared (kbit/s).
+    pub(crate) upload_kbps: u32,
+    /// Requests to it in progress.
+    pub(crate) inflight_requests: u32,
 }
 
 #[derive(Debug, Default)]
@@ -328,9 +344,13 @@ impl Metrics {
                     "uploaded_bytes": c.stats.uploaded_bytes,
                     "player_bytes": c.stats.player_bytes,
                     "deadline_misses": c.stats.deadline_misses,
-                    "neighbours": c.neighbours.iter().map(|(p, role, from, to)| json!({
-                        "peer": p.to_string(), "role": hive_services::tracker::api::role_name(*role),
-                        "bytes_from": from, "bytes_to": to,
+                    "neighbours": c.neighbours.iter().map(|n| json!({
+                        "peer": n.peer.to_string(),
+                        "role": hive_services::tracker::api::role_name(n.role),
+                        "bytes_from": n.bytes_from, "bytes_to": n.bytes_to,
+                        "throughput_bps": n.throughput_bps,
+                        "upload_kbps": n.upload_kbps,
+                        "inflight_requests": n.inflight_requests,
                     })).collect::<Vec<_>>(),
                 })
             })
@@ -354,6 +374,9 @@ impl Metrics {
                 "last_call": a.swarm.origin_last_call,
                 "peer_unusable": a.swarm.origin_peer_unusable,
             },
+            "no_trusted_hash": a.swarm.no_trusted_hash,
+            "prefetches": a.swarm.prefetches,
+            "priority_changes": a.swarm.priority_changes,
             "bad_fragments": a.swarm.bad_fragments,
             "bad_peers": a.swarm.bad_peers,
             "player_requests": a.player_requests,

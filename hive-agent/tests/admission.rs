@@ -170,6 +170,24 @@ async fn agents_with_tokens_share_and_refuse_a_peer_without_one() {
         a.status(),
         b.status()
     );
+    // b's /status (a snapshot the engine refreshes) shows what it measured of a: bytes and a
+    // throughput.
+    let a_id = a.peer_id().to_string();
+    let measured = || {
+        b.status()["swarms"][0]["neighbours"]
+            .as_array()
+            .and_then(|n| n.iter().find(|n| n["peer"] == a_id.as_str()).cloned())
+            .is_some_and(|n| {
+                n["bytes_from"].as_u64().unwrap_or(0) > 0
+                    && n["throughput_bps"].as_u64().unwrap_or(0) > 0
+                    && n["inflight_requests"] == 0
+            })
+    };
+    assert!(
+        within(30, measured).await,
+        "b's status of a: {}",
+        b.status()
+    );
     for x in [a, b, intruder] {
         x.shutdown().await;
     }

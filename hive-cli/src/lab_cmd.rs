@@ -44,7 +44,7 @@ pub(crate) struct LabArgs {
     /// deadline) or a fixed number from 0 (scavenger) to 1.
     #[arg(long, default_value = "urgency")]
     priority: hive_agent::PriorityMode,
-    /// Where the agents' logs go [default: a new folder under the system's temporary one].
+    /// Where the agents' logs and final `/status` answers (`agent-N.status.json`) go [default: a new folder under the system's temporary one].
     #[arg(long)]
     logs: Option<PathBuf>,
     /// Do not run the simulator beside the lab.

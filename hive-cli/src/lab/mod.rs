@@ -130,7 +130,7 @@ pub struct LabReport {
     /// CPU cores the lab used on average: its own process (origin, tracker, router, players)
     /// and the agents.
     pub cpu_cores: f64,
-    /// Where the agents' logs are.
+    /// Where the agents' logs and final `/status` answers are.
     pub logs: String,
     /// Whether the run was interrupted before its end (its figures cover `wall_s`).
     pub interrupted: bool,
@@ -415,6 +415,15 @@ pub async fn run(cfg: LabConfig, mut progress: impl FnMut(&Progress)) -> Result<
     while let Some(r) = asks.join_next().await {
         if let Ok((v, Some(j))) = r {
             statuses.insert(v, j);
+        }
+    }
+    // Kept beside the logs, so a run can be read agent by agent afterwards.
+    for (v, j) in &statuses {
+        let path = cfg.logs.join(format!("agent-{v}.status.json"));
+        if let Ok(text) = serde_json::to_string_pretty(j) {
+            if let Err(e) = std::fs::write(&path, text) {
+                eprintln!("hive lab: writing {}: {e}", path.display());
+            }
         }
     }
     // Players first, then the agents (a polite interrupt, then a kill), then the services.
