@@ -11,7 +11,7 @@
 //! | `name` | the name in reports | `"network"` |
 //! | `sites` | `[{ "name", "viewers", "vpn_mbps"?, "asn"? }]`: offices (or ASes on the public internet); `vpn_mbps` is a branch's VPN link to the gateway site, per direction | required |
 //! | `gateway_mbps` | the internet gateway of the first site, which every branch reaches over its VPN link; absent: viewers are on the public internet | absent |
-//! | `access` | `{ "down_mbps", "up_mbps": [..] }`: each viewer's access link; uploads drawn uniformly from the list | required |
+//! | `access` | `{ "down_mbps", "up_mbps": [..], "up_buffer_ms"? }`: each viewer's access link; uploads drawn uniformly from the list; `up_buffer_ms`, the uplink's drop-tail buffer as time at its rate, is shaped by `hive lab` only (the simulator's flow model has no queues) | required (`up_buffer_ms`: 100) |
 //! | `ladder_kbps` | the bitrate ladder, ascending | required |
 //! | `fragment_s` | fragment duration | 2 |
 //! | `join_over_s` | viewers join uniformly over this period | 120 |
@@ -103,6 +103,8 @@ struct SiteFile {
 struct AccessFile {
     down_mbps: f64,
     up_mbps: Vec<f64>,
+    #[serde(default)]
+    up_buffer_ms: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -251,6 +253,12 @@ pub fn parse(text: &str, seed: u64) -> Result<Scenario, NetworkError> {
             "Mbit/s",
         )?));
     }
+    let up_buffer = match f.access.up_buffer_ms {
+        None => None,
+        Some(ms) => Some(Duration::from_secs_f64(
+            positive("access.up_buffer_ms", ms, 60_000.0, "ms")? / 1e3,
+        )),
+    };
     if f.ladder_kbps.is_empty() || f.ladder_kbps.len() > 32 {
         return Err(invalid("ladder_kbps", "between 1 and 32 bitrates"));
     }
@@ -322,6 +330,7 @@ pub fn parse(text: &str, seed: u64) -> Result<Scenario, NetworkError> {
         access: Access {
             down_bps: bps(down),
             up_bps,
+            up_buffer,
         },
         ladder_bps,
         fragment: Duration::from_secs_f64(fragment),

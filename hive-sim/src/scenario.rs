@@ -25,6 +25,10 @@ pub struct Access {
     pub down_bps: u64,
     /// Upload capacities, bit/s, drawn uniformly from this list per viewer.
     pub up_bps: Vec<u64>,
+    /// The drop-tail buffer of each viewer's uplink, as time at its rate; `None`: the lab's
+    /// default (100 ms). Only `hive lab` shapes it: the simulator's flow model has no queues,
+    /// so its figures do not depend on it (a documented modelling choice).
+    pub up_buffer: Option<Duration>,
 }
 
 /// On-demand content: the whole title exists from the start; viewers start at its beginning or
@@ -163,6 +167,7 @@ fn public_access() -> Access {
     Access {
         down_bps: mbit(20.0),
         up_bps: vec![mbit(0.3), mbit(1.0), mbit(2.0), mbit(5.0), mbit(10.0)],
+        up_buffer: None,
     }
 }
 
@@ -182,6 +187,7 @@ pub fn named(name: &str, seed: u64) -> Option<Scenario> {
             access: Access {
                 down_bps: mbit(1000.0),
                 up_bps: vec![mbit(1000.0)],
+                up_buffer: None,
             },
             ladder_bps: vec![mbit(0.5), mbit(1.0)],
             fragment: Duration::from_secs(2),
@@ -221,6 +227,7 @@ pub fn named(name: &str, seed: u64) -> Option<Scenario> {
                 access: Access {
                     down_bps: mbit(100.0),
                     up_bps: vec![mbit(100.0)],
+                    up_buffer: None,
                 },
                 ladder_bps: vec![mbit(0.5), mbit(0.9), mbit(1.4)],
                 fragment: Duration::from_secs(2),

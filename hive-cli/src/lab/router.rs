@@ -21,7 +21,7 @@ use hive_core::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde::Serialize;
 
-use super::topology::{BUFFER, Host, Topology};
+use super::topology::{Host, Topology};
 
 /// Packets in flight through the links, at most: beyond, new packets are dropped (and
 /// counted). The links' buffers bound them long before this, which only guards memory.
@@ -206,7 +206,7 @@ impl Core {
                 l.rate_bps.map(|rate_bps| {
                     Bottleneck::new(LinkConfig {
                         rate_bps,
-                        buffer: BufferLimit::Time(BUFFER),
+                        buffer: BufferLimit::Time(l.buffer),
                         loss: 0.0,
                         seed: seed ^ i as u64,
                     })

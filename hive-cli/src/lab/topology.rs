@@ -41,6 +41,8 @@ pub struct LinkSpec {
     pub rate_bps: Option<u64>,
     /// One-way propagation delay.
     pub latency: Duration,
+    /// Its drop-tail buffer, as time at its rate.
+    pub buffer: Duration,
     /// Whether copies per fragment are reported for it (the gateway and VPN links, down).
     pub counted: bool,
 }
@@ -109,11 +111,13 @@ impl Topology {
             return Err(TopologyError::TooMany(n));
         }
         let mut links = Vec::new();
+        let up_buffer = s.access.up_buffer.unwrap_or(BUFFER);
         let mut add = |name: String, rate_bps: Option<u64>, latency: Duration, counted: bool| {
             links.push(LinkSpec {
                 name,
                 rate_bps,
                 latency,
+                buffer: BUFFER,
                 counted,
             });
             links.len() - 1
@@ -149,12 +153,15 @@ impl Topology {
             })
             .collect();
         let mut rng = ChaCha8Rng::seed_from_u64(s.seed ^ 0x1ab);
+        // Uplinks whose buffer the file sets (after the loop: `add` holds `links` till then).
+        let mut links_buffer = Vec::new();
         let mut viewers = Vec::with_capacity(n);
         for (site, spec) in s.sites.iter().enumerate() {
             for _ in 0..spec.viewers {
                 let i = viewers.len();
                 let up_bps = *s.access.up_bps.choose(&mut rng).unwrap_or(&10_000_000);
                 let up = add(format!("up:{i}"), Some(up_bps), latency::ACCESS, false);
+                links_buffer.push((up, up_buffer));
                 let down = add(
                     format!("down:{i}"),
                     Some(s.access.down_bps),
@@ -169,6 +176,9 @@ impl Topology {
                     down,
                 });
             }
+        }
+        for (l, b) in links_buffer {
+            links[l].buffer = b;
         }
         Ok(Topology {
             links,
@@ -264,6 +274,33 @@ mod tests {
 
     fn names(t: &Topology, p: &[usize]) -> Vec<String> {
         p.iter().map(|&l| t.links[l].name.clone()).collect()
+    }
+
+    /// A file's `up_buffer_ms` deepens the viewers' uplinks only; every other link keeps the
+    /// lab's 100 ms.
+    #[test]
+    fn the_files_uplink_buffer_shapes_uplinks_only() {
+        let t = Topology::new(&enterprise()).expect("fits");
+        assert!(t.links.iter().all(|l| l.buffer == BUFFER));
+        let text = r#"{
+          "sites": [{ "name": "hq", "viewers": 3 }],
+          "access": { "down_mbps": 100, "up_mbps": [2], "up_buffer_ms": 1000 },
+          "ladder_kbps": [500, 1000]
+        }"#;
+        let s = hive_sim::network_file::parse(text, 7).expect("a valid network");
+        let t = Topology::new(&s).expect("fits");
+        for l in &t.links {
+            let want = if l.name.starts_with("up:") {
+                Duration::from_millis(1000)
+            } else {
+                BUFFER
+            };
+            assert_eq!(l.buffer, want, "{}", l.name);
+        }
+        assert_eq!(
+            t.links.iter().filter(|l| l.name.starts_with("up:")).count(),
+            3
+        );
     }
 
     /// Paths are the simulator's: within a site, across the VPN links, from and to the origin
