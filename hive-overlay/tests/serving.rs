@@ -846,8 +846,9 @@ fn cached_bytes_a_later_trusted_hash_does_not_name_are_not_served() {
 }
 
 /// Priority follows urgency: the connection to a peer whose player needs the fragment soon
-/// is TCP-fair (1), one that only prefetches is a scavenger (0), and a far deadline turns
-/// urgent when it comes within `urgent_within`, on the engine's own timer.
+/// is TCP-fair (1), one that only prefetches is a scavenger (0), an upload with a far deadline
+/// is a scavenger while it keeps pace, and turns urgent, on the engine's own timer, when its
+/// pace would not make the deadline or when the deadline comes within `urgent_within`.
 #[test]
 fn the_congestion_priority_of_an_upload_follows_its_urgency() {
     let priorities = |s: &mut Swarm| -> Vec<(PeerId, f64)> {
@@ -877,8 +878,8 @@ fn the_congestion_priority_of_an_upload_follows_its_urgency() {
     s.handle_message(now, peer(2).id, prefetch);
     assert_eq!(priorities(&mut s), vec![(peer(2).id, 0.0)]);
 
-    // A player's request due in 10 s on a connection that takes one chunk at a time: a
-    // scavenger now, urgent 3 s before its deadline.
+    // A player's request due in 10 s on a connection that takes one chunk and no more: a
+    // scavenger now, urgent once its pace (one chunk in seconds) cannot make the deadline.
     // An engine holding fragment `seq`, with `cfg`, connected to `to`.
     let holding = |seq: u64, cfg: SwarmConfig, to: PeerInfo| {
         let cache = Arc::new(LiveWindowCache::default());
@@ -902,7 +903,7 @@ fn the_congestion_priority_of_an_upload_follows_its_urgency() {
         chunk_size: 10_000,
         ..SwarmConfig::default()
     };
-    let mut s = holding(5, cfg, peer(3));
+    let mut s = holding(5, cfg.clone(), peer(3));
     while s.poll_output().is_some() {}
     s.handle_message(now, peer(3).id, request(9, 5, 10_000));
     assert_eq!(priorities(&mut s), vec![(peer(3).id, 0.0)]);
@@ -911,6 +912,57 @@ fn the_congestion_priority_of_an_upload_follows_its_urgency() {
     s.handle_timeout(now + Duration::from_secs(7));
     assert_eq!(priorities(&mut s), vec![(peer(3).id, 1.0)]);
     assert_eq!(s.stats().priority_changes, 2);
+
+    // The same upload on a connection that keeps pace (each chunk taken 50 ms after the last:
+    // 125 kB in 0.6 s, against 10 s): a scavenger to its last byte (its pace judged at each
+    // chunk taken, and on the engine's timer).
+    let mut s = holding(5, cfg.clone(), peer(3));
+    while s.poll_output().is_some() {}
+    s.handle_message(now, peer(3).id, request(9, 5, 10_000));
+    assert_eq!(priorities(&mut s), vec![(peer(3).id, 0.0)]);
+    let mut t = now;
+    let mut judged = 0;
+    for _ in 0..FRAGMENT / 10_000 + 1 {
+        let step = t + Duration::from_millis(50);
+        while let Some(w) = s.poll_timeout().filter(|&w| w <= step) {
+            s.handle_timeout(w);
+            judged += 1;
+        }
+        t = step;
+        s.handle_sent(t, peer(3).id, 10_000);
+    }
+    assert!(priorities(&mut s).is_empty(), "stayed a scavenger");
+    assert!(judged >= 1, "the engine's timer judged its pace too");
+    // Slowed to a crawl half-way through (the connection takes nothing more): at risk, so
+    // urgent within a pace check, long before the last second.
+    let mut s = holding(5, cfg, peer(3));
+    while s.poll_output().is_some() {}
+    s.handle_message(now, peer(3).id, request(9, 5, 10_000));
+    let mut t = now;
+    for _ in 0..6 {
+        t += Duration::from_millis(50);
+        s.handle_sent(t, peer(3).id, 10_000);
+    }
+    assert_eq!(priorities(&mut s), vec![(peer(3).id, 0.0)]);
+    // 70 kB handed over in 0.3 s (six chunks taken and a seventh out), 55 kB left: at that
+    // pace 0.24 s, far inside the time left. Then nothing for seconds: the pace falls until what
+    // is left no longer fits.
+    let mut urgent_at = None;
+    while urgent_at.is_none() {
+        let w = s.poll_timeout().expect("judged again");
+        assert!(w < now + Duration::from_secs(9), "urgent before the floor");
+        s.handle_timeout(w);
+        if priorities(&mut s) == vec![(peer(3).id, 1.0)] {
+            urgent_at = Some(w);
+        }
+    }
+    let at = urgent_at.map(|w| w.saturating_duration_since(now).as_secs_f64());
+    // 70 kB over d seconds, 55 kB left: at risk once 55/(70/d) > 0.75 (10 - d), d ≈ 4.88 s
+    // (judged every 0.1 s).
+    assert!(
+        at.is_some_and(|d| (4.85..5.0).contains(&d)),
+        "urgent at {at:?} s"
+    );
     // Off: no priorities asked.
     let cfg = SwarmConfig {
         priority_follows_urgency: false,

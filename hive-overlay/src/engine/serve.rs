@@ -59,10 +59,46 @@ pub(super) struct Upload {
     data: Bytes,
     hash: ContentHash,
     offset: usize,
-    /// From when this upload is urgent (its requester's player needs it within
-    /// [`SwarmConfig::urgent_within`](crate::SwarmConfig::urgent_within)); `Instant::MAX` for
-    /// a prefetch or a relay nobody watches yet.
-    urgent_at: Instant,
+    /// When its requester's player needs it; `Instant::MAX` for a prefetch or a relay nobody
+    /// watches yet (never urgent).
+    deadline: Instant,
+    /// When it started, and from which offset: its pace so far.
+    started: Instant,
+    start_offset: usize,
+    /// Urgent (it stays so): at risk of missing its deadline at its pace so far, or within
+    /// [`SwarmConfig::urgent_within`](crate::SwarmConfig::urgent_within) of it.
+    urgent: bool,
+}
+
+/// An upload's pace is judged once it has run this long.
+const PACE_AFTER: Duration = Duration::from_millis(250);
+/// How often a scavenger upload with a deadline has its pace judged again.
+const PACE_EVERY: Duration = Duration::from_millis(100);
+/// An upload is at risk when, at its pace so far, what is left would take more than this share
+/// of the time left before its deadline.
+const AT_RISK_SHARE: f64 = 0.75;
+
+impl Upload {
+    /// Whether it must now go at TCP-fair priority: within `urgent_within` of its deadline, or
+    /// too slow so far to make it as a scavenger.
+    fn becomes_urgent(&self, now: Instant, urgent_within: Duration) -> bool {
+        if self.deadline == Instant::MAX {
+            return false;
+        }
+        let left = self.deadline.saturating_duration_since(now);
+        if left <= urgent_within {
+            return true;
+        }
+        let ran = now.saturating_duration_since(self.started);
+        if ran < PACE_AFTER {
+            return false;
+        }
+        let sent = self.offset.saturating_sub(self.start_offset) as f64;
+        let rest = self.data.len().saturating_sub(self.offset) as f64;
+        // Bytes per second so far; none sent in a quarter second is as slow as it gets.
+        let pace = sent / ran.as_secs_f64();
+        pace <= 0.0 || rest / pace > left.as_secs_f64() * AT_RISK_SHARE
+    }
 }
 
 impl Swarm {
@@ -111,8 +147,8 @@ impl Swarm {
         let offset = usize::try_from(r.resume_offset)
             .unwrap_or(usize::MAX)
             .min(hit.data.len());
-        let urgent_at = if r.priority == 0 {
-            (now + r.deadline()) - self.cfg.urgent_within
+        let deadline = if r.priority == 0 {
+            now + r.deadline()
         } else {
             Instant::MAX
         };
@@ -123,7 +159,10 @@ impl Swarm {
             data: hit.data,
             hash: hit.hash,
             offset,
-            urgent_at,
+            deadline,
+            started: now,
+            start_offset: offset,
+            urgent: false,
         });
         self.pump_uploads(now);
     }
@@ -357,17 +396,26 @@ impl Swarm {
     }
 
     /// Priority follows urgency: the congestion-control priority of the connection to each
-    /// peer this agent uploads to is 1 (TCP-fair) while an upload to it is urgent (its player
-    /// needs the fragment soon), and 0 (a scavenger that yields to other traffic) while it only
-    /// prefetches or relays ahead of need. A change goes to the driver as
-    /// [`Output::CcPriority`]; a peer with no upload keeps its last priority.
+    /// peer this agent uploads to is 1 (TCP-fair) while an upload to it is urgent, and 0 (a
+    /// scavenger that yields to other traffic, and keeps queues short) otherwise. An upload for
+    /// a player is urgent once it is within `urgent_within` of its deadline, or earlier when its
+    /// pace so far would not make the deadline (what is left would take more than three quarters
+    /// of the time left): a scavenger that keeps pace never fills the uplink's buffer, which
+    /// delays everything else this agent sends, its own requests and acknowledgements included;
+    /// one that other traffic holds back competes in time. Prefetches and relays stay
+    /// scavengers. A change goes to the driver as [`Output::CcPriority`]; a peer with no upload
+    /// keeps its last priority.
     pub(super) fn follow_urgency(&mut self, now: Instant) {
         if !self.cfg.priority_follows_urgency {
             return;
         }
+        let within = self.cfg.urgent_within;
         let mut wanted: BTreeMap<PeerId, bool> = BTreeMap::new();
-        for u in &self.uploads {
-            *wanted.entry(u.to).or_default() |= now >= u.urgent_at;
+        for u in &mut self.uploads {
+            if !u.urgent && u.becomes_urgent(now, within) {
+                u.urgent = true;
+            }
+            *wanted.entry(u.to).or_default() |= u.urgent;
         }
         for (peer, urgent) in wanted {
             let p = if urgent { 1.0 } else { 0.0 };
@@ -380,15 +428,22 @@ impl Swarm {
         self.urgency_wake = self.next_urgency(now);
     }
 
-    /// When an upload becomes urgent next (the engine wakes then).
+    /// When an upload's urgency is judged next (the engine wakes then): every
+    /// [`PACE_EVERY`] while a scavenger upload has a deadline.
     fn next_urgency(&self, now: Instant) -> Option<Instant> {
         if !self.cfg.priority_follows_urgency {
             return None;
         }
+        let within = self.cfg.urgent_within;
         self.uploads
             .iter()
-            .map(|u| u.urgent_at)
-            .filter(|&t| t > now && t != Instant::MAX)
+            .filter(|u| !u.urgent && u.deadline != Instant::MAX)
+            .map(|u| {
+                let floor = u.deadline.checked_sub(within).unwrap_or(now);
+                let first = u.started + PACE_AFTER;
+                let pace = if now < first { first } else { now + PACE_EVERY };
+                floor.min(pace).max(now + Duration::from_millis(1))
+            })
             .min()
     }
 

@@ -276,11 +276,13 @@ pub struct SwarmConfig {
     /// keeps everything, as an on-demand title needs.
     pub known_window: Option<Duration>,
     /// Whether the congestion-control priority of each uploading connection follows the
-    /// urgency of what it carries ([`Output::CcPriority`]): TCP-fair for a fragment a player
-    /// needs within [`SwarmConfig::urgent_within`], a scavenger for prefetches and relays ahead
-    /// of need, so that serving others never slows this agent's own fetches.
+    /// urgency of what it carries ([`Output::CcPriority`]): a scavenger while an upload keeps
+    /// pace with its player's deadline, or is a prefetch or a relay ahead of need, so that
+    /// serving others never slows this agent's own fetches; TCP-fair once a player's fragment
+    /// is at risk (its pace would not make the deadline) or within
+    /// [`SwarmConfig::urgent_within`] of it.
     pub priority_follows_urgency: bool,
-    /// How close to its player's deadline an upload becomes urgent.
+    /// How close to its player's deadline an upload becomes urgent whatever its pace.
     pub urgent_within: Duration,
     /// Admission token presented in this agent's `Hello` (a registrar's signature binding the
     /// agent's id and the content); empty when the swarm admits anyone.
@@ -312,7 +314,7 @@ impl Default for SwarmConfig {
             max_candidates: 200,
             known_window: Some(Duration::from_secs(120)),
             priority_follows_urgency: true,
-            urgent_within: Duration::from_secs(3),
+            urgent_within: Duration::from_secs(1),
             token: bytes::Bytes::new(),
         }
     }
