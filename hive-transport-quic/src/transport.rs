@@ -669,3 +669,66 @@ impl Drop for QuicTransport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hive_core::transport::Transport;
+
+    /// A peer whose certificate carries a malformed or oversized token extension gets no
+    /// connection, whichever side dials, even from a transport without a check, and nothing
+    /// panics.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn malformed_token_extensions_fail_the_handshake() -> Result<(), TransportError> {
+        let config = Config {
+            handshake_timeout: Duration::from_secs(3),
+            ..Config::default()
+        };
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        let honest = QuicTransport::bind(loopback, config).await?;
+        let odd = QuicTransport::bind(loopback, config).await?;
+        let mut oversized = vec![0x04, 0x82, 0x04, 0x01];
+        oversized.extend([0u8; crate::admission::MAX_ADMISSION_TOKEN + 1]);
+        let cases = [
+            ("oversized", vec![oversized]),
+            ("not an octet string", vec![vec![0x02, 0x01, 0x00]]),
+            ("truncated", vec![vec![0x04, 0x7f, 1]]),
+        ];
+        for (i, (what, exts)) in cases.into_iter().enumerate() {
+            odd.certs
+                .set_raw_extensions(&exts)
+                .map_err(|e| setup_error("cert")(e.to_string()))?;
+            let to_honest = DialTarget::new(honest.local_peer_id(), honest.local_addrs());
+            let (dialled, accepted) = tokio::join!(
+                odd.dial(&to_honest),
+                tokio::time::timeout(Duration::from_millis(1500), honest.accept())
+            );
+            assert!(dialled.is_err(), "{what}: the dial succeeded");
+            assert!(accepted.is_err(), "{what}: accept yielded something");
+            assert_eq!(honest.admission_refused(), 2 * i as u64 + 1, "{what}");
+
+            let to_odd = DialTarget::new(odd.local_peer_id(), odd.local_addrs());
+            let (dialled, accepted) = tokio::join!(
+                honest.dial(&to_odd),
+                tokio::time::timeout(Duration::from_millis(1500), odd.accept())
+            );
+            let err = dialled.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(
+                err.contains("admission token was refused"),
+                "{what}: {err:?}"
+            );
+            assert!(accepted.is_err(), "{what}: accept yielded something");
+            assert_eq!(honest.admission_refused(), 2 * i as u64 + 2, "{what}");
+        }
+        // With a well-formed certificate again, they connect.
+        odd.set_admission_token(Bytes::new())
+            .map_err(|e| setup_error("cert")(e.to_string()))?;
+        let to_honest = DialTarget::new(honest.local_peer_id(), honest.local_addrs());
+        let (dialled, accepted) = tokio::join!(odd.dial(&to_honest), honest.accept());
+        assert_eq!(accepted?.remote_peer_id(), odd.local_peer_id());
+        dialled?.close().await;
+        odd.shutdown().await;
+        honest.shutdown().await;
+        Ok(())
+    }
+}
