@@ -484,6 +484,10 @@ pub(crate) fn tls_configs(
     server.alpn_protocols = vec![ALPN.to_vec()];
     server.max_fragment_size = None;
     server.max_early_data_size = 0;
+    // No session resumption: a resumed TLS 1.3 handshake presents no certificate, so neither
+    // verifier (nor the admission check) would run. (Each dial's server name is new anyway.)
+    server.send_tls13_tickets = 0;
+    server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
 
     let verifier = Arc::new(ServerVerifier::new(algorithms, gate.clone()));
     let mut client = rustls::ClientConfig::builder_with_provider(provider)
@@ -494,6 +498,7 @@ pub(crate) fn tls_configs(
     client.alpn_protocols = vec![ALPN.to_vec()];
     client.enable_sni = false;
     client.max_fragment_size = None;
+    client.resumption = rustls::client::Resumption::disabled();
 
     Ok(TlsConfigs {
         server: server.into(),
