@@ -12,7 +12,12 @@
 //!   yields the connection, and `dial` reports [`WrongPeer`](hive_core::TransportError::WrongPeer)
 //!   with the id the server proved;
 //! - the **acceptor** derives the client's id from the client's certificate after the handshake
-//!   (read back from the TLS session, see `events.rs`).
+//!   (read back from the TLS session, see `events.rs`);
+//! - both verifiers also read the admission token the peer's certificate carries and run the
+//!   transport's check on it, with the id of the certificate's key ([`crate::admission`]); the
+//!   certificate each side presents comes from a resolver holding the current one, so a new
+//!   token applies from the next handshake. Session resumption is off, so every handshake
+//!   presents and verifies certificates.
 //!
 //! The expected id travels to the dialler's verifier in the TLS server name (`<32 hex>.<32 hex>.
 //! d<n>.hive`, the `n` matching a failed dial to the id the server proved). SNI is **not sent**
@@ -203,7 +208,7 @@ fn parse_server_name(name: &str) -> Option<(PeerId, u64)> {
 }
 
 /// The most failed attempts remembered for `dial` to report (older ones are forgotten).
-const MAX_MISMATCHES: usize = 256;
+const MAX_REFUSALS: usize = 256;
 
 /// Why the dialler's verifier failed a handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,7 +226,7 @@ pub(crate) struct ServerVerifier {
     algorithms: WebPkiSupportedAlgorithms,
     gate: Arc<Gate>,
     /// attempt number → why the handshake was failed.
-    mismatches: Mutex<HashMap<u64, Refusal>>,
+    refusals: Mutex<HashMap<u64, Refusal>>,
     next_attempt: AtomicU64,
 }
 
@@ -230,7 +235,7 @@ impl ServerVerifier {
         ServerVerifier {
             algorithms,
             gate,
-            mismatches: Mutex::new(HashMap::new()),
+            refusals: Mutex::new(HashMap::new()),
             next_attempt: AtomicU64::new(1),
         }
     }
@@ -242,12 +247,12 @@ impl ServerVerifier {
 
     /// Why this verifier failed an attempt, if it did.
     pub(crate) fn take_refusal(&self, attempt: u64) -> Option<Refusal> {
-        self.mismatches.lock().remove(&attempt)
+        self.refusals.lock().remove(&attempt)
     }
 
     fn remember(&self, attempt: u64, why: Refusal) {
-        let mut m = self.mismatches.lock();
-        if m.len() >= MAX_MISMATCHES {
+        let mut m = self.refusals.lock();
+        if m.len() >= MAX_REFUSALS {
             m.clear();
         }
         m.insert(attempt, why);
