@@ -101,8 +101,9 @@ pub struct AgentConfig {
     pub tracker: Option<String>,
     /// Registrar base URL: the agent fetches an admission token per content and presents it.
     pub registrar: Option<String>,
-    /// With a registrar: refuse peers without a valid token from it — in the UDP transport's
-    /// handshake (no connection at all), in their Hello, and once it expires unrenewed.
+    /// With a registrar: refuse peers without a valid token from it — in the transport's
+    /// handshake, UDP or QUIC (no connection at all), in their Hello, and once it expires
+    /// unrenewed.
     /// Default true.
     pub require_tokens: bool,
     /// Where this agent sits (the tracker may override it from its address table).

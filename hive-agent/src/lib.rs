@@ -394,7 +394,7 @@ impl AgentBuilder {
 
     /// The transport to peers (default: Hive's UDP transport). A transport given here gets no
     /// admission from the agent: its peers' tokens are checked in their `Hello` only (the
-    /// default UDP transport also carries and checks them in its handshake).
+    /// default transports, UDP and QUIC, also carry and check them in their handshakes).
     pub fn transport(mut self, t: Arc<dyn Transport>) -> Self {
         self.transport = Some(t);
         self
@@ -436,8 +436,8 @@ impl AgentBuilder {
     }
 
     /// Refuse peers without a token this check accepts for their id and stream: in the
-    /// default UDP transport's handshake (a token for any stream the agent has a swarm for),
-    /// in their `Hello`, and again every second after, as tokens expire.
+    /// default transport's handshake, UDP or QUIC (a token for any stream the agent has a swarm
+    /// for), in their `Hello`, and again every second after, as tokens expire.
     pub fn token_check(mut self, check: TokenCheck) -> Self {
         self.token_check = Some(check);
         self
@@ -493,20 +493,33 @@ impl AgentBuilder {
                 }
                 #[cfg(feature = "quic")]
                 TransportKind::Quic => {
-                    // No admission in s2n-quic's handshake here: tokens are checked in Hello
-                    // only (SECURITY.md, known gaps).
-                    let _ = &handshake;
-                    if check.is_some() {
-                        tracing::warn!(
-                            "the QUIC transport does not carry registrar tokens in its handshake: \
-                             peers are checked by their Hello only"
-                        );
-                    }
+                    // As with UDP: this agent's tokens go in its certificate as the registrar
+                    // issues them, and with tokens required a peer without one fails the TLS
+                    // handshake, so it never gets a connection.
                     let mut q = hive_transport_quic::Config::default();
                     if let Some(a) = cc {
                         q.congestion = hive_transport_quic::Congestion::Hive(a);
                     }
-                    let t = hive_transport_quic::QuicTransport::bind(addr, q).await?;
+                    let admission = handshake.admission(check);
+                    let t = hive_transport_quic::QuicTransport::builder()
+                        .config(q)
+                        .admission(hive_transport_quic::Admission {
+                            token: admission.token,
+                            check: admission.check,
+                        })
+                        .bind(addr)
+                        .await?;
+                    let weak = Arc::downgrade(&t);
+                    handshake.set_sink(Arc::new(move |list| {
+                        let Some(t) = weak.upgrade() else {
+                            return;
+                        };
+                        if let Err(e) = t.set_admission_token(list) {
+                            // The previous certificate (and token) stays; the next token
+                            // the registrar issues tries again.
+                            tracing::warn!("QUIC certificate with the new token: {e}");
+                        }
+                    }));
                     let t: Arc<dyn Transport> = t;
                     Ok(t)
                 }

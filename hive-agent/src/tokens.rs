@@ -1,10 +1,12 @@
 //! Registrar tokens in the transport handshake.
 //!
-//! With tokens required, an agent's UDP transport carries the agent's own tokens inside its
-//! encrypted Noise handshake and checks the remote's before a connection exists
-//! ([`hive_transport_udp::Admission`]): a peer without a token valid for its authenticated
-//! [`PeerId`] and for a stream this agent has a swarm for never gets a connection — `accept`
-//! never sees it, and a dial to it fails before this agent reveals its own key.
+//! With tokens required, an agent's default transport carries the agent's own tokens in its
+//! handshake and checks the remote's before a connection exists — UDP inside its encrypted Noise
+//! handshake ([`hive_transport_udp::Admission`]), QUIC in each side's certificate, checked by the
+//! TLS verifiers (`hive_transport_quic::Admission`, feature `quic`): a peer without a token valid
+//! for its authenticated [`PeerId`] and for a stream this agent has a swarm for never gets a
+//! connection — `accept` never sees it, and a dial to it fails before this agent reveals its own
+//! key.
 //!
 //! Tokens are per (peer, stream), the handshake is per transport: the handshake payload is a
 //! list of this agent's tokens (newest first, as many as fit in
@@ -12,7 +14,9 @@
 //! `len u16 (big-endian) | token`. A remote is admitted when one of its tokens passes the
 //! agent's [`TokenCheck`] for one of the agent's streams. The list is sent again with every
 //! token the registrar issues (the first, after `bind`; renewals, before expiry) through
-//! [`hive_transport_udp::UdpTransport::set_admission_token`].
+//! [`hive_transport_udp::UdpTransport::set_admission_token`] (QUIC:
+//! `hive_transport_quic::QuicTransport::set_admission_token`, a new certificate for the same
+//! key). Both transports bound the payload at 1024 bytes.
 //!
 //! The responder's list travels before the dialler is authenticated: anyone who knows an
 //! agent's address and peer id can learn which streams it holds tokens for (as a tracker's
@@ -82,8 +86,8 @@ pub(crate) struct HandshakeTokens {
     next: AtomicU64,
     /// The streams this agent has a swarm for.
     streams: RwLock<HashSet<ContentId>>,
-    /// Where the list goes: the UDP transport the agent bound (none with a transport given
-    /// to the builder, which carries admission itself, or not at all).
+    /// Where the list goes: the UDP or QUIC transport the agent bound (none with a transport
+    /// given to the builder, which carries admission itself, or not at all).
     sink: Mutex<Option<TokenSink>>,
     /// Handshakes refused for want of a valid token (the agent's metrics read it).
     pub(crate) refused: Arc<AtomicU64>,
@@ -100,7 +104,8 @@ impl std::fmt::Debug for HandshakeTokens {
 
 impl HandshakeTokens {
     /// The transport's admission: no token yet (the registrar has not answered), and `check`
-    /// on the remote's list when tokens are required.
+    /// on the remote's list when tokens are required. The QUIC transport's `Admission` has the
+    /// same fields and check type: the agent moves them over.
     pub(crate) fn admission(
         self: &Arc<Self>,
         check: Option<TokenCheck>,

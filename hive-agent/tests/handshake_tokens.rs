@@ -1,7 +1,8 @@
 //! Registrar tokens in the transport handshake, and again as they expire: a peer without a
 //! token valid for its own identity and the agent's stream never gets a transport connection;
 //! a neighbour whose token expires without a renewed one (a re-sent Hello) is dropped, and one
-//! that renews stays.
+//! that renews stays. Each test runs over the UDP transport and, with the `quic` feature, over
+//! the QUIC transport (tokens in the certificates, checked by the TLS verifiers).
 
 mod common;
 use common::{get, newest, within};
@@ -14,8 +15,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use hive_agent::services::{RegistrarAdmission, token_check};
 use hive_agent::{
-    Admission, Agent, AgentConfig, MemoryDiscovery, PolicyKind, ServiceError, handshake_token_list,
+    Admission, Agent, AgentConfig, MemoryDiscovery, PolicyKind, ServiceError, TransportKind,
+    handshake_token_list,
 };
+use hive_core::TransportError;
 use hive_core::transport::{Class, Connection, Transport};
 use hive_core::wire::{Hello, Message, SUPPORTED_VERSIONS};
 use hive_core::{ContentId, PeerAddr, PeerId, Role};
@@ -112,27 +115,79 @@ impl Admission for ShortLived {
     }
 }
 
-/// A bare UDP endpoint carrying `token` in its handshake (a handshake list of it, or nothing).
-async fn raw_peer(token: Option<&[u8]>) -> (Arc<UdpTransport>, PeerId) {
-    let key = Keypair::generate().expect("key");
-    let id = key.peer_id();
-    let admission = hive_transport_udp::Admission {
-        token: token.map(|t| handshake_token_list([t])).unwrap_or_default(),
-        check: None,
-    };
-    let t = UdpTransport::bind_with_admission(
-        "127.0.0.1:0".parse().expect("addr"),
-        Config::default(),
-        key,
-        admission,
-    )
-    .await
-    .expect("bind");
-    (t, id)
+/// A bare endpoint of the agent's transport, sending no token (until told) and checking none.
+enum RawPeer {
+    Udp(Arc<UdpTransport>),
+    #[cfg(feature = "quic")]
+    Quic(Arc<hive_transport_quic::QuicTransport>),
+}
+
+impl RawPeer {
+    /// Binds one on loopback, without a token yet: the endpoint and its id.
+    async fn bind(kind: TransportKind) -> (RawPeer, PeerId) {
+        let addr = "127.0.0.1:0".parse().expect("addr");
+        match kind {
+            TransportKind::Udp => {
+                let key = Keypair::generate().expect("key");
+                let id = key.peer_id();
+                let t = UdpTransport::bind_with_admission(
+                    addr,
+                    Config::default(),
+                    key,
+                    hive_transport_udp::Admission::default(),
+                )
+                .await
+                .expect("bind");
+                (RawPeer::Udp(t), id)
+            }
+            #[cfg(feature = "quic")]
+            TransportKind::Quic => {
+                let t = hive_transport_quic::QuicTransport::bind(
+                    addr,
+                    hive_transport_quic::Config::default(),
+                )
+                .await
+                .expect("bind");
+                let id = t.local_peer_id();
+                (RawPeer::Quic(t), id)
+            }
+            #[cfg(not(feature = "quic"))]
+            TransportKind::Quic => panic!("QUIC needs hive-agent's `quic` feature"),
+        }
+    }
+
+    /// The token list its handshakes carry from now on.
+    fn set_token_list(&self, list: Bytes) {
+        match self {
+            RawPeer::Udp(t) => t.set_admission_token(list),
+            #[cfg(feature = "quic")]
+            RawPeer::Quic(t) => t.set_admission_token(list).expect("a certificate"),
+        }
+    }
+
+    async fn dial_addr(
+        &self,
+        addr: std::net::SocketAddr,
+        peer: PeerId,
+    ) -> Result<Arc<dyn Connection>, TransportError> {
+        Ok(match self {
+            RawPeer::Udp(t) => t.dial_addr(addr, peer).await?,
+            #[cfg(feature = "quic")]
+            RawPeer::Quic(t) => t.dial_addr(addr, peer).await?,
+        })
+    }
+
+    async fn shutdown(&self) {
+        match self {
+            RawPeer::Udp(t) => t.shutdown().await,
+            #[cfg(feature = "quic")]
+            RawPeer::Quic(t) => t.shutdown().await,
+        }
+    }
 }
 
 /// Dials `agent` from `t`: the connection, if the handshake completed and it stayed open.
-async fn dial(t: &UdpTransport, agent: &Agent) -> Option<Arc<dyn Connection>> {
+async fn dial(t: &RawPeer, agent: &Agent) -> Option<Arc<dyn Connection>> {
     let me = agent.me();
     let Some(PeerAddr::Socket(addr)) = me.addrs.first().cloned() else {
         panic!("the agent has no socket address: {me:?}");
@@ -151,6 +206,16 @@ async fn dial(t: &UdpTransport, agent: &Agent) -> Option<Arc<dyn Connection>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_without_a_valid_token_never_gets_a_transport_connection() {
+    without_a_valid_token_no_connection(TransportKind::Udp).await;
+}
+
+#[cfg(feature = "quic")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_quic_a_peer_without_a_valid_token_never_gets_a_transport_connection() {
+    without_a_valid_token_no_connection(TransportKind::Quic).await;
+}
+
+async fn without_a_valid_token_no_connection(transport: TransportKind) {
     let (_origin, origin_url) = start_origin().await;
     let registrar = Arc::new(Registrar::generate());
     let (l, registrar_url) = listen().await;
@@ -169,6 +234,7 @@ async fn a_peer_without_a_valid_token_never_gets_a_transport_connection() {
             integrity: signed(),
             origin: Some(origin_url.clone()),
             policy: PolicyKind::RandomMesh,
+            transport,
             ..AgentConfig::default()
         })
         .admission(admission.clone())
@@ -192,14 +258,14 @@ async fn a_peer_without_a_valid_token_never_gets_a_transport_connection() {
         ("another stream's token", Some(Bytes::new())),
         ("an expired token", Some(Bytes::new())),
     ] {
-        let (t, id) = raw_peer(None).await;
+        let (t, id) = RawPeer::bind(transport).await;
         let token = match what {
             "another stream's token" => Some(registrar.issue(id, elsewhere, unix_now() + 3600)),
             "an expired token" => Some(registrar.issue(id, content, unix_now() - 1)),
             _ => token,
         };
         if token.is_some() {
-            t.set_admission_token(handshake_token_list(token.iter().map(|t| &t[..])));
+            t.set_token_list(handshake_token_list(token.iter().map(|t| &t[..])));
         }
         let before = refused();
         assert!(dial(&t, &agent).await.is_none(), "{what}: connected");
@@ -212,9 +278,9 @@ async fn a_peer_without_a_valid_token_never_gets_a_transport_connection() {
     }
 
     // With its own valid token (and the same Hello), a peer is connected and adopted.
-    let (t, id) = raw_peer(None).await;
+    let (t, id) = RawPeer::bind(transport).await;
     let token = registrar.issue(id, content, unix_now() + 3600);
-    t.set_admission_token(handshake_token_list([&token[..]]));
+    t.set_token_list(handshake_token_list([&token[..]]));
     let before = refused();
     let conn = dial(&t, &agent).await.expect("a valid token connects");
     let hello = Message::Hello(Hello {
@@ -242,6 +308,16 @@ async fn a_peer_without_a_valid_token_never_gets_a_transport_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_neighbour_whose_token_expires_without_renewal_is_dropped_and_one_that_renews_stays() {
+    expiry_drops_and_renewal_keeps(TransportKind::Udp).await;
+}
+
+#[cfg(feature = "quic")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_quic_a_neighbour_whose_token_expires_without_renewal_is_dropped() {
+    expiry_drops_and_renewal_keeps(TransportKind::Quic).await;
+}
+
+async fn expiry_drops_and_renewal_keeps(transport: TransportKind) {
     let (_origin, origin_url) = start_origin().await;
     let registrar = Arc::new(Registrar::generate());
     let mut discovery = MemoryDiscovery::default();
@@ -252,6 +328,7 @@ async fn a_neighbour_whose_token_expires_without_renewal_is_dropped_and_one_that
             integrity: signed(),
             origin: Some(origin_url.clone()),
             policy: PolicyKind::RandomMesh,
+            transport,
             ..AgentConfig::default()
         };
         let admission = Arc::new(ShortLived {

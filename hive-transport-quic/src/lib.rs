@@ -7,6 +7,9 @@
 //!   priority classes; passes hive-core's conformance suite unchanged (`tests/conformance.rs`).
 //! - [`identity`]: a self-signed Ed25519 certificate per agent whose key yields its
 //!   [`PeerId`](hive_core::PeerId), checked by both sides inside the TLS handshake; no CA.
+//! - [`admission`]: an admission token (a registrar's) in each side's certificate, checked by the
+//!   other side inside the TLS handshake, so a refused peer never gets a connection
+//!   ([`QuicTransportBuilder::admission`], [`QuicTransport::set_admission_token`]).
 //! - [`cc`]: any hive-cc controller (NewReno, Cubic, LEDBAT, LEDBAT++, DTL) as s2n-quic's
 //!   congestion controller (s2n-quic feature `unstable-congestion-controller`), chosen per
 //!   transport with [`Config::congestion`]; DTL's priority changes live through
@@ -75,6 +78,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod baseline;
 pub mod cc;
 mod connection;
@@ -83,8 +87,9 @@ pub mod identity;
 mod transport;
 pub mod wire;
 
+pub use admission::{Admission, AdmissionCheck};
 pub use cc::{Congestion, HiveCc, HiveCcEndpoint};
 pub use connection::QuicConnection;
 pub use events::Knob;
 pub use identity::Identity;
-pub use transport::{Config, QuicTransport};
+pub use transport::{Config, QuicTransport, QuicTransportBuilder};

@@ -2,7 +2,8 @@
 //!
 //! Each transport runs two s2n-quic endpoints on loopback or any interface: a **server** bound to
 //! the address it advertises (accepting) and a **client** on an ephemeral port (dialling) —
-//! s2n-quic endpoints are one or the other. Both use the agent's one [`Identity`].
+//! s2n-quic endpoints are one or the other. Both use the agent's one [`Identity`], and present the
+//! same certificate, which carries the transport's admission token ([`crate::admission`]).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +11,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use hive_core::transport::{Class, DialTarget};
 use hive_core::{PeerAddr, PeerId, TransportError};
 use parking_lot::Mutex;
@@ -19,10 +21,13 @@ use s2n_quic::{Client, Server};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
+use crate::admission::{Admission, Gate};
 use crate::cc::{Congestion, HiveCcEndpoint};
 use crate::connection::{Incoming, Parts, QuicConnection, code, read_header};
 use crate::events::{Context, Halt, KnobSlot, Subscriber};
-use crate::identity::{Identity, ServerVerifier, server_name_for, tls_configs};
+use crate::identity::{
+    CertStore, Identity, IdentityError, Refusal, ServerVerifier, server_name_for, tls_configs,
+};
 use crate::wire::Header;
 
 /// Settings of a [`QuicTransport`].
@@ -89,6 +94,70 @@ fn setup_error(context: &'static str) -> impl Fn(String) -> TransportError {
     }
 }
 
+/// Binds a [`QuicTransport`] with any of its options: settings, identity, admission.
+///
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use bytes::Bytes;
+/// use hive_transport_quic::{Admission, Config, QuicTransport};
+///
+/// let t = QuicTransport::builder()
+///     .config(Config::default())
+///     .admission(Admission {
+///         token: Bytes::from_static(b"my registrar token"),
+///         check: Some(Arc::new(|_peer: &hive_core::PeerId, token: &[u8]| {
+///             token == b"my registrar token"
+///         })),
+///     })
+///     .bind("127.0.0.1:0".parse().unwrap())
+///     .await?;
+/// # Ok::<(), hive_core::TransportError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Default)]
+pub struct QuicTransportBuilder {
+    config: Config,
+    identity: Option<Identity>,
+    admission: Admission,
+}
+
+impl QuicTransportBuilder {
+    /// The settings (default [`Config::default`]).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The identity (default: a fresh Ed25519 key).
+    pub fn identity(mut self, identity: Identity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// The admission: `admission.token` goes to every peer in this transport's certificate, and
+    /// `admission.check` decides, inside the TLS handshake (so before `dial` returns or `accept`
+    /// yields a connection), whether the remote's token is good (see [`crate::admission`]).
+    /// Default: no token, everyone admitted. A token known only later, or renewed, is set with
+    /// [`QuicTransport::set_admission_token`]; a check that must follow changing state reads it
+    /// from what its closure captures.
+    ///
+    /// (Admission is not a [`Config`] field because `Config` is `Copy` and callers rely on it.)
+    pub fn admission(mut self, admission: Admission) -> Self {
+        self.admission = admission;
+        self
+    }
+
+    /// Binds `addr` and starts both endpoints (on the current tokio runtime).
+    pub async fn bind(self, addr: SocketAddr) -> Result<Arc<QuicTransport>, TransportError> {
+        let identity = match self.identity {
+            Some(i) => i,
+            None => Identity::generate().map_err(|e| setup_error("identity")(e.to_string()))?,
+        };
+        QuicTransport::start(addr, self.config, identity, self.admission).await
+    }
+}
+
 /// hive-core's `Transport` on s2n-quic: see the crate docs for the message mapping.
 #[derive(Debug)]
 pub struct QuicTransport {
@@ -97,6 +166,8 @@ pub struct QuicTransport {
     local_addr: SocketAddr,
     client: Mutex<Option<Client>>,
     verifier: Arc<ServerVerifier>,
+    certs: Arc<CertStore>,
+    gate: Arc<Gate>,
     accept_rx: tokio::sync::Mutex<mpsc::Receiver<Arc<QuicConnection>>>,
     accept_task: Mutex<Option<JoinHandle<()>>>,
     inner: Arc<Inner>,
@@ -120,10 +191,14 @@ impl Inner {
 }
 
 impl QuicTransport {
+    /// Starts building a transport with options beyond [`QuicTransport::bind`]'s.
+    pub fn builder() -> QuicTransportBuilder {
+        QuicTransportBuilder::default()
+    }
+
     /// Binds a transport with a fresh identity. Needs a tokio runtime.
     pub async fn bind(addr: SocketAddr, config: Config) -> Result<Arc<Self>, TransportError> {
-        let identity = Identity::generate().map_err(|e| setup_error("identity")(e.to_string()))?;
-        Self::bind_with_identity(addr, config, identity).await
+        Self::builder().config(config).bind(addr).await
     }
 
     /// Binds a transport that proves `identity`.
@@ -132,7 +207,37 @@ impl QuicTransport {
         config: Config,
         identity: Identity,
     ) -> Result<Arc<Self>, TransportError> {
-        let tls = tls_configs(&identity).map_err(|e| setup_error("TLS")(e.to_string()))?;
+        Self::builder()
+            .config(config)
+            .identity(identity)
+            .bind(addr)
+            .await
+    }
+
+    /// Binds a transport that proves `identity`, with an admission (see
+    /// [`QuicTransportBuilder::admission`]).
+    pub async fn bind_with_admission(
+        addr: SocketAddr,
+        config: Config,
+        identity: Identity,
+        admission: Admission,
+    ) -> Result<Arc<Self>, TransportError> {
+        Self::builder()
+            .config(config)
+            .identity(identity)
+            .admission(admission)
+            .bind(addr)
+            .await
+    }
+
+    async fn start(
+        addr: SocketAddr,
+        config: Config,
+        identity: Identity,
+        admission: Admission,
+    ) -> Result<Arc<Self>, TransportError> {
+        let tls =
+            tls_configs(&identity, &admission).map_err(|e| setup_error("TLS")(e.to_string()))?;
         let limits = config.limits()?;
         let halted = Arc::new(AtomicBool::new(false));
 
@@ -164,6 +269,8 @@ impl QuicTransport {
             local_addr,
             client: Mutex::new(Some(client)),
             verifier: tls.verifier,
+            certs: tls.certs,
+            gate: tls.gate,
             accept_rx: tokio::sync::Mutex::new(rx),
             accept_task: Mutex::new(Some(task)),
             inner,
@@ -183,6 +290,28 @@ impl QuicTransport {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Replaces the admission token this transport presents (see
+    /// [`QuicTransportBuilder::admission`]): a token obtained after `bind`, or renewed before it
+    /// expires. A new certificate for the same key carries it; dials and accepts that start from
+    /// now on present it, open connections are not affected (re-present a renewed token to them
+    /// in the application's own protocol, as hive-agent does with a re-sent `Hello`). A token
+    /// longer than [`MAX_ADMISSION_TOKEN`](crate::admission::MAX_ADMISSION_TOKEN) is not sent at
+    /// all. Fails only when the certificate cannot be made; the previous one stays then.
+    pub fn set_admission_token(&self, token: Bytes) -> Result<(), IdentityError> {
+        self.certs.set_token(&token)
+    }
+
+    /// The certificate this transport presents now (DER), with its current admission token.
+    pub fn certificate(&self) -> rustls::pki_types::CertificateDer<'static> {
+        self.certs.current_der()
+    }
+
+    /// Handshakes this transport refused, dialling or accepting, because the remote's admission
+    /// token was refused by the check (or its token extension was malformed).
+    pub fn admission_refused(&self) -> u64 {
+        self.gate.refused()
     }
 
     /// Dials `peer` at `addr`; the server's certificate must yield `peer`.
@@ -207,10 +336,14 @@ impl QuicTransport {
                 });
             }
             Ok(Err(e)) => {
-                return Err(match self.verifier.take_mismatch(attempt) {
-                    Some(actual) => TransportError::WrongPeer {
+                return Err(match self.verifier.take_refusal(attempt) {
+                    Some(Refusal::WrongPeer(actual)) => TransportError::WrongPeer {
                         expected: peer,
                         actual,
+                    },
+                    Some(Refusal::Admission) => TransportError::Handshake {
+                        addr: addr.to_string(),
+                        reason: "the server's admission token was refused".to_string(),
                     },
                     None => TransportError::Handshake {
                         addr: addr.to_string(),
@@ -534,5 +667,68 @@ impl Drop for QuicTransport {
         if let Some(task) = self.accept_task.lock().take() {
             task.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hive_core::transport::Transport;
+
+    /// A peer whose certificate carries a malformed or oversized token extension gets no
+    /// connection, whichever side dials, even from a transport without a check, and nothing
+    /// panics.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn malformed_token_extensions_fail_the_handshake() -> Result<(), TransportError> {
+        let config = Config {
+            handshake_timeout: Duration::from_secs(3),
+            ..Config::default()
+        };
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        let honest = QuicTransport::bind(loopback, config).await?;
+        let odd = QuicTransport::bind(loopback, config).await?;
+        let mut oversized = vec![0x04, 0x82, 0x04, 0x01];
+        oversized.extend([0u8; crate::admission::MAX_ADMISSION_TOKEN + 1]);
+        let cases = [
+            ("oversized", vec![oversized]),
+            ("not an octet string", vec![vec![0x02, 0x01, 0x00]]),
+            ("truncated", vec![vec![0x04, 0x7f, 1]]),
+        ];
+        for (i, (what, exts)) in cases.into_iter().enumerate() {
+            odd.certs
+                .set_raw_extensions(&exts)
+                .map_err(|e| setup_error("cert")(e.to_string()))?;
+            let to_honest = DialTarget::new(honest.local_peer_id(), honest.local_addrs());
+            let (dialled, accepted) = tokio::join!(
+                odd.dial(&to_honest),
+                tokio::time::timeout(Duration::from_millis(1500), honest.accept())
+            );
+            assert!(dialled.is_err(), "{what}: the dial succeeded");
+            assert!(accepted.is_err(), "{what}: accept yielded something");
+            assert_eq!(honest.admission_refused(), 2 * i as u64 + 1, "{what}");
+
+            let to_odd = DialTarget::new(odd.local_peer_id(), odd.local_addrs());
+            let (dialled, accepted) = tokio::join!(
+                honest.dial(&to_odd),
+                tokio::time::timeout(Duration::from_millis(1500), odd.accept())
+            );
+            let err = dialled.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(
+                err.contains("admission token was refused"),
+                "{what}: {err:?}"
+            );
+            assert!(accepted.is_err(), "{what}: accept yielded something");
+            assert_eq!(honest.admission_refused(), 2 * i as u64 + 2, "{what}");
+        }
+        // With a well-formed certificate again, they connect.
+        odd.set_admission_token(Bytes::new())
+            .map_err(|e| setup_error("cert")(e.to_string()))?;
+        let to_honest = DialTarget::new(honest.local_peer_id(), honest.local_addrs());
+        let (dialled, accepted) = tokio::join!(odd.dial(&to_honest), honest.accept());
+        assert_eq!(accepted?.remote_peer_id(), odd.local_peer_id());
+        dialled?.close().await;
+        odd.shutdown().await;
+        honest.shutdown().await;
+        Ok(())
     }
 }
