@@ -118,86 +118,31 @@ pub enum TokenError {
     Repeated,
 }
 
-/// One DER TLV of `b`: its tag, its content and what follows it. Definite lengths of at most
-/// four octets only; `None` when `b` is shorter than the TLV claims.
-fn tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = b.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 {
-            return None;
-        }
-        let (octets, rest) = rest.split_at_checked(n)?;
-        let len = octets.iter().try_fold(0usize, |acc, &o| {
-            acc.checked_mul(256)?.checked_add(usize::from(o))
-        })?;
-        (len, rest)
-    };
-    let (content, rest) = rest.split_at_checked(len)?;
-    Some((tag, content, rest))
-}
-
-/// The admission token a certificate carries: `Ok(None)` without the extension. Bounded and
-/// panic-free on any input: every step consumes at least two octets of the certificate.
+/// The admission token a certificate carries: `Ok(None)` without the extension. The
+/// certificate is parsed by `x509-parser` (bounded and panic-free on any input; a duplicated
+/// extension fails the parse, RFC 5280 §4.2), the extension's value as one DER `OCTET STRING`.
 pub fn token_of_certificate<'a>(
     cert: &'a CertificateDer<'_>,
 ) -> Result<Option<&'a [u8]>, TokenError> {
     let der: &'a [u8] = cert.as_ref();
-    // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }
-    let (0x30, cert, _) = tlv(der).ok_or(TokenError::Certificate)? else {
-        return Err(TokenError::Certificate);
-    };
-    let (0x30, mut tbs, _) = tlv(cert).ok_or(TokenError::Certificate)? else {
-        return Err(TokenError::Certificate);
-    };
-    // TBSCertificate fields in order; the extensions are the explicitly tagged [3].
-    let mut extensions = None;
-    while !tbs.is_empty() {
-        let (tag, content, rest) = tlv(tbs).ok_or(TokenError::Certificate)?;
-        if tag == 0xa3 {
-            extensions = Some(content);
-        }
-        tbs = rest;
-    }
-    let Some(extensions) = extensions else {
-        return Ok(None);
-    };
-    // [3] EXPLICIT Extensions ::= SEQUENCE OF Extension
-    let (0x30, mut list, _) = tlv(extensions).ok_or(TokenError::Certificate)? else {
-        return Err(TokenError::Certificate);
-    };
+    let (_, x509) =
+        x509_parser::parse_x509_certificate(der).map_err(|_| TokenError::Certificate)?;
     let mut found = None;
-    while !list.is_empty() {
-        // Extension ::= SEQUENCE { extnID OID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }
-        let (tag, ext, rest) = tlv(list).ok_or(TokenError::Certificate)?;
-        list = rest;
-        if tag != 0x30 {
-            return Err(TokenError::Certificate);
-        }
-        let (0x06, oid, mut ext) = tlv(ext).ok_or(TokenError::Certificate)? else {
-            return Err(TokenError::Certificate);
-        };
-        if oid != TOKEN_EXTENSION_OID_DER {
+    for ext in x509.extensions() {
+        if ext.oid.as_bytes() != TOKEN_EXTENSION_OID_DER {
             continue;
         }
         if found.is_some() {
             return Err(TokenError::Repeated);
         }
-        let (mut tag, mut value, mut rest) = tlv(ext).ok_or(TokenError::Malformed)?;
-        if tag == 0x01 {
-            ext = rest;
-            (tag, value, rest) = tlv(ext).ok_or(TokenError::Malformed)?;
-        }
-        if tag != 0x04 || !rest.is_empty() {
-            return Err(TokenError::Malformed);
-        }
         // extnValue holds the DER OCTET STRING of the token, and nothing after it.
-        let (0x04, token, []) = tlv(value).ok_or(TokenError::Malformed)? else {
+        let value: &'a [u8] = ext.value;
+        let (rest, obj) = x509_parser::der_parser::der::parse_der_octetstring(value)
+            .map_err(|_| TokenError::Malformed)?;
+        if !rest.is_empty() {
             return Err(TokenError::Malformed);
-        };
+        }
+        let token = obj.as_slice().map_err(|_| TokenError::Malformed)?;
         if token.len() > MAX_ADMISSION_TOKEN {
             return Err(TokenError::TooLong);
         }
@@ -280,7 +225,10 @@ mod tests {
         for n in [0, 1, 127, 128, 255, 256, MAX_ADMISSION_TOKEN] {
             let token = vec![0xab; n];
             let c = extension_content(&token);
-            assert_eq!(tlv(&c), Some((0x04, &token[..], &[][..])), "{n}");
+            let (rest, obj) =
+                x509_parser::der_parser::der::parse_der_octetstring(&c).expect("an OCTET STRING");
+            assert!(rest.is_empty(), "{n}");
+            assert_eq!(obj.as_slice().ok(), Some(&token[..]), "{n}");
         }
         assert_eq!(
             sendable(&[1; MAX_ADMISSION_TOKEN]).len(),
@@ -290,41 +238,23 @@ mod tests {
     }
 
     #[test]
-    fn tlv_never_reads_past_its_input() {
-        assert_eq!(tlv(&[]), None);
-        assert_eq!(tlv(&[0x30]), None);
-        assert_eq!(tlv(&[0x30, 0x05, 1, 2]), None);
-        assert_eq!(tlv(&[0x30, 0x80]), None, "indefinite length");
-        assert_eq!(
-            tlv(&[0x30, 0x85, 1, 1, 1, 1, 1]),
-            None,
-            "five length octets"
-        );
-        assert_eq!(tlv(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]), None);
-        assert_eq!(
-            tlv(&[0x04, 0x01, 9, 7]),
-            Some((0x04, &[9u8][..], &[7u8][..]))
-        );
-    }
-
-    #[test]
-    fn junk_is_refused_without_panic() {
-        // Every prefix and a few corruptions of a small DER blob.
-        let blob = [
-            0x30, 0x0a, 0x30, 0x08, 0xa3, 0x06, 0x30, 0x04, 0x30, 0x02, 0x06, 0x00,
-        ];
-        for n in 0..blob.len() {
-            let c = CertificateDer::from(blob[..n].to_vec());
+    fn junk_is_refused_without_panic() -> Result<(), crate::identity::IdentityError> {
+        // Every prefix, and every byte corrupted a few ways, of a real certificate with a token.
+        let id = crate::identity::Identity::generate()?;
+        let cert = id.certificate_with_token(b"a token")?;
+        let der: &[u8] = cert.as_ref();
+        assert_eq!(token_of_certificate(&cert), Ok(Some(&b"a token"[..])));
+        for n in 0..der.len() {
+            let c = CertificateDer::from(der[..n].to_vec());
             assert!(token_of_certificate(&c).is_err(), "{n}");
         }
-        let c = CertificateDer::from(blob.to_vec());
-        assert_eq!(token_of_certificate(&c), Ok(None), "another extension only");
-        for i in 0..blob.len() {
+        for i in 0..der.len() {
             for v in [0x00, 0x7f, 0x80, 0x84, 0xff] {
-                let mut b = blob.to_vec();
+                let mut b = der.to_vec();
                 b[i] = v;
                 let _ = token_of_certificate(&CertificateDer::from(b));
             }
         }
+        Ok(())
     }
 }
