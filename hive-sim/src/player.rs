@@ -101,6 +101,20 @@ impl Player {
         self.buffer
     }
 
+    /// How long the player gives the engine for the fragment it asks for now (the simulator's
+    /// and the demo's and lab's players alike). A playing viewer whose buffer is empty (it
+    /// seeked, or starved) is stalled until the fragment arrives: it is due now, as players
+    /// tell peer-to-peer engines of urgent fragments (p2p-media-loader fetches those over
+    /// HTTP), and the engine goes to the origin at once. Otherwise the fragment is due when the
+    /// buffer runs dry, less half a second, and at least in the default 2 s.
+    pub fn fragment_deadline(&self) -> std::time::Duration {
+        if self.started.is_some() && self.buffer < 0.5 {
+            std::time::Duration::ZERO
+        } else {
+            std::time::Duration::from_secs_f64((self.buffer - 0.5).max(2.0))
+        }
+    }
+
     /// Whether the player wants another fragment now.
     pub fn wants_more(&self) -> bool {
         !self.gone && self.inflight.is_none() && self.buffer < MAX_BUFFER

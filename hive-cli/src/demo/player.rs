@@ -108,10 +108,10 @@ pub(crate) async fn play(
     let mut edge = vec![(0u64, 0u64); ladder.len()];
     let mut refreshed = vec![None::<Instant>; ladder.len()];
     while !*stop.borrow() {
-        let (want, seq, track, buffer) = {
+        let (want, seq, track, deadline) = {
             let mut p = player.lock();
             p.update(clock.now());
-            (p.wants_more(), p.next_seq, p.track, p.buffer())
+            (p.wants_more(), p.next_seq, p.track, p.fragment_deadline())
         };
         if !want {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -141,8 +141,8 @@ pub(crate) async fn play(
         }
         let asked = clock.now();
         player.lock().inflight = Some((seq, track, asked));
-        // The agent may use the buffer left as its deadline, but never less than a second.
-        let deadline_ms = ((buffer * 1000.0) as u64).max(1000);
+        // The simulator's rule, so that the lab's agents see the deadlines `hive sim`'s do.
+        let deadline_ms = deadline.as_millis().min(u128::from(u64::MAX)) as u64;
         let r = client
             .get(format!("{proxy}/live/{track}/{seq}.ts"))
             .header(hive_agent::proxy::DEADLINE_HEADER, deadline_ms.to_string())

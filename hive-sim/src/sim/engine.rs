@@ -154,16 +154,7 @@ impl Ctx<'_> {
         }
         let (seq, track) = (p.next_seq, p.track);
         p.inflight = Some((seq, track, now));
-        // A playing viewer whose buffer is empty (it seeked, or starved) is stalled until this
-        // fragment arrives: it is due now, as players tell peer-to-peer engines of urgent
-        // fragments (p2p-media-loader fetches those over HTTP), and the engine goes to the
-        // origin at once. Otherwise the fragment is due when the buffer runs dry, and at least
-        // in the default 2 s.
-        let slack = if p.started.is_some() && p.buffer() < 0.5 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64((p.buffer() - 0.5).max(2.0))
-        };
+        let slack = p.fragment_deadline();
         let info = self.info(seq, track);
         if let Some(s) = a.swarm.as_mut() {
             s.handle_player_request(now, info, Some(now + slack));
