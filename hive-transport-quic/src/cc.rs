@@ -162,6 +162,10 @@ pub struct HiveCc<C> {
     pacer: Pacer,
     knob: Arc<Knob>,
     knob_seen: u64,
+    /// The estimator's smoothed RTT after the previous sample, and the latest sample less the
+    /// peer's acknowledgement delay (see `on_rtt_update`).
+    last_srtt: Option<Duration>,
+    adjusted_rtt: Option<Duration>,
 }
 
 impl<C: CongestionController + Clone + 'static> HiveCc<C> {
@@ -179,6 +183,8 @@ impl<C: CongestionController + Clone + 'static> HiveCc<C> {
             pacer: Pacer::default(),
             knob,
             knob_seen: 0,
+            last_srtt: None,
+            adjusted_rtt: None,
         }
     }
 
@@ -206,6 +212,24 @@ impl<C: CongestionController + Clone + 'static> HiveCc<C> {
     fn window_u32(&self) -> u32 {
         self.cc.window().min(u64::from(u32::MAX)) as u32
     }
+}
+
+/// The RTT sample the estimator smoothed, recovered from its smoothed RTT before (`before`) and
+/// after (`after`) it: `8 · after − 7 · before`, kept within `[min, latest]` (the first sample,
+/// a sample the estimator ignored, or a reset after persistent congestion fall back to those
+/// bounds).
+fn adjusted_sample(
+    before: Option<Duration>,
+    after: Duration,
+    min: Duration,
+    latest: Duration,
+) -> Duration {
+    let Some(before) = before else {
+        return latest;
+    };
+    let nanos = (after.as_nanos().saturating_mul(8)).saturating_sub(before.as_nanos() * 7);
+    let d = Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
+    d.clamp(min, latest.max(min))
 }
 
 impl<C: CongestionController + Clone + 'static> S2nController for HiveCc<C> {
@@ -263,10 +287,19 @@ impl<C: CongestionController + Clone + 'static> S2nController for HiveCc<C> {
         &mut self,
         _time_sent: Timestamp,
         _now: Timestamp,
-        _rtt_estimator: &RttEstimator,
+        rtt_estimator: &RttEstimator,
         _publisher: &mut Pub,
     ) {
-        // The samples travel with the ack that follows (`on_ack` reads the estimator).
+        // The sample travels with the ack that follows (`on_ack`), less the time the peer held
+        // its acknowledgement: delay-based controllers read RTT − min RTT as queueing, and
+        // s2n-quic acknowledges every few packets (up to `max_ack_delay`, 25 ms, later), which
+        // is no queue. The estimator does not expose the delay, but its smoothed RTT moved by
+        // an eighth of the adjusted sample (RFC 9002 §5.3: srtt = 7/8 srtt + 1/8 adjusted).
+        let srtt = rtt_estimator.smoothed_rtt();
+        let latest = rtt_estimator.latest_rtt();
+        let min = rtt_estimator.min_rtt().min(latest);
+        self.adjusted_rtt = Some(adjusted_sample(self.last_srtt, srtt, min, latest));
+        self.last_srtt = Some(srtt);
     }
 
     fn on_ack<Pub: Publisher>(
@@ -287,7 +320,9 @@ impl<C: CongestionController + Clone + 'static> S2nController for HiveCc<C> {
         let ack = AckEvent {
             bytes_acked: u64::from(acked),
             bytes_in_flight: u64::from(self.bytes_in_flight),
-            rtt: rtt_estimator.latest_rtt(),
+            rtt: self
+                .adjusted_rtt
+                .unwrap_or_else(|| rtt_estimator.latest_rtt()),
             min_rtt: rtt_estimator.min_rtt(),
             one_way_delay: None,
             sent_time,
@@ -605,6 +640,76 @@ mod tests {
             queued < free / 2,
             "200 ms over min RTT must hold LEDBAT back: {queued} vs {free} bytes"
         );
+    }
+
+    /// The peer's acknowledgement delay is not queueing: LEDBAT behind acks held 150 ms (a
+    /// peer may hold them up to the `max_ack_delay` it announced; s2n-quic's is 25 ms) grows as
+    /// on a path without them, where reading them as queueing (over LEDBAT's 100 ms target)
+    /// would hold it back; a real 200 ms queue still does.
+    #[test]
+    fn ledbat_does_not_read_the_peers_ack_delay_as_queueing() {
+        use s2n_quic_core::transport::parameters::MaxAckDelay;
+        let t0 = NoopClock.get_time();
+        let base = Duration::from_millis(40);
+        let run = |ack_delay: Duration, queuing: Duration| {
+            let mut r = rtt(base, t0);
+            r.on_max_ack_delay(MaxAckDelay::try_from(Duration::from_millis(200)).expect("200 ms"));
+            let mut a = adapter(hive_cc::Ledbat::new(u64::from(MTU)));
+            let mut t = t0;
+            for round in 0..40 {
+                // Ten rounds with prompt acks on an empty path teach the base delay.
+                let (d, q) = if round < 10 {
+                    (Duration::ZERO, Duration::ZERO)
+                } else {
+                    (ack_delay, queuing)
+                };
+                let n = (a.congestion_window() / u32::from(MTU)).max(1) as usize;
+                let info = send(&mut a, t, n, &r);
+                // (The estimator subtracts a delay only from a sample above min RTT + delay:
+                // the held ack comes back a millisecond later still.)
+                let late = if d.is_zero() { d } else { d + Duration::from_millis(1) };
+                t = t + base + q + late;
+                r.update_rtt(d, base + q + late, t, true, PacketNumberSpace::ApplicationData);
+                a.on_rtt_update(t0, t, &r, &mut NoPublisher);
+                let acked = a.bytes_in_flight() as usize;
+                a.on_ack(t0, acked, info, &r, &mut NoRandom, t, &mut NoPublisher);
+            }
+            a.congestion_window()
+        };
+        let free = run(Duration::ZERO, Duration::ZERO);
+        let delayed_acks = run(Duration::from_millis(150), Duration::ZERO);
+        let queued = run(Duration::from_millis(150), Duration::from_millis(200));
+        assert!(
+            delayed_acks as f64 >= 0.95 * free as f64,
+            "acks held 150 ms are no queue: {delayed_acks} vs {free} bytes"
+        );
+        assert!(
+            queued < free / 2,
+            "a 200 ms queue still holds LEDBAT back: {queued} vs {free} bytes"
+        );
+    }
+
+    #[test]
+    fn the_adjusted_sample_is_recovered_from_the_smoothed_rtt() {
+        let ms = Duration::from_millis;
+        // srtt 40 ms, then a sample of 60 ms held 20 ms by the peer: srtt 40, sample 40.
+        assert_eq!(
+            adjusted_sample(Some(ms(40)), ms(40), ms(40), ms(60)),
+            ms(40)
+        );
+        // srtt 40 → 45: the sample was 80 (within [min, latest]).
+        assert_eq!(
+            adjusted_sample(Some(ms(40)), ms(45), ms(30), ms(90)),
+            ms(80)
+        );
+        // No earlier srtt (the first sample): the latest.
+        assert_eq!(adjusted_sample(None, ms(50), ms(30), ms(50)), ms(50));
+        // Out of bounds (a reset): clamped.
+        assert_eq!(
+            adjusted_sample(Some(ms(100)), ms(10), ms(10), ms(10)),
+            ms(10)
+        );
+        assert_eq!(adjusted_sample(Some(ms(1)), ms(40), ms(10), ms(40)), ms(40));
     }
 
     #[test]
