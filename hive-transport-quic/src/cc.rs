@@ -667,9 +667,19 @@ mod tests {
                 let info = send(&mut a, t, n, &r);
                 // (The estimator subtracts a delay only from a sample above min RTT + delay:
                 // the held ack comes back a millisecond later still.)
-                let late = if d.is_zero() { d } else { d + Duration::from_millis(1) };
+                let late = if d.is_zero() {
+                    d
+                } else {
+                    d + Duration::from_millis(1)
+                };
                 t = t + base + q + late;
-                r.update_rtt(d, base + q + late, t, true, PacketNumberSpace::ApplicationData);
+                r.update_rtt(
+                    d,
+                    base + q + late,
+                    t,
+                    true,
+                    PacketNumberSpace::ApplicationData,
+                );
                 a.on_rtt_update(t0, t, &r, &mut NoPublisher);
                 let acked = a.bytes_in_flight() as usize;
                 a.on_ack(t0, acked, info, &r, &mut NoRandom, t, &mut NoPublisher);
