@@ -135,8 +135,15 @@ async fn second_agent_gets_them_from_the_first(transport: TransportKind) {
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = origin.stats().fragment_bytes;
-    let (s, data_b) = get(&format!("{}/live/1/{seq}.ts", b.proxy_url())).await;
-    assert_eq!(s, 200);
+    // B's player needs it within 800 ms (inside the engine's `urgent_within`).
+    let r = reqwest::Client::new()
+        .get(format!("{}/live/1/{seq}.ts", b.proxy_url()))
+        .header(hive_agent::proxy::DEADLINE_HEADER, "800")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 200);
+    let data_b = r.bytes().await.expect("body");
     assert_eq!(data_b, data);
     assert_eq!(
         origin.stats().fragment_bytes,
