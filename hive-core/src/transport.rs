@@ -224,3 +224,55 @@ pub trait Signaling: Send + Sync + fmt::Debug {
     /// `PeerId`) must.
     async fn recv(&self) -> Result<(PeerId, Bytes), TransportError>;
 }
+
+/// Largest admission token a transport carries in its handshake, bytes (the same for every
+/// transport, so a token list made for one fits another).
+pub const MAX_ADMISSION_TOKEN: usize = 1024;
+
+/// Decides whether a remote, with the id its handshake proved and its admission token (empty
+/// when it sent none), may have a connection.
+pub type AdmissionCheck = Arc<dyn Fn(&PeerId, &[u8]) -> bool + Send + Sync>;
+
+/// Admission in a transport's handshake: this side's token and the check of the remote's. The
+/// UDP transport carries the token in its Noise handshake, the QUIC transport in its
+/// certificate; both run the check before a connection is returned from `dial` or yielded by
+/// `accept`. The default sends no token and admits everyone.
+#[derive(Clone, Default)]
+pub struct Admission {
+    /// This side's token (at most [`MAX_ADMISSION_TOKEN`] bytes; a longer one is not sent at
+    /// all).
+    pub token: Bytes,
+    /// Called with the remote's id and token inside the handshake; `false` refuses the
+    /// connection. `None` admits everyone.
+    pub check: Option<AdmissionCheck>,
+}
+
+impl fmt::Debug for Admission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Admission")
+            .field("token_len", &self.token.len())
+            .field("check", &self.check.is_some())
+            .finish()
+    }
+}
+
+impl Admission {
+    /// Whether `peer` with `token` is admitted.
+    pub fn admits(&self, peer: &PeerId, token: &[u8]) -> bool {
+        self.check.as_ref().is_none_or(|c| c(peer, token))
+    }
+
+    /// The token to send: empty when it is over [`MAX_ADMISSION_TOKEN`].
+    pub fn sendable_token(&self) -> &[u8] {
+        sendable_token(&self.token)
+    }
+}
+
+/// `token` if it fits a handshake ([`MAX_ADMISSION_TOKEN`]), else empty (not sent at all).
+pub fn sendable_token(token: &[u8]) -> &[u8] {
+    if token.len() <= MAX_ADMISSION_TOKEN {
+        token
+    } else {
+        &[]
+    }
+}

@@ -26,16 +26,12 @@
 //!   the certificate is made again for the same key with the new token, and handshakes that start
 //!   afterwards present it. The check runs once, in the handshake.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bytes::Bytes;
 use hive_core::PeerId;
 use rustls::pki_types::CertificateDer;
 
-/// Largest admission token carried in a certificate, bytes (the bound of hive-transport-udp's
-/// handshake, so a token list made for one fits the other).
-pub const MAX_ADMISSION_TOKEN: usize = 1024;
+pub use hive_core::transport::{Admission, AdmissionCheck, MAX_ADMISSION_TOKEN};
 
 /// The OID of the certificate extension carrying the token: an unregistered number under the
 /// private-enterprise arc, read only by Hive peers. The extension is non-critical, so other X.509
@@ -46,39 +42,9 @@ pub const TOKEN_EXTENSION_OID: &[u64] = &[1, 3, 6, 1, 4, 1, 57264, 17, 5];
 const TOKEN_EXTENSION_OID_DER: &[u8] =
     &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x83, 0xbf, 0x30, 0x11, 0x05];
 
-/// Decides whether a remote, with the id its certificate's key yields and its admission token
-/// (empty when its certificate carries none), may have a connection.
-pub type AdmissionCheck = Arc<dyn Fn(&PeerId, &[u8]) -> bool + Send + Sync>;
-
-/// This side's token and the check of the remote's. The default sends no token and admits
-/// everyone.
-#[derive(Clone, Default)]
-pub struct Admission {
-    /// This side's token, carried in its certificate (at most [`MAX_ADMISSION_TOKEN`] bytes; a
-    /// longer one is not sent at all).
-    pub token: Bytes,
-    /// Called with the remote's id and token inside the TLS handshake, before a connection is
-    /// returned from `dial` or yielded by `accept`; `false` fails the handshake. `None` admits
-    /// everyone (a malformed token extension is refused all the same).
-    pub check: Option<AdmissionCheck>,
-}
-
-impl std::fmt::Debug for Admission {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Admission")
-            .field("token_len", &self.token.len())
-            .field("check", &self.check.is_some())
-            .finish()
-    }
-}
-
 /// The token to put in a certificate (empty, i.e. no extension, when over the maximum).
 pub(crate) fn sendable(token: &[u8]) -> &[u8] {
-    if token.len() <= MAX_ADMISSION_TOKEN {
-        token
-    } else {
-        &[]
-    }
+    hive_core::transport::sendable_token(token)
 }
 
 /// The content of the token extension's `extnValue`: the DER `OCTET STRING` of `token`, which

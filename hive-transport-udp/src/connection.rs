@@ -258,7 +258,7 @@ impl Connection {
             max_message: self.config.max_message_size as u32,
             recv_window: self.config.effective_recv_window(),
             flags: FLAG_KEY_UPDATE,
-            token: self.admission.token(),
+            token: self.admission.sendable_token(),
         }
         .encode()
     }

@@ -38,9 +38,7 @@
 //! `protection.rs`); snow's own transport state is not used.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use bytes::Bytes;
 use hive_core::ids::{KeyKind, PeerId};
 use snow::{Builder, HandshakeState};
 
@@ -119,52 +117,12 @@ pub(crate) fn responder(key: &Keypair) -> Result<HandshakeState, snow::Error> {
         .build_responder()
 }
 
-/// Largest admission token carried in a handshake message, bytes.
-pub const MAX_ADMISSION_TOKEN: usize = 1024;
+/// Largest admission token carried in a handshake message, bytes; the admission type is
+/// hive-core's, shared with the QUIC transport.
+pub use hive_core::transport::{Admission, AdmissionCheck, MAX_ADMISSION_TOKEN};
 
 /// Room for one handshake message (ephemeral and static keys, tags, parameters, token).
 pub(crate) const MAX_NOISE_MESSAGE: usize = 2048;
-
-/// Decides whether a remote, with its proved id and its admission token (empty when it sent
-/// none), may have a connection.
-pub type AdmissionCheck = Arc<dyn Fn(&PeerId, &[u8]) -> bool + Send + Sync>;
-
-/// The admission part of the handshake: this side's token and the check of the remote's.
-/// The default sends no token and admits everyone.
-#[derive(Clone, Default)]
-pub struct Admission {
-    /// This side's token, sent encrypted in the handshake (at most [`MAX_ADMISSION_TOKEN`]
-    /// bytes; a longer one is not sent at all).
-    pub token: Bytes,
-    /// Called with the remote's id and token before a connection is returned from `dial` or
-    /// surfaced to `accept`; `false` aborts the handshake. `None` admits everyone.
-    pub check: Option<AdmissionCheck>,
-}
-
-impl std::fmt::Debug for Admission {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Admission")
-            .field("token_len", &self.token.len())
-            .field("check", &self.check.is_some())
-            .finish()
-    }
-}
-
-impl Admission {
-    /// Whether `peer` with `token` is admitted.
-    pub(crate) fn admits(&self, peer: &PeerId, token: &[u8]) -> bool {
-        self.check.as_ref().is_none_or(|c| c(peer, token))
-    }
-
-    /// The token to send (empty when over the maximum).
-    pub(crate) fn token(&self) -> &[u8] {
-        if self.token.len() <= MAX_ADMISSION_TOKEN {
-            &self.token
-        } else {
-            &[]
-        }
-    }
-}
 
 /// `flags` bit: this side accepts and performs key updates (SHORT key phase bit).
 pub(crate) const FLAG_KEY_UPDATE: u8 = 1;
