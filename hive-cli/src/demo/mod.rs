@@ -19,6 +19,7 @@ use hive_core::time::{Clock, MonotonicClock};
 use hive_services::origin::{Origin, OriginConfig, OriginStats};
 use hive_services::tracker::{MemoryStore, Tracker, TrackerConfig};
 use hive_sim::SimReport;
+use hive_sim::player::Player;
 use hive_sim::report::Metrics;
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -411,6 +412,18 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
         .duration_since(origin.live().epoch())
         .unwrap_or_default()
         .as_secs_f64();
+    // Each player as it stands now: a fragment that arrives while the players wind down must
+    // not move a playhead (it read as 2 s less live delay) or a stall past the run's end.
+    let players_at_end: Vec<Option<Player>> = seats
+        .iter()
+        .map(|s| {
+            s.viewer.lock().as_ref().map(|v| {
+                let mut p = v.player.lock();
+                p.update(now);
+                p.clone()
+            })
+        })
+        .collect();
     // Players first, the origin and tracker once they are done: a player's request in flight
     // when the origin stopped failed, and counted as a player error that was not one.
     for s in &seats {
@@ -441,10 +454,8 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
             let per = stats.bad_fragments as f64 / stats.bad_peers.max(1) as f64;
             bad_fragments_per_liar_max = bad_fragments_per_liar_max.max(per);
         }
-        if let Some(v) = s.viewer.lock().as_ref() {
-            let mut p = v.player.lock();
-            p.update(now);
-            m.absorb(&stats, &p, now);
+        if let Some(p) = &players_at_end[i] {
+            m.absorb(&stats, p, now);
             if !p.stalled.is_zero() {
                 stalled_viewers.push(i);
             }
@@ -469,11 +480,10 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
     );
     let cpu = cpu_s() - cpu0;
     let flood = flood.map(|(sent, seconds, cpu, rss_before_mib, rss_peak_mib)| {
-        let victim = seats[0].viewer.lock();
-        let (victim_stall_s, victim_fragments) = victim.as_ref().map_or((0.0, 0), |v| {
-            let p = v.player.lock();
-            (p.stalled.as_secs_f64(), p.fragments)
-        });
+        let (victim_stall_s, victim_fragments) = players_at_end
+            .first()
+            .and_then(Option::as_ref)
+            .map_or((0.0, 0), |p| (p.stalled.as_secs_f64(), p.fragments));
         FloodReport {
             sent,
             seconds,

@@ -29,6 +29,7 @@ use hive_core::time::{Clock, MonotonicClock};
 use hive_overlay::SwarmStats;
 use hive_services::origin::{LiveConfig, Origin, OriginConfig, Rendition};
 use hive_services::tracker::{MemoryStore, Tracker, TrackerConfig};
+use hive_sim::player::Player;
 use hive_sim::report::Metrics;
 use hive_sim::scenario::Scenario;
 use hive_sim::{LinkCopies, SimReport};
@@ -397,6 +398,18 @@ pub async fn run(cfg: LabConfig, mut progress: impl FnMut(&Progress)) -> Result<
         .duration_since(origin.live().epoch())
         .unwrap_or_default()
         .as_secs_f64();
+    // Each player as it stands now: a fragment that arrives while the agents' counters are
+    // read and the players wind down must not move a playhead (it read as 2 s less live
+    // delay) or a stall past the run's end.
+    let players_at_end: HashMap<usize, Player> = seats
+        .iter()
+        .filter_map(|(&v, seat)| {
+            let viewer = seat.viewer.lock();
+            let mut p = viewer.as_ref()?.player.lock();
+            p.update(now);
+            Some((v, p.clone()))
+        })
+        .collect();
     // Every agent's counters, before anything stops.
     let mut statuses: HashMap<usize, serde_json::Value> = HashMap::new();
     let mut asks = tokio::task::JoinSet::new();
@@ -466,10 +479,8 @@ pub async fn run(cfg: LabConfig, mut progress: impl FnMut(&Progress)) -> Result<
     let mut received: HashMap<usize, Vec<(usize, u64)>> = HashMap::new();
     for (&v, seat) in &seats {
         let stats = statuses.get(&v).map(swarm_stats).unwrap_or_default();
-        if let Some(viewer) = seat.viewer.lock().as_ref() {
-            let mut p = viewer.player.lock();
-            p.update(now);
-            m.absorb(&stats, &p, now);
+        if let (Some(viewer), Some(p)) = (seat.viewer.lock().as_ref(), players_at_end.get(&v)) {
+            m.absorb(&stats, p, now);
             if p.started.is_some() {
                 let media = (p.playhead_seq + 1) as f64 * frag_s - p.buffer();
                 m.live_delays.push((live_edge_s - media).max(0.0));
