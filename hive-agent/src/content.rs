@@ -264,10 +264,11 @@ impl Contents {
                 continue;
             }
             let half = |t: &hive_core::manifest::Track| {
-                t.fragments
-                    .last()
-                    .map_or(Duration::from_secs(1), |f| f.duration / 2)
-                    .clamp(Duration::from_millis(500), Duration::from_secs(5))
+                hive_overlay::live_refresh_period(
+                    t.fragments
+                        .last()
+                        .map_or(Duration::from_secs(2), |f| f.duration),
+                )
             };
             let mut urls: Vec<(String, Duration)> = p
                 .tracks

@@ -521,14 +521,14 @@ pub(crate) async fn publish(shared: &Arc<Shared>, url: &str, mut l: crate::conte
 /// How long after its player's last request a live stream's manifests are still refreshed.
 const REFRESH_ACTIVE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The agent's own refresh of live manifests ([`crate::AgentConfig::refresh_live`]): four
-/// times a second, the manifests [`crate::content::Contents::due_refreshes`] names are
+/// The agent's own refresh of live manifests ([`crate::AgentConfig::refresh_live`]): on every
+/// [`hive_overlay::LIVE_REFRESH_TICK`], the manifests [`crate::content::Contents::due_refreshes`] names are
 /// fetched, one after another, and what they list is published as a player's fetch would.
 pub(crate) async fn refresh_loop(shared: Arc<Shared>) {
     if !shared.cfg.refresh_live {
         return;
     }
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    let mut tick = tokio::time::interval(hive_overlay::LIVE_REFRESH_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tick.tick().await;

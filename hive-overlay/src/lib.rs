@@ -65,4 +65,7 @@ pub mod profile;
 
 pub use engine::{FragmentInfo, Input, Output, Swarm, SwarmConfig, SwarmStats, Verify};
 pub use policy::{NoPeer, PrivateHierarchy, PublicMesh, PublicMeshConfig, RandomMesh};
-pub use profile::{PolicyKind, RoleProfile, UnknownPolicy};
+pub use profile::{
+    LIVE_REFRESH_TICK, PolicyKind, RoleProfile, UnknownPolicy, live_refresh_interval,
+    live_refresh_period,
+};

@@ -17,6 +17,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use hive_core::Role;
 use hive_core::overlay::OverlayPolicy;
@@ -192,6 +193,28 @@ pub fn upload_slots(uplink_kbps: u32, top_bitrate_bps: u64, max: usize) -> usize
     usize::try_from(fit).unwrap_or(usize::MAX).clamp(1, max)
 }
 
+/// How often an agent refreshes a live playlist by itself while its player watches: every half
+/// fragment duration, between 0.5 s and 5 s, on a tick of [`LIVE_REFRESH_TICK`]. An agent
+/// learns a new live fragment at its next refresh (or its player's, which passes through it),
+/// not when the origin publishes it: `hive agent` refreshes on this period and `hive sim`
+/// models its agents' learning on it.
+pub fn live_refresh_period(fragment: Duration) -> Duration {
+    (fragment / 2).clamp(Duration::from_millis(500), Duration::from_secs(5))
+}
+
+/// The tick on which an agent checks whether a live refresh is due: a refresh happens on the
+/// first tick at least [`live_refresh_period`] after the last one.
+pub const LIVE_REFRESH_TICK: Duration = Duration::from_millis(250);
+
+/// The interval between two refreshes of one live playlist: the [`live_refresh_period`]
+/// rounded up to whole [`LIVE_REFRESH_TICK`]s.
+pub fn live_refresh_interval(fragment: Duration) -> Duration {
+    let period = live_refresh_period(fragment).as_nanos();
+    let tick = LIVE_REFRESH_TICK.as_nanos();
+    let ticks = period.div_ceil(tick);
+    Duration::from_nanos(u64::try_from(ticks * tick).unwrap_or(u64::MAX))
+}
+
 impl SwarmConfig {
     /// The default settings with `role`'s [`RoleProfile`]: what `hive agent` and the
     /// simulator start an agent of that role with.
@@ -205,6 +228,30 @@ impl SwarmConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn live_refresh_is_half_a_fragment_on_whole_ticks() {
+        assert_eq!(
+            live_refresh_period(Duration::from_secs(2)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            live_refresh_interval(Duration::from_secs(2)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            live_refresh_interval(Duration::from_millis(2100)),
+            Duration::from_millis(1250)
+        );
+        assert_eq!(
+            live_refresh_period(Duration::from_millis(200)),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            live_refresh_period(Duration::from_secs(60)),
+            Duration::from_secs(5)
+        );
+    }
 
     #[test]
     fn names_round_trip_and_old_spellings_are_read() {

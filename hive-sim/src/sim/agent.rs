@@ -46,6 +46,8 @@ pub(super) struct Agent {
     pub(super) out: Vec<(Instant, Effect)>,
     /// This window's messages, dials and disconnects, in the order made.
     pub(super) mail: Vec<Routed>,
+    /// The newest live fragment the player's playlist listed (it asks for none beyond).
+    pub(super) player_latest: Option<u64>,
 }
 
 impl Agent {
@@ -60,6 +62,7 @@ impl Agent {
             seq: 0,
             out: Vec::new(),
             mail: Vec::new(),
+            player_latest: None,
         }
     }
 

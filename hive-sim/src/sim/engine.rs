@@ -71,6 +71,11 @@ impl Ctx<'_> {
     }
 
     fn local(&self, v: usize, a: &mut Agent, now: Instant, ev: Local) {
+        if let Local::PlayerSees(k) = ev {
+            a.player_latest = Some(a.player_latest.map_or(k, |l| l.max(k)));
+            self.maybe_request(v, a, now);
+            return;
+        }
         let Some(s) = a.swarm.as_mut() else {
             return;
         };
@@ -127,12 +132,19 @@ impl Ctx<'_> {
                     .collect(),
             ),
             Local::Candidates(peers) => Input::Candidates(peers.into_iter().map(info).collect()),
+            Local::PlayerSees(_) => return None,
         })
     }
 
     pub(super) fn maybe_request(&self, v: usize, a: &mut Agent, now: Instant) {
         let Some(latest) = self.latest else { return };
         let vod = self.s.vod.is_some();
+        // Live: the player asks for nothing its own playlist has not listed yet.
+        let latest = match (vod, a.player_latest) {
+            (true, _) => latest,
+            (false, Some(seen)) => seen.min(latest),
+            (false, None) => return,
+        };
         let p = &mut a.player;
         p.update(now);
         if p.next_seq > latest && vod && !p.gone {

@@ -183,6 +183,8 @@ impl Sim<'_> {
         let playlists = self.net.latency(&self.path_origin(v)) * 6;
         let joined = now.checked_sub(playlists).unwrap_or(now);
         self.agents[v].player = Player::new(joined, start, 0);
+        // Its playlists list every fragment published so far.
+        self.agents[v].player_latest = self.latest;
         // Playback, stalls and buffer start now; only start-up counts from `joined`.
         self.agents[v].player.update(now);
         self.vod_joined(v);

@@ -448,6 +448,29 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// When viewer `v`'s agent and player learn of a live fragment the origin publishes at
+    /// `now`: neither is told. The agent refreshes its live playlists every
+    /// [`hive_overlay::live_refresh_interval`], the player its own every half fragment while it
+    /// waits for the next one (as `hive lab`'s and `hive demo`'s players do), each on a grid
+    /// of its own phase; the answer comes back after a round trip to the origin. The agent
+    /// learns at its refresh or its player's (which passes through it), whichever is first.
+    /// (Modelling choice: a player polls on its grid whether or not it waits; a real one that
+    /// does not wait polls later, when it does.)
+    fn learns_at(&self, v: usize, now: Instant) -> (Instant, Instant) {
+        let next = |period: Duration, salt: u64| {
+            let period = period.as_secs_f64().max(1e-3);
+            let h = (v as u64 ^ salt).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let phase = (h >> 11) as f64 / (1u64 << 53) as f64 * period;
+            let t = now.saturating_duration_since(Instant::ZERO).as_secs_f64();
+            let n = ((t - phase) / period).ceil().max(0.0);
+            Instant::ZERO + Duration::from_secs_f64(phase + n * period)
+        };
+        let rtt = self.net.latency(&self.path_origin(v)) * 2;
+        let agent = next(hive_overlay::live_refresh_interval(self.s.fragment), 0xa9e);
+        let player = next(self.s.fragment / 2, 0x91a) + rtt;
+        ((agent + rtt).min(player).max(now), player.max(now))
+    }
+
     fn handle(&mut self, ev: Ev) {
         let now = self.now;
         match ev {
@@ -459,7 +482,9 @@ impl<'a> Sim<'a> {
                 self.latest = Some(k);
                 for i in 0..self.tracker.all.len() {
                     let v = self.tracker.all[i];
-                    self.push(v, now, Local::Published(k));
+                    let (agent, player) = self.learns_at(v, now);
+                    self.push(v, agent, Local::Published(k));
+                    self.push(v, player, Local::PlayerSees(k));
                 }
             }
             Ev::Announce(v) => {
@@ -471,5 +496,53 @@ impl<'a> Sim<'a> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Agents and players learn a published fragment on their own refresh grids, never before
+    /// it is published and within one refresh interval and a round trip after it; the agent no
+    /// later than its player (whose refresh passes through it); phases differ between viewers.
+    #[test]
+    fn fragments_are_learnt_on_each_viewers_refresh_grid() {
+        let s = crate::scenario::scaled(
+            crate::scenario::named("corporate-130", 1).expect("a named scenario"),
+            0.1,
+            Duration::from_secs(60),
+        );
+        let sim = Sim::new(&s, PolicyKind::PublicMesh);
+        assert!(
+            sim.viewers.len() > 4,
+            "viewers are placed when the run is made"
+        );
+        let agent_every = hive_overlay::live_refresh_interval(s.fragment);
+        let player_every = s.fragment / 2;
+        let mut agent_delays = Vec::new();
+        for v in 0..sim.viewers.len() {
+            let rtt = sim.net.latency(&sim.path_origin(v)) * 2;
+            for k in 0..20u32 {
+                let now = Instant::ZERO + s.fragment * (k + 3);
+                let (agent, player) = sim.learns_at(v, now);
+                assert!(agent >= now && player >= now);
+                assert!(
+                    agent <= player,
+                    "the player's refresh passes through its agent"
+                );
+                assert!(agent - now <= agent_every + rtt + Duration::from_micros(1));
+                assert!(player - now <= player_every + rtt + Duration::from_micros(1));
+                agent_delays.push(agent - now);
+            }
+        }
+        let (min, max) = (
+            agent_delays.iter().min().copied().unwrap_or_default(),
+            agent_delays.iter().max().copied().unwrap_or_default(),
+        );
+        assert!(
+            max - min > agent_every / 4,
+            "viewers refresh on phases of their own: {min:?}..{max:?}"
+        );
     }
 }

@@ -46,8 +46,11 @@ pub(super) enum Local {
     Origin { track: TrackId, seq: u64 },
     /// `len` bytes of Data to `peer` left (their transfer completed).
     Sent { peer: usize, len: u64 },
-    /// A new fragment (all its bitrates) is listed.
+    /// A new fragment (all its bitrates) is listed, as the agent learns it: at its own refresh
+    /// of the live playlists or its player's, whichever comes first.
     Published(u64),
+    /// The player's own playlist refresh lists fragment k.
+    PlayerSees(u64),
     /// The tracker's answer to an announce: the agents it names.
     Candidates(Vec<usize>),
 }
