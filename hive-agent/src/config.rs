@@ -110,7 +110,10 @@ pub struct AgentConfig {
     pub locality: Locality,
     /// Its role (consume-only agents never upload).
     pub role: Role,
-    /// Upload capacity offered, kbit/s (told to the tracker and to peers).
+    /// Upload capacity offered, kbit/s: told to the tracker and to peers; it sizes a viewer's
+    /// upload slots. When it is the real uplink (`swarm.uplink_known`, which the default
+    /// leaves off: 10 000 is a placeholder), a viewer paces its uploads at 90% of it
+    /// ([`hive_overlay::RoleProfile::VIEWER`]).
     pub upload_kbps: u32,
     /// Overlay policy of new swarms.
     pub policy: PolicyKind,
@@ -204,7 +207,11 @@ impl Default for AgentConfig {
             upload_kbps: 10_000,
             policy: PolicyKind::PublicMesh,
             gateway_site: None,
-            swarm: SwarmConfig::for_role(Role::Peer),
+            // `upload_kbps` above is a placeholder, not this host's uplink: no pacing by it.
+            swarm: SwarmConfig {
+                uplink_known: false,
+                ..SwarmConfig::for_role(Role::Peer)
+            },
             live_window: Duration::from_secs(30),
             vod_cache_bytes: 512 << 20,
             origin_timeout: Duration::from_secs(10),

@@ -319,9 +319,12 @@ pub(crate) struct AgentArgs {
     /// Never upload to peers.
     #[arg(long)]
     consume_only: bool,
-    /// Upload capacity offered, kbit/s.
-    #[arg(long, default_value_t = 10_000)]
-    upload_kbps: u32,
+    /// This viewer's uplink, kbit/s: told to the tracker and to peers, it sizes the upload
+    /// slots, and a viewer paces its uploads at 90% of it (so that they never fill the uplink's
+    /// buffer and delay everything else it sends). Without it: 10 000 is advertised, and
+    /// uploads are not paced.
+    #[arg(long)]
+    upload_kbps: Option<u32>,
     /// The publisher's public key (64 hex digits, or @FILE): the agent fetches the signed
     /// integrity list beside each manifest and uses a peer's bytes only when they match it.
     #[arg(long)]
@@ -439,8 +442,12 @@ pub(crate) fn agent(args: &AgentArgs) -> ExitCode {
             } else {
                 hive_core::Role::Peer
             },
-            upload_kbps: args.upload_kbps,
+            upload_kbps: args.upload_kbps.unwrap_or(10_000),
             integrity,
+            swarm: hive_overlay::SwarmConfig {
+                uplink_known: args.upload_kbps.is_some(),
+                ..hive_agent::AgentConfig::default().swarm
+            },
             ..hive_agent::AgentConfig::default()
         };
         let agent = match hive_agent::Agent::builder().config(cfg).build().await {

@@ -975,3 +975,84 @@ fn the_congestion_priority_of_an_upload_follows_its_urgency() {
     assert!(priorities(&mut off).is_empty());
     assert_eq!(off.stats().priority_changes, 0);
 }
+
+/// Data bytes `s` sends from `from` until `until`, driven on its own timer (every 10 ms at
+/// most), and when the last of them left.
+fn drive_uploads(s: &mut Swarm, from: Instant, until: Instant) -> Vec<(Instant, usize)> {
+    let mut sent = Vec::new();
+    let mut now = from;
+    while now <= until {
+        s.handle_timeout(now);
+        while let Some(o) = s.poll_output() {
+            if let Output::Send {
+                message: Message::Data(d),
+                ..
+            } = o
+            {
+                sent.push((now, d.payload.len()));
+            }
+        }
+        let next = s
+            .poll_timeout()
+            .unwrap_or(until)
+            .min(now + Duration::from_millis(10));
+        now = next.max(now + Duration::from_millis(1));
+    }
+    sent
+}
+
+#[test]
+fn a_viewer_paces_its_uploads_below_its_uplink_and_a_supernode_does_not() {
+    // A viewer advertising 1 Mbit/s uploads at 90% of it (112 500 B/s): a 125 000-byte
+    // fragment takes about 1.1 s; a supernode, unpaced, sends it at once.
+    for (role, paced) in [
+        (hive_core::Role::Peer, true),
+        (hive_core::Role::Supernode, false),
+    ] {
+        let mut me = peer(0);
+        me.upload_kbps = 1000;
+        me.role = role;
+        let cache = Arc::new(LiveWindowCache::default());
+        let t0 = Instant::from_secs(1);
+        cache.insert(
+            t0,
+            CachedFragment::new(
+                frag(1),
+                Bytes::from(vec![1u8; FRAGMENT]),
+                Duration::from_secs(2),
+                Duration::from_secs(2),
+            ),
+        );
+        let cfg = SwarmConfig::for_role(role);
+        assert_eq!(cfg.upload_pacing_permille.is_some(), paced);
+        let mut s = Swarm::new(t0, me, content(), cfg, Box::new(RandomMesh::new(1)), cache);
+        connect(&mut s, t0, peer(1));
+        while s.poll_output().is_some() {}
+        // Long before its deadline: nothing hurries it.
+        s.handle_message(t0, peer(1).id, request(1, 1, 10_000));
+        let sent = drive_uploads(&mut s, t0, t0 + Duration::from_secs(3));
+        let total: usize = sent.iter().map(|(_, n)| n).sum();
+        assert_eq!(total, FRAGMENT, "{role:?}: the whole fragment left");
+        let last = sent.last().map_or(t0, |(t, _)| *t) - t0;
+        let by_half: usize = sent
+            .iter()
+            .filter(|(t, _)| *t - t0 <= Duration::from_millis(500))
+            .map(|(_, n)| n)
+            .sum();
+        if paced {
+            // The burst (two chunks) plus half a second at the pace, at most.
+            let chunk = SwarmConfig::default().chunk_size;
+            assert!(
+                by_half <= 2 * chunk + 56_250 + chunk,
+                "{by_half} bytes by 0.5 s"
+            );
+            assert!(last >= Duration::from_millis(800), "done after {last:?}");
+            assert!(last <= Duration::from_millis(1300), "done after {last:?}");
+        } else {
+            assert!(
+                last <= Duration::from_millis(20),
+                "unpaced: done after {last:?}"
+            );
+        }
+    }
+}

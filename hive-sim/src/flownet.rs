@@ -148,6 +148,23 @@ impl Net {
             .map(|f| (f.remaining_at(self.now), f.rate))
     }
 
+    /// Whether the flows crossing `link` use all of its capacity now (never for an
+    /// unconstrained link): it is some flow's bottleneck, and a real one would hold a queue.
+    pub fn saturated(&self, link: LinkId) -> bool {
+        let Some(l) = self.links.get(link) else {
+            return false;
+        };
+        if !l.capacity.is_finite() {
+            return false;
+        }
+        let load: f64 = self.on_link[link]
+            .iter()
+            .filter_map(|f| self.flows.get(f))
+            .map(|f| f.rate)
+            .sum();
+        load >= l.capacity * 0.999
+    }
+
     /// Active flows without a rate (a starved flow; should not happen).
     pub fn starved(&self) -> usize {
         self.flows.values().filter(|f| f.rate <= 0.0).count()
@@ -405,6 +422,25 @@ mod tests {
         // b alone now, still limited to 2 Mbit/s: 6 Mbit left... it had sent 2 Mbit in 1 s.
         let second = n.next_completion().unwrap();
         assert!((second.as_secs_f64() - 4.0).abs() < 1e-3, "{second}");
+    }
+
+    #[test]
+    fn a_link_is_saturated_while_it_bounds_a_flow() {
+        let mut n = Net::new();
+        let up = n.add_link("up", mbit(2), Duration::ZERO, false);
+        let down = n.add_link("down", mbit(10), Duration::ZERO, false);
+        let thin = n.add_link("thin", mbit(1), Duration::ZERO, false);
+        let core = n.add_link("core", None, Duration::ZERO, false);
+        assert!(!n.saturated(up), "idle");
+        // Bounded by the uplink: it is full, the wider downlink is not.
+        let a = n.start(Instant::ZERO, vec![up, core, down], 250_000);
+        assert!(n.saturated(up) && !n.saturated(down) && !n.saturated(core));
+        let done = n.next_completion().unwrap();
+        assert_eq!(n.advance(done), vec![a]);
+        assert!(!n.saturated(up), "idle again");
+        // Bounded further on (1 Mbit/s): the uplink keeps room.
+        n.start(done, vec![up, thin], 250_000);
+        assert!(!n.saturated(up) && n.saturated(thin));
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! | `name` | the name in reports | `"network"` |
 //! | `sites` | `[{ "name", "viewers", "vpn_mbps"?, "asn"? }]`: offices (or ASes on the public internet); `vpn_mbps` is a branch's VPN link to the gateway site, per direction | required |
 //! | `gateway_mbps` | the internet gateway of the first site, which every branch reaches over its VPN link; absent: viewers are on the public internet | absent |
-//! | `access` | `{ "down_mbps", "up_mbps": [..], "up_buffer_ms"? }`: each viewer's access link; uploads drawn uniformly from the list; `up_buffer_ms`, the uplink's drop-tail buffer as time at its rate, is shaped by `hive lab` only (the simulator's flow model has no queues) | required (`up_buffer_ms`: 100) |
+//! | `access` | `{ "down_mbps", "up_mbps": [..], "up_buffer_ms"? }`: each viewer's access link; uploads drawn uniformly from the list; `up_buffer_ms`, the uplink's drop-tail buffer as time at its rate (`hive lab` shapes it; the simulator delays what an unpaced viewer sends while its uploads fill its uplink: `hive_sim::scenario::saturated_uplink_queue`) | required (`up_buffer_ms`: 100) |
 //! | `ladder_kbps` | the bitrate ladder, ascending | required |
 //! | `fragment_s` | fragment duration | 2 |
 //! | `join_over_s` | viewers join uniformly over this period | 120 |

@@ -25,10 +25,30 @@ pub struct Access {
     pub down_bps: u64,
     /// Upload capacities, bit/s, drawn uniformly from this list per viewer.
     pub up_bps: Vec<u64>,
-    /// The drop-tail buffer of each viewer's uplink, as time at its rate; `None`: the lab's
-    /// default (100 ms). Only `hive lab` shapes it: the simulator's flow model has no queues,
-    /// so its figures do not depend on it (a documented modelling choice).
+    /// The drop-tail buffer of each viewer's uplink, as time at its rate; `None`:
+    /// [`DEFAULT_UP_BUFFER`]. `hive lab` shapes it; the simulator delays what a viewer sends
+    /// while its uplink is saturated by the queue a loss-based controller keeps in it
+    /// ([`saturated_uplink_queue`]).
     pub up_buffer: Option<Duration>,
+}
+
+/// A viewer's uplink buffer when the scenario names none: `hive lab`'s default drop-tail
+/// buffer on every shaped link.
+pub const DEFAULT_UP_BUFFER: Duration = Duration::from_millis(100);
+
+/// The share of a saturated drop-tail buffer that a loss-based controller keeps filled on
+/// average: Cubic's sawtooth runs between its decrease factor (0.7) and the whole buffer.
+pub const LOSS_BASED_QUEUE_SHARE: f64 = 0.85;
+
+/// The queueing delay of a viewer's saturated uplink whose buffer is `up_buffer` (`None`: the
+/// default): what everything the viewer sends waits while its uploads fill the uplink. The
+/// simulator's flow model stands for uploads at a fixed, TCP-fair priority (a loss-based
+/// controller, which fills the buffer); a LEDBAT upload would hold it at its target instead.
+/// (Modelling choice: one mean delay, no sawtooth, no losses.)
+pub fn saturated_uplink_queue(up_buffer: Option<Duration>) -> Duration {
+    up_buffer
+        .unwrap_or(DEFAULT_UP_BUFFER)
+        .mul_f64(LOSS_BASED_QUEUE_SHARE)
 }
 
 /// On-demand content: the whole title exists from the start; viewers start at its beginning or
@@ -372,6 +392,16 @@ pub fn with_duration(mut s: Scenario, duration: Duration) -> Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_saturated_uplink_queues_most_of_its_buffer() {
+        let near = |d: Duration, ms: f64| (d.as_secs_f64() * 1e3 - ms).abs() < 1e-6;
+        assert!(near(saturated_uplink_queue(None), 85.0));
+        assert!(near(
+            saturated_uplink_queue(Some(Duration::from_secs(1))),
+            850.0
+        ));
+    }
 
     #[test]
     fn named_scenarios_have_their_sizes() {

@@ -28,9 +28,10 @@ const FIRST_VIEWER: u32 = u32::from_be_bytes([10, 77, 1, 0]);
 /// Most viewers a lab holds (its /16 less the first 256 addresses).
 pub const MAX_VIEWERS: usize = 65_000;
 
-/// How long a link's drop-tail buffer is at its rate. (Modelling choice: the simulator's
-/// flow model has no queues; a shaped link needs one, and 100 ms is a common VPN appliance's.)
-pub const BUFFER: Duration = Duration::from_millis(100);
+/// How long a link's drop-tail buffer is at its rate: a shaped link needs one, and 100 ms is a
+/// common VPN appliance's. A viewer's uplink has the simulator's default
+/// ([`hive_sim::scenario::DEFAULT_UP_BUFFER`], the same) unless the file sets its own.
+pub const BUFFER: Duration = hive_sim::scenario::DEFAULT_UP_BUFFER;
 
 /// One shaped link, one direction.
 #[derive(Clone, Debug, PartialEq)]

@@ -246,6 +246,19 @@ impl Swarm {
         self.size_slots();
     }
 
+    /// The uploads' rate limit in bytes per second: the configured cap, else the pacing share
+    /// of the advertised uplink when it is known (none when neither applies).
+    pub(crate) fn upload_cap(&self) -> Option<u64> {
+        self.cfg.upload_cap_bps.or_else(|| {
+            if !self.cfg.uplink_known {
+                return None;
+            }
+            let permille = u64::from(self.cfg.upload_pacing_permille?);
+            let uplink = u64::from(self.me.upload_kbps).checked_mul(1000 / 8)?;
+            (uplink > 0).then(|| (uplink.saturating_mul(permille) / 1000).max(1))
+        })
+    }
+
     /// Applies the upload-slot rule ([`crate::profile::upload_slots`]) for the highest bitrate
     /// listed so far, when the slots follow the uplink.
     fn size_slots(&mut self) {
@@ -318,7 +331,7 @@ impl Swarm {
         if let Some(h) = self.have_flush_at {
             t = t.min(h);
         }
-        if !self.uploads.is_empty() && self.cfg.upload_cap_bps.is_some() {
+        if !self.uploads.is_empty() && self.upload_cap().is_some() {
             t = t.min(self.upload_wake_at);
         }
         if let Some(u) = self.urgency_wake {

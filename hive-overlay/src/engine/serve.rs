@@ -448,7 +448,8 @@ impl Swarm {
     }
 
     fn pump_chunks(&mut self, now: Instant) {
-        if let Some(cap) = self.cfg.upload_cap_bps {
+        let cap = self.upload_cap();
+        if let Some(cap) = cap {
             // Token bucket: `cap` bytes per second, bursts of two chunks.
             let elapsed = now
                 .saturating_duration_since(self.upload_last_refill)
@@ -470,7 +471,7 @@ impl Swarm {
                     i += 1;
                     continue;
                 }
-                if let Some(cap) = self.cfg.upload_cap_bps {
+                if let Some(cap) = cap {
                     if self.upload_tokens < len as f64 {
                         let wait = (len as f64 - self.upload_tokens) / cap.max(1) as f64;
                         self.upload_wake_at = now + hive_core::time::secs_f64(wait.max(1e-4));

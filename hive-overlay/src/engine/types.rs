@@ -258,8 +258,21 @@ pub struct SwarmConfig {
     /// advertised upload capacity can still make its deadline (otherwise, and always when
     /// false, it is refused as overloaded and the requester asks elsewhere).
     pub queue_for_slots: bool,
-    /// Upload cap in bytes per second (None: unlimited).
+    /// Upload cap in bytes per second (None: unlimited, or [`SwarmConfig::upload_pacing_permille`]).
     pub upload_cap_bps: Option<u64>,
+    /// Without an [`upload_cap_bps`](SwarmConfig::upload_cap_bps): uploads paced at this share
+    /// (per mille) of the agent's advertised uplink (`PeerInfo::upload_kbps`). A viewer's
+    /// uplink then never fills, so its drop-tail buffer (100 ms to seconds on home modems)
+    /// stays empty and what the viewer sends besides its uploads (its own requests, Haves,
+    /// Rejects, acknowledgements of what it downloads) does not wait behind them. None:
+    /// unpaced. Set by the role's [`RoleProfile`](crate::RoleProfile): 900 for a viewer.
+    /// Applies only when [`uplink_known`](SwarmConfig::uplink_known).
+    pub upload_pacing_permille: Option<u16>,
+    /// Whether the advertised uplink is this agent's real one (configured or measured), not a
+    /// default: only then are uploads paced by it. An agent on a path it does not know (on
+    /// loopback, as `hive demo`'s, or with no `--upload-kbps`) would only slow its uploads
+    /// down to a made-up figure. Not part of a role's profile.
+    pub uplink_known: bool,
     /// Origin attempts before a fragment is declared failed.
     pub origin_attempts: u32,
     /// How a fragment from a peer is checked before it is cached, served or delivered (a
@@ -308,6 +321,8 @@ impl Default for SwarmConfig {
             max_parked: 256,
             queue_for_slots: true,
             upload_cap_bps: None,
+            upload_pacing_permille: None,
+            uplink_known: true,
             origin_attempts: 3,
             verify: Verify::Trusted,
             max_fragment_len: 64 << 20,

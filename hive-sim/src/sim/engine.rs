@@ -15,6 +15,7 @@ use super::fragments::{fragment_info, trusted_label};
 use super::mail::{Effect, Routed};
 use super::paths::{Paths, can_connect};
 use super::queue::{Local, Queued};
+use crate::flownet::Net;
 use crate::payloads::Payloads;
 use crate::scenario::Scenario;
 
@@ -30,11 +31,20 @@ pub(super) struct Ctx<'a> {
     pub(super) content: ContentId,
     pub(super) latest: Option<u64>,
     pub(super) payloads: &'a RwLock<Payloads>,
+    /// The flows (read only: none starts or ends within a window).
+    pub(super) net: &'a Net,
+    /// Each viewer's Data backlog (see `Sim::up_backlog`).
+    pub(super) up_backlog: &'a [u64],
 }
 
 impl Ctx<'_> {
     fn latency(&self, from: usize, to: usize) -> Duration {
         self.paths.latency(self.viewers, from, to)
+    }
+
+    /// What a message from `v` waits in its uplink's queue now (see [`up_queue`]).
+    fn up_queue(&self, v: usize) -> Duration {
+        up_queue(self.s, self.net, &self.viewers[v], self.up_backlog[v])
     }
 
     fn info(&self, seq: u64, track: usize) -> FragmentInfo {
@@ -192,7 +202,7 @@ impl Ctx<'_> {
                     } else {
                         a.mail.push(Routed {
                             to: u,
-                            at: now + self.latency(v, u),
+                            at: now + self.latency(v, u) + self.up_queue(v),
                             ev: Local::Msg {
                                 from: v,
                                 msg: Box::new(message),
@@ -232,7 +242,7 @@ impl Ctx<'_> {
                 Output::Connect(peer) => {
                     if let Some(&u) = self.ids.get(&peer.id) {
                         let ok = can_connect(self.s, self.viewers, v, u);
-                        let at = now + self.latency(v, u) * 3;
+                        let at = now + self.latency(v, u) * 3 + self.up_queue(v);
                         a.mail.push(Routed {
                             to: v,
                             at,
@@ -265,4 +275,23 @@ impl Ctx<'_> {
             .and_then(Swarm::poll_timeout)
             .map(|t| t.max(now));
     }
+}
+
+/// What viewer `v` sends waits this long in its uplink's queue now: the queue a loss-based
+/// controller keeps in a saturated uplink ([`crate::scenario::saturated_uplink_queue`]), but
+/// no more than its Data `backlog` takes to cross the uplink (a transfer cannot queue more
+/// than it has to send), and none while its uploads leave room: when the uplink is not their
+/// bottleneck, or when they are paced below its rate (a viewer's role profile,
+/// [`hive_overlay::RoleProfile::upload_pacing_permille`]).
+pub(super) fn up_queue(s: &Scenario, net: &Net, v: &Viewer, backlog: u64) -> Duration {
+    // A paced viewer's uploads leave its uplink room: no queue.
+    let paced = hive_overlay::RoleProfile::of(v.role)
+        .upload_pacing_permille
+        .is_some_and(|p| p < 1000);
+    if paced || backlog == 0 || !net.saturated(v.up) {
+        return Duration::ZERO;
+    }
+    let drain = backlog as f64 * 8.0 / (f64::from(v.up_kbps.max(1)) * 1e3);
+    crate::scenario::saturated_uplink_queue(s.access.up_buffer)
+        .min(Duration::from_secs_f64(drain.min(60.0)))
 }

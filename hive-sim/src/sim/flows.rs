@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use hive_core::time::Instant;
+use hive_core::time::{Duration, Instant};
 use hive_core::wire::Message;
 use hive_core::{FragmentId, TrackId};
 
@@ -25,6 +25,8 @@ pub(super) enum FlowTag {
         from: usize,
         to: usize,
         msg: Box<Message>,
+        /// What it waits in the sender's uplink queue (see [`super::engine::up_queue`]).
+        queue: Duration,
     },
 }
 
@@ -39,6 +41,9 @@ impl Sim<'_> {
     /// Queues Data from `from` to `to` on their connection, sent when the transfers before it
     /// have ended.
     pub(super) fn send_data(&mut self, from: usize, to: usize, msg: Box<Message>) {
+        if let Message::Data(d) = &*msg {
+            self.up_backlog[from] += d.payload.len() as u64;
+        }
         self.pair_queues
             .entry((from, to))
             .or_default()
@@ -88,8 +93,21 @@ impl Sim<'_> {
         let bytes = d.payload.len() as u64;
         self.count_copies(&path, d.fragment, bytes, d.total_len);
         let f = self.net.start(self.now, path.clone(), bytes + 64);
-        self.flows
-            .insert(f, (FlowTag::Data { from, to, msg }, path));
+        // Judged with this transfer under way: alone, it saturates an uplink it is bounded by.
+        let backlog = self.up_backlog[from];
+        let queue = super::engine::up_queue(self.s, &self.net, &self.viewers[from], backlog);
+        self.flows.insert(
+            f,
+            (
+                FlowTag::Data {
+                    from,
+                    to,
+                    msg,
+                    queue,
+                },
+                path,
+            ),
+        );
         self.pair_busy.insert((from, to));
     }
 
@@ -118,11 +136,18 @@ impl Sim<'_> {
         }
         let at = (self.now + self.net.latency(&path)).max(end);
         match tag {
-            FlowTag::Data { from, to, msg } => {
+            FlowTag::Data {
+                from,
+                to,
+                msg,
+                queue,
+            } => {
+                let at = (self.now + self.net.latency(&path) + queue).max(end);
                 self.pair_busy.remove(&(from, to));
                 // The chunk left the sender: its send window has room again.
                 if let Message::Data(d) = &*msg {
                     let len = d.payload.len() as u64;
+                    self.up_backlog[from] = self.up_backlog[from].saturating_sub(len);
                     self.push(from, end, Local::Sent { peer: to, len });
                 }
                 self.pump_pair(from, to);

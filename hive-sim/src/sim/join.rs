@@ -94,6 +94,7 @@ impl Sim<'_> {
         );
         let natted = self.rng.random_bool(self.s.nat_fraction.clamp(0.0, 1.0));
         self.ids.insert(id, v);
+        self.up_backlog.push(0);
         self.viewers.push(Viewer {
             site,
             id,
@@ -141,8 +142,21 @@ impl Sim<'_> {
             // engine to set (`hive agent` sets it: priority follows urgency); without the
             // engine's wake-ups for it, runs stay as fast and their results as before.
             priority_follows_urgency: false,
+            // A paced viewer's uplink carries its uploads at the pacing share of its rate:
+            // modelled in the flow network (its uplink's capacity, below), not by the engine's
+            // token bucket, which would hold a whole-fragment chunk back until its tokens are
+            // in and then send it at the full rate. (Modelling choice: the same rate, paced
+            // smoothly.)
+            upload_pacing_permille: None,
             ..SwarmConfig::for_role(self.viewers[v].role)
         };
+        if let Some(permille) =
+            hive_overlay::RoleProfile::of(self.viewers[v].role).upload_pacing_permille
+        {
+            let up = self.viewers[v].up;
+            // (A viewer joins once: its uplink still has its full rate here.)
+            self.net.links[up].capacity *= f64::from(permille) / 1000.0;
+        }
         let gateway = self.gateway_site().map(|i| self.s.sites[i].name.clone());
         let policy = self.policy.build(self.s.seed ^ v as u64, gateway);
         let cache: Arc<dyn FragmentCache> = match &self.s.vod {

@@ -84,6 +84,9 @@ struct Sim<'a> {
     gw_down: Option<LinkId>,
     paths: Paths,
     viewers: Vec<Viewer>,
+    /// Per viewer, the Data bytes it handed to the network that have not left its uplink (its
+    /// transport's backlog: what a queue in its uplink can hold at most).
+    up_backlog: Vec<u64>,
     agents: Vec<Agent>,
     /// Per agent: when it runs next, and whether it has effects to apply.
     sched: Vec<Sched>,
@@ -252,6 +255,7 @@ impl<'a> Sim<'a> {
                 vpn_latency,
             },
             viewers: Vec::new(),
+            up_backlog: Vec::new(),
             agents: Vec::new(),
             sched: Vec::new(),
             mail: Mail::default(),
@@ -305,6 +309,8 @@ impl<'a> Sim<'a> {
             content: self.content,
             latest: self.latest,
             payloads: &self.origin_payloads,
+            net: &self.net,
+            up_backlog: &self.up_backlog,
         };
         (ctx, &mut self.agents)
     }
