@@ -295,3 +295,58 @@ pub(super) fn up_queue(s: &Scenario, net: &Net, v: &Viewer, backlog: u64) -> Dur
     crate::scenario::saturated_uplink_queue(s.access.up_buffer)
         .min(Duration::from_secs_f64(drain.min(60.0)))
 }
+
+#[cfg(test)]
+mod tests {
+    use hive_core::{KeyKind, Role};
+
+    use super::*;
+
+    /// An unpaced viewer (a supernode) whose upload fills its uplink makes what it sends wait
+    /// the buffer's queue, at most its backlog's time to cross; a paced viewer, an idle uplink
+    /// or an upload bounded elsewhere make it wait nothing.
+    #[test]
+    fn only_an_unpaced_saturated_uplink_queues() {
+        let s = crate::scenario::named("corporate-130", 1).expect("a named scenario");
+        let mut net = Net::new();
+        let up = net.add_link("up", Some(1_000_000), Duration::ZERO, false);
+        let down = net.add_link("down", Some(100_000_000), Duration::ZERO, false);
+        let thin = net.add_link("thin", Some(500_000), Duration::ZERO, false);
+        let viewer = |role| Viewer {
+            site: 0,
+            id: PeerId::from_public_key(KeyKind::X25519, b"v"),
+            up,
+            up_kbps: 1000,
+            down,
+            natted: false,
+            role,
+            running: true,
+        };
+        let (supernode, peer) = (viewer(Role::Supernode), viewer(Role::Peer));
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        assert_eq!(
+            up_queue(&s, &net, &supernode, 1_000_000),
+            Duration::ZERO,
+            "idle"
+        );
+        let f = net.start(Instant::ZERO, vec![up, down], 1_000_000);
+        // 85% of the default 100 ms buffer, or what the backlog takes at 1 Mbit/s (1 000 B: 8 ms).
+        assert!((ms(up_queue(&s, &net, &supernode, 1_000_000)) - 85.0).abs() < 1e-6);
+        assert!((ms(up_queue(&s, &net, &supernode, 1_000)) - 8.0).abs() < 1e-6);
+        assert_eq!(
+            up_queue(&s, &net, &supernode, 0),
+            Duration::ZERO,
+            "no backlog"
+        );
+        assert_eq!(
+            up_queue(&s, &net, &peer, 1_000_000),
+            Duration::ZERO,
+            "paced"
+        );
+        let done = net.next_completion().expect("a flow under way");
+        assert_eq!(net.advance(done), vec![f]);
+        // Bounded by a thinner link further on: the uplink keeps room.
+        net.start(done, vec![up, thin], 1_000_000);
+        assert_eq!(up_queue(&s, &net, &supernode, 1_000_000), Duration::ZERO);
+    }
+}
