@@ -44,6 +44,10 @@ pub(crate) struct LabArgs {
     /// deadline) or a fixed number from 0 (scavenger) to 1.
     #[arg(long, default_value = "urgency")]
     priority: hive_agent::PriorityMode,
+    /// Agents do not pace their uploads at 90% of their uplink (`hive agent
+    /// --no-upload-pacing`); the simulator beside the lab still models paced viewers.
+    #[arg(long)]
+    no_upload_pacing: bool,
     /// Where the agents' logs and final `/status` answers (`agent-N.status.json`) go [default: a new folder under the system's temporary one].
     #[arg(long)]
     logs: Option<PathBuf>,
@@ -142,6 +146,7 @@ pub(crate) fn run(args: &LabArgs) -> ExitCode {
         transport: args.transport.clone(),
         cc: args.cc,
         priority: args.priority,
+        upload_pacing: !args.no_upload_pacing,
         interrupt,
     };
     let report = rt.block_on(lab::run(cfg, |p| {

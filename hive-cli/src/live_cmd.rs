@@ -325,6 +325,10 @@ pub(crate) struct AgentArgs {
     /// uploads are not paced.
     #[arg(long)]
     upload_kbps: Option<u32>,
+    /// Do not pace uploads by `--upload-kbps` (it still sizes the upload slots and is told to
+    /// peers): for a figure that is a share to offer rather than the uplink itself.
+    #[arg(long)]
+    no_upload_pacing: bool,
     /// The publisher's public key (64 hex digits, or @FILE): the agent fetches the signed
     /// integrity list beside each manifest and uses a peer's bytes only when they match it.
     #[arg(long)]
@@ -445,7 +449,7 @@ pub(crate) fn agent(args: &AgentArgs) -> ExitCode {
             upload_kbps: args.upload_kbps.unwrap_or(10_000),
             integrity,
             swarm: hive_overlay::SwarmConfig {
-                uplink_known: args.upload_kbps.is_some(),
+                uplink_known: args.upload_kbps.is_some() && !args.no_upload_pacing,
                 ..hive_agent::AgentConfig::default().swarm
             },
             ..hive_agent::AgentConfig::default()

@@ -36,6 +36,7 @@ async fn real_agents_behind_shaped_links_carry_about_one_copy_per_link_as_the_si
         transport: "udp".into(),
         cc: hive_cc::Algorithm::Dtl(1.0),
         priority: hive_agent::PriorityMode::Urgency,
+        upload_pacing: true,
         interrupt: Default::default(),
     };
     let r = lab::run(cfg, |p| {

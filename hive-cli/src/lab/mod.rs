@@ -73,6 +73,9 @@ pub struct LabConfig {
     pub cc: hive_cc::Algorithm,
     /// Every agent's controller priority (`hive agent --priority`: `urgency` or 0 to 1).
     pub priority: hive_agent::PriorityMode,
+    /// Whether the agents pace their uploads by their uplink (`hive agent --no-upload-pacing`
+    /// when not).
+    pub upload_pacing: bool,
     /// Set (by a Ctrl-C handler, say) to end the run early: the agents are stopped and the
     /// namespaces removed as at the end, and the report covers the time run.
     pub interrupt: Arc<std::sync::atomic::AtomicBool>,
@@ -345,6 +348,7 @@ pub async fn run(cfg: LabConfig, mut progress: impl FnMut(&Progress)) -> Result<
                 .args(["--transport", &cfg.transport])
                 .args(["--cc", &cfg.cc.to_string()])
                 .args(["--priority", &cfg.priority.to_string()])
+                .args((!cfg.upload_pacing).then_some("--no-upload-pacing"))
                 // One thread each: many agents share the host's cores, and hand-offs between
                 // threads (wake-ups, futexes) cost more than they give an agent.
                 .args(["--threads", "1"])
