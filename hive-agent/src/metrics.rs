@@ -227,8 +227,23 @@ impl Metrics {
         );
         counter(
             "hive_agent_no_trusted_hash_total",
-            "Peer fetches held back because no trusted hash was known yet.",
+            "Peer fetches started before the fragment's trusted hash was known.",
             a.swarm.no_trusted_hash,
+        );
+        counter(
+            "hive_agent_held_for_hash_total",
+            "Peer fragments that arrived before their trusted hash and were held, unused, for it.",
+            a.swarm.held_for_hash,
+        );
+        counter(
+            "hive_agent_verified_late_total",
+            "Held peer fragments used once their trusted hash came and matched.",
+            a.swarm.verified_late,
+        );
+        counter(
+            "hive_agent_held_dropped_total",
+            "Held peer fragments dropped unused: no trusted hash came in time.",
+            a.swarm.held_dropped,
         );
         counter(
             "hive_agent_origin_hash_mismatches_total",
@@ -375,6 +390,9 @@ impl Metrics {
                 "peer_unusable": a.swarm.origin_peer_unusable,
             },
             "no_trusted_hash": a.swarm.no_trusted_hash,
+            "held_for_hash": a.swarm.held_for_hash,
+            "verified_late": a.swarm.verified_late,
+            "held_dropped": a.swarm.held_dropped,
             "prefetches": a.swarm.prefetches,
             "priority_changes": a.swarm.priority_changes,
             "bad_fragments": a.swarm.bad_fragments,

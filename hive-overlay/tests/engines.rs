@@ -517,7 +517,12 @@ fn without_a_trusted_hash_in_time_the_origin_serves() {
     assert_eq!(s1.peer_bytes, 0, "no peer bytes without a trusted hash");
     assert_eq!(s1.origin_bytes, FRAGMENT as u64);
     assert!(s1.no_trusted_hash >= 1);
+    // The peer's transfer ran while the hash was awaited; its bytes were held, then dropped.
+    assert_eq!(s1.held_for_hash, 1);
+    assert_eq!(s1.held_dropped, 1);
+    assert_eq!(s1.verified_late, 0);
     assert_eq!(s1.deadline_misses, 0);
+    assert_eq!(net.delivered[1].len(), 1, "delivered once, from the origin");
     assert!(net.delivered[1][0].1 == origin_bytes(9));
 }
 
@@ -539,8 +544,41 @@ fn a_trusted_hash_arriving_late_releases_the_peer_fetch() {
     );
     assert_eq!(s1.origin_bytes, 0);
     assert!(net.delivered[1][0].1 == origin_bytes(9));
-    // It waited for the hash, not for a timer: delivered within ~100 ms of it.
-    assert!(net.delivered[1][0].2 < Instant::from_millis(4300));
+    // The transfer did not wait for the hash: the bytes were in and held when it came, and
+    // were used at that instant, not before.
+    assert_eq!((s1.held_for_hash, s1.verified_late), (1, 1));
+    assert_eq!(net.delivered[1][0].2, Instant::from_millis(4200));
+}
+
+#[test]
+fn a_liar_whose_bytes_wait_for_the_trusted_hash_is_banned_when_it_comes() {
+    // The liar's bytes are consistent with the hash it declares, so they are taken and held;
+    // the trusted hash, when it comes, names other bytes: none of the lie is used.
+    let mut net = random_mesh(2);
+    net.trusted = false;
+    net.faults[0] = Fault::Lie;
+    net.introduce_all();
+    net.run_until(Instant::from_secs(2));
+    net.request(0, 9, Instant::from_secs(2));
+    net.request(1, 9, Instant::from_secs(4));
+    net.at(Instant::from_millis(4200), Ev::Hash { node: 1, seq: 9 });
+    net.run_until(Instant::from_secs(8));
+    let s1 = net.nodes[1].stats();
+    assert_eq!(s1.held_for_hash, 1, "the lie was held");
+    assert_eq!(s1.verified_late, 0);
+    assert_eq!((s1.bad_fragments, s1.bad_peers), (1, 1));
+    assert_eq!(s1.peer_bytes, 0, "not one byte of the lie was used");
+    assert_eq!(s1.origin_bytes, FRAGMENT as u64);
+    assert_eq!(net.delivered[1].len(), 1);
+    assert!(
+        net.delivered[1][0].1 == origin_bytes(9),
+        "the player got the origin's bytes"
+    );
+    assert!(net.delivered[1][0].2 > Instant::from_millis(4200));
+    let liar = net.nodes[0].me().id;
+    assert_eq!(net.bad_peers, vec![(1, liar)]);
+    assert!(net.nodes[1].is_banned(&liar));
+    assert_eq!(s1.deadline_misses, 0);
 }
 
 #[test]
@@ -653,6 +691,39 @@ fn upload_cap_paces_chunks() {
     net.run_until(Instant::from_secs(10));
     assert_eq!(net.nodes[1].stats().deadline_misses, 0);
     assert_eq!(net.delivered[1].len(), 1);
+}
+
+#[test]
+fn a_transfer_in_progress_is_cancelled_when_the_trusted_hash_names_other_bytes() {
+    // A 1 Mbit/s uploader takes ~2 s for the fragment; the trusted hash comes 300 ms in and
+    // contradicts the hash the liar declared in its first chunk: the rest is not waited for.
+    let mut net = Net::new(
+        2,
+        |i| Box::new(RandomMesh::new(i as u64)),
+        |_| SwarmConfig {
+            upload_cap_bps: Some(125_000),
+            ..SwarmConfig::default()
+        },
+    );
+    net.trusted = false;
+    net.faults[0] = Fault::Lie;
+    net.introduce_all();
+    net.run_until(Instant::from_secs(2));
+    net.request(0, 2, Instant::from_secs(2));
+    net.request(1, 2, Instant::from_secs(4));
+    net.at(Instant::from_millis(4300), Ev::Hash { node: 1, seq: 2 });
+    net.run_until(Instant::from_millis(4301));
+    let s1 = net.nodes[1].stats();
+    assert_eq!(s1.held_for_hash, 0, "the lie was still arriving");
+    assert_eq!((s1.bad_fragments, s1.bad_peers), (1, 1));
+    let liar = net.nodes[0].me().id;
+    assert!(net.nodes[1].is_banned(&liar));
+    net.run_until(Instant::from_secs(10));
+    let s1 = net.nodes[1].stats();
+    assert_eq!(s1.peer_bytes, 0);
+    assert_eq!(net.delivered[1].len(), 1);
+    assert!(net.delivered[1][0].1 == origin_bytes(2));
+    assert_eq!(s1.deadline_misses, 0);
 }
 
 /// A policy that prefetches everything and always waits far into the future.

@@ -30,6 +30,15 @@ pub(super) enum State {
     FromOrigin { started: Instant, attempt: u32 },
     /// The origin failed; retry at `at`.
     OriginBackoff { at: Instant, attempt: u32 },
+    /// A peer's whole fragment, consistent with the hash it declared, came in before the
+    /// fragment's trusted hash: held (not cached, served nor delivered) until the trusted hash
+    /// comes and matches `declared`, or dropped at `until` (then the origin serves).
+    Held {
+        peer: PeerId,
+        data: Bytes,
+        declared: ContentHash,
+        until: Instant,
+    },
 }
 
 impl std::fmt::Debug for State {
@@ -55,6 +64,9 @@ impl std::fmt::Debug for State {
             State::OriginBackoff { at, attempt } => {
                 write!(f, "OriginBackoff(at {at}, attempt {attempt})")
             }
+            State::Held {
+                peer, data, until, ..
+            } => write!(f, "Held({peer:?}, {} bytes, until {until})", data.len()),
         }
     }
 }
@@ -82,6 +94,7 @@ impl Want {
             State::FromPeer { give_up_at, .. } => Some(*give_up_at),
             State::FromOrigin { .. } => None,
             State::OriginBackoff { at, .. } => Some(*at),
+            State::Held { until, .. } => Some(*until),
         }
     }
 
@@ -100,14 +113,8 @@ impl Swarm {
             if info.hash.is_none() {
                 info.hash = self.early_hashes.remove(&id);
             }
-            if let (Some(h), Some(w)) = (info.hash, self.wants.get_mut(&id))
-                && w.info.hash.is_none()
-            {
-                // A want that waited for its hash is decided again at once.
-                w.info.hash = Some(h);
-                if w.is_waiting() {
-                    self.decide(now, id);
-                }
+            if let Some(h) = info.hash {
+                self.hash_learnt(now, id, h);
             }
             let new = self.known.insert(info);
             if !new || self.cache.contains(&id) || self.wants.contains_key(&id) {
@@ -166,7 +173,7 @@ impl Swarm {
                 self.cancel_peer_request(peer, request_id);
                 self.wants.remove(&fragment);
             }
-            State::Waiting { .. } | State::OriginBackoff { .. } => {
+            State::Waiting { .. } | State::OriginBackoff { .. } | State::Held { .. } => {
                 self.wants.remove(&fragment);
             }
         }
@@ -210,6 +217,9 @@ impl Swarm {
             // A prefetch in progress now has a player waiting, maybe with an earlier deadline.
             w.player = true;
             w.deadline = w.deadline.min(deadline);
+            if let Some(h) = info.hash {
+                self.hash_learnt(now, info.id, h);
+            }
             return;
         }
         self.want(now, info, deadline, true);
@@ -247,17 +257,62 @@ impl Swarm {
                 self.cache.remove(&id);
                 self.stats.origin_hash_mismatches += 1;
             }
-            if let Some(w) = self.wants.get_mut(&id)
-                && w.info.hash.is_none()
-            {
-                w.info.hash = Some(hash);
-                if w.is_waiting() {
-                    ready.push(id);
-                }
+            if self.wants.get(&id).is_some_and(|w| w.info.hash.is_none()) {
+                ready.push((id, hash));
             }
         }
-        for id in ready {
-            self.decide(now, id);
+        for (id, hash) in ready {
+            self.hash_learnt(now, id, hash);
+        }
+    }
+
+    /// A wanted fragment's trusted hash is known at last: a want that waited for it is decided
+    /// again at once; bytes held for it are used if they match (the sender is banned if not);
+    /// a transfer in progress whose sender declared another hash is cancelled, and the sender
+    /// banned.
+    fn hash_learnt(&mut self, now: Instant, id: FragmentId, hash: ContentHash) {
+        let Some(w) = self.wants.get_mut(&id) else {
+            return;
+        };
+        if w.info.hash.is_some() {
+            return; // a trusted hash once known stays the one used
+        }
+        w.info.hash = Some(hash);
+        match &w.state {
+            State::Waiting { .. } => self.decide(now, id),
+            State::Held { declared, .. } if *declared == hash => {
+                let State::Held { data, declared, .. } =
+                    std::mem::replace(&mut w.state, State::Waiting { until: now })
+                else {
+                    return;
+                };
+                self.stats.verified_late += 1;
+                self.stats.peer_bytes += data.len() as u64;
+                self.finish(now, id, data, declared);
+            }
+            State::Held { peer, .. } => {
+                let peer = *peer;
+                w.tried.insert(peer);
+                w.state = State::Waiting { until: now };
+                self.stats.bad_fragments += 1;
+                self.ban(now, peer, id);
+                self.decide(now, id);
+            }
+            State::FromPeer {
+                peer,
+                request_id,
+                hash: Some(declared),
+                ..
+            } if *declared != hash => {
+                let (peer, request_id) = (*peer, *request_id);
+                w.tried.insert(peer);
+                w.state = State::Waiting { until: now };
+                self.stats.bad_fragments += 1;
+                self.cancel_peer_request(peer, request_id);
+                self.ban(now, peer, id);
+                self.decide(now, id);
+            }
+            _ => {}
         }
     }
 
@@ -308,7 +363,10 @@ impl Swarm {
     /// Chooses a source for a wanted fragment that has none in progress.
     pub(super) fn decide(&mut self, now: Instant, id: FragmentId) {
         let Some(w) = self.wants.get(&id) else { return };
-        if matches!(w.state, State::FromPeer { .. } | State::FromOrigin { .. }) {
+        if matches!(
+            w.state,
+            State::FromPeer { .. } | State::FromOrigin { .. } | State::Held { .. }
+        ) {
             return;
         }
         // (A want is only made for a fragment the cache lacks, and leaves when the fragment is
@@ -395,16 +453,18 @@ impl Swarm {
                 self.stats.origin_peer_unusable += 1;
                 FetchDecision::Origin
             }
-            // No trusted hash yet: a peer's bytes could not be checked. Wait for the hash (it
-            // decides again when it comes) until the last call, when the origin serves.
-            FetchDecision::Peer(_) if unverifiable => {
+            // No trusted hash yet: the peer's bytes cannot be checked until it comes. Ask the
+            // driver for it and start the transfer meanwhile; the bytes are held, unused,
+            // until the hash comes and matches (or dropped at the last call, when the origin
+            // serves).
+            FetchDecision::Peer(p) if unverifiable => {
                 self.stats.no_trusted_hash += 1;
                 if let Some(w) = self.wants.get_mut(&id)
                     && !std::mem::replace(&mut w.asked_hash, true)
                 {
                     self.out.push_back(Output::NeedHash { fragment: id });
                 }
-                FetchDecision::WaitUntil(if player { last_call } else { deadline })
+                FetchDecision::Peer(p)
             }
             // A player's fragment is decided again at its last call (the origin then); a
             // neighbour's request or a prefetch can wait until its deadline, when it is dropped.
@@ -584,7 +644,7 @@ impl Swarm {
             buf,
             hash,
             started,
-            ..
+            give_up_at,
         } = &mut w.state
         else {
             return;
@@ -598,9 +658,10 @@ impl Swarm {
             return;
         }
         // A sender that declares another hash than the trusted one is serving other bytes:
-        // refuse them at the first chunk rather than after the whole fragment.
+        // refuse them at the first chunk rather than after the whole fragment. (Without a
+        // trusted hash yet, the bytes are taken and held until it comes.)
         let trusted = w.info.hash;
-        if self.cfg.verify.needs_trusted_hash() && trusted != Some(d.hash) {
+        if self.cfg.verify.needs_trusted_hash() && trusted.is_some_and(|t| t != d.hash) {
             w.tried.insert(from);
             w.state = State::Waiting { until: now };
             self.stats.bad_fragments += 1;
@@ -611,6 +672,7 @@ impl Swarm {
             self.decide(now, id);
             return;
         }
+        let hold_until = if w.player { *give_up_at } else { w.deadline };
         // A chunk that is the whole fragment is kept as it is, without a copy.
         let whole = buf.is_empty() && d.payload.len() as u64 == d.total_len;
         if !whole {
@@ -660,17 +722,33 @@ impl Swarm {
             Verify::Trusted | Verify::SenderHash => d.hash.verify(&data),
             Verify::TrustedDeclared => true,
         };
+        let trusted = self.wants.get(&id).and_then(|w| w.info.hash);
         if !ok {
             self.stats.bad_fragments += 1;
             if let Some(w) = self.wants.get_mut(&id) {
                 w.tried.insert(from);
             }
-            if self.cfg.verify.needs_trusted_hash() {
+            if self.cfg.verify.needs_trusted_hash() && trusted.is_some() {
                 self.ban(now, from, id);
             } else {
+                // Bytes that fail the sender's own hash: corrupt in transit, or a broken
+                // sender; no trusted source was contradicted.
                 self.drop_peer(now, from, ByeReason::BadData, "fragment failed its hash");
             }
             self.decide(now, id);
+            return;
+        }
+        if self.cfg.verify.needs_trusted_hash() && trusted.is_none() {
+            // Whole and consistent, but not verifiable yet: held for the trusted hash.
+            self.stats.held_for_hash += 1;
+            if let Some(w) = self.wants.get_mut(&id) {
+                w.state = State::Held {
+                    peer: from,
+                    data,
+                    declared: d.hash,
+                    until: hold_until.max(now),
+                };
+            }
             return;
         }
         self.stats.peer_bytes += data.len() as u64;
@@ -759,6 +837,13 @@ impl Swarm {
                 }
                 State::Waiting { .. } => self.decide(now, id),
                 State::FromOrigin { .. } => {}
+                State::Held { peer, .. } => {
+                    // No trusted hash came in time: the bytes are dropped unused.
+                    w.tried.insert(*peer);
+                    w.state = State::Waiting { until: now };
+                    self.stats.held_dropped += 1;
+                    self.decide(now, id);
+                }
             }
         }
     }

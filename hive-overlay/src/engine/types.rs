@@ -68,8 +68,9 @@ pub enum Output {
     Connect(PeerInfo),
     /// A peer could serve this wanted fragment, but its trusted hash is not known yet (the
     /// driver has not seen the newest list: its own player has not asked for the newest
-    /// manifest, say). The driver fetches the hash ([`Swarm::handle_trusted_hashes`]); until
-    /// then, or until the fragment's last call, it waits. Once per want.
+    /// manifest, say). The driver fetches the hash ([`Swarm::handle_trusted_hashes`]); the
+    /// peer's transfer runs meanwhile, and its bytes are used only once the hash comes and
+    /// matches (the origin serves at the fragment's last call if it does not). Once per want.
     ///
     /// [`Swarm::handle_trusted_hashes`]: crate::Swarm::handle_trusted_hashes
     NeedHash {
@@ -134,9 +135,15 @@ pub struct SwarmStats {
     ///
     /// [`Swarm::handle_player_cancel`]: crate::Swarm::handle_player_cancel
     pub player_cancels: u64,
-    /// Wanted fragments a policy would have asked a peer for while no trusted hash was known:
-    /// they waited for one, and came from the origin when none came in time.
+    /// Peer fetches started while the fragment's trusted hash was not known yet (the driver
+    /// was asked for it; the bytes are held until it comes).
     pub no_trusted_hash: u64,
+    /// Peers' fragments that came in whole before their trusted hash and were held for it.
+    pub held_for_hash: u64,
+    /// Held fragments used once their trusted hash came and matched.
+    pub verified_late: u64,
+    /// Held fragments dropped unused because no trusted hash came in time (the origin served).
+    pub held_dropped: u64,
     /// Origin fetches whose bytes did not match the trusted hash: delivered to the player (they
     /// are the origin's), but neither cached nor served to peers.
     pub origin_hash_mismatches: u64,
@@ -165,6 +172,9 @@ impl std::ops::AddAssign for SwarmStats {
             origin_peer_unusable,
             player_cancels,
             no_trusted_hash,
+            held_for_hash,
+            verified_late,
+            held_dropped,
             origin_hash_mismatches,
             bad_peers,
             priority_changes,
@@ -183,6 +193,9 @@ impl std::ops::AddAssign for SwarmStats {
         self.origin_peer_unusable += origin_peer_unusable;
         self.player_cancels += player_cancels;
         self.no_trusted_hash += no_trusted_hash;
+        self.held_for_hash += held_for_hash;
+        self.verified_late += verified_late;
+        self.held_dropped += held_dropped;
         self.origin_hash_mismatches += origin_hash_mismatches;
         self.bad_peers += bad_peers;
         self.priority_changes += priority_changes;
@@ -192,11 +205,13 @@ impl std::ops::AddAssign for SwarmStats {
 /// How peers' bytes are checked.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Verify {
-    /// Against the fragment's trusted hash ([`FragmentInfo::hash`], never the sender's): a
-    /// peer is asked for a fragment only once its trusted hash is known (until then the want
-    /// waits for one, and goes to the origin at its last call), and the bytes are hashed and
-    /// compared when they are all in. A `Data` whose declared hash differs from the trusted one
-    /// is refused at its first chunk.
+    /// Against the fragment's trusted hash ([`FragmentInfo::hash`], never the sender's): the
+    /// bytes are hashed and compared when they are all in, and used only once they match a
+    /// trusted hash. A peer may be asked before the trusted hash is known (the driver is asked
+    /// for it, [`Output::NeedHash`]): its bytes are then held, unused, until the hash comes,
+    /// and dropped at the last call if it does not (the origin serves). A `Data` whose
+    /// declared hash differs from the trusted one is refused at its first chunk, or when the
+    /// trusted hash comes.
     #[default]
     Trusted,
     /// Trusted hashes are required as with [`Verify::Trusted`], but the sender's declared hash
