@@ -194,7 +194,8 @@ pub(crate) struct OriginArgs {
     /// Also serve this folder under /media/ (e.g. an HLS ladder made by ffmpeg).
     #[arg(long)]
     folder: Option<PathBuf>,
-    /// Fragment duration of the synthetic stream.
+    /// Fragment duration of the live stream. The test card (real H.264/AAC) needs 2 s; any
+    /// other duration serves synthetic, undecodable bytes of the right sizes.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     fragment: Duration,
     /// The publisher's secret key (a file of 64 hex digits, as `hive sign --new-key` writes

@@ -52,7 +52,8 @@ enum Command {
     Tracker(TrackerArgs),
     /// Run a registrar that signs admission tokens.
     Registrar(RegistrarArgs),
-    /// Serve a synthetic live HLS/DASH origin (and optionally a folder of real media).
+    /// Serve a live origin: a test card (real H.264/AAC MPEG-TS) over HLS and DASH (and
+    /// optionally a folder of real media).
     Origin(live_cmd::OriginArgs),
     /// Inspect manifests (HLS, DASH, Smooth Streaming, HDS).
     Manifest(ManifestArgs),

@@ -1,5 +1,5 @@
-//! `hive demo`: a synthetic live origin, a tracker and N agents, each with a simulated player,
-//! on loopback in one process — the whole system end to end, with the simulator's QoE
+//! `hive demo`: a live origin (the test card), a tracker and N agents, each with a simulated
+//! player, on loopback in one process — the whole system end to end, with the simulator's QoE
 //! table at the end.
 //!
 //! Offload is measured at the origin: `1 − fragment bytes the origin served / fragment bytes

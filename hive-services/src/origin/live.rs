@@ -1,10 +1,30 @@
-//! The synthetic live stream: a ladder of renditions cut into fragments of a fixed duration
-//! that appear in real time, with HLS playlists and a dynamic DASH MPD describing them.
+//! The origin's live stream: a ladder of renditions cut into fragments of a fixed duration
+//! that appear in real time, with HLS playlists and a dynamic DASH MPD describing them. Its
+//! fragments are a real, decodable test card ([`Media::TestCard`]) or, for tests that need only
+//! sizes, pseudo-random bytes ([`Media::Synthetic`]).
 
 use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, Bytes, BytesMut};
+
+use super::testcard::{self, TS_PACKET};
+
+/// What the stream's fragments carry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Media {
+    /// Real MPEG-TS, H.264 High@3.1 video and AAC-LC audio, that any player decodes: a test
+    /// card (one committed 2-second GOP per picture size, looped with its timestamps moved on),
+    /// padded with null packets to the rendition's bitrate. It needs 2-second fragments; a
+    /// stream with fragments of another duration is [`Media::Synthetic`]. A rendition whose
+    /// bitrate is below the test card's (about 0.37, 0.73 and 1.4 Mbit/s at 360, 540 and 720
+    /// lines) gets the test card's size.
+    #[default]
+    TestCard,
+    /// Pseudo-random bytes in MPEG-TS-shaped packets (sync byte, PID, continuity counter):
+    /// exact sizes, nothing a player can decode.
+    Synthetic,
+}
 
 /// One rung of the ladder.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +52,8 @@ pub struct LiveConfig {
     pub size_jitter: f64,
     /// Seed of the fragment bytes: two origins with the same seed serve identical streams.
     pub seed: u64,
+    /// What fragments carry. Default: the test card.
+    pub media: Media,
 }
 
 impl Default for LiveConfig {
@@ -59,12 +81,10 @@ impl Default for LiveConfig {
             retention: 30,
             size_jitter: 0.2,
             seed: 0x4849_5645,
+            media: Media::default(),
         }
     }
 }
-
-/// Size of an MPEG-TS packet; synthetic fragments are whole packets with the sync byte.
-const TS_PACKET: usize = 188;
 
 /// The live stream's clock and content.
 #[derive(Clone, Debug)]
@@ -97,6 +117,21 @@ impl LiveStream {
         self.cfg.fragment.as_secs_f64().max(1e-3)
     }
 
+    /// What the fragments carry: the test card needs 2-second fragments.
+    pub fn media(&self) -> Media {
+        let card = Duration::from_micros(testcard::LOOP_TICKS * 100 / 9);
+        match self.cfg.media {
+            Media::TestCard if self.cfg.fragment == card => Media::TestCard,
+            _ => Media::Synthetic,
+        }
+    }
+
+    /// The test card template of `track`, when the stream carries the test card.
+    fn card(&self, track: usize) -> Option<&'static [u8]> {
+        let r = self.cfg.ladder.get(track)?;
+        (self.media() == Media::TestCard).then(|| testcard::template(r.height))
+    }
+
     /// The newest complete fragment at `now` (fragments are published once whole).
     pub fn live_edge(&self, now: SystemTime) -> u64 {
         let elapsed = now.duration_since(self.epoch).unwrap_or_default();
@@ -123,7 +158,8 @@ impl LiveStream {
         let u = (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64;
         let f = 1.0 + self.cfg.size_jitter.clamp(0.0, 0.9) * (2.0 * u - 1.0);
         let packets = ((mean * f) / TS_PACKET as f64).round().max(1.0) as usize;
-        packets * TS_PACKET
+        let card = self.card(track).map_or(0, <[u8]>::len);
+        (packets * TS_PACKET).max(card)
     }
 
     fn key(&self, track: usize, seq: u64, what: &[u8]) -> Vec<u8> {
@@ -136,11 +172,24 @@ impl LiveStream {
         k
     }
 
-    /// The bytes of fragment `seq` of `track`: MPEG-TS-shaped packets (sync byte 0x47, the
-    /// rendition's PID, a continuity counter) with pseudo-random payload, the same for every
-    /// request and every origin with the same seed.
+    /// The bytes of fragment `seq` of `track`, the same for every request and every origin
+    /// with the same seed: the test card ([`Media::TestCard`]; its null packets' payload and
+    /// its timestamps' base come from the seed), or MPEG-TS-shaped packets (sync byte 0x47, the
+    /// rendition's PID, a continuity counter) with pseudo-random payload.
     pub fn fragment(&self, track: usize, seq: u64) -> Bytes {
         let len = self.fragment_len(track, seq);
+        if let Some(card) = self.card(track) {
+            // One base for every rendition, so that they stay aligned for a player that
+            // switches between them.
+            let h = blake3::hash(&self.key(0, 0, b"base"));
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&h.as_bytes()[..8]);
+            let base = u64::from_le_bytes(b) % (1 << 30);
+            let key = self.key(track, seq, b"data");
+            return testcard::fragment(card, seq, base, len, |pad| {
+                blake3::Hasher::new().update(&key).finalize_xof().fill(pad)
+            });
+        }
         let mut payload = vec![0u8; len];
         let mut xof = blake3::Hasher::new()
             .update(&self.key(track, seq, b"data"))

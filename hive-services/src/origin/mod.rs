@@ -26,6 +26,7 @@
 
 mod folder;
 mod live;
+mod testcard;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -44,7 +45,7 @@ use hive_core::ContentHash;
 use hive_core::integrity::{LIST_SUFFIX, ListEntry, PublisherKey, SignedList};
 use parking_lot::Mutex;
 
-pub use live::{LiveConfig, LiveStream, Rendition};
+pub use live::{LiveConfig, LiveStream, Media, Rendition};
 
 /// Settings of an origin.
 #[derive(Debug, Default)]
