@@ -106,8 +106,9 @@ async fn ffmpeg_pulls_an_hls_stream_through_an_agent_without_error() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// The origin's live test card, played by ffmpeg through an agent: every rendition decodes
-/// (not only demuxes) with no error and no warning, as `ffplay` on the README's URL would.
+/// The origin's live test card, played by ffmpeg through an agent, over HLS (MPEG-TS) and
+/// over DASH (fragmented MP4, video and audio apart): every rendition decodes (not only
+/// demuxes) with no error and no warning, as `ffplay` on the README's URL would.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_decodes_the_live_test_card_through_an_agent() {
     let origin = Arc::new(Origin::new(OriginConfig::default()));
@@ -124,20 +125,25 @@ async fn ffmpeg_decodes_the_live_test_card_through_an_agent() {
         .build()
         .await
         .expect("agent");
-    let url = format!("{}/live/master.m3u8", agent.proxy_url());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(ffmpeg())
-            .args(["-hide_banner", "-nostdin", "-v", "warning", "-xerror"])
-            .args(["-i", &url, "-map", "0", "-t", "5", "-f", "null", "-"])
-            .stderr(Stdio::piped())
-            .output()
-    })
-    .await
-    .expect("join")
-    .expect("ffmpeg runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "ffmpeg failed: {stderr}");
-    assert!(stderr.trim().is_empty(), "ffmpeg reported: {stderr}");
+    for manifest in ["master.m3u8", "manifest.mpd"] {
+        let url = format!("{}/live/{manifest}", agent.proxy_url());
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(ffmpeg())
+                .args(["-hide_banner", "-nostdin", "-v", "warning", "-xerror"])
+                .args(["-i", &url, "-map", "0", "-t", "5", "-f", "null", "-"])
+                .stderr(Stdio::piped())
+                .output()
+        })
+        .await
+        .expect("join")
+        .expect("ffmpeg runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{manifest}: ffmpeg failed: {stderr}");
+        assert!(
+            stderr.trim().is_empty(),
+            "{manifest}: ffmpeg reported: {stderr}"
+        );
+    }
     let s = agent.stats();
     assert!(s.swarm.player_bytes > 0, "{}", agent.status());
     assert_eq!(s.player_errors, 0);

@@ -256,12 +256,16 @@ async fn long_poll_allowlist_bounds_and_dash() {
         let u = base.join(&e.uri).unwrap();
         let mut parts = u.path().rsplit('/');
         let file = parts.next().unwrap();
-        let track: usize = parts.next().unwrap().parse().unwrap();
-        let bytes = if file == "init.mp4" {
-            inits += 1;
-            live.init_segment(track)
-        } else {
-            live.fragment(track, file.trim_end_matches(".m4s").parse().unwrap())
+        let track = parts.next().unwrap();
+        let seq = || file.trim_end_matches(".m4s").parse().unwrap();
+        let bytes = match (track, file) {
+            ("audio", "init.mp4") => live.audio_init().unwrap(),
+            ("audio", _) => live.audio_fragment(seq()).unwrap(),
+            (track, "init.mp4") => {
+                inits += 1;
+                live.init_segment(track.parse().unwrap())
+            }
+            (track, _) => live.fmp4_fragment(track.parse().unwrap(), seq()),
         };
         assert_eq!(e.hash, ContentHash::of(&bytes), "{u}");
     }

@@ -84,3 +84,60 @@ fn every_rendition_decodes_fragment_by_fragment_and_across_fragments() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The DASH packaging: each rendition's init segment followed by consecutive fragments (their
+/// `tfdt` and `mfhd` moved on, their padding inside the `mdat`) decodes as one stream, video and
+/// audio alike, with no error and no warning.
+#[test]
+fn the_fragmented_mp4_renditions_and_audio_decode_across_fragments() {
+    let live = LiveStream::new(LiveConfig::default(), SystemTime::now());
+    let dir = std::env::temp_dir().join(format!("hive-testcard-fmp4-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp folder");
+    let first = 1_000_000;
+    let mut streams: Vec<(String, Vec<u8>, &str)> = Vec::new();
+    for (track, r) in live.config().ladder.iter().enumerate() {
+        let mut joined = live.init_segment(track).to_vec();
+        for seq in first..first + 3 {
+            let f = live.fmp4_fragment(track, seq);
+            assert!(
+                f.len() >= live.fragment_len(track, seq) - 188,
+                "padded like the TS"
+            );
+            joined.extend_from_slice(&f);
+        }
+        streams.push((format!("{}x{}", r.width, r.height), joined, "h264"));
+    }
+    let mut audio = live.audio_init().expect("the test card has audio").to_vec();
+    for seq in first..first + 3 {
+        audio.extend_from_slice(&live.audio_fragment(seq).expect("audio"));
+    }
+    streams.push(("audio".into(), audio, "aac"));
+    for (name, bytes, codec) in streams {
+        let path = dir.join(format!("{name}.mp4"));
+        std::fs::write(&path, &bytes).expect("write");
+        let (ok, _, err) = run(Command::new(tool("ffmpeg"))
+            .args(["-hide_banner", "-nostdin", "-v", "warning", "-xerror", "-i"])
+            .arg(&path)
+            .args(["-f", "null", "-"]));
+        assert!(ok && err.trim().is_empty(), "{name}: {err}");
+        let (ok, out, err) = run(Command::new(tool("ffprobe"))
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "packet=pts_time",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(&path));
+        assert!(ok, "{err}");
+        let pts: Vec<f64> = out.lines().filter_map(|l| l.trim().parse().ok()).collect();
+        let span = pts.last().copied().unwrap_or(0.0) - pts.first().copied().unwrap_or(0.0);
+        assert!(
+            pts.windows(2).all(|w| w[1] > w[0]),
+            "{name}: timestamps rise across fragments"
+        );
+        assert!((span - 6.0).abs() < 0.1, "{name} ({codec}): {span} s");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -10,12 +10,17 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::testcard::{self, TS_PACKET};
 
+/// The test card's audio bitrate as the MPD states it (48 kbit/s AAC plus its boxes).
+const AUDIO_BPS: u64 = 52_000;
+
 /// What the stream's fragments carry.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Media {
-    /// Real MPEG-TS, H.264 High@3.1 video and AAC-LC audio, that any player decodes: a test
-    /// card (one committed 2-second GOP per picture size, looped with its timestamps moved on),
-    /// padded with null packets to the rendition's bitrate. It needs 2-second fragments; a
+    /// Real media that any player decodes, H.264 High@3.1 video and AAC-LC audio: a test card
+    /// (one committed 2-second GOP per picture size, looped with its timestamps moved on), in
+    /// MPEG-TS for HLS (padded with null packets to the rendition's bitrate) and in fragmented
+    /// MP4 for DASH (video per rendition, padded inside its `mdat`; audio in an adaptation set
+    /// of its own). It needs 2-second fragments; a
     /// stream with fragments of another duration is [`Media::Synthetic`]. A rendition whose
     /// bitrate is below the test card's (about 0.37, 0.73 and 1.4 Mbit/s at 360, 540 and 720
     /// lines) gets the test card's size.
@@ -206,8 +211,54 @@ impl LiveStream {
         out.freeze()
     }
 
-    /// A track's initialisation segment for DASH (small and constant).
+    /// Fragment `seq` of `track` for DASH: the test card in fragmented MP4 (video only; the
+    /// audio is [`LiveStream::audio_fragment`]), padded to the same size as the MPEG-TS one;
+    /// or, for a synthetic stream, the same bytes as [`LiveStream::fragment`].
+    pub fn fmp4_fragment(&self, track: usize, seq: u64) -> Bytes {
+        let card = self
+            .cfg
+            .ladder
+            .get(track)
+            .filter(|_| self.media() == Media::TestCard);
+        match card.and_then(|r| testcard::fmp4_video(r.height)) {
+            Some(f) => {
+                let key = self.key(track, seq, b"fmp4");
+                f.fragment(seq, self.fragment_len(track, seq), |pad| {
+                    blake3::Hasher::new().update(&key).finalize_xof().fill(pad)
+                })
+            }
+            None => self.fragment(track, seq),
+        }
+    }
+
+    /// The test card's audio (AAC-LC, 64 kHz mono) for DASH: its init segment, when the
+    /// stream carries the test card.
+    pub fn audio_init(&self) -> Option<Bytes> {
+        (self.media() == Media::TestCard)
+            .then(testcard::fmp4_audio)
+            .flatten()
+            .map(|a| Bytes::from_static(a.init()))
+    }
+
+    /// The test card's audio fragment `seq` (2 s, the same for every rendition).
+    pub fn audio_fragment(&self, seq: u64) -> Option<Bytes> {
+        (self.media() == Media::TestCard)
+            .then(testcard::fmp4_audio)
+            .flatten()
+            .map(|a| a.fragment(seq, 0, |_| {}))
+    }
+
+    /// A track's initialisation segment for DASH: the test card's (`ftyp` + `moov`), or for a
+    /// synthetic stream a small constant one.
     pub fn init_segment(&self, track: usize) -> Bytes {
+        let card = self
+            .cfg
+            .ladder
+            .get(track)
+            .filter(|_| self.media() == Media::TestCard);
+        if let Some(f) = card.and_then(|r| testcard::fmp4_video(r.height)) {
+            return Bytes::from_static(f.init());
+        }
         let mut b = BytesMut::new();
         b.put_u32(24);
         b.put_slice(b"ftyp");
@@ -256,7 +307,8 @@ impl LiveStream {
         Some(s)
     }
 
-    /// The dynamic DASH MPD: one video adaptation set, `SegmentTemplate` with `$Number$`.
+    /// The dynamic DASH MPD: one video adaptation set, and with the test card one audio
+    /// adaptation set (representation `audio`), `SegmentTemplate` with `$Number$`.
     pub fn dash_mpd(&self, now: SystemTime) -> String {
         let ast = rfc3339(self.epoch);
         let published = rfc3339(now);
@@ -275,7 +327,14 @@ impl LiveStream {
                 r.bandwidth, r.width, r.height
             );
         }
-        s.push_str("    </AdaptationSet>\n  </Period>\n</MPD>\n");
+        s.push_str("    </AdaptationSet>\n");
+        if self.audio_init().is_some() {
+            let _ = writeln!(
+                s,
+                "    <AdaptationSet mimeType=\"audio/mp4\" lang=\"und\" segmentAlignment=\"true\" startWithSAP=\"1\">\n      <SegmentTemplate timescale=\"1000\" duration=\"{ms}\" startNumber=\"0\" initialization=\"$RepresentationID$/init.mp4\" media=\"$RepresentationID$/$Number$.m4s\"/>\n      <Representation id=\"audio\" bandwidth=\"{AUDIO_BPS}\" audioSamplingRate=\"64000\" codecs=\"mp4a.40.2\"/>\n    </AdaptationSet>"
+            );
+        }
+        s.push_str("  </Period>\n</MPD>\n");
         s
     }
 }
@@ -377,9 +436,17 @@ mod tests {
         let dash = m
             .parse(&format!("{base}manifest.mpd"), None, mpd.as_bytes())
             .expect("mpd parses");
+        // Three video representations and the test card's audio.
         assert_eq!(
             (dash.format, dash.live, dash.tracks.len()),
-            ("dash", true, 3)
+            ("dash", true, 4)
+        );
+        assert!(
+            dash.tracks.iter().any(|t| t
+                .fragments
+                .last()
+                .is_some_and(|f| f.url == format!("{base}audio/{edge}.m4s"))),
+            "{mpd}"
         );
     }
 

@@ -90,7 +90,7 @@ pub struct Origin {
     sign_key: Option<PublisherKey>,
     /// Hashes of the live fragments listed, by (track, sequence); the oldest leave as the
     /// window moves.
-    hashes: Mutex<std::collections::BTreeMap<(u64, usize), ContentHash>>,
+    hashes: Mutex<std::collections::BTreeMap<(u64, usize, &'static str), ContentHash>>,
     lists: AtomicU64,
 }
 
@@ -117,17 +117,23 @@ impl Origin {
         self.lists.load(Ordering::Relaxed)
     }
 
-    /// The hash of a live fragment, computed once.
-    fn hash_of(&self, track: usize, seq: u64) -> ContentHash {
-        if let Some(h) = self.hashes.lock().get(&(seq, track)) {
+    /// The hash of a live fragment (`kind`: its file's extension, `ts` or `m4s`; the test
+    /// card's audio is track `usize::MAX`), computed once.
+    fn hash_of(&self, track: usize, seq: u64, kind: &'static str) -> ContentHash {
+        if let Some(h) = self.hashes.lock().get(&(seq, track, kind)) {
             return *h;
         }
-        let h = ContentHash::of(&self.live.fragment(track, seq));
+        let bytes = match (kind, track) {
+            ("m4s", usize::MAX) => self.live.audio_fragment(seq).unwrap_or_default(),
+            ("m4s", _) => self.live.fmp4_fragment(track, seq),
+            _ => self.live.fragment(track, seq),
+        };
+        let h = ContentHash::of(&bytes);
         let mut m = self.hashes.lock();
-        m.insert((seq, track), h);
-        // Keep about two windows of every track.
+        m.insert((seq, track, kind), h);
+        // Keep about two windows of every track, in both packagings, and of the audio.
         let keep = (self.live.config().window + self.live.config().retention) as usize
-            * self.live.config().ladder.len().max(1)
+            * (self.live.config().ladder.len() * 2 + 1)
             * 2;
         while m.len() > keep {
             m.pop_first();
@@ -153,7 +159,21 @@ impl Origin {
                     entries.push(ListEntry {
                         uri: format!("{track}/{seq}.m4s"),
                         range: None,
-                        hash: self.hash_of(track, seq),
+                        hash: self.hash_of(track, seq, "m4s"),
+                    });
+                }
+            }
+            if let Some(init) = self.live.audio_init() {
+                entries.push(ListEntry {
+                    uri: "audio/init.mp4".into(),
+                    range: None,
+                    hash: ContentHash::of(&init),
+                });
+                for seq in first..=edge {
+                    entries.push(ListEntry {
+                        uri: format!("audio/{seq}.m4s"),
+                        range: None,
+                        hash: self.hash_of(usize::MAX, seq, "m4s"),
                     });
                 }
             }
@@ -166,7 +186,7 @@ impl Origin {
                 entries.push(ListEntry {
                     uri: format!("{seq}.ts"),
                     range: None,
-                    hash: self.hash_of(track, seq),
+                    hash: self.hash_of(track, seq, "ts"),
                 });
             }
         }
@@ -247,6 +267,17 @@ impl Origin {
         let Some((track, file)) = rest.split_once('/') else {
             return Reply::not_found();
         };
+        if track == "audio" {
+            let bytes = match file.strip_suffix(".m4s").map(str::parse::<u64>) {
+                _ if file == "init.mp4" => self.live.audio_init(),
+                Some(Ok(seq)) if self.live.available(seq, now) => self.live.audio_fragment(seq),
+                _ => None,
+            };
+            return match bytes {
+                Some(b) => Reply::fragment(b, "video/mp4"),
+                None => Reply::not_found(),
+            };
+        }
         let Ok(track) = track.parse::<usize>() else {
             return Reply::not_found();
         };
@@ -268,8 +299,11 @@ impl Origin {
             _ => return Reply::not_found(),
         };
         match seq.parse::<u64>() {
-            Ok(seq) if self.live.available(seq, now) => {
+            Ok(seq) if self.live.available(seq, now) && kind == "video/mp2t" => {
                 Reply::fragment(self.live.fragment(track, seq), kind)
+            }
+            Ok(seq) if self.live.available(seq, now) => {
+                Reply::fragment(self.live.fmp4_fragment(track, seq), kind)
             }
             _ => Reply::not_found(),
         }

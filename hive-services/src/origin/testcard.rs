@@ -174,6 +174,154 @@ pub(crate) fn fragment(
     out.freeze()
 }
 
+/// A committed fragmented-MP4 file: an init segment (`ftyp` + `moov`) and one fragment
+/// (`moof` + `mdat`), with where the fragment's sequence number and decode time sit.
+#[derive(Debug)]
+pub(crate) struct Fmp4 {
+    bytes: &'static [u8],
+    /// Where the `moof` starts (the end of the init segment).
+    moof: usize,
+    /// The track's timescale (`mdhd`).
+    timescale: u64,
+    /// Offset of `mfhd`'s sequence number, from `moof`.
+    sequence_at: usize,
+    /// Offset of `tfdt`'s decode time, from `moof`, and whether it is 64-bit.
+    time_at: usize,
+    time_64: bool,
+    /// Offset of the `mdat` header, from `moof` (the last box).
+    mdat_at: usize,
+}
+
+/// The boxes in `d[from..to]`: (type, start, end).
+fn boxes(d: &[u8], from: usize, to: usize) -> Vec<([u8; 4], usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = from;
+    while at + 8 <= to {
+        let size = u32::from_be_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]]) as usize;
+        if size < 8 || at + size > to {
+            break;
+        }
+        let mut kind = [0u8; 4];
+        kind.copy_from_slice(&d[at + 4..at + 8]);
+        out.push((kind, at, at + size));
+        at += size;
+    }
+    out
+}
+
+/// The box at `path` (each step a child of the previous) inside `d[from..to]`.
+fn find(d: &[u8], from: usize, to: usize, path: &[&[u8; 4]]) -> Option<(usize, usize)> {
+    let (first, rest) = path.split_first()?;
+    let (_, s, e) = boxes(d, from, to).into_iter().find(|b| &b.0 == *first)?;
+    if rest.is_empty() {
+        Some((s, e))
+    } else {
+        find(d, s + 8, e, rest)
+    }
+}
+
+impl Fmp4 {
+    fn parse(bytes: &'static [u8]) -> Option<Fmp4> {
+        let top = boxes(bytes, 0, bytes.len());
+        let moof = top.iter().find(|b| &b.0 == b"moof")?.1;
+        let mdat = top.iter().find(|b| &b.0 == b"mdat")?;
+        if mdat.2 != bytes.len() || mdat.1 < moof {
+            return None;
+        }
+        let (mdhd, _) = find(bytes, 0, moof, &[b"moov", b"trak", b"mdia", b"mdhd"])?;
+        let v1 = bytes[mdhd + 8] == 1;
+        let ts = mdhd + if v1 { 28 } else { 20 };
+        let timescale = u64::from(u32::from_be_bytes(bytes.get(ts..ts + 4)?.try_into().ok()?));
+        let (mfhd, _) = find(bytes, moof, bytes.len(), &[b"moof", b"mfhd"])?;
+        let (tfdt, tfdt_end) = find(bytes, moof, bytes.len(), &[b"moof", b"traf", b"tfdt"])?;
+        let time_64 = bytes[tfdt + 8] == 1;
+        if tfdt + 12 + if time_64 { 8 } else { 4 } > tfdt_end || timescale == 0 {
+            return None;
+        }
+        Some(Fmp4 {
+            bytes,
+            moof,
+            timescale,
+            sequence_at: mfhd + 12 - moof,
+            time_at: tfdt + 12 - moof,
+            time_64,
+            mdat_at: mdat.1 - moof,
+        })
+    }
+
+    /// The init segment (`ftyp` + `moov`).
+    pub(crate) fn init(&self) -> &'static [u8] {
+        &self.bytes[..self.moof]
+    }
+
+    /// Fragment `seq`: the template's fragment numbered `seq + 1`, its decode time `seq` loops
+    /// (2 s each) on, its `mdat` grown with padding up to `len` bytes in all (never shorter
+    /// than the template), filled by `fill`. Samples are placed by offsets from the `moof`
+    /// (`default-base-is-moof`), so bytes after the last sample are never read.
+    pub(crate) fn fragment(&self, seq: u64, len: usize, fill: impl FnOnce(&mut [u8])) -> Bytes {
+        let frag = &self.bytes[self.moof..];
+        let mut out = BytesMut::with_capacity(len.max(frag.len()));
+        out.extend_from_slice(frag);
+        let n = (seq.wrapping_add(1) as u32).to_be_bytes();
+        out[self.sequence_at..self.sequence_at + 4].copy_from_slice(&n);
+        let step = seq.wrapping_mul(2 * self.timescale);
+        let t = self.time_at;
+        if self.time_64 {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&out[t..t + 8]);
+            let v = u64::from_be_bytes(b).wrapping_add(step);
+            out[t..t + 8].copy_from_slice(&v.to_be_bytes());
+        } else {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&out[t..t + 4]);
+            let v = u32::from_be_bytes(b).wrapping_add(step as u32);
+            out[t..t + 4].copy_from_slice(&v.to_be_bytes());
+        }
+        let pad = len.saturating_sub(frag.len());
+        let m = self.mdat_at;
+        let mut size = [0u8; 4];
+        size.copy_from_slice(&out[m..m + 4]);
+        if let Some(grown) = u32::from_be_bytes(size).checked_add(pad as u32)
+            && pad > 0
+            && pad <= u32::MAX as usize
+        {
+            out[m..m + 4].copy_from_slice(&grown.to_be_bytes());
+            let mut padding = vec![0u8; pad];
+            fill(&mut padding);
+            out.extend_from_slice(&padding);
+        }
+        out.freeze()
+    }
+}
+
+static FMP4: std::sync::OnceLock<[Option<Fmp4>; 4]> = std::sync::OnceLock::new();
+
+fn fmp4_all() -> &'static [Option<Fmp4>; 4] {
+    FMP4.get_or_init(|| {
+        [
+            Fmp4::parse(include_bytes!("../../assets/testcard/360p.mp4")),
+            Fmp4::parse(include_bytes!("../../assets/testcard/540p.mp4")),
+            Fmp4::parse(include_bytes!("../../assets/testcard/720p.mp4")),
+            Fmp4::parse(include_bytes!("../../assets/testcard/audio.mp4")),
+        ]
+    })
+}
+
+/// The fragmented-MP4 video template for a rendition `height` pixels high (as [`template`]
+/// chooses).
+pub(crate) fn fmp4_video(height: u32) -> Option<&'static Fmp4> {
+    let i = TEMPLATES
+        .iter()
+        .rposition(|t| t.height <= height)
+        .unwrap_or(0);
+    fmp4_all()[i].as_ref()
+}
+
+/// The fragmented-MP4 audio template (one for every rendition).
+pub(crate) fn fmp4_audio() -> Option<&'static Fmp4> {
+    fmp4_all()[3].as_ref()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,6 +416,32 @@ mod tests {
         }
         // Never shorter than the template.
         assert_eq!(fragment(t, 3, 0, 10, |_| {}).len(), t.len());
+    }
+
+    #[test]
+    fn the_fmp4_templates_parse_and_fragments_move_on_by_whole_loops() {
+        for f in fmp4_all() {
+            let f = f.as_ref().expect("a committed fMP4 template parses");
+            assert!(f.init().starts_with(&[0, 0, 0]) && &f.init()[4..8] == b"ftyp");
+            let zero = f.fragment(0, 0, |_| {});
+            assert_eq!(&zero[..], &f.bytes[f.moof..]);
+            let seven = f.fragment(7, zero.len() + 1000, |b| b.fill(0xcd));
+            assert_eq!(seven.len(), zero.len() + 1000);
+            let seq =
+                u32::from_be_bytes(seven[f.sequence_at..f.sequence_at + 4].try_into().unwrap());
+            assert_eq!(seq, 8);
+            let t = f.time_at;
+            let time = if f.time_64 {
+                u64::from_be_bytes(seven[t..t + 8].try_into().unwrap())
+            } else {
+                u64::from(u32::from_be_bytes(seven[t..t + 4].try_into().unwrap()))
+            };
+            assert_eq!(time, 7 * 2 * f.timescale);
+            let m = f.mdat_at;
+            let mdat = u32::from_be_bytes(seven[m..m + 4].try_into().unwrap()) as usize;
+            assert_eq!(m + mdat, seven.len(), "the padding is inside the mdat");
+        }
+        assert_eq!(fmp4_audio().map(|a| a.timescale), Some(64_000));
     }
 
     #[test]
