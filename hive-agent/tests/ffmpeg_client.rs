@@ -106,8 +106,9 @@ async fn ffmpeg_pulls_an_hls_stream_through_an_agent_without_error() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// The origin's live test card, played by ffmpeg through an agent, over HLS (MPEG-TS) and
-/// over DASH (fragmented MP4, video and audio apart): every rendition decodes (not only
+/// The origin's live test card, played by ffmpeg through an agent, over HLS (MPEG-TS, and
+/// fragmented MP4 with its audio as a rendition group) and over DASH (fragmented MP4, video
+/// and audio apart): every rendition decodes (not only
 /// demuxes) with no error and no warning, as `ffplay` on the README's URL would.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_decodes_the_live_test_card_through_an_agent() {
@@ -125,7 +126,7 @@ async fn ffmpeg_decodes_the_live_test_card_through_an_agent() {
         .build()
         .await
         .expect("agent");
-    for manifest in ["master.m3u8", "manifest.mpd"] {
+    for manifest in ["master.m3u8", "master-fmp4.m3u8", "manifest.mpd"] {
         let url = format!("{}/live/{manifest}", agent.proxy_url());
         let out = tokio::task::spawn_blocking(move || {
             Command::new(ffmpeg())
@@ -139,10 +140,14 @@ async fn ffmpeg_decodes_the_live_test_card_through_an_agent() {
         .expect("ffmpeg runs");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{manifest}: ffmpeg failed: {stderr}");
-        assert!(
-            stderr.trim().is_empty(),
-            "{manifest}: ffmpeg reported: {stderr}"
-        );
+        // ffmpeg 5.1's HLS demuxer reads an fMP4 playlist's init segment (EXT-X-MAP) once
+        // more per variant and says so, from the origin directly too: not the stream's fault.
+        let reported: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.ends_with("Found duplicated MOOV Atom. Skipped it"))
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        assert!(reported.is_empty(), "{manifest}: ffmpeg reported: {stderr}");
     }
     let s = agent.stats();
     assert!(s.swarm.player_bytes > 0, "{}", agent.status());

@@ -307,6 +307,53 @@ impl LiveStream {
         Some(s)
     }
 
+    /// The HLS master playlist of the fragmented-MP4 (CMAF) packaging: video variants at
+    /// `<track>/index-fmp4.m3u8` and, with the test card, an audio rendition group at
+    /// `audio/index-fmp4.m3u8`. The same fragments as DASH's.
+    pub fn hls_master_fmp4(&self) -> String {
+        let mut s = String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+        let audio = self.audio_init().is_some();
+        if audio {
+            s.push_str("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"tone\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"1\",URI=\"audio/index-fmp4.m3u8\"\n");
+        }
+        for (i, r) in self.cfg.ladder.iter().enumerate() {
+            let bw = r.bandwidth + if audio { AUDIO_BPS } else { 0 };
+            let _ = writeln!(
+                s,
+                "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={bw},RESOLUTION={}x{},CODECS=\"avc1.64001f{}\"{}\n{i}/index-fmp4.m3u8",
+                bw * 11 / 10,
+                r.width,
+                r.height,
+                if audio { ",mp4a.40.2" } else { "" },
+                if audio { ",AUDIO=\"audio\"" } else { "" },
+            );
+        }
+        s
+    }
+
+    /// The live fragmented-MP4 media playlist of `track` (`None`: the test card's audio) at
+    /// `now`: its init segment (`EXT-X-MAP`) and the newest `window` fragments.
+    pub fn hls_media_fmp4(&self, track: Option<usize>, now: SystemTime) -> Option<String> {
+        match track {
+            Some(t) => {
+                self.cfg.ladder.get(t)?;
+            }
+            None => {
+                self.audio_init()?;
+            }
+        }
+        let edge = self.live_edge(now);
+        let first = (edge + 1).saturating_sub(self.cfg.window);
+        let target = self.frag_secs().ceil() as u64;
+        let mut s = format!(
+            "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{first}\n#EXT-X-MAP:URI=\"init.mp4\"\n"
+        );
+        for seq in first..=edge {
+            let _ = writeln!(s, "#EXTINF:{:.3},\n{seq}.m4s", self.frag_secs());
+        }
+        Some(s)
+    }
+
     /// The dynamic DASH MPD: one video adaptation set, and with the test card one audio
     /// adaptation set (representation `audio`), `SegmentTemplate` with `$Number$`.
     pub fn dash_mpd(&self, now: SystemTime) -> String {
@@ -428,6 +475,30 @@ mod tests {
             frags.last().map(|f| (f.id.sequence, f.url.as_str())),
             Some((edge, format!("{base}1/{edge}.ts").as_str()))
         );
+        // The fragmented-MP4 playlists: three variants (and the audio group), fragments
+        // named as DASH's.
+        let master = m
+            .parse(
+                &format!("{base}master-fmp4.m3u8"),
+                None,
+                s.hls_master_fmp4().as_bytes(),
+            )
+            .expect("fMP4 master parses");
+        assert!(master.tracks.len() >= 3, "{master:?}");
+        for track in [Some(2), None] {
+            let dir = track.map_or("audio".to_string(), |t| t.to_string());
+            let media = m
+                .parse(
+                    &format!("{base}{dir}/index-fmp4.m3u8"),
+                    None,
+                    s.hls_media_fmp4(track, now).expect("playlist").as_bytes(),
+                )
+                .expect("fMP4 media parses");
+            assert_eq!(
+                media.tracks[0].fragments.last().map(|f| f.url.clone()),
+                Some(format!("{base}{dir}/{edge}.m4s"))
+            );
+        }
         let mpd = s.dash_mpd(now);
         assert!(
             mpd.contains("availabilityStartTime=\"2023-11-14T22:13:06.000Z\""),

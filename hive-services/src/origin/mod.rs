@@ -177,6 +177,30 @@ impl Origin {
                     });
                 }
             }
+        } else if let Some(track) = rest.strip_suffix("/index-fmp4.m3u8") {
+            // The fragmented-MP4 playlists: the init segment and the fragments, as DASH's.
+            let (track, init) = match track {
+                "audio" => (usize::MAX, self.live.audio_init()?),
+                t => {
+                    let t = t.parse::<usize>().ok()?;
+                    if t >= self.live.config().ladder.len() {
+                        return None;
+                    }
+                    (t, self.live.init_segment(t))
+                }
+            };
+            entries.push(ListEntry {
+                uri: "init.mp4".into(),
+                range: None,
+                hash: ContentHash::of(&init),
+            });
+            for seq in first..=edge {
+                entries.push(ListEntry {
+                    uri: format!("{seq}.m4s"),
+                    range: None,
+                    hash: self.hash_of(track, seq, "m4s"),
+                });
+            }
         } else {
             let track = rest.strip_suffix("/index.m3u8")?.parse::<usize>().ok()?;
             if track >= self.live.config().ladder.len() {
@@ -262,12 +286,24 @@ impl Origin {
             "manifest.mpd" => {
                 return Reply::manifest(self.live.dash_mpd(now), "application/dash+xml");
             }
+            "master-fmp4.m3u8" => {
+                return Reply::manifest(
+                    self.live.hls_master_fmp4(),
+                    "application/vnd.apple.mpegurl",
+                );
+            }
             _ => {}
         }
         let Some((track, file)) = rest.split_once('/') else {
             return Reply::not_found();
         };
         if track == "audio" {
+            if file == "index-fmp4.m3u8" {
+                return match self.live.hls_media_fmp4(None, now) {
+                    Some(p) => Reply::manifest(p, "application/vnd.apple.mpegurl"),
+                    None => Reply::not_found(),
+                };
+            }
             let bytes = match file.strip_suffix(".m4s").map(str::parse::<u64>) {
                 _ if file == "init.mp4" => self.live.audio_init(),
                 Some(Ok(seq)) if self.live.available(seq, now) => self.live.audio_fragment(seq),
@@ -286,6 +322,12 @@ impl Origin {
         }
         if file == "index.m3u8" {
             return match self.live.hls_media(track, now) {
+                Some(p) => Reply::manifest(p, "application/vnd.apple.mpegurl"),
+                None => Reply::not_found(),
+            };
+        }
+        if file == "index-fmp4.m3u8" {
+            return match self.live.hls_media_fmp4(Some(track), now) {
                 Some(p) => Reply::manifest(p, "application/vnd.apple.mpegurl"),
                 None => Reply::not_found(),
             };
