@@ -126,11 +126,26 @@ async fn ffmpeg_decodes_the_live_test_card_through_an_agent() {
         .build()
         .await
         .expect("agent");
-    for manifest in ["master.m3u8", "master-fmp4.m3u8", "manifest.mpd"] {
-        let url = format!("{}/live/{manifest}", agent.proxy_url());
+    // Live, and the on-demand title from its start and after a seek to 2 minutes.
+    let urls = ["master.m3u8", "master-fmp4.m3u8", "manifest.mpd"]
+        .iter()
+        .flat_map(|m| [("live", *m, "0"), ("vod", *m, "0"), ("vod", *m, "120")])
+        // ffmpeg 5.1 cannot seek in fMP4 HLS (after a seek it reads fragments without their
+        // EXT-X-MAP init segment), from the origin directly too.
+        .filter(|c| !(c.1 == "master-fmp4.m3u8" && c.2 != "0"));
+    for (span, manifest, start) in urls {
+        let began = std::time::Instant::now();
+        let url = format!("{}/{span}/{manifest}", agent.proxy_url());
+        let manifest = format!("{span}/{manifest} from {start} s");
         let out = tokio::task::spawn_blocking(move || {
+            let seek = if start == "0" {
+                vec![]
+            } else {
+                vec!["-ss", start]
+            };
             Command::new(ffmpeg())
                 .args(["-hide_banner", "-nostdin", "-v", "warning", "-xerror"])
+                .args(seek)
                 .args(["-i", &url, "-map", "0", "-t", "5", "-f", "null", "-"])
                 .stderr(Stdio::piped())
                 .output()
@@ -148,6 +163,7 @@ async fn ffmpeg_decodes_the_live_test_card_through_an_agent() {
             .filter(|l| !l.trim().is_empty())
             .collect();
         assert!(reported.is_empty(), "{manifest}: ffmpeg reported: {stderr}");
+        eprintln!("{manifest}: decoded in {:.1} s", began.elapsed().as_secs_f64());
     }
     let s = agent.stats();
     assert!(s.swarm.player_bytes > 0, "{}", agent.status());

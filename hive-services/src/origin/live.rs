@@ -13,6 +13,15 @@ use super::testcard::{self, TS_PACKET};
 /// The test card's audio bitrate as the MPD states it (48 kbit/s AAC plus its boxes).
 const AUDIO_BPS: u64 = 52_000;
 
+/// Which fragments a manifest lists: the live window at a time, or the whole on-demand title.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Span {
+    /// The live window at this time.
+    Live(SystemTime),
+    /// The on-demand title ([`LiveConfig::vod_fragments`]).
+    Vod,
+}
+
 /// What the stream's fragments carry.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Media {
@@ -59,6 +68,9 @@ pub struct LiveConfig {
     pub seed: u64,
     /// What fragments carry. Default: the test card.
     pub media: Media,
+    /// Fragments of the on-demand title (under `/vod/`): the same fragments as the live
+    /// stream's first ones, all available at once. Default 300 (10 minutes of 2 s).
+    pub vod_fragments: u64,
 }
 
 impl Default for LiveConfig {
@@ -87,6 +99,7 @@ impl Default for LiveConfig {
             size_jitter: 0.2,
             seed: 0x4849_5645,
             media: Media::default(),
+            vod_fragments: 300,
         }
     }
 }
@@ -144,6 +157,26 @@ impl LiveStream {
         done.saturating_sub(1)
     }
 
+    /// The fragments `span` lists: `first..end`.
+    pub fn range(&self, span: Span) -> std::ops::Range<u64> {
+        match span {
+            Span::Live(now) => {
+                let edge = self.live_edge(now);
+                (edge + 1).saturating_sub(self.cfg.window)..edge + 1
+            }
+            Span::Vod => 0..self.cfg.vod_fragments,
+        }
+    }
+
+    /// Whether fragment `seq` can be served in `span`: live, published and not older than
+    /// the retention; on demand, within the title.
+    pub fn available_in(&self, seq: u64, span: Span) -> bool {
+        match span {
+            Span::Live(now) => self.available(seq, now),
+            Span::Vod => seq < self.cfg.vod_fragments,
+        }
+    }
+
     /// Whether fragment `seq` can be served at `now`: published, and not older than the
     /// retention.
     pub fn available(&self, seq: u64, now: SystemTime) -> bool {
@@ -178,20 +211,16 @@ impl LiveStream {
     }
 
     /// The bytes of fragment `seq` of `track`, the same for every request and every origin
-    /// with the same seed: the test card ([`Media::TestCard`]; its null packets' payload and
-    /// its timestamps' base come from the seed), or MPEG-TS-shaped packets (sync byte 0x47, the
+    /// with the same seed: the test card ([`Media::TestCard`]; its null packets' payload comes
+    /// from the seed), or MPEG-TS-shaped packets (sync byte 0x47, the
     /// rendition's PID, a continuity counter) with pseudo-random payload.
     pub fn fragment(&self, track: usize, seq: u64) -> Bytes {
         let len = self.fragment_len(track, seq);
         if let Some(card) = self.card(track) {
-            // One base for every rendition, so that they stay aligned for a player that
-            // switches between them.
-            let h = blake3::hash(&self.key(0, 0, b"base"));
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&h.as_bytes()[..8]);
-            let base = u64::from_le_bytes(b) % (1 << 30);
+            // Fragment n starts at n × 2 s (plus the template's own start), in every
+            // rendition and packaging, live and on demand alike.
             let key = self.key(track, seq, b"data");
-            return testcard::fragment(card, seq, base, len, |pad| {
+            return testcard::fragment(card, seq, 0, len, |pad| {
                 blake3::Hasher::new().update(&key).finalize_xof().fill(pad)
             });
         }
@@ -294,17 +323,37 @@ impl LiveStream {
 
     /// The live media playlist of `track` at `now`: the newest `window` fragments.
     pub fn hls_media(&self, track: usize, now: SystemTime) -> Option<String> {
+        self.hls_media_in(track, Span::Live(now))
+    }
+
+    /// The MPEG-TS media playlist of `track` for `span`.
+    pub fn hls_media_in(&self, track: usize, span: Span) -> Option<String> {
         self.cfg.ladder.get(track)?;
-        let edge = self.live_edge(now);
-        let first = (edge + 1).saturating_sub(self.cfg.window);
+        Some(self.media_playlist(span, 3, None, "ts"))
+    }
+
+    /// A media playlist: its fragments named `<seq>.<ext>`, after `map` (`EXT-X-MAP`) if any;
+    /// on demand, a `VOD` playlist with its end.
+    fn media_playlist(&self, span: Span, version: u8, map: Option<&str>, ext: &str) -> String {
+        let range = self.range(span);
         let target = self.frag_secs().ceil() as u64;
         let mut s = format!(
-            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{first}\n"
+            "#EXTM3U\n#EXT-X-VERSION:{version}\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{}\n",
+            range.start
         );
-        for seq in first..=edge {
-            let _ = writeln!(s, "#EXTINF:{:.3},\n{seq}.ts", self.frag_secs());
+        if span == Span::Vod {
+            s.push_str("#EXT-X-PLAYLIST-TYPE:VOD\n");
         }
-        Some(s)
+        if let Some(m) = map {
+            let _ = writeln!(s, "#EXT-X-MAP:URI=\"{m}\"");
+        }
+        for seq in range {
+            let _ = writeln!(s, "#EXTINF:{:.3},\n{seq}.{ext}", self.frag_secs());
+        }
+        if span == Span::Vod {
+            s.push_str("#EXT-X-ENDLIST\n");
+        }
+        s
     }
 
     /// The HLS master playlist of the fragmented-MP4 (CMAF) packaging: video variants at
@@ -334,6 +383,11 @@ impl LiveStream {
     /// The live fragmented-MP4 media playlist of `track` (`None`: the test card's audio) at
     /// `now`: its init segment (`EXT-X-MAP`) and the newest `window` fragments.
     pub fn hls_media_fmp4(&self, track: Option<usize>, now: SystemTime) -> Option<String> {
+        self.hls_media_fmp4_in(track, Span::Live(now))
+    }
+
+    /// The fragmented-MP4 media playlist of `track` (`None`: the audio) for `span`.
+    pub fn hls_media_fmp4_in(&self, track: Option<usize>, span: Span) -> Option<String> {
         match track {
             Some(t) => {
                 self.cfg.ladder.get(t)?;
@@ -342,30 +396,38 @@ impl LiveStream {
                 self.audio_init()?;
             }
         }
-        let edge = self.live_edge(now);
-        let first = (edge + 1).saturating_sub(self.cfg.window);
-        let target = self.frag_secs().ceil() as u64;
-        let mut s = format!(
-            "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{first}\n#EXT-X-MAP:URI=\"init.mp4\"\n"
-        );
-        for seq in first..=edge {
-            let _ = writeln!(s, "#EXTINF:{:.3},\n{seq}.m4s", self.frag_secs());
-        }
-        Some(s)
+        Some(self.media_playlist(span, 7, Some("init.mp4"), "m4s"))
     }
 
     /// The dynamic DASH MPD: one video adaptation set, and with the test card one audio
     /// adaptation set (representation `audio`), `SegmentTemplate` with `$Number$`.
     pub fn dash_mpd(&self, now: SystemTime) -> String {
-        let ast = rfc3339(self.epoch);
-        let published = rfc3339(now);
+        self.dash_mpd_in(Span::Live(now))
+    }
+
+    /// The DASH MPD for `span`: dynamic for the live stream, static for the on-demand title.
+    pub fn dash_mpd_in(&self, span: Span) -> String {
         let ms = self.cfg.fragment.as_millis().max(1);
-        let depth = self.frag_secs() * self.cfg.window as f64;
+        let head = match span {
+            Span::Live(now) => {
+                let ast = rfc3339(self.epoch);
+                let published = rfc3339(now);
+                let depth = self.frag_secs() * self.cfg.window as f64;
+                format!(
+                    "type=\"dynamic\" profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" availabilityStartTime=\"{ast}\" publishTime=\"{published}\" minimumUpdatePeriod=\"PT{:.3}S\" minBufferTime=\"PT{:.3}S\" timeShiftBufferDepth=\"PT{depth:.3}S\" suggestedPresentationDelay=\"PT{:.3}S\"",
+                    self.frag_secs(),
+                    self.frag_secs(),
+                    self.frag_secs() * 3.0
+                )
+            }
+            Span::Vod => format!(
+                "type=\"static\" profiles=\"urn:mpeg:dash:profile:isoff-on-demand:2011,urn:mpeg:dash:profile:isoff-live:2011\" mediaPresentationDuration=\"PT{:.3}S\" minBufferTime=\"PT{:.3}S\"",
+                self.frag_secs() * self.cfg.vod_fragments as f64,
+                self.frag_secs()
+            ),
+        };
         let mut s = format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" type=\"dynamic\" profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" availabilityStartTime=\"{ast}\" publishTime=\"{published}\" minimumUpdatePeriod=\"PT{:.3}S\" minBufferTime=\"PT{:.3}S\" timeShiftBufferDepth=\"PT{depth:.3}S\" suggestedPresentationDelay=\"PT{:.3}S\">\n  <Period id=\"0\" start=\"PT0S\">\n    <AdaptationSet mimeType=\"video/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\">\n      <SegmentTemplate timescale=\"1000\" duration=\"{ms}\" startNumber=\"0\" initialization=\"$RepresentationID$/init.mp4\" media=\"$RepresentationID$/$Number$.m4s\"/>\n",
-            self.frag_secs(),
-            self.frag_secs(),
-            self.frag_secs() * 3.0
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" {head}>\n  <Period id=\"0\" start=\"PT0S\">\n    <AdaptationSet mimeType=\"video/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\">\n      <SegmentTemplate timescale=\"1000\" duration=\"{ms}\" startNumber=\"0\" initialization=\"$RepresentationID$/init.mp4\" media=\"$RepresentationID$/$Number$.m4s\"/>\n"
         );
         for (i, r) in self.cfg.ladder.iter().enumerate() {
             let _ = writeln!(
@@ -499,6 +561,26 @@ mod tests {
                 Some(format!("{base}{dir}/{edge}.m4s"))
             );
         }
+        // The on-demand title: every fragment listed, with its end.
+        let vod = m
+            .parse(
+                &format!("{base}vod/0/index.m3u8"),
+                None,
+                s.hls_media_in(0, Span::Vod).expect("vod").as_bytes(),
+            )
+            .expect("vod playlist parses");
+        assert!(!vod.live);
+        assert_eq!(vod.tracks[0].fragments.len(), 300);
+        let vod = m
+            .parse(
+                &format!("{base}vod/manifest.mpd"),
+                None,
+                s.dash_mpd_in(Span::Vod).as_bytes(),
+            )
+            .expect("vod mpd parses");
+        assert!(!vod.live);
+        assert_eq!(vod.tracks.len(), 4);
+        assert!(vod.tracks.iter().all(|t| t.fragments.len() == 300));
         let mpd = s.dash_mpd(now);
         assert!(
             mpd.contains("availabilityStartTime=\"2023-11-14T22:13:06.000Z\""),

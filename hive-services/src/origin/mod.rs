@@ -45,7 +45,7 @@ use hive_core::ContentHash;
 use hive_core::integrity::{LIST_SUFFIX, ListEntry, PublisherKey, SignedList};
 use parking_lot::Mutex;
 
-pub use live::{LiveConfig, LiveStream, Media, Rendition};
+pub use live::{LiveConfig, LiveStream, Media, Rendition, Span};
 
 /// Settings of an origin.
 #[derive(Debug, Default)]
@@ -131,22 +131,29 @@ impl Origin {
         let h = ContentHash::of(&bytes);
         let mut m = self.hashes.lock();
         m.insert((seq, track, kind), h);
-        // Keep about two windows of every track, in both packagings, and of the audio.
-        let keep = (self.live.config().window + self.live.config().retention) as usize
-            * (self.live.config().ladder.len() * 2 + 1)
-            * 2;
+        // Keep about two windows of every track, in both packagings, and of the audio, and the
+        // on-demand title's (the same fragments as the live stream's first ones).
+        let cfg = self.live.config();
+        let kinds = cfg.ladder.len() * 2 + 1;
+        let keep = (cfg.window.saturating_add(cfg.retention) as usize)
+            .saturating_mul(kinds * 2)
+            .saturating_add(
+                usize::try_from(cfg.vod_fragments)
+                    .unwrap_or(usize::MAX)
+                    .saturating_mul(kinds),
+            );
         while m.len() > keep {
             m.pop_first();
         }
         h
     }
 
-    /// The signed list beside a live manifest (`rest` is the path under `/live/` without the
-    /// suffix), or `None` when there is no such manifest or no key.
-    fn integrity_list(&self, rest: &str, now: SystemTime) -> Option<String> {
+    /// The signed list beside a manifest (`rest` is the path under `/live/` or `/vod/`
+    /// without the suffix) listing the fragments of `span`, or `None` when there is no such
+    /// manifest or no key.
+    fn integrity_list(&self, rest: &str, span: Span) -> Option<String> {
         let key = self.sign_key.as_ref()?;
-        let edge = self.live.live_edge(now);
-        let first = (edge + 1).saturating_sub(self.live.config().window);
+        let range = self.live.range(span);
         let mut entries = Vec::new();
         if rest == "manifest.mpd" {
             for track in 0..self.live.config().ladder.len() {
@@ -155,7 +162,7 @@ impl Origin {
                     range: None,
                     hash: ContentHash::of(&self.live.init_segment(track)),
                 });
-                for seq in first..=edge {
+                for seq in range.clone() {
                     entries.push(ListEntry {
                         uri: format!("{track}/{seq}.m4s"),
                         range: None,
@@ -169,7 +176,7 @@ impl Origin {
                     range: None,
                     hash: ContentHash::of(&init),
                 });
-                for seq in first..=edge {
+                for seq in range.clone() {
                     entries.push(ListEntry {
                         uri: format!("audio/{seq}.m4s"),
                         range: None,
@@ -194,7 +201,7 @@ impl Origin {
                 range: None,
                 hash: ContentHash::of(&init),
             });
-            for seq in first..=edge {
+            for seq in range.clone() {
                 entries.push(ListEntry {
                     uri: format!("{seq}.m4s"),
                     range: None,
@@ -206,7 +213,7 @@ impl Origin {
             if track >= self.live.config().ladder.len() {
                 return None;
             }
-            for seq in first..=edge {
+            for seq in range.clone() {
                 entries.push(ListEntry {
                     uri: format!("{seq}.ts"),
                     range: None,
@@ -214,7 +221,11 @@ impl Origin {
                 });
             }
         }
-        let list = SignedList { seq: edge, entries };
+        // A live list is numbered by its newest fragment; an on-demand one never changes.
+        let list = SignedList {
+            seq: range.end.saturating_sub(1),
+            entries,
+        };
         self.lists.fetch_add(1, Ordering::Relaxed);
         String::from_utf8(list.sign(key)).ok()
     }
@@ -269,12 +280,15 @@ impl Origin {
         if path == "/healthz" {
             return Reply::text("ok\n".into(), "text/plain");
         }
-        let Some(rest) = path.strip_prefix("/live/") else {
+        let (rest, span) = if let Some(rest) = path.strip_prefix("/live/") {
+            (rest, Span::Live(SystemTime::now()))
+        } else if let Some(rest) = path.strip_prefix("/vod/") {
+            (rest, Span::Vod)
+        } else {
             return Reply::not_found();
         };
-        let now = SystemTime::now();
         if let Some(manifest) = rest.strip_suffix(LIST_SUFFIX) {
-            return match self.integrity_list(manifest, now) {
+            return match self.integrity_list(manifest, span) {
                 Some(l) => Reply::manifest(l, "text/plain; charset=utf-8"),
                 None => Reply::not_found(),
             };
@@ -284,7 +298,7 @@ impl Origin {
                 return Reply::manifest(self.live.hls_master(), "application/vnd.apple.mpegurl");
             }
             "manifest.mpd" => {
-                return Reply::manifest(self.live.dash_mpd(now), "application/dash+xml");
+                return Reply::manifest(self.live.dash_mpd_in(span), "application/dash+xml");
             }
             "master-fmp4.m3u8" => {
                 return Reply::manifest(
@@ -299,14 +313,14 @@ impl Origin {
         };
         if track == "audio" {
             if file == "index-fmp4.m3u8" {
-                return match self.live.hls_media_fmp4(None, now) {
+                return match self.live.hls_media_fmp4_in(None, span) {
                     Some(p) => Reply::manifest(p, "application/vnd.apple.mpegurl"),
                     None => Reply::not_found(),
                 };
             }
             let bytes = match file.strip_suffix(".m4s").map(str::parse::<u64>) {
                 _ if file == "init.mp4" => self.live.audio_init(),
-                Some(Ok(seq)) if self.live.available(seq, now) => self.live.audio_fragment(seq),
+                Some(Ok(seq)) if self.live.available_in(seq, span) => self.live.audio_fragment(seq),
                 _ => None,
             };
             return match bytes {
@@ -321,13 +335,13 @@ impl Origin {
             return Reply::not_found();
         }
         if file == "index.m3u8" {
-            return match self.live.hls_media(track, now) {
+            return match self.live.hls_media_in(track, span) {
                 Some(p) => Reply::manifest(p, "application/vnd.apple.mpegurl"),
                 None => Reply::not_found(),
             };
         }
         if file == "index-fmp4.m3u8" {
-            return match self.live.hls_media_fmp4(Some(track), now) {
+            return match self.live.hls_media_fmp4_in(Some(track), span) {
                 Some(p) => Reply::manifest(p, "application/vnd.apple.mpegurl"),
                 None => Reply::not_found(),
             };
@@ -341,10 +355,10 @@ impl Origin {
             _ => return Reply::not_found(),
         };
         match seq.parse::<u64>() {
-            Ok(seq) if self.live.available(seq, now) && kind == "video/mp2t" => {
+            Ok(seq) if self.live.available_in(seq, span) && kind == "video/mp2t" => {
                 Reply::fragment(self.live.fragment(track, seq), kind)
             }
-            Ok(seq) if self.live.available(seq, now) => {
+            Ok(seq) if self.live.available_in(seq, span) => {
                 Reply::fragment(self.live.fmp4_fragment(track, seq), kind)
             }
             _ => Reply::not_found(),
