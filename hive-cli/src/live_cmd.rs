@@ -76,6 +76,13 @@ pub(crate) struct DemoArgs {
     /// Print one JSON object on stdout (progress stays on stderr).
     #[arg(long)]
     json: bool,
+    /// Where to serve the watch page: the first viewer's picture (hls.js through its agent)
+    /// beside live charts of the swarm. Its URL is printed at the start.
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    watch: SocketAddr,
+    /// Serve no watch page.
+    #[arg(long)]
+    no_watch: bool,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
@@ -93,7 +100,33 @@ pub(crate) fn demo(args: &DemoArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(c) => return c,
     };
+    let watch = if args.no_watch {
+        None
+    } else {
+        let w = hive_cli::demo::watch::Watch::new();
+        let listener = match rt.block_on(tokio::net::TcpListener::bind(args.watch)) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!(
+                    "hive demo: cannot serve the watch page at {}: {e}",
+                    args.watch
+                );
+                return ExitCode::FAILURE;
+            }
+        };
+        match listener.local_addr() {
+            Ok(a) => eprintln!("hive demo: watch one viewer at http://{a}/"),
+            Err(e) => eprintln!("hive demo: the watch page's address: {e}"),
+        }
+        rt.spawn(hive_cli::demo::watch::serve(
+            listener,
+            w.clone(),
+            std::future::pending(),
+        ));
+        Some(w)
+    };
     let cfg = DemoConfig {
+        watch,
         viewers: args.viewers,
         duration: args.duration,
         join_over: args.join_over.min(args.duration),

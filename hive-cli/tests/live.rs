@@ -255,3 +255,71 @@ async fn a_handshake_flood_at_an_agent_does_not_stall_its_player() {
     );
     assert_eq!(r.corrupt_fragments, 0);
 }
+
+/// `hive demo`'s watch page: the page and its bundled hls.js are served, `/stats` names the
+/// first viewer's agent and fills with samples, and that agent answers the page's
+/// cross-origin playlist request with the origin's CORS consent. (Playback in a real browser
+/// is issue #19's Chromium test.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watch_page_serves_its_player_and_the_swarms_figures() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let watch = hive_cli::demo::watch::Watch::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let page = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(hive_cli::demo::watch::serve(
+        listener,
+        watch.clone(),
+        std::future::pending(),
+    ));
+    let cfg = DemoConfig {
+        watch: Some(watch),
+        ..config(3, 8)
+    };
+    let demo = tokio::spawn(run(cfg, |_| {}));
+    let client = reqwest::Client::new();
+    let get = |url: String| {
+        let client = client.clone();
+        async move { client.get(url).send().await.expect("GET") }
+    };
+    let html = get(format!("{page}/")).await.text().await.expect("page");
+    assert!(
+        html.contains("<video") && html.contains("/hls.min.js"),
+        "{html}"
+    );
+    let js = get(format!("{page}/hls.min.js")).await;
+    assert_eq!(js.status(), 200);
+    assert!(js.bytes().await.expect("js").len() > 100_000);
+    // Samples come every two seconds.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let stats: serde_json::Value = get(format!("{page}/stats"))
+        .await
+        .json()
+        .await
+        .expect("stats");
+    let viewer = stats["viewer"].as_str().expect("a viewer").to_string();
+    assert!(
+        !stats["samples"].as_array().expect("samples").is_empty(),
+        "{stats}"
+    );
+    assert_eq!(stats["ladder_kbps"], serde_json::json!([500, 1000, 2000]));
+    let playlist = client
+        .get(format!("{viewer}/live/master.m3u8"))
+        .header("origin", page.as_str())
+        .send()
+        .await
+        .expect("playlist");
+    assert_eq!(playlist.status(), 200);
+    let allowed = playlist
+        .headers()
+        .get("access-control-allow-origin")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    assert!(
+        allowed.as_deref() == Some("*") || allowed.as_deref() == Some(page.as_str()),
+        "{allowed:?}"
+    );
+    let r = demo.await.expect("join").expect("demo runs");
+    assert_eq!(r.corrupt_fragments, 0);
+}

@@ -6,6 +6,7 @@
 //! the players received`; every fragment a player receives is compared with the origin's bytes.
 
 pub(crate) mod player;
+pub mod watch;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -51,6 +52,9 @@ pub struct DemoConfig {
     /// with hashes that match them. They are left out of every figure but `bad_fragments` and
     /// `bad_peers`; `corrupt_fragments` counts what reached the honest players.
     pub liars: Vec<usize>,
+    /// The watch page to fill ([`watch::Watch`]): viewer 0's agent is the one it plays
+    /// through, and every progress sample feeds its charts.
+    pub watch: Option<Arc<watch::Watch>>,
     /// A handshake flood at viewer 0's agent, INITIALs a second (0: none), from 1 000
     /// loopback source addresses answering every RETRY (`hive_transport_udp::flood`), from
     /// when every viewer has joined to the end. The report's `flood` says what it cost.
@@ -76,6 +80,7 @@ impl std::fmt::Debug for DemoConfig {
             .field("flood_rate", &self.flood_rate)
             .field("kills", &self.kills)
             .field("agent_hook", &self.agent_hook.is_some())
+            .field("watch", &self.watch.is_some())
             .finish()
     }
 }
@@ -93,6 +98,7 @@ impl Default for DemoConfig {
             integrity: true,
             liars: Vec::new(),
             flood_rate: 0,
+            watch: None,
         }
     }
 }
@@ -359,6 +365,13 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
                 builder = hook(seats.len(), builder).await;
             }
             let agent = builder.build().await.context("starting an agent")?;
+            if let Some(w) = cfg.watch.as_ref().filter(|_| seats.is_empty()) {
+                let ladder = origin.live().config().ladder.iter();
+                w.set_viewer(
+                    agent.proxy_url(),
+                    ladder.map(|r| r.bandwidth / 1000).collect(),
+                );
+            }
             let viewer = Arc::new(Mutex::new(None));
             let (own_stop, own_stop_rx) = tokio::sync::watch::channel(false);
             // A liar's player checks against what its origin serves.
@@ -395,7 +408,11 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
         }
         if t >= next_report {
             next_report += 2.0;
-            progress(&snapshot(t, &seats, &origin, &counters));
+            let p = snapshot(t, &seats, &origin, &counters);
+            if let Some(w) = &cfg.watch {
+                w.sample(&p, origin.stats().fragment_bytes);
+            }
+            progress(&p);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
