@@ -163,7 +163,10 @@ async fn ffmpeg_decodes_the_live_test_card_through_an_agent() {
             .filter(|l| !l.trim().is_empty())
             .collect();
         assert!(reported.is_empty(), "{manifest}: ffmpeg reported: {stderr}");
-        eprintln!("{manifest}: decoded in {:.1} s", began.elapsed().as_secs_f64());
+        eprintln!(
+            "{manifest}: decoded in {:.1} s",
+            began.elapsed().as_secs_f64()
+        );
     }
     let s = agent.stats();
     assert!(s.swarm.player_bytes > 0, "{}", agent.status());
