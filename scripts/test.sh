@@ -9,16 +9,25 @@ cd "$(dirname "$0")/.."
 # ffmpeg: hive-manifest/tests/ffmpeg_ladders.rs generates HLS and DASH ladders with it.
 # redis-server: hive-services/tests/store_conformance.rs runs the tracker store suite on Redis.
 # iproute2: hive-cli/tests/lab.rs makes network namespaces and configures them with `ip`.
-PACKAGES=(ffmpeg redis-server iproute2)
+# chromium, nodejs: hive-cli/tests/browser.rs plays `hive demo`'s watch page in headless
+# Chromium, driven by node (puppeteer-core, below).
+PACKAGES=(ffmpeg redis-server iproute2 chromium nodejs)
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
+# npm: NodeSource's nodejs package carries it, Debian's is a package of its own.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing: ${missing[*]}" >&2
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+# The browser tests' driver, puppeteer-core (no bundled browser), from its lock file.
+if [ ! -d hive-cli/tests/browser/node_modules ]; then
+    (cd hive-cli/tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 echo "== cargo fmt --check" >&2

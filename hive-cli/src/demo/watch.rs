@@ -97,7 +97,7 @@ impl Watch {
         })
     }
 
-    /// The page's routes: `/` (the page), `/hls.min.js`, `/stats` (JSON).
+    /// The page's routes: `/` (the page), `/hls.min.js`, `/stats` (JSON), `/favicon.ico`.
     pub fn router(self: Arc<Self>) -> Router {
         let stats = self.clone();
         Router::new()
@@ -124,6 +124,11 @@ impl Watch {
                         HLS_JS,
                     )
                 }),
+            )
+            // No icon: an empty answer, not a 404 in the browser's console.
+            .route(
+                "/favicon.ico",
+                get(|| async { axum::http::StatusCode::NO_CONTENT }),
             )
             .route(
                 "/stats",
