@@ -76,8 +76,6 @@ struct Net {
     trusted: bool,
     /// Nodes that received a `BadPeer` output, and whom it named.
     bad_peers: Vec<(usize, PeerId)>,
-    /// Requests each node sent to peers.
-    requests_sent: Vec<usize>,
 }
 
 fn info(content: ContentId, seq: u64) -> FragmentInfo {
@@ -146,7 +144,6 @@ impl Net {
             sent: Vec::new(),
             trusted: true,
             bad_peers: Vec::new(),
-            requests_sent: vec![0; n],
         }
     }
 
@@ -195,9 +192,6 @@ impl Net {
                     let Some(&j) = self.ids.get(&to) else {
                         continue;
                     };
-                    if matches!(message, Message::Request(_)) {
-                        self.requests_sent[i] += 1;
-                    }
                     match (self.faults[i], &mut message) {
                         (Fault::Mute, Message::Data(_)) => continue,
                         (Fault::Corrupt, Message::Data(d)) => {
@@ -730,36 +724,6 @@ fn a_transfer_in_progress_is_cancelled_when_the_trusted_hash_names_other_bytes()
     assert_eq!(net.delivered[1].len(), 1);
     assert!(net.delivered[1][0].1 == origin_bytes(2));
     assert_eq!(s1.deadline_misses, 0);
-}
-
-#[test]
-fn a_peer_that_refused_as_overloaded_is_not_asked_for_another_fragment_at_once() {
-    // Node 0 has no free upload slot and no queue: it refuses every request as overloaded.
-    // After its refusal for one fragment, node 1 asks it for no other one for `busy_retry`.
-    let mut net = Net::new(
-        2,
-        |i| Box::new(RandomMesh::new(i as u64)),
-        |i| SwarmConfig {
-            upload_slots: if i == 0 { 0 } else { 4 },
-            queue_for_slots: false,
-            ..SwarmConfig::default()
-        },
-    );
-    net.introduce_all();
-    net.run_until(Instant::from_secs(2));
-    net.request(0, 9, Instant::from_secs(2));
-    net.request(0, 10, Instant::from_secs(2));
-    net.request(1, 9, Instant::from_secs(4));
-    // Well inside the 150 ms busy_retry of node 0's refusal (which comes back at ~4.02 s).
-    net.request(1, 10, Instant::from_millis(4050));
-    net.run_until(Instant::from_millis(4100));
-    assert_eq!(
-        net.requests_sent[1], 1,
-        "one request to the overloaded peer, not one per fragment"
-    );
-    net.run_until(Instant::from_secs(10));
-    assert_eq!(net.delivered[1].len(), 2);
-    assert_eq!(net.nodes[1].stats().deadline_misses, 0);
 }
 
 /// A policy that prefetches everything and always waits far into the future.

@@ -390,19 +390,13 @@ impl Swarm {
             .max(half);
         // Hide the neighbours that failed us for this fragment; show those busy for a while as
         // choked (a policy may still count them, e.g. to agree on who fetches, but not ask them).
-        let mut busy: Vec<PeerId> = w
+        let busy: Vec<PeerId> = w
             .busy
             .iter()
             .filter(|(_, t)| *t > now)
             .map(|(p, _)| *p)
             .collect();
-        let mut busy_until = w.busy.iter().map(|(_, t)| *t).filter(|t| *t > now).min();
-        for (v, l) in self.views.iter().zip(&self.links) {
-            if l.busy_until > now {
-                busy.push(v.info.id);
-                busy_until = Some(busy_until.map_or(l.busy_until, |b| b.min(l.busy_until)));
-            }
-        }
+        let busy_until = w.busy.iter().map(|(_, t)| *t).filter(|t| *t > now).min();
         let need = FetchContext {
             fragment: id,
             size_estimate: size,
@@ -778,12 +772,7 @@ impl Swarm {
             v.inflight_requests = v.inflight_requests.saturating_sub(1)
         });
         if reason == RejectReason::Overloaded {
-            // Busy now, not failed: ask others, and it again after a pause (for any fragment:
-            // its slots are full for all of them).
-            let retry = now + self.cfg.busy_retry;
-            if let Some(l) = self.link_mut(&from) {
-                l.busy_until = l.busy_until.max(retry);
-            }
+            // Busy now, not failed: ask others, and it again after a pause.
             if let Some(w) = self.wants.get_mut(&id) {
                 if matches!(&w.state, State::FromPeer { peer, .. } if *peer == from) {
                     w.busy.retain(|(p, _)| *p != from);

@@ -70,9 +70,6 @@ struct Link {
     requests: Vec<(u64, FragmentId)>,
     /// Whether its Hello arrived.
     hello: bool,
-    /// It refused a request as overloaded: no request goes to it before then, for any
-    /// fragment (its upload slots are a property of the peer, not of one fragment).
-    busy_until: Instant,
 }
 
 impl Link {
