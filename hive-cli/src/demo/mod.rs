@@ -52,8 +52,8 @@ pub struct DemoConfig {
     /// with hashes that match them. They are left out of every figure but `bad_fragments` and
     /// `bad_peers`; `corrupt_fragments` counts what reached the honest players.
     pub liars: Vec<usize>,
-    /// The watch page to fill ([`watch::Watch`]): viewer 0's agent is the one it plays
-    /// through, and every progress sample feeds its charts.
+    /// The watch page to fill ([`watch::Watch`]): the first honest viewer's agent is the one
+    /// it plays through, and every progress sample feeds its charts.
     pub watch: Option<Arc<watch::Watch>>,
     /// A handshake flood at viewer 0's agent, INITIALs a second (0: none), from 1 000
     /// loopback source addresses answering every RETRY (`hive_transport_udp::flood`), from
@@ -365,7 +365,12 @@ pub async fn run(cfg: DemoConfig, mut progress: impl FnMut(&Progress)) -> Result
                 builder = hook(seats.len(), builder).await;
             }
             let agent = builder.build().await.context("starting an agent")?;
-            if let Some(w) = cfg.watch.as_ref().filter(|_| seats.is_empty()) {
+            // The page plays the first honest viewer's agent.
+            if let Some(w) = cfg
+                .watch
+                .as_ref()
+                .filter(|w| liar.is_none() && !w.has_viewer())
+            {
                 let ladder = origin.live().config().ladder.iter();
                 w.set_viewer(
                     agent.proxy_url(),

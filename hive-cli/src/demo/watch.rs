@@ -64,6 +64,11 @@ impl Watch {
         s.ladder_kbps = ladder_kbps;
     }
 
+    /// Whether the page has its viewer.
+    pub(crate) fn has_viewer(&self) -> bool {
+        self.state.lock().viewer.is_some()
+    }
+
     /// A progress sample, with the origin's fragment bytes so far (for its egress).
     pub(crate) fn sample(&self, p: &Progress, origin_bytes: u64) {
         let mut s = self.state.lock();

@@ -232,7 +232,10 @@ impl Fmp4 {
         let v1 = bytes[mdhd + 8] == 1;
         let ts = mdhd + if v1 { 28 } else { 20 };
         let timescale = u64::from(u32::from_be_bytes(bytes.get(ts..ts + 4)?.try_into().ok()?));
-        let (mfhd, _) = find(bytes, moof, bytes.len(), &[b"moof", b"mfhd"])?;
+        let (mfhd, mfhd_end) = find(bytes, moof, bytes.len(), &[b"moof", b"mfhd"])?;
+        if mfhd + 16 > mfhd_end || mdat.1 + 8 > mdat.2 {
+            return None;
+        }
         let (tfdt, tfdt_end) = find(bytes, moof, bytes.len(), &[b"moof", b"traf", b"tfdt"])?;
         let time_64 = bytes[tfdt + 8] == 1;
         if tfdt + 12 + if time_64 { 8 } else { 4 } > tfdt_end || timescale == 0 {
