@@ -27,6 +27,19 @@ fn run(cmd: &mut Command) -> (bool, String, String) {
     )
 }
 
+/// ffmpeg decodes the file at `path` without an error or a warning; what it said if not.
+fn decodes(path: &std::path::Path) -> Result<(), String> {
+    let (ok, _, err) = run(Command::new(tool("ffmpeg"))
+        .args(["-hide_banner", "-nostdin", "-v", "warning", "-xerror", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"]));
+    if ok && err.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(err)
+    }
+}
+
 #[test]
 fn every_rendition_decodes_fragment_by_fragment_and_across_fragments() {
     let live = LiveStream::new(LiveConfig::default(), SystemTime::now());
@@ -41,25 +54,15 @@ fn every_rendition_decodes_fragment_by_fragment_and_across_fragments() {
             let path = dir.join(format!("{track}-{seq}.ts"));
             std::fs::write(&path, &f).expect("write");
             joined.extend_from_slice(&f);
-            let (ok, _, err) = run(Command::new(tool("ffmpeg"))
-                .args(["-hide_banner", "-nostdin", "-v", "warning", "-xerror", "-i"])
-                .arg(&path)
-                .args(["-f", "null", "-"]));
-            assert!(
-                ok && err.trim().is_empty(),
-                "track {track} fragment {seq}: {err}"
-            );
+            if let Err(e) = decodes(&path) {
+                panic!("track {track} fragment {seq}: {e}");
+            }
         }
         let path = dir.join(format!("{track}-joined.ts"));
         std::fs::write(&path, &joined).expect("write");
-        let (ok, _, err) = run(Command::new(tool("ffmpeg"))
-            .args(["-hide_banner", "-nostdin", "-v", "warning", "-xerror", "-i"])
-            .arg(&path)
-            .args(["-f", "null", "-"]));
-        assert!(
-            ok && err.trim().is_empty(),
-            "track {track}, 3 fragments: {err}"
-        );
+        if let Err(e) = decodes(&path) {
+            panic!("track {track}, 3 fragments: {e}");
+        }
         // Video at the rendition's size and audio; 6 s of video across the three fragments.
         let (ok, out, err) = run(Command::new(tool("ffprobe"))
             .args(["-v", "error", "-show_entries"])
@@ -115,11 +118,9 @@ fn the_fragmented_mp4_renditions_and_audio_decode_across_fragments() {
     for (name, bytes, codec) in streams {
         let path = dir.join(format!("{name}.mp4"));
         std::fs::write(&path, &bytes).expect("write");
-        let (ok, _, err) = run(Command::new(tool("ffmpeg"))
-            .args(["-hide_banner", "-nostdin", "-v", "warning", "-xerror", "-i"])
-            .arg(&path)
-            .args(["-f", "null", "-"]));
-        assert!(ok && err.trim().is_empty(), "{name}: {err}");
+        if let Err(e) = decodes(&path) {
+            panic!("{name}: {e}");
+        }
         let (ok, out, err) = run(Command::new(tool("ffprobe"))
             .args([
                 "-v",
