@@ -53,26 +53,32 @@ fn make_ladder() -> PathBuf {
     dir
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ffmpeg_pulls_an_hls_stream_through_an_agent_without_error() {
-    let dir = make_ladder();
-    let origin = Arc::new(Origin::new(OriginConfig {
-        folder: Some(dir.clone()),
-        ..OriginConfig::default()
-    }));
+/// An origin served on loopback, and an agent in front of it.
+async fn agent_before(cfg: OriginConfig) -> Agent {
+    let origin = Arc::new(Origin::new(cfg));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let origin_url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(serve(listener, origin.clone(), std::future::pending()));
-    let agent = Agent::builder()
+    tokio::spawn(serve(listener, origin, std::future::pending()));
+    Agent::builder()
         .config(AgentConfig {
             origin: Some(origin_url),
             ..AgentConfig::default()
         })
         .build()
         .await
-        .expect("agent");
+        .expect("agent")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_pulls_an_hls_stream_through_an_agent_without_error() {
+    let dir = make_ladder();
+    let agent = agent_before(OriginConfig {
+        folder: Some(dir.clone()),
+        ..OriginConfig::default()
+    })
+    .await;
     let url = format!("{}/media/master.m3u8", agent.proxy_url());
     let out = tokio::task::spawn_blocking(move || {
         Command::new(ffmpeg())
@@ -108,24 +114,11 @@ async fn ffmpeg_pulls_an_hls_stream_through_an_agent_without_error() {
 
 /// The origin's live test card, played by ffmpeg through an agent, over HLS (MPEG-TS, and
 /// fragmented MP4 with its audio as a rendition group) and over DASH (fragmented MP4, video
-/// and audio apart): every rendition decodes (not only
-/// demuxes) with no error and no warning, as `ffplay` on the README's URL would.
+/// and audio apart): every rendition decodes (not only demuxes) with no error and no warning,
+/// as `ffplay` on the README's URL would.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_decodes_the_live_test_card_through_an_agent() {
-    let origin = Arc::new(Origin::new(OriginConfig::default()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let origin_url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(serve(listener, origin.clone(), std::future::pending()));
-    let agent = Agent::builder()
-        .config(AgentConfig {
-            origin: Some(origin_url),
-            ..AgentConfig::default()
-        })
-        .build()
-        .await
-        .expect("agent");
+    let agent = agent_before(OriginConfig::default()).await;
     // Live, and the on-demand title from its start and after a seek to 2 minutes.
     let urls = ["master.m3u8", "master-fmp4.m3u8", "manifest.mpd"]
         .iter()
