@@ -76,6 +76,9 @@ pub struct OriginStats {
     pub disk_bytes: u64,
 }
 
+/// Fragment hashes by (sequence, track, file extension; the audio is track `usize::MAX`).
+type HashCache = std::collections::BTreeMap<(u64, usize, &'static str), ContentHash>;
+
 /// The origin server's state.
 #[derive(Debug)]
 pub struct Origin {
@@ -88,9 +91,11 @@ pub struct Origin {
     not_found: AtomicU64,
     disk_bytes: Arc<AtomicU64>,
     sign_key: Option<PublisherKey>,
-    /// Hashes of the live fragments listed, by (track, sequence); the oldest leave as the
+    /// Hashes of the live fragments listed past the on-demand title; the oldest leave as the
     /// window moves.
-    hashes: Mutex<std::collections::BTreeMap<(u64, usize, &'static str), ContentHash>>,
+    hashes: Mutex<HashCache>,
+    /// The on-demand title's hashes, kept whole.
+    title_hashes: Mutex<HashCache>,
     lists: AtomicU64,
 }
 
@@ -108,6 +113,7 @@ impl Origin {
             disk_bytes: Arc::new(AtomicU64::new(0)),
             sign_key: cfg.sign_key,
             hashes: Mutex::new(Default::default()),
+            title_hashes: Mutex::new(Default::default()),
             lists: AtomicU64::new(0),
         }
     }
@@ -117,10 +123,20 @@ impl Origin {
         self.lists.load(Ordering::Relaxed)
     }
 
-    /// The hash of a live fragment (`kind`: its file's extension, `ts` or `m4s`; the test
-    /// card's audio is track `usize::MAX`), computed once.
+    /// The hash of a fragment (`kind`: its file's extension, `ts` or `m4s`; the test card's
+    /// audio is track `usize::MAX`), computed once.
     fn hash_of(&self, track: usize, seq: u64, kind: &'static str) -> ContentHash {
-        if let Some(h) = self.hashes.lock().get(&(seq, track, kind)) {
+        // The on-demand title's fragments (the live stream's first ones too) are hashed once and
+        // kept: at most `vod_fragments` per track and packaging, so no request can make the
+        // origin hash the title again. Of the rest, about two live windows of every track in
+        // both packagings and of the audio, the oldest dropped first.
+        let cfg = self.live.config();
+        let cache = if seq < cfg.vod_fragments {
+            &self.title_hashes
+        } else {
+            &self.hashes
+        };
+        if let Some(h) = cache.lock().get(&(seq, track, kind)) {
             return *h;
         }
         let bytes = match (kind, track) {
@@ -129,21 +145,15 @@ impl Origin {
             _ => self.live.fragment(track, seq),
         };
         let h = ContentHash::of(&bytes);
-        let mut m = self.hashes.lock();
+        let mut m = cache.lock();
         m.insert((seq, track, kind), h);
-        // Keep about two windows of every track, in both packagings, and of the audio, and the
-        // on-demand title's (the same fragments as the live stream's first ones).
-        let cfg = self.live.config();
-        let kinds = cfg.ladder.len() * 2 + 1;
-        let keep = (cfg.window.saturating_add(cfg.retention) as usize)
-            .saturating_mul(kinds * 2)
-            .saturating_add(
-                usize::try_from(cfg.vod_fragments)
-                    .unwrap_or(usize::MAX)
-                    .saturating_mul(kinds),
-            );
-        while m.len() > keep {
-            m.pop_first();
+        if seq >= cfg.vod_fragments {
+            let kinds = cfg.ladder.len() * 2 + 1;
+            let keep =
+                (cfg.window.saturating_add(cfg.retention) as usize).saturating_mul(kinds * 2);
+            while m.len() > keep {
+                m.pop_first();
+            }
         }
         h
     }
@@ -510,4 +520,27 @@ pub async fn serve(
         shutdown,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_titles_hashes_stay_while_the_live_window_moves_on() {
+        let o = Origin::new(OriginConfig::default());
+        let title = o.live().config().vod_fragments;
+        let h = o.hash_of(0, 5, "ts");
+        // Far more live fragments than the live cache keeps.
+        for seq in title..title + 2_000 {
+            o.hash_of(0, seq, "ts");
+        }
+        assert_eq!(o.title_hashes.lock().get(&(5, 0, "ts")), Some(&h));
+        let live = o.hashes.lock();
+        let cfg = o.live().config();
+        let keep = (cfg.window + cfg.retention) as usize * (cfg.ladder.len() * 2 + 1) * 2;
+        assert_eq!(live.len(), keep);
+        assert!(live.contains_key(&(title + 1_999, 0, "ts")));
+        assert_eq!(h, ContentHash::of(&o.live().fragment(0, 5)));
+    }
 }
