@@ -148,15 +148,20 @@ impl Watch {
     }
 }
 
-/// Serves the page on `listener` until `stop` resolves.
+/// Serves the page on `listener` until `stop` resolves, with the header, idle and body
+/// timeouts and the connection cap of every Hive HTTP server.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     watch: Arc<Watch>,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, watch.router())
-        .with_graceful_shutdown(stop)
-        .await
+    hive_services::http::serve_bounded(
+        listener,
+        watch.router(),
+        hive_services::http::HttpLimits::default(),
+        stop,
+    )
+    .await
 }
 
 #[cfg(test)]
