@@ -165,34 +165,32 @@ impl Origin {
         let key = self.sign_key.as_ref()?;
         let range = self.live.range(span);
         let mut entries = Vec::new();
+        // One fragmented-MP4 track: its init segment, then its fragments, under `dir`.
+        let fmp4 = |entries: &mut Vec<ListEntry>, dir: &str, track: usize, init: Bytes| {
+            entries.push(ListEntry {
+                uri: format!("{dir}init.mp4"),
+                range: None,
+                hash: ContentHash::of(&init),
+            });
+            for seq in range.clone() {
+                entries.push(ListEntry {
+                    uri: format!("{dir}{seq}.m4s"),
+                    range: None,
+                    hash: self.hash_of(track, seq, "m4s"),
+                });
+            }
+        };
         if rest == "manifest.mpd" {
             for track in 0..self.live.config().ladder.len() {
-                entries.push(ListEntry {
-                    uri: format!("{track}/init.mp4"),
-                    range: None,
-                    hash: ContentHash::of(&self.live.init_segment(track)),
-                });
-                for seq in range.clone() {
-                    entries.push(ListEntry {
-                        uri: format!("{track}/{seq}.m4s"),
-                        range: None,
-                        hash: self.hash_of(track, seq, "m4s"),
-                    });
-                }
+                fmp4(
+                    &mut entries,
+                    &format!("{track}/"),
+                    track,
+                    self.live.init_segment(track),
+                );
             }
             if let Some(init) = self.live.audio_init() {
-                entries.push(ListEntry {
-                    uri: "audio/init.mp4".into(),
-                    range: None,
-                    hash: ContentHash::of(&init),
-                });
-                for seq in range.clone() {
-                    entries.push(ListEntry {
-                        uri: format!("audio/{seq}.m4s"),
-                        range: None,
-                        hash: self.hash_of(usize::MAX, seq, "m4s"),
-                    });
-                }
+                fmp4(&mut entries, "audio/", usize::MAX, init);
             }
         } else if let Some(track) = rest.strip_suffix("/index-fmp4.m3u8") {
             // The fragmented-MP4 playlists: the init segment and the fragments, as DASH's.
@@ -206,18 +204,7 @@ impl Origin {
                     (t, self.live.init_segment(t))
                 }
             };
-            entries.push(ListEntry {
-                uri: "init.mp4".into(),
-                range: None,
-                hash: ContentHash::of(&init),
-            });
-            for seq in range.clone() {
-                entries.push(ListEntry {
-                    uri: format!("{seq}.m4s"),
-                    range: None,
-                    hash: self.hash_of(track, seq, "m4s"),
-                });
-            }
+            fmp4(&mut entries, "", track, init);
         } else {
             let track = rest.strip_suffix("/index.m3u8")?.parse::<usize>().ok()?;
             if track >= self.live.config().ladder.len() {
@@ -542,5 +529,40 @@ mod tests {
         assert_eq!(live.len(), keep);
         assert!(live.contains_key(&(title + 1_999, 0, "ts")));
         assert_eq!(h, ContentHash::of(&o.live().fragment(0, 5)));
+    }
+
+    #[test]
+    fn signed_lists_cover_every_fmp4_playlist_and_the_mpd_init_first() {
+        let key = PublisherKey::from_seed([3; 32]);
+        let o = Origin::new(OriginConfig {
+            sign_key: Some(PublisherKey::from_seed([3; 32])),
+            ..OriginConfig::default()
+        });
+        let window = o.live().config().window as usize;
+        let list = |rest: &str, span| {
+            let body = o.integrity_list(rest, span).expect("a list");
+            SignedList::verify(body.as_bytes(), &key.public()).expect("signed")
+        };
+        let now = Span::Live(SystemTime::now());
+        for (rest, track) in [
+            ("1/index-fmp4.m3u8", 1),
+            ("audio/index-fmp4.m3u8", usize::MAX),
+        ] {
+            let l = list(rest, now);
+            assert_eq!(l.entries.len(), window + 1, "{rest}");
+            assert_eq!(l.entries[0].uri, "init.mp4");
+            let last = &l.entries[window];
+            let seq: u64 = last.uri.trim_end_matches(".m4s").parse().expect("seq");
+            assert_eq!(last.hash, o.hash_of(track, seq, "m4s"));
+        }
+        // The MPD's: each of three renditions and the audio, init then fragments.
+        let mpd = list("manifest.mpd", now);
+        assert_eq!(mpd.entries.len(), 4 * (window + 1));
+        assert_eq!(mpd.entries[window + 1].uri, "1/init.mp4");
+        assert_eq!(mpd.entries[3 * (window + 1)].uri, "audio/init.mp4");
+        // On demand: the whole title, fixed.
+        let vod = list("0/index.m3u8", Span::Vod);
+        assert_eq!(vod.entries.len(), o.live().config().vod_fragments as usize);
+        assert!(o.integrity_list("9/index-fmp4.m3u8", now).is_none());
     }
 }
